@@ -1,0 +1,153 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/giveathon/giveathon"
+)
+
+// SessionTTL is how long a session lives.
+const SessionTTL = 30 * 24 * time.Hour
+
+// tokenLen is the number of random bytes in a session token.
+const tokenLen = 32
+
+// Store is the storage the auth service needs.
+type Store interface {
+	CreateUserWithSession(ctx context.Context, u *giveathon.User, passwordHash string, tokenHash []byte, expiresAt time.Time) error
+	FindUserByEmail(ctx context.Context, email string) (*giveathon.User, string, error)
+	CreateSession(ctx context.Context, tokenHash []byte, userID string, expiresAt time.Time) error
+	FindSessionUser(ctx context.Context, tokenHash []byte) (*giveathon.User, error)
+	RevokeSession(ctx context.Context, tokenHash []byte) error
+}
+
+// Service implements giveathon.AuthService.
+type Service struct {
+	Store  Store
+	Params Argon2Params
+	Logger *slog.Logger
+	// Now is the clock (tests move it).
+	Now func() time.Time
+
+	dummyOnce sync.Once
+	dummyHash string
+}
+
+var _ giveathon.AuthService = (*Service)(nil)
+
+// NewService returns a service with the default argon2id parameters.
+func NewService(store Store, logger *slog.Logger) *Service {
+	return &Service{Store: store, Params: DefaultArgon2Params, Logger: logger, Now: time.Now}
+}
+
+// errBadLogin is the one answer to any failed login, so it tells nothing of which part was wrong.
+var errBadLogin = giveathon.Errorf(giveathon.EUNAUTHORIZED, "invalid email or password")
+
+// Register implements giveathon.AuthService.
+func (s *Service) Register(ctx context.Context, in giveathon.RegisterInput) (*giveathon.Session, error) {
+	in, err := in.Validate()
+	if err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(in.Password, s.Params)
+	if err != nil {
+		return nil, err
+	}
+	token, tokenHash, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	u := &giveathon.User{Email: in.Email, Name: in.Name}
+	expires := s.Now().Add(SessionTTL)
+	if err := s.Store.CreateUserWithSession(ctx, u, hash, tokenHash, expires); err != nil {
+		return nil, err
+	}
+	return &giveathon.Session{Token: token, User: u, ExpiresAt: expires}, nil
+}
+
+// Login implements giveathon.AuthService.
+func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveathon.Session, error) {
+	email, err := giveathon.NormalizeEmail(in.Email)
+	if err != nil || len(in.Password) > 4*giveathon.MaxPasswordLen {
+		return nil, errBadLogin
+	}
+	u, hash, err := s.Store.FindUserByEmail(ctx, email)
+	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
+		// Spend the same time as a real check, so timing does not tell which e-mails exist.
+		_, _ = CheckPassword(in.Password, s.dummy())
+		return nil, errBadLogin
+	} else if err != nil {
+		return nil, err
+	}
+	ok, err := CheckPassword(in.Password, hash)
+	if err != nil {
+		return nil, fmt.Errorf("check password of user %s: %w", u.ID, err)
+	} else if !ok {
+		return nil, errBadLogin
+	}
+	token, tokenHash, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	expires := s.Now().Add(SessionTTL)
+	if err := s.Store.CreateSession(ctx, tokenHash, u.ID, expires); err != nil {
+		return nil, err
+	}
+	return &giveathon.Session{Token: token, User: u, ExpiresAt: expires}, nil
+}
+
+// Logout implements giveathon.AuthService.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	h, ok := HashToken(token)
+	if !ok {
+		return nil
+	}
+	return s.Store.RevokeSession(ctx, h)
+}
+
+// Authenticate implements giveathon.AuthService.
+func (s *Service) Authenticate(ctx context.Context, token string) (*giveathon.User, error) {
+	h, ok := HashToken(token)
+	if !ok {
+		return nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "the session token is malformed: sign in again")
+	}
+	u, err := s.Store.FindSessionUser(ctx, h)
+	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
+		return nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "the session has expired or was signed out: sign in again")
+	}
+	return u, err
+}
+
+func (s *Service) dummy() string {
+	s.dummyOnce.Do(func() { s.dummyHash, _ = HashPassword("not a real password", s.Params) })
+	return s.dummyHash
+}
+
+// newToken returns a new session token (32 random bytes, base64url) and its SHA-256 hash.
+func newToken() (string, []byte, error) {
+	b := make([]byte, tokenLen)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("read random token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(token))
+	return token, sum[:], nil
+}
+
+// HashToken returns the SHA-256 hash a session token is stored under, and false when the
+// token is not of the shape newToken makes.
+func HashToken(token string) ([]byte, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) != tokenLen {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(token))
+	return sum[:], true
+}

@@ -1,0 +1,119 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/giveathon/giveathon"
+)
+
+// CookieName is the session cookie the web app uses instead of a bearer token.
+const CookieName = "giveathon_session"
+
+type requestKey struct{}
+
+// request is what the middleware learns of one request, for resolvers that sign in and out.
+type request struct {
+	w            http.ResponseWriter
+	token        string
+	authErr      error
+	secureCookie bool
+}
+
+// Middleware authenticates a request from its bearer token or, for requests a browser cannot
+// send cross-site without CORS (JSON POSTs and GETs), its session cookie. The user, if any,
+// goes into the context; a token that is malformed, expired or revoked leaves the request
+// anonymous and its reason is kept for AuthError.
+func Middleware(svc giveathon.AuthService, secureCookie bool, logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			st := &request{w: w, secureCookie: secureCookie}
+			ctx := context.WithValue(r.Context(), requestKey{}, st)
+			if token, ok := requestToken(r); ok {
+				st.token = token
+				u, err := svc.Authenticate(ctx, token)
+				switch {
+				case err == nil:
+					ctx = giveathon.NewContextWithUser(ctx, u)
+				case giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED:
+					st.authErr = err
+				default:
+					logger.ErrorContext(ctx, "authenticate request", "err", err)
+					http.Error(w, `{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`, http.StatusInternalServerError)
+					return
+				}
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+func requestToken(r *http.Request) (string, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", true // present but unusable: treated as a malformed token
+		}
+		return strings.TrimSpace(token), true
+	}
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return "", false
+	}
+	// A cross-site form can POST with a cookie but not with a JSON content type (that needs a
+	// CORS preflight), and GET cannot mutate: so only those carry cookie sessions.
+	if r.Method == http.MethodPost {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if mt != "application/json" {
+			return "", false
+		}
+	}
+	return c.Value, true
+}
+
+// AuthError returns why the request's token was not accepted (nil when none was sent or it
+// was good): resolvers that need a user return it instead of a bare "sign in first".
+func AuthError(ctx context.Context) error {
+	if st, ok := ctx.Value(requestKey{}).(*request); ok {
+		return st.authErr
+	}
+	return nil
+}
+
+// RequestToken returns the session token the request carried, if any.
+func RequestToken(ctx context.Context) string {
+	if st, ok := ctx.Value(requestKey{}).(*request); ok {
+		return st.token
+	}
+	return ""
+}
+
+// SetSessionCookie sets (or, with an empty token, clears) the session cookie on the response.
+func SetSessionCookie(ctx context.Context, token string, expires time.Time) {
+	st, ok := ctx.Value(requestKey{}).(*request)
+	if !ok {
+		return
+	}
+	c := &http.Cookie{Name: CookieName, Value: token, Path: "/", Expires: expires, HttpOnly: true,
+		Secure: st.secureCookie, SameSite: http.SameSiteLaxMode}
+	if token == "" {
+		c.MaxAge = -1
+		c.Expires = time.Unix(0, 0)
+	}
+	http.SetCookie(st.w, c)
+}
+
+// RequireUser returns the signed-in user, or an EUNAUTHORIZED error that says why there is none.
+func RequireUser(ctx context.Context) (*giveathon.User, error) {
+	if u := giveathon.UserFromContext(ctx); u != nil {
+		return u, nil
+	}
+	if err := AuthError(ctx); err != nil {
+		return nil, err
+	}
+	return nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "sign in first")
+}

@@ -1,0 +1,212 @@
+// Command giveathon is the one Giveathon binary: the API server and its workers, migrations
+// and seed data.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/giveathon/giveathon/db"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	p := &program{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	err := p.run(ctx, os.Args[1:])
+	stop()
+	if errors.Is(err, errUsage) {
+		os.Exit(2)
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "giveathon:", err)
+		os.Exit(1)
+	}
+}
+
+// program is one run of the binary, with its environment passed in so tests can run it.
+type program struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// listening, when set, is told the address the server listens on.
+	listening func(addr string)
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `Giveathon: a GraphQL donation platform for time-boxed charity events.
+
+Usage: giveathon <command> [arguments]
+
+Commands:
+  serve              run the HTTP API (GraphQL at /graphql, playground at /playground)
+  migrate up         apply every pending migration (Giveathon's and River's)
+  migrate down       roll back Giveathon's newest migration
+  migrate status     list migrations and whether each is applied
+  seed               load the sample charities (safe to run again)
+  help [command]     show this help, or a command's help and configuration
+
+Configuration comes from the environment: see 'giveathon help serve'.
+`
+
+func (p *program) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(p.stderr, usage)
+		return errUsage
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return p.serve(ctx, rest)
+	case "migrate":
+		return p.migrate(ctx, rest)
+	case "seed":
+		return p.seed(ctx)
+	case "help", "-h", "--help":
+		return p.help(rest)
+	default:
+		fmt.Fprintf(p.stderr, "giveathon: unknown command %q\n\n%s", cmd, usage)
+		return errUsage
+	}
+}
+
+func (p *program) help(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(p.stdout, usage)
+		return nil
+	}
+	switch args[0] {
+	case "serve", "migrate", "seed":
+		fmt.Fprintf(p.stdout, "%s\n", commandHelp[args[0]])
+		fmt.Fprint(p.stdout, "Configuration (environment variables):\n\n")
+		printSettings(p.stdout)
+		return nil
+	}
+	fmt.Fprintf(p.stderr, "giveathon: no help for %q\n\n%s", args[0], usage)
+	return errUsage
+}
+
+var commandHelp = map[string]string{
+	"serve": `Usage: giveathon serve
+
+Runs the HTTP API: GraphQL at /graphql (POST; GET for queries; WebSocket with graphql-ws),
+the GraphiQL playground at /playground (development only), /healthz and /readyz.
+With no DATABASE_URL it starts a private PostgreSQL in DATA_DIR/postgres from the machine's
+own server binaries. In development it migrates and seeds an empty database on start; in
+production it refuses an unmigrated database (run 'giveathon migrate up').`,
+	"migrate": `Usage: giveathon migrate up|down|status
+
+Applies (up), rolls back one of Giveathon's own (down), or lists (status) the migrations of
+Giveathon and of River, its job queue.`,
+	"seed": `Usage: giveathon seed
+
+Loads the sample charities; charities that exist (by slug) are updated, none is duplicated.`,
+}
+
+// stores is what a command needs of the databases.
+type stores struct {
+	DB       *db.DB
+	Migrator *db.Migrator
+	close    func()
+}
+
+// openStores connects to DATABASE_URL, or starts the embedded PostgreSQL in DATA_DIR.
+func openStores(ctx context.Context, cfg *Config, logger *slog.Logger) (*stores, error) {
+	url := cfg.DatabaseURL
+	var embedded *db.Embedded
+	if url == "" {
+		var err error
+		embedded, err = db.StartEmbedded(ctx, db.EmbeddedConfig{DataDir: cfg.DataDir, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		url = embedded.URL(db.EmbeddedDatabase)
+	}
+	d, err := db.Open(ctx, url, cfg.DBMaxConns)
+	if err != nil {
+		if embedded != nil {
+			_ = embedded.Stop()
+		}
+		return nil, err
+	}
+	return &stores{
+		DB:       d,
+		Migrator: &db.Migrator{Domain: d.Pool, Jobs: d.Pool},
+		close: func() {
+			d.Close()
+			if embedded != nil {
+				if err := embedded.Stop(); err != nil {
+					logger.Warn("stop embedded PostgreSQL", "err", err)
+				} else {
+					logger.Info("embedded PostgreSQL stopped")
+				}
+			}
+		},
+	}, nil
+}
+
+func (p *program) migrate(ctx context.Context, args []string) error {
+	if len(args) != 1 || (args[0] != "up" && args[0] != "down" && args[0] != "status") {
+		fmt.Fprintln(p.stderr, commandHelp["migrate"])
+		return errUsage
+	}
+	cfg, err := loadConfig(p.getenv)
+	if err != nil {
+		return err
+	}
+	logger := cfg.logger(p.stderr)
+	s, err := openStores(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	switch args[0] {
+	case "up":
+		applied, err := s.Migrator.Up(ctx)
+		for _, line := range applied {
+			fmt.Fprintln(p.stdout, "applied", line)
+		}
+		if err == nil && len(applied) == 0 {
+			fmt.Fprintln(p.stdout, "nothing to apply: the database is up to date")
+		}
+		return err
+	case "down":
+		line, err := s.Migrator.Down(ctx)
+		if err == nil {
+			fmt.Fprintln(p.stdout, "rolled back", line)
+		}
+		return err
+	default:
+		lines, err := s.Migrator.Status(ctx)
+		for _, line := range lines {
+			fmt.Fprintln(p.stdout, line)
+		}
+		return err
+	}
+}
+
+func (p *program) seed(ctx context.Context) error {
+	cfg, err := loadConfig(p.getenv)
+	if err != nil {
+		return err
+	}
+	s, err := openStores(ctx, cfg, cfg.logger(p.stderr))
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if pending, err := s.Migrator.Pending(ctx); err != nil {
+		return err
+	} else if pending {
+		return db.ErrUnmigrated
+	}
+	added, err := s.DB.UpsertCharities(ctx, db.SeedCharities)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(p.stdout, "seeded charities: %d added, %d already there\n", added, len(db.SeedCharities)-added)
+	return nil
+}

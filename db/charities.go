@@ -1,0 +1,142 @@
+package db
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/giveathon/giveathon"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+const charityColumns = `id::text, slug, name, description, ein, active, created_at`
+
+func scanCharity(row pgx.Row) (*giveathon.Charity, error) {
+	var c giveathon.Charity
+	if err := row.Scan(&c.ID, &c.Slug, &c.Name, &c.Description, &c.EIN, &c.Active, &c.CreatedAt); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// FindCharityByID returns one charity, or ENOTFOUND.
+func (db *DB) FindCharityByID(ctx context.Context, id string) (*giveathon.Charity, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "charity not found")
+	}
+	c, err := scanCharity(db.Pool.QueryRow(ctx, `SELECT `+charityColumns+` FROM charities WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "charity not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("find charity: %w", err)
+	}
+	return c, nil
+}
+
+// charityCursor is the keyset position of a charity in name order.
+type charityCursor struct {
+	Name string `json:"n"`
+	ID   string `json:"i"`
+}
+
+func encodeCursor(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string, v any) error {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(b, v) != nil {
+		return giveathon.Invalid("after", "after is not a cursor this list gave out")
+	}
+	return nil
+}
+
+// FindCharities returns a page of charities ordered by name (then id, so the order is total
+// and cursors stay valid while charities are added), each one's cursor, and the total count.
+func (db *DB) FindCharities(ctx context.Context, page giveathon.Page) ([]*giveathon.Charity, []string, int, error) {
+	page, err := page.Validate()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var after charityCursor
+	if page.After != "" {
+		if err := decodeCursor(page.After, &after); err != nil {
+			return nil, nil, 0, err
+		}
+		if _, err := uuid.Parse(after.ID); err != nil {
+			return nil, nil, 0, giveathon.Invalid("after", "after is not a cursor this list gave out")
+		}
+	}
+	var total int
+	var list []*giveathon.Charity
+	var cursors []string
+	err = db.InTx(ctx, func(tx pgx.Tx) error {
+		list, cursors = nil, nil
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM charities`).Scan(&total); err != nil {
+			return err
+		}
+		var rows pgx.Rows
+		if page.After == "" {
+			rows, err = tx.Query(ctx, `SELECT `+charityColumns+` FROM charities ORDER BY name, id LIMIT $1`, page.First+1)
+		} else {
+			rows, err = tx.Query(ctx, `SELECT `+charityColumns+` FROM charities WHERE (name, id) > ($1, $2::uuid)
+				ORDER BY name, id LIMIT $3`, after.Name, after.ID, page.First+1)
+		}
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := scanCharity(rows)
+			if err != nil {
+				return err
+			}
+			list = append(list, c)
+			cursors = append(cursors, encodeCursor(charityCursor{Name: c.Name, ID: c.ID}))
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("find charities: %w", err)
+	}
+	return list, cursors, total, nil
+}
+
+// UpsertCharities inserts charities by slug and updates the ones that exist; it returns how
+// many were new. Running it twice changes nothing the second time.
+func (db *DB) UpsertCharities(ctx context.Context, list []giveathon.Charity) (int, error) {
+	var added int
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		added = 0
+		for _, c := range list {
+			tag, err := tx.Exec(ctx, `INSERT INTO charities (slug, name, description, ein, active)
+				VALUES ($1, $2, $3, $4, true) ON CONFLICT (slug) DO NOTHING`, c.Slug, c.Name, c.Description, c.EIN)
+			if err != nil {
+				return fmt.Errorf("insert charity %s: %w", c.Slug, err)
+			}
+			if tag.RowsAffected() == 1 {
+				added++
+				continue
+			}
+			if _, err := tx.Exec(ctx, `UPDATE charities SET name = $2, description = $3, ein = $4 WHERE slug = $1`,
+				c.Slug, c.Name, c.Description, c.EIN); err != nil {
+				return fmt.Errorf("update charity %s: %w", c.Slug, err)
+			}
+		}
+		return nil
+	})
+	return added, err
+}
+
+// CountCharities returns how many charities exist.
+func (db *DB) CountCharities(ctx context.Context) (int, error) {
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM charities`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count charities: %w", err)
+	}
+	return n, nil
+}

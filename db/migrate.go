@@ -1,0 +1,169 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// MigrationFS returns Giveathon's own numbered migrations.
+func MigrationFS() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// Migrator applies Giveathon's migrations (goose) to the domain database and River's
+// (rivermigrate) to the jobs database; with one database both land in it.
+type Migrator struct {
+	Domain *pgxpool.Pool
+	Jobs   *pgxpool.Pool
+}
+
+func (m *Migrator) provider() (*goose.Provider, *sql.DB, error) {
+	sqlDB := stdlib.OpenDBFromPool(m.Domain)
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, MigrationFS())
+	if err != nil {
+		sqlDB.Close()
+		return nil, nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return p, sqlDB, nil
+}
+
+func (m *Migrator) river() (*rivermigrate.Migrator[pgxTx], error) {
+	return rivermigrate.New(riverpgxv5.New(m.Jobs), nil)
+}
+
+// Up applies every pending migration, River's first.
+func (m *Migrator) Up(ctx context.Context) ([]string, error) {
+	var applied []string
+	rm, err := m.river()
+	if err != nil {
+		return nil, err
+	}
+	res, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return nil, fmt.Errorf("migrate River: %w", err)
+	}
+	for _, v := range res.Versions {
+		applied = append(applied, fmt.Sprintf("river %03d %s", v.Version, v.Name))
+	}
+	p, sqlDB, err := m.provider()
+	if err != nil {
+		return applied, err
+	}
+	defer sqlDB.Close()
+	results, err := p.Up(ctx)
+	for _, r := range results {
+		applied = append(applied, fmt.Sprintf("giveathon %05d %s", r.Source.Version, baseName(r.Source.Path)))
+	}
+	if err != nil {
+		return applied, fmt.Errorf("migrate giveathon: %w", err)
+	}
+	return applied, nil
+}
+
+// Down rolls back the newest of Giveathon's migrations (River's are left alone: they belong to
+// the jobs database and are rolled back with River's own tool).
+func (m *Migrator) Down(ctx context.Context) (string, error) {
+	p, sqlDB, err := m.provider()
+	if err != nil {
+		return "", err
+	}
+	defer sqlDB.Close()
+	r, err := p.Down(ctx)
+	if err != nil {
+		return "", fmt.Errorf("roll back: %w", err)
+	}
+	return fmt.Sprintf("giveathon %05d %s", r.Source.Version, baseName(r.Source.Path)), nil
+}
+
+// Status lists every migration and whether it is applied.
+func (m *Migrator) Status(ctx context.Context) ([]string, error) {
+	var lines []string
+	rm, err := m.river()
+	if err != nil {
+		return nil, err
+	}
+	existing, err := rm.ExistingVersions(ctx)
+	if err != nil && !isUndefinedTable(err) {
+		return nil, fmt.Errorf("read River's migrations: %w", err)
+	}
+	done := map[int]bool{}
+	for _, v := range existing {
+		done[v.Version] = true
+	}
+	for _, v := range rm.AllVersions() {
+		lines = append(lines, fmt.Sprintf("%-8s river     %03d %s", state(done[v.Version]), v.Version, v.Name))
+	}
+	p, sqlDB, err := m.provider()
+	if err != nil {
+		return lines, err
+	}
+	defer sqlDB.Close()
+	st, err := p.Status(ctx)
+	if err != nil {
+		return lines, fmt.Errorf("read migrations: %w", err)
+	}
+	for _, s := range st {
+		lines = append(lines, fmt.Sprintf("%-8s giveathon %05d %s", state(s.State == goose.StateApplied), s.Source.Version, baseName(s.Source.Path)))
+	}
+	return lines, nil
+}
+
+// Pending reports whether any migration, ours or River's, is not applied.
+func (m *Migrator) Pending(ctx context.Context) (bool, error) {
+	rm, err := m.river()
+	if err != nil {
+		return false, err
+	}
+	existing, err := rm.ExistingVersions(ctx)
+	if err != nil {
+		if isUndefinedTable(err) {
+			return true, nil
+		}
+		return false, fmt.Errorf("read River's migrations: %w", err)
+	}
+	if len(existing) < len(rm.AllVersions()) {
+		return true, nil
+	}
+	p, sqlDB, err := m.provider()
+	if err != nil {
+		return false, err
+	}
+	defer sqlDB.Close()
+	return p.HasPending(ctx)
+}
+
+func state(applied bool) string {
+	if applied {
+		return "applied"
+	}
+	return "pending"
+}
+
+func baseName(path string) string {
+	return path[strings.LastIndexByte(path, '/')+1:]
+}
+
+func isUndefinedTable(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "42P01") || strings.Contains(err.Error(), "does not exist"))
+}
+
+// ErrUnmigrated says the database lacks migrations and this process may not apply them.
+var ErrUnmigrated = errors.New("the database is not migrated: run `giveathon migrate up` first")

@@ -1,0 +1,101 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/giveathon/giveathon"
+	"github.com/jackc/pgx/v5"
+)
+
+const userColumns = `id::text, email, name, home_region, created_at`
+
+func scanUser(row pgx.Row, extra ...any) (*giveathon.User, error) {
+	var u giveathon.User
+	dest := append([]any{&u.ID, &u.Email, &u.Name, &u.HomeRegion, &u.CreatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// CreateUserWithSession inserts a new account and its first session in one transaction. The
+// e-mail must already be case-folded; a taken e-mail is ECONFLICT.
+func (db *DB) CreateUserWithSession(ctx context.Context, u *giveathon.User, passwordHash string, tokenHash []byte, expiresAt time.Time) error {
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3)
+			RETURNING `+userColumns, u.Email, u.Name, passwordHash)
+		created, err := scanUser(row)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
+			tokenHash, created.ID, expiresAt); err != nil {
+			return err
+		}
+		*u = *created
+		return nil
+	})
+	if isUniqueViolation(err, "users_email_key") {
+		return giveathon.Invalid("email", "an account with this email already exists").WithCode(giveathon.ECONFLICT)
+	} else if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
+}
+
+// FindUserByEmail returns the account with a case-folded e-mail and its password hash, or
+// ENOTFOUND.
+func (db *DB) FindUserByEmail(ctx context.Context, email string) (*giveathon.User, string, error) {
+	var hash string
+	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE email = $1`, email), &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", giveathon.Errorf(giveathon.ENOTFOUND, "user not found")
+	} else if err != nil {
+		return nil, "", fmt.Errorf("find user by email: %w", err)
+	}
+	return u, hash, nil
+}
+
+// FindUserByID returns one account, or ENOTFOUND.
+func (db *DB) FindUserByID(ctx context.Context, id string) (*giveathon.User, error) {
+	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "user not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	return u, nil
+}
+
+// CreateSession stores a new session for a user under the hash of its token.
+func (db *DB) CreateSession(ctx context.Context, tokenHash []byte, userID string, expiresAt time.Time) error {
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
+		tokenHash, userID, expiresAt); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// FindSessionUser returns the user of a live (unexpired, unrevoked) session, or ENOTFOUND.
+func (db *DB) FindSessionUser(ctx context.Context, tokenHash []byte) (*giveathon.User, error) {
+	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT u.id::text, u.email, u.name, u.home_region, u.created_at
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()`, tokenHash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "session not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("find session: %w", err)
+	}
+	return u, nil
+}
+
+// RevokeSession ends a session; revoking an unknown or revoked session is not an error.
+func (db *DB) RevokeSession(ctx context.Context, tokenHash []byte) error {
+	if _, err := db.Pool.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL`, tokenHash); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return nil
+}

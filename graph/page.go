@@ -1,0 +1,37 @@
+package graph
+
+import (
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/graph/model"
+)
+
+// page turns Relay arguments into a domain page request. The store fetches one item more
+// than asked, which tells whether there is a next page.
+func page(first *int, after *string) giveathon.Page {
+	var p giveathon.Page
+	if first != nil {
+		p.First = *first
+	}
+	if after != nil {
+		p.After = *after
+	}
+	return p
+}
+
+// trimPage cuts the extra item the store fetched and builds the page information.
+func trimPage[E any](edges []E, p giveathon.Page, cursor func(E) string) ([]E, *model.PageInfo) {
+	p, _ = p.Validate()
+	info := &model.PageInfo{HasPreviousPage: p.After != ""}
+	if len(edges) > p.First {
+		edges = edges[:p.First]
+		info.HasNextPage = true
+	}
+	if edges == nil {
+		edges = []E{}
+	}
+	if len(edges) > 0 {
+		start, end := cursor(edges[0]), cursor(edges[len(edges)-1])
+		info.StartCursor, info.EndCursor = &start, &end
+	}
+	return edges, info
+}

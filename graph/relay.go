@@ -1,0 +1,49 @@
+package graph
+
+import (
+	"encoding/base64"
+	"strings"
+
+	"github.com/giveathon/giveathon"
+	"github.com/google/uuid"
+)
+
+// Global ID type names.
+const (
+	typeUser    = "User"
+	typeCharity = "Charity"
+)
+
+// globalID returns the opaque global ID of an object: base64url of "<Type>:<uuid>".
+func globalID(typ, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(typ + ":" + id))
+}
+
+// parseID accepts a global ID of the wanted type, or a raw UUID, and returns the UUID. Anything
+// else is ENOTFOUND: to a client a wrong ID is an object that does not exist.
+func parseID(typ, id string) (string, error) {
+	notFound := giveathon.Errorf(giveathon.ENOTFOUND, "%s not found", strings.ToLower(typ))
+	if u, err := uuid.Parse(id); err == nil && len(id) == 36 {
+		return u.String(), nil
+	}
+	gotType, raw, err := splitGlobalID(id)
+	if err != nil || gotType != typ {
+		return "", notFound
+	}
+	return raw, nil
+}
+
+// splitGlobalID decodes a global ID into its type and UUID.
+func splitGlobalID(id string) (string, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	notFound := giveathon.Errorf(giveathon.ENOTFOUND, "not found")
+	if err != nil {
+		return "", "", notFound
+	}
+	typ, raw, ok := strings.Cut(string(b), ":")
+	u, err := uuid.Parse(raw)
+	if !ok || err != nil || len(raw) != 36 {
+		return "", "", notFound
+	}
+	return typ, u.String(), nil
+}

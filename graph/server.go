@@ -1,0 +1,250 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
+	"github.com/giveathon/giveathon/graph/generated"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Config says how to serve the API.
+type Config struct {
+	// Production turns introspection and the playground off and marks cookies Secure.
+	Production bool
+	// MaxBodyBytes is the largest request body accepted.
+	MaxBodyBytes int64
+	// MaxComplexity is the largest query complexity accepted (each field costs 1, a list
+	// costs its page size times its children).
+	MaxComplexity int
+	// Ready reports whether the service can take traffic (database reachable and migrated).
+	Ready func(ctx context.Context) error
+	// Routes adds more routes to the router (webhooks, say).
+	Routes func(r chi.Router)
+	Logger *slog.Logger
+}
+
+// Defaults for Config.
+const (
+	DefaultMaxBodyBytes  = 1 << 20
+	DefaultMaxComplexity = 1000
+)
+
+// NewHandler returns the HTTP handler of the whole API: /graphql, /playground, /healthz,
+// /readyz and whatever Config.Routes adds.
+func NewHandler(res *Resolver, cfg Config) http.Handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxComplexity <= 0 {
+		cfg.MaxComplexity = DefaultMaxComplexity
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, recoverer(cfg.Logger))
+
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, req *http.Request) {
+		ctx, cancel := context.WithTimeout(req.Context(), 3*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := cfg.Ready(ctx); err != nil {
+			cfg.Logger.WarnContext(ctx, "not ready", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready: "+readyReason(err)+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+
+	gql := NewGraphQLServer(res, cfg)
+	r.Group(func(r chi.Router) {
+		r.Use(limitBody(cfg.MaxBodyBytes), auth.Middleware(res.Auth, cfg.Production, cfg.Logger))
+		r.Handle("/graphql", gql)
+	})
+	if !cfg.Production {
+		r.Get("/playground", playground.Handler("Giveathon GraphQL playground", "/graphql"))
+	}
+	if cfg.Routes != nil {
+		cfg.Routes(r)
+	}
+	return r
+}
+
+// NewGraphQLServer returns the gqlgen server with its transports, caches and limits.
+func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
+	c := generated.Config{Resolvers: res}
+	c.Complexity.Query.Charities = func(child int, first *int, _ *string) int { return listCost(child, first) }
+	srv := handler.New(generated.NewExecutableSchema(c))
+
+	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if !cfg.Production {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
+
+	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "request_id", middleware.GetReqID(ctx), "stack", string(debug.Stack()))
+		return errors.New("internal error")
+	})
+	return srv
+}
+
+// listCost is the complexity of a paged list: its page size times the cost of one item.
+func listCost(child int, first *int) int {
+	n := giveathon.DefaultPageSize
+	if first != nil && *first > 0 {
+		n = *first
+	}
+	return 1 + n*child
+}
+
+// extension codes by domain code.
+var codes = map[string]string{
+	giveathon.ECONFLICT:       "CONFLICT",
+	giveathon.EINVALID:        "BAD_USER_INPUT",
+	giveathon.ENOTFOUND:       "NOT_FOUND",
+	giveathon.EUNAUTHORIZED:   "UNAUTHENTICATED",
+	giveathon.EFORBIDDEN:      "FORBIDDEN",
+	giveathon.ERATELIMITED:    "RATE_LIMITED",
+	giveathon.ENOTIMPLEMENTED: "NOT_IMPLEMENTED",
+}
+
+// errorPresenter turns domain errors into extensions.code (and extensions.field), keeps
+// GraphQL's own parse and validation errors, and hides everything else behind "internal
+// error" and a request id, logging it in full.
+func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if gqlErr.Extensions == nil {
+			gqlErr.Extensions = map[string]any{}
+		}
+		var domainErr *giveathon.Error
+		if errors.As(err, &domainErr) {
+			gqlErr.Message = domainErr.Message
+			gqlErr.Extensions["code"] = codes[domainErr.Code]
+			if domainErr.Field != "" {
+				gqlErr.Extensions["field"] = domainErr.Field
+			}
+			return gqlErr
+		}
+		var inner *gqlerror.Error
+		if errors.As(err, &inner) && inner.Err == nil {
+			// gqlgen's and gqlparser's own errors: bad JSON, parse, validation, coercion.
+			if strings.HasPrefix(gqlErr.Message, "json request body could not be decoded") {
+				gqlErr.Message = "the request body is not valid JSON" // the original echoes the body
+			}
+			if _, ok := gqlErr.Extensions["code"]; !ok {
+				gqlErr.Extensions["code"] = errcode.ValidationFailed
+			}
+			return gqlErr
+		}
+		if isInputError(err) {
+			gqlErr.Extensions["code"] = "BAD_USER_INPUT"
+			return gqlErr
+		}
+		reqID := middleware.GetReqID(ctx)
+		logger.ErrorContext(ctx, "internal error", "err", err, "request_id", reqID, "path", gqlErr.Path.String())
+		gqlErr.Message = "internal error"
+		gqlErr.Extensions = map[string]any{"code": "INTERNAL_SERVER_ERROR", "requestId": reqID}
+		return gqlErr
+	}
+}
+
+// isInputError reports whether err came from coercing an argument (an Int out of range, say),
+// which gqlgen reports as a plain error on the argument's path.
+func isInputError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "cannot represent") || strings.Contains(msg, "must be") && strings.Contains(msg, "input:")
+}
+
+// limitBody refuses bodies over max bytes with 413 before anything reads them.
+func limitBody(max int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Body == nil || r.Body == http.NoBody {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if r.ContentLength > max {
+				tooLarge(w, max)
+				return
+			}
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+			var maxErr *http.MaxBytesError
+			if errors.As(err, &maxErr) {
+				tooLarge(w, max)
+				return
+			} else if err != nil {
+				http.Error(w, "could not read the request body", http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func tooLarge(w http.ResponseWriter, max int64) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_, _ = fmt.Fprintf(w, `{"errors":[{"message":"the request body is larger than %d bytes","extensions":{"code":"BAD_USER_INPUT"}}]}`+"\n", max)
+}
+
+// recoverer turns a panic outside the resolvers into a logged 500.
+func recoverer(logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p)
+					}
+					logger.ErrorContext(r.Context(), "panic in handler", "panic", p, "request_id", middleware.GetReqID(r.Context()), "stack", string(debug.Stack()))
+					http.Error(w, "internal error", http.StatusInternalServerError)
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// readyReason is the short public reason for a failed readiness check.
+func readyReason(err error) string {
+	msg := err.Error()
+	if i := strings.IndexByte(msg, ':'); i > 0 && !strings.Contains(msg, "migrate") {
+		return msg[:i]
+	}
+	return msg
+}
