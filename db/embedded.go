@@ -56,30 +56,35 @@ type Embedded struct {
 // FindPostgresBinDir finds the folder that holds initdb and postgres: pg_config --bindir,
 // then /usr/lib/postgresql/<newest>/bin, then PATH.
 func FindPostgresBinDir() (string, error) {
-	has := func(dir string) bool {
-		for _, name := range []string{"initdb", "postgres", "pg_ctl"} {
-			if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.IsDir() {
-				return false
-			}
-		}
-		return true
-	}
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		if dir := strings.TrimSpace(string(out)); has(dir) {
+	return findBinDir("pg_config", "/usr/lib/postgresql/*/bin")
+}
+
+func findBinDir(pgConfig, glob string) (string, error) {
+	if out, err := exec.Command(pgConfig, "--bindir").Output(); err == nil {
+		if dir := strings.TrimSpace(string(out)); hasServerBinaries(dir) {
 			return dir, nil
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(glob)
 	sort.Slice(dirs, func(i, j int) bool { return pgMajor(dirs[i]) > pgMajor(dirs[j]) })
 	for _, dir := range dirs {
-		if has(dir) {
+		if hasServerBinaries(dir) {
 			return dir, nil
 		}
 	}
-	if p, err := exec.LookPath("postgres"); err == nil && has(filepath.Dir(p)) {
+	if p, err := exec.LookPath("postgres"); err == nil && hasServerBinaries(filepath.Dir(p)) {
 		return filepath.Dir(p), nil
 	}
 	return "", ErrNoPostgres
+}
+
+func hasServerBinaries(dir string) bool {
+	for _, name := range []string{"initdb", "postgres"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.IsDir() {
+			return false
+		}
+	}
+	return true
 }
 
 func pgMajor(binDir string) int {
@@ -98,6 +103,8 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (_ *Embedded, err er
 		if cfg.BinDir, err = FindPostgresBinDir(); err != nil {
 			return nil, err
 		}
+	} else if !hasServerBinaries(cfg.BinDir) {
+		return nil, fmt.Errorf("%s holds no initdb and postgres: %w", cfg.BinDir, ErrNoPostgres)
 	}
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {

@@ -197,13 +197,12 @@ func limitBody(max int64) func(http.Handler) http.Handler {
 				return
 			}
 			if r.ContentLength > max {
-				tooLarge(w, max)
+				tooLarge(w, r, max)
 				return
 			}
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-			var maxErr *http.MaxBytesError
-			if errors.As(err, &maxErr) {
-				tooLarge(w, max)
+			body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+			if int64(len(body)) > max {
+				tooLarge(w, r, max)
 				return
 			} else if err != nil {
 				http.Error(w, "could not read the request body", http.StatusBadRequest)
@@ -215,7 +214,12 @@ func limitBody(max int64) func(http.Handler) http.Handler {
 	}
 }
 
-func tooLarge(w http.ResponseWriter, max int64) {
+// drainLimit is how much of an oversized body is read and dropped before the 413, so a
+// client still sending it gets the answer rather than a reset connection.
+const drainLimit = 16 << 20
+
+func tooLarge(w http.ResponseWriter, r *http.Request, max int64) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, drainLimit))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Connection", "close")
 	w.WriteHeader(http.StatusRequestEntityTooLarge)

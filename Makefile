@@ -1,0 +1,60 @@
+# Giveathon. `make help` lists the targets.
+#
+# The machine's Go may be older than go.mod asks for and does not switch toolchains by itself:
+# every target uses Go 1.27.3, which the go command fetches once through the module proxy.
+export GOTOOLCHAIN := go1.27.3
+
+BIN := bin/giveathon
+GENERATED := graph/generated graph/model/models_gen.go graph/schema.resolvers.go
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## Install what the project needs on this machine (PostgreSQL's server binaries).
+	@scripts/ensure-postgres.sh
+
+.PHONY: build
+build: ## Build bin/giveathon.
+	go build -o $(BIN) ./cmd/giveathon
+
+.PHONY: run
+run: deps build ## Run Giveathon on http://localhost:8080 with the embedded database in ./.data.
+	@echo "Starting Giveathon: GraphQL at http://localhost:8080/graphql, playground at http://localhost:8080/playground (Ctrl-C stops it)"
+	./$(BIN) serve
+
+.PHONY: test
+test: deps verify lint ## Run every check and test (what CI runs).
+	go test -count=1 -timeout 10m ./...
+
+.PHONY: unit
+unit: deps ## Run the Go tests only.
+	go test -count=1 -timeout 10m ./...
+
+.PHONY: generate
+generate: ## Regenerate the GraphQL code from schema.graphqls.
+	go tool gqlgen generate
+
+.PHONY: verify
+verify: generate ## Check that the committed generated code is fresh.
+	@git diff --exit-code -- $(GENERATED) >/dev/null && test -z "$$(git status --porcelain -- $(GENERATED))" \
+		|| { git status --short -- $(GENERATED); echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; }
+
+.PHONY: lint
+lint: ## gofmt, go vet, staticcheck and govulncheck (with an offline database in .cache/).
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt would change: $$out" >&2; exit 1; }
+	go vet ./...
+	go tool staticcheck ./...
+	@scripts/vulndb.sh .cache/vulndb
+	go tool govulncheck -db file://$(CURDIR)/.cache/vulndb ./...
+
+.PHONY: fmt
+fmt: ## Format the Go code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: clean
+clean: ## Remove the build output and caches (not the data in ./.data).
+	rm -rf bin .cache

@@ -1,0 +1,116 @@
+package db_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/internal/testenv"
+	"github.com/jackc/pgx/v5"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestInTxRetriesSerializationFailures(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	d.MaxTxAttempts = 100
+	ctx := context.Background()
+	if _, err := d.Pool.Exec(ctx, `CREATE TABLE counter (id int PRIMARY KEY, v int NOT NULL); INSERT INTO counter VALUES (1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 16
+	var attempts atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := 0; i < writers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- d.InTx(ctx, func(tx pgx.Tx) error {
+				attempts.Add(1)
+				var v int
+				if err := tx.QueryRow(ctx, `SELECT v FROM counter WHERE id = 1`).Scan(&v); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `UPDATE counter SET v = $1 WHERE id = 1`, v+1)
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("transaction failed despite retries: %v", err)
+		}
+	}
+	var v int
+	_ = d.Pool.QueryRow(ctx, `SELECT v FROM counter`).Scan(&v)
+	if v != writers {
+		t.Fatalf("counter = %d, want %d: a lost update got through", v, writers)
+	}
+	t.Logf("%d writers took %d attempts", writers, attempts.Load())
+}
+
+func TestMigrateStatusDownUp(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	m := &db.Migrator{Domain: d.Pool, Jobs: d.Pool}
+	lines, err := m.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "applied") {
+			t.Fatalf("fresh test database has a pending migration: %q", l)
+		}
+	}
+	if pending, err := m.Pending(ctx); err != nil || pending {
+		t.Fatalf("Pending = %v, %v on a migrated database", pending, err)
+	}
+	for {
+		line, err := m.Down(ctx)
+		if err != nil {
+			break // nothing left to roll back
+		}
+		t.Log("rolled back", line)
+	}
+	var exists bool
+	_ = d.Pool.QueryRow(ctx, `SELECT to_regclass('users') IS NOT NULL`).Scan(&exists)
+	if exists {
+		t.Fatal("users table survived rolling everything back")
+	}
+	if pending, _ := m.Pending(ctx); !pending {
+		t.Fatal("Pending = false after rolling back")
+	}
+	applied, err := m.Up(ctx)
+	if err != nil || len(applied) == 0 {
+		t.Fatalf("up again: %v, %v", applied, err)
+	}
+	_ = d.Pool.QueryRow(ctx, `SELECT to_regclass('users') IS NOT NULL`).Scan(&exists)
+	if !exists {
+		t.Fatal("users table missing after migrating up again")
+	}
+}
+
+func TestSeedIsIdempotent(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	added, err := d.UpsertCharities(ctx, db.SeedCharities)
+	if err != nil || added != len(db.SeedCharities) {
+		t.Fatalf("first seed: added %d, %v", added, err)
+	}
+	added, err = d.UpsertCharities(ctx, db.SeedCharities)
+	if err != nil || added != 0 {
+		t.Fatalf("second seed: added %d, %v", added, err)
+	}
+	if n, _ := d.CountCharities(ctx); n != len(db.SeedCharities) {
+		t.Fatalf("%d charities after seeding twice", n)
+	}
+}

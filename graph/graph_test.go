@@ -1,0 +1,379 @@
+package graph_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/giveathon/giveathon/auth"
+	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/graph"
+	"github.com/giveathon/giveathon/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+type bundle struct {
+	db     *db.DB
+	auth   *auth.Service
+	client *testenv.Client
+	server *httptest.Server
+}
+
+type setupOpts struct {
+	production bool
+	ready      func(context.Context) error
+}
+
+func setup(t *testing.T, opts ...setupOpts) *bundle {
+	t.Helper()
+	var o setupOpts
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	d := testenv.DB(t)
+	if _, err := d.UpsertCharities(context.Background(), db.SeedCharities); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := auth.NewService(d, logger)
+	svc.Params = auth.Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	ready := o.ready
+	if ready == nil {
+		ready = func(ctx context.Context) error { return d.Pool.Ping(ctx) }
+	}
+	h := graph.NewHandler(&graph.Resolver{Auth: svc, CharityService: d, Logger: logger}, graph.Config{
+		Production: o.production, Logger: logger, Ready: ready, MaxComplexity: 500,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &bundle{db: d, auth: svc, client: &testenv.Client{URL: srv.URL}, server: srv}
+}
+
+const (
+	registerOp = `mutation($i: RegisterInput!) { register(input: $i) { token user { id email name createdAt } } }`
+	loginOp    = `mutation($i: LoginInput!) { login(input: $i) { token user { id email } } }`
+	meOp       = `{ me { id email name } }`
+)
+
+func (b *bundle) register(t *testing.T, email string) (string, string) {
+	t.Helper()
+	r := b.client.Do(t, registerOp, map[string]any{"i": map[string]any{"email": email, "name": "Ada Lovelace", "password": "correct horse battery"}}).NoErrors(t)
+	return r.String("register", "token"), r.String("register", "user", "id")
+}
+
+func TestRegisterMeLogout(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	token, id := b.register(t, "  Ada@Example.ORG ")
+	if len(token) != 43 {
+		t.Fatalf("token %q is not 32 bytes of base64url", token)
+	}
+	me := b.client.As(token).Do(t, meOp, nil).NoErrors(t)
+	if me.String("me", "email") != "ada@example.org" || me.String("me", "id") != id {
+		t.Fatalf("me = %v, want the case-folded e-mail and id %s", me.Data, id)
+	}
+	// The token is stored only as its hash.
+	var stored int
+	if err := b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM sessions WHERE token_hash = $1`, []byte(token)).Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("found the plain token in sessions (%d rows, %v)", stored, err)
+	}
+	out := b.client.As(token).Do(t, `mutation { logout }`, nil).NoErrors(t)
+	if out.Get("logout") != true {
+		t.Fatalf("logout = %v", out.Data)
+	}
+	if me := b.client.As(token).Do(t, meOp, nil).NoErrors(t); me.Get("me") != nil {
+		t.Fatalf("me after logout = %v, want null", me.Data)
+	}
+}
+
+func TestLoginFailuresSayTheSame(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.register(t, "grace@example.org")
+	for name, in := range map[string]map[string]any{
+		"wrong password": {"email": "grace@example.org", "password": "wrong password!"},
+		"unknown email":  {"email": "nobody@example.org", "password": "correct horse battery"},
+		"invalid email":  {"email": "not an email", "password": "correct horse battery"},
+		"empty password": {"email": "grace@example.org", "password": ""},
+	} {
+		r := b.client.Do(t, loginOp, map[string]any{"i": in})
+		if r.Code() != "UNAUTHENTICATED" || r.Errors[0].Message != "invalid email or password" {
+			t.Errorf("%s: got %s", name, r.Raw)
+		}
+	}
+	r := b.client.Do(t, loginOp, map[string]any{"i": map[string]any{"email": "GRACE@example.org", "password": "correct horse battery"}}).NoErrors(t)
+	if r.String("login", "token") == "" {
+		t.Fatal("login with the right password and other case gave no token")
+	}
+}
+
+func TestDuplicateEmailIsConflict(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.register(t, "linus@example.org")
+	r := b.client.Do(t, registerOp, map[string]any{"i": map[string]any{"email": "LINUS@example.org", "name": "Twin", "password": "another password"}})
+	if r.Code() != "CONFLICT" {
+		t.Fatalf("duplicate e-mail: %s", r.Raw)
+	}
+	var n int
+	_ = b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM users`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d users after a duplicate register, want 1", n)
+	}
+}
+
+func TestRegisterBadInputNamesTheFieldAndWritesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	long := strings.Repeat("x", 129)
+	for _, tc := range []struct {
+		email, name, password, field string
+	}{
+		{"", "Ada", "correct horse", "email"},
+		{"not-an-email", "Ada", "correct horse", "email"},
+		{"a@b", "Ada", "correct horse", "email"},
+		{"Ada <ada@example.org>", "Ada", "correct horse", "email"},
+		{strings.Repeat("a", 250) + "@example.org", "Ada", "correct horse", "email"},
+		{"ada@example.org", "", "correct horse", "name"},
+		{"ada@example.org", "   ", "correct horse", "name"},
+		{"ada@example.org", strings.Repeat("n", 201), "correct horse", "name"},
+		{"ada@example.org", "Ada\x00", "correct horse", "name"},
+		{"ada@example.org", "Ada", "", "password"},
+		{"ada@example.org", "Ada", "seven77", "password"},
+		{"ada@example.org", "Ada", long, "password"},
+	} {
+		r := b.client.Do(t, registerOp, map[string]any{"i": map[string]any{"email": tc.email, "name": tc.name, "password": tc.password}})
+		if r.Code() != "BAD_USER_INPUT" || r.Field() != tc.field {
+			t.Errorf("register(%q, %q, %d chars): want BAD_USER_INPUT on %s, got %s", tc.email, tc.name, len(tc.password), tc.field, r.Raw)
+		}
+	}
+	// The limits themselves are accepted.
+	b.client.Do(t, registerOp, map[string]any{"i": map[string]any{"email": "edge@example.org", "name": strings.Repeat("n", 200), "password": strings.Repeat("p", 128)}}).NoErrors(t)
+	var n int
+	_ = b.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM users`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d users, want only the valid one", n)
+	}
+}
+
+func TestExpiredRevokedAndMalformedTokens(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.register(t, "old@example.org")
+	// A session made 31 days ago has expired.
+	b.auth.Now = func() time.Time { return time.Now().Add(-31 * 24 * time.Hour) }
+	old := b.client.Do(t, loginOp, map[string]any{"i": map[string]any{"email": "old@example.org", "password": "correct horse battery"}}).NoErrors(t)
+	b.auth.Now = time.Now
+	fresh := b.client.Do(t, loginOp, map[string]any{"i": map[string]any{"email": "old@example.org", "password": "correct horse battery"}}).NoErrors(t)
+	revoked := fresh.String("login", "token")
+	b.client.As(revoked).Do(t, `mutation { logout }`, nil).NoErrors(t)
+
+	for name, token := range map[string]string{
+		"expired":   old.String("login", "token"),
+		"revoked":   revoked,
+		"malformed": "not-a-token",
+		"too short": "YWJj",
+	} {
+		me := b.client.As(token).Do(t, meOp, nil).NoErrors(t)
+		if me.Get("me") != nil {
+			t.Errorf("%s token: me = %v, want null", name, me.Data)
+		}
+	}
+}
+
+func TestTokenAsCookie(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.client.Do(t, registerOp, map[string]any{"i": map[string]any{"email": "cookie@example.org", "name": "C", "password": "correct horse battery"}}).NoErrors(t)
+	var cookie *http.Cookie
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == auth.CookieName {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Secure {
+		t.Fatalf("session cookie = %+v, want HttpOnly, SameSite=Lax, not Secure in development", cookie)
+	}
+	send := func(contentType string) *testenv.Response {
+		req, _ := http.NewRequest(http.MethodPost, b.server.URL+"/graphql", strings.NewReader(`{"query":"{ me { email } }"}`))
+		req.Header.Set("Content-Type", contentType)
+		req.AddCookie(&http.Cookie{Name: auth.CookieName, Value: cookie.Value})
+		return b.client.Send(t, req)
+	}
+	if got := send("application/json").NoErrors(t).String("me", "email"); got != "cookie@example.org" {
+		t.Fatalf("me with cookie = %q", got)
+	}
+	// A cross-site form can send the cookie but not JSON: such a request is anonymous.
+	if got := send("text/plain").String("me", "email"); got != "" {
+		t.Fatalf("cookie honoured on a text/plain POST (CSRF): me = %q", got)
+	}
+}
+
+func TestCharitiesPaginateWithoutGapsOrRepeats(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const q = `query($a: String) { charities(first: 5, after: $a) { totalCount edges { cursor node { id name ein } } pageInfo { hasNextPage endCursor } } }`
+	seen := map[string]bool{}
+	var names []string
+	var after any
+	for page := 0; page < 10; page++ {
+		r := b.client.Do(t, q, map[string]any{"a": after}).NoErrors(t)
+		if total := r.Get("charities", "totalCount"); total != float64(len(db.SeedCharities)) {
+			t.Fatalf("totalCount = %v", total)
+		}
+		for _, e := range r.Get("charities", "edges").([]any) {
+			node := e.(map[string]any)["node"].(map[string]any)
+			id := node["id"].(string)
+			if seen[id] {
+				t.Fatalf("charity %s repeated", id)
+			}
+			seen[id] = true
+			names = append(names, node["name"].(string))
+			// The global ID works with charity(id) and node(id).
+			if page == 0 {
+				one := b.client.Do(t, `query($id: ID!) { charity(id: $id) { name } node(id: $id) { id ... on Charity { ein } } }`, map[string]any{"id": id}).NoErrors(t)
+				if one.String("charity", "name") != node["name"] || one.String("node", "ein") != node["ein"] {
+					t.Fatalf("charity/node(%s) = %v", id, one.Data)
+				}
+			}
+		}
+		if r.Get("charities", "pageInfo", "hasNextPage") != true {
+			break
+		}
+		after = r.String("charities", "pageInfo", "endCursor")
+	}
+	if len(seen) != len(db.SeedCharities) {
+		t.Fatalf("saw %d charities across pages, want %d", len(seen), len(db.SeedCharities))
+	}
+	for i := 1; i < len(names); i++ {
+		if names[i-1] > names[i] {
+			t.Fatalf("not in name order: %q before %q", names[i-1], names[i])
+		}
+	}
+	bad := b.client.Do(t, q, map[string]any{"a": "garbage!"})
+	if bad.Code() != "BAD_USER_INPUT" || bad.Field() != "after" {
+		t.Fatalf("bad cursor: %s", bad.Raw)
+	}
+	big := b.client.Do(t, `{ charities(first: 101) { totalCount } }`, nil)
+	if big.Code() != "BAD_USER_INPUT" || big.Field() != "first" {
+		t.Fatalf("first: 101: %s", big.Raw)
+	}
+	none := b.client.Do(t, `{ charity(id: "Q2hhcml0eTowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA") { name } }`, nil).NoErrors(t)
+	if none.Get("charity") != nil {
+		t.Fatalf("unknown charity = %v", none.Data)
+	}
+}
+
+func TestNodeShowsOnlyYourOwnUser(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tokenA, idA := b.register(t, "a@example.org")
+	tokenB, _ := b.register(t, "b@example.org")
+	const q = `query($id: ID!) { node(id: $id) { id ... on User { email } } }`
+	if got := b.client.As(tokenA).Do(t, q, map[string]any{"id": idA}).NoErrors(t).String("node", "email"); got != "a@example.org" {
+		t.Fatalf("own node = %q", got)
+	}
+	if got := b.client.As(tokenB).Do(t, q, map[string]any{"id": idA}).NoErrors(t).Get("node"); got != nil {
+		t.Fatalf("B read A through node: %v", got)
+	}
+}
+
+func TestPlaygroundAndIntrospectionOnlyInDevelopment(t *testing.T) {
+	t.Parallel()
+	for _, production := range []bool{false, true} {
+		b := setup(t, setupOpts{production: production})
+		resp, err := http.Get(b.server.URL + "/playground")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		intro := b.client.Do(t, `{ __schema { queryType { name } } }`, nil)
+		if production {
+			if resp.StatusCode != http.StatusNotFound || intro.String("__schema", "queryType", "name") != "" || len(intro.Errors) == 0 {
+				t.Errorf("production: playground %d, introspection %s", resp.StatusCode, intro.Raw)
+			}
+		} else if resp.StatusCode != http.StatusOK || intro.String("__schema", "queryType", "name") != "Query" {
+			t.Errorf("development: playground %d, introspection %s", resp.StatusCode, intro.Raw)
+		}
+	}
+}
+
+func TestBadRequestsAreRefusedClearly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	post := func(body string) *testenv.Response {
+		req, _ := http.NewRequest(http.MethodPost, b.server.URL+"/graphql", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return b.client.Send(t, req)
+	}
+	if r := post(`{not json`); r.Status != http.StatusBadRequest || !strings.Contains(r.Raw, "not valid JSON") {
+		t.Errorf("invalid JSON: %d %s", r.Status, r.Raw)
+	}
+	big := `{"query":"{ me { id } }","variables":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`
+	if r := post(big); r.Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("2 MB body: %d %.200s", r.Status, r.Raw)
+	}
+	// GET may carry queries only.
+	resp, err := http.Get(b.server.URL + "/graphql?query=" + url.QueryEscape(`mutation { logout }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "only allow query") {
+		t.Errorf("GET mutation: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = http.Get(b.server.URL + "/graphql?query=" + url.QueryEscape(`{ charities(first: 1) { totalCount } }`))
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"totalCount":12`) {
+		t.Errorf("GET query: %d %s", resp.StatusCode, body)
+	}
+	// 100 charities with a deep selection is over the limit of 500.
+	var fields []string
+	for i := 0; i < 6; i++ {
+		fields = append(fields, fmt.Sprintf("f%d: name", i))
+	}
+	r := b.client.Do(t, `{ charities(first: 100) { edges { node { `+strings.Join(fields, " ")+` } } } }`, nil)
+	if r.Code() != "COMPLEXITY_LIMIT_EXCEEDED" && !strings.Contains(r.Raw, "complexity") {
+		t.Errorf("complex query: %s", r.Raw)
+	}
+	if r := b.client.Do(t, `{ nosuchfield }`, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
+		t.Errorf("unknown field: %s", r.Raw)
+	}
+}
+
+func TestReadyzFollowsTheDatabase(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	resp, err := http.Get(b.server.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz = %d while the database is up", resp.StatusCode)
+	}
+	// With its pool closed the database is unreachable from this server (the real program's
+	// test stops PostgreSQL itself).
+	b.db.Pool.Close()
+	resp, err = http.Get(b.server.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz = %d with the database gone", resp.StatusCode)
+	}
+	if resp, _ := http.Get(b.server.URL + "/healthz"); resp == nil || resp.StatusCode != http.StatusOK {
+		t.Fatal("healthz should not depend on the database")
+	}
+}
