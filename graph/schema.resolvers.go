@@ -9,9 +9,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/giveathon/giveathon/auth"
-
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/graph/generated"
 	"github.com/giveathon/giveathon/graph/model"
 )
