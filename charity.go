@@ -49,4 +49,7 @@ type CharityService interface {
 	// FindCharities returns a page of charities in a stable order, the cursor of each, and
 	// the total count.
 	FindCharities(ctx context.Context, page Page) ([]*Charity, []string, int, error)
+	// FindCharitiesByIDs returns the charities with the given ids, by id (missing ids are
+	// left out).
+	FindCharitiesByIDs(ctx context.Context, ids []string) (map[string]*Charity, error)
 }

@@ -19,6 +19,7 @@ const (
 	EFORBIDDEN      = "forbidden"
 	ERATELIMITED    = "rate_limited"
 	ENOTIMPLEMENTED = "not_implemented"
+	EUNAVAILABLE    = "unavailable"
 )
 
 // Error is an error a user may see: a code, a human message and, for invalid input, the field

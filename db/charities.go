@@ -36,6 +36,29 @@ func (db *DB) FindCharityByID(ctx context.Context, id string) (*giveathon.Charit
 	return c, nil
 }
 
+// FindCharitiesByIDs returns the charities with the given ids, by id.
+func (db *DB) FindCharitiesByIDs(ctx context.Context, ids []string) (map[string]*giveathon.Charity, error) {
+	valid := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if _, err := uuid.Parse(id); err == nil {
+			valid = append(valid, id)
+		}
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT `+charityColumns+` FROM charities WHERE id = ANY($1::uuid[])`, valid)
+	if err != nil {
+		return nil, fmt.Errorf("find charities by id: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*giveathon.Charity, error) { return scanCharity(r) })
+	if err != nil {
+		return nil, fmt.Errorf("find charities by id: %w", err)
+	}
+	out := make(map[string]*giveathon.Charity, len(list))
+	for _, c := range list {
+		out[c.ID] = c
+	}
+	return out, nil
+}
+
 // charityCursor is the keyset position of a charity in name order.
 type charityCursor struct {
 	Name string `json:"n"`

@@ -10,8 +10,10 @@ import (
 
 // Global ID type names.
 const (
-	typeUser    = "User"
-	typeCharity = "Charity"
+	typeUser          = "User"
+	typeCharity       = "Charity"
+	typeDonation      = "Donation"
+	typePaymentMethod = "PaymentMethod"
 )
 
 // globalID returns the opaque global ID of an object: base64url of "<Type>:<uuid>".

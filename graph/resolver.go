@@ -3,6 +3,7 @@
 package graph
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/giveathon/giveathon"
@@ -12,7 +13,24 @@ import (
 
 // Resolver holds the services the resolvers call.
 type Resolver struct {
-	Auth           giveathon.AuthService
-	CharityService giveathon.CharityService
-	Logger         *slog.Logger
+	Auth                 giveathon.AuthService
+	CharityService       giveathon.CharityService
+	DonationService      giveathon.DonationService
+	PaymentMethodService giveathon.PaymentMethodService
+	Refresher            Refresher
+	PaymentIntents       ClientSecrets
+	// AuthenticateURL, when set (the sandbox), gives the page where a donor completes 3-D
+	// Secure for a PaymentIntent.
+	AuthenticateURL func(paymentIntentID, clientSecret string) string
+	Logger          *slog.Logger
+}
+
+// Refresher re-reads a donation's payment from the provider and applies it.
+type Refresher interface {
+	Refresh(ctx context.Context, d *giveathon.Donation) (*giveathon.Donation, error)
+}
+
+// ClientSecrets reads a PaymentIntent's client secret, for the donor's browser.
+type ClientSecrets interface {
+	ClientSecret(ctx context.Context, paymentIntentID string) (string, error)
 }

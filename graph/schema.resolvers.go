@@ -20,6 +20,63 @@ func (r *charityResolver) ID(ctx context.Context, obj *giveathon.Charity) (strin
 	return globalID(typeCharity, obj.ID), nil
 }
 
+// ID is the resolver for the id field.
+func (r *donationResolver) ID(ctx context.Context, obj *giveathon.Donation) (string, error) {
+	return globalID(typeDonation, obj.ID), nil
+}
+
+// Charity is the resolver for the charity field.
+func (r *donationResolver) Charity(ctx context.Context, obj *giveathon.Donation) (*giveathon.Charity, error) {
+	return loadersFrom(ctx).charity.Load(ctx, obj.CharityID)
+}
+
+// FailureCode is the resolver for the failureCode field.
+func (r *donationResolver) FailureCode(ctx context.Context, obj *giveathon.Donation) (*string, error) {
+	return optional(obj.FailureCode), nil
+}
+
+// FailureMessage is the resolver for the failureMessage field.
+func (r *donationResolver) FailureMessage(ctx context.Context, obj *giveathon.Donation) (*string, error) {
+	return optional(obj.FailureMessage), nil
+}
+
+// PaymentMethod is the resolver for the paymentMethod field.
+func (r *donationResolver) PaymentMethod(ctx context.Context, obj *giveathon.Donation) (*giveathon.PaymentMethod, error) {
+	pm, err := r.PaymentMethodService.FindPaymentMethodByID(ctx, obj.UserID, obj.PaymentMethodID)
+	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
+		return nil, nil
+	}
+	return pm, err
+}
+
+// Message is the resolver for the message field.
+func (r *donationResolver) Message(ctx context.Context, obj *giveathon.Donation) (*string, error) {
+	return optional(obj.Message), nil
+}
+
+// Attempts is the resolver for the attempts field.
+func (r *donationResolver) Attempts(ctx context.Context, obj *giveathon.Donation) ([]*giveathon.PaymentAttempt, error) {
+	return r.DonationService.FindPaymentAttempts(ctx, obj.ID)
+}
+
+// NextAction is the resolver for the nextAction field.
+func (r *donationResolver) NextAction(ctx context.Context, obj *giveathon.Donation) (*model.NextAction, error) {
+	u := giveathon.UserFromContext(ctx)
+	if obj.Status != giveathon.StatusRequiresAction || obj.PaymentIntentID == "" || u == nil || u.ID != obj.UserID {
+		return nil, nil
+	}
+	secret, err := r.PaymentIntents.ClientSecret(ctx, obj.PaymentIntentID)
+	if err != nil {
+		return nil, err
+	}
+	next := &model.NextAction{Type: "use_stripe_sdk", ClientSecret: secret}
+	if r.AuthenticateURL != nil {
+		url := r.AuthenticateURL(obj.PaymentIntentID, secret)
+		next.URL = &url
+	}
+	return next, nil
+}
+
 // Register is the resolver for the register field.
 func (r *mutationResolver) Register(ctx context.Context, input giveathon.RegisterInput) (*giveathon.Session, error) {
 	s, err := r.Auth.Register(ctx, input)
@@ -49,6 +106,67 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 	}
 	auth.SetSessionCookie(ctx, "", time.Time{})
 	return true, nil
+}
+
+// CreateSetupIntent is the resolver for the createSetupIntent field.
+func (r *mutationResolver) CreateSetupIntent(ctx context.Context) (*giveathon.SetupIntent, error) {
+	u, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.PaymentMethodService.CreateSetupIntent(ctx, u)
+}
+
+// AddPaymentMethod is the resolver for the addPaymentMethod field.
+func (r *mutationResolver) AddPaymentMethod(ctx context.Context, input giveathon.AddPaymentMethodInput) (*giveathon.PaymentMethod, error) {
+	u, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.PaymentMethodService.AddPaymentMethod(ctx, u, input)
+}
+
+// RemovePaymentMethod is the resolver for the removePaymentMethod field.
+func (r *mutationResolver) RemovePaymentMethod(ctx context.Context, id string) (bool, error) {
+	u, err := auth.RequireUser(ctx)
+	if err != nil {
+		return false, err
+	}
+	raw, err := parseID(typePaymentMethod, id)
+	if err != nil {
+		return false, err
+	}
+	if err := r.PaymentMethodService.RemovePaymentMethod(ctx, u, raw); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// SubmitDonation is the resolver for the submitDonation field.
+func (r *mutationResolver) SubmitDonation(ctx context.Context, input model.SubmitDonationInput) (*giveathon.SubmitResult, error) {
+	u, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in, err := submitInput(input)
+	if err != nil {
+		return nil, err
+	}
+	return r.DonationService.SubmitDonation(ctx, u.ID, in)
+}
+
+// RefreshDonation is the resolver for the refreshDonation field.
+func (r *mutationResolver) RefreshDonation(ctx context.Context, id string) (*giveathon.Donation, error) {
+	d, err := r.ownDonation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.Refresher.Refresh(ctx, d)
+}
+
+// ID is the resolver for the id field.
+func (r *paymentMethodResolver) ID(ctx context.Context, obj *giveathon.PaymentMethod) (string, error) {
+	return globalID(typePaymentMethod, obj.ID), nil
 }
 
 // Me is the resolver for the me field.
@@ -96,6 +214,22 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 			return nil, nil
 		}
 		return c, err
+	case typeDonation:
+		d, err := r.ownDonation(ctx, id)
+		if giveathon.ErrorCode(err) == giveathon.ENOTFOUND || giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED {
+			return nil, nil
+		}
+		return d, err
+	case typePaymentMethod:
+		u := giveathon.UserFromContext(ctx)
+		if u == nil {
+			return nil, nil
+		}
+		pm, err := r.PaymentMethodService.FindPaymentMethodByID(ctx, u.ID, raw)
+		if giveathon.ErrorCode(err) == giveathon.ENOTFOUND || err == nil && pm.RemovedAt != nil {
+			return nil, nil
+		}
+		return pm, err
 	case typeUser:
 		// A donor can see only their own account.
 		if u := giveathon.UserFromContext(ctx); u != nil && u.ID == raw {
@@ -105,16 +239,47 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 	return nil, nil
 }
 
+// Donation is the resolver for the donation field.
+func (r *queryResolver) Donation(ctx context.Context, id string) (*giveathon.Donation, error) {
+	return r.ownDonation(ctx, id)
+}
+
 // ID is the resolver for the id field.
 func (r *userResolver) ID(ctx context.Context, obj *giveathon.User) (string, error) {
 	return globalID(typeUser, obj.ID), nil
 }
 
+// PaymentMethods is the resolver for the paymentMethods field.
+func (r *userResolver) PaymentMethods(ctx context.Context, obj *giveathon.User) ([]*giveathon.PaymentMethod, error) {
+	return r.PaymentMethodService.FindPaymentMethods(ctx, obj.ID)
+}
+
+// Donations is the resolver for the donations field.
+func (r *userResolver) Donations(ctx context.Context, obj *giveathon.User, first *int, after *string, status *giveathon.DonationStatus) (*model.DonationConnection, error) {
+	p := page(first, after)
+	list, cursors, total, err := r.DonationService.FindDonations(ctx, giveathon.DonationFilter{UserID: obj.ID, Status: status, Page: p})
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.DonationConnection{TotalCount: total}
+	for i, d := range list {
+		conn.Edges = append(conn.Edges, &model.DonationEdge{Cursor: cursors[i], Node: d})
+	}
+	conn.Edges, conn.PageInfo = trimPage(conn.Edges, p, func(e *model.DonationEdge) string { return e.Cursor })
+	return conn, nil
+}
+
 // Charity returns generated.CharityResolver implementation.
 func (r *Resolver) Charity() generated.CharityResolver { return &charityResolver{r} }
 
+// Donation returns generated.DonationResolver implementation.
+func (r *Resolver) Donation() generated.DonationResolver { return &donationResolver{r} }
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
+
+// PaymentMethod returns generated.PaymentMethodResolver implementation.
+func (r *Resolver) PaymentMethod() generated.PaymentMethodResolver { return &paymentMethodResolver{r} }
 
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
@@ -123,8 +288,10 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
 type (
-	charityResolver  struct{ *Resolver }
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
-	userResolver     struct{ *Resolver }
+	charityResolver       struct{ *Resolver }
+	donationResolver      struct{ *Resolver }
+	mutationResolver      struct{ *Resolver }
+	paymentMethodResolver struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+	userResolver          struct{ *Resolver }
 )

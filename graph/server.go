@@ -82,7 +82,7 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 	gql := NewGraphQLServer(res, cfg)
 	r.Group(func(r chi.Router) {
 		r.Use(limitBody(cfg.MaxBodyBytes), auth.Middleware(res.Auth, cfg.Production, cfg.Logger))
-		r.Handle("/graphql", gql)
+		r.Handle("/graphql", withLoaders(res.CharityService, gql))
 	})
 	if !cfg.Production {
 		r.Get("/playground", playground.Handler("Giveathon GraphQL playground", "/graphql"))
@@ -97,6 +97,9 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	c := generated.Config{Resolvers: res}
 	c.Complexity.Query.Charities = func(child int, first *int, _ *string) int { return listCost(child, first) }
+	c.Complexity.User.Donations = func(child int, first *int, _ *string, _ *giveathon.DonationStatus) int {
+		return listCost(child, first)
+	}
 	srv := handler.New(generated.NewExecutableSchema(c))
 
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
@@ -138,6 +141,7 @@ var codes = map[string]string{
 	giveathon.EFORBIDDEN:      "FORBIDDEN",
 	giveathon.ERATELIMITED:    "RATE_LIMITED",
 	giveathon.ENOTIMPLEMENTED: "NOT_IMPLEMENTED",
+	giveathon.EUNAVAILABLE:    "SERVICE_UNAVAILABLE",
 }
 
 // errorPresenter turns domain errors into extensions.code (and extensions.field), keeps

@@ -10,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/jobs"
+	"github.com/giveathon/giveathon/payments"
 )
 
 // setting is one environment variable: its default and what it does. The table below is the
@@ -24,7 +28,26 @@ var settings = []setting{
 	{"PUBLIC_URL", "http://<HTTP_ADDR>", "The URL donors reach the service at, used in links."},
 	{"DATABASE_URL", "", "PostgreSQL (or CockroachDB) URL of the domain data. Unset: a private PostgreSQL in DATA_DIR."},
 	{"DATA_DIR", "./.data", "Folder of the embedded PostgreSQL (used when DATABASE_URL is unset)."},
-	{"DB_MAX_CONNS", "20", "Size of the database connection pool."},
+	{"JOBS_DATABASE_URL", "", "PostgreSQL URL of River's job queue. Unset: DATABASE_URL (jobs are then queued in the same transaction as the donation)."},
+	{"DB_MAX_CONNS", "40", "Size of the database connection pool."},
+	{"STRIPE_SECRET_KEY", "", "Stripe secret key. Unset: a Stripe sandbox runs in-process on loopback (development only)."},
+	{"STRIPE_PUBLISHABLE_KEY", "", "Stripe publishable key handed to the browser (pk_test_sandbox with the sandbox)."},
+	{"STRIPE_WEBHOOK_SECRET", "", "Secret that signs Stripe's webhooks (whsec_...). Required in production; random with the in-process sandbox."},
+	{"STRIPE_API_BASE", "", "Base URL of the Stripe API (a standalone sandbox, stripe-mock). Unset: Stripe's own, or the in-process sandbox."},
+	{"STRIPE_RATE_LIMIT", "0", "Most Stripe calls per second from this process. 0: 80 for live keys, 20 for test keys."},
+	{"STRIPE_TIMEOUT", "30s", "How long one Stripe call may take."},
+	{"SMTP_URL", "", "SMTP server for receipts: smtp://[user:pass@]host:port[?tls=none|starttls|tls]. Unset: e-mails are logged and recorded only."},
+	{"MAIL_FROM", "Giveathon <receipts@giveathon.local>", "Sender of receipts."},
+	{"DONATION_MIN_CENTS", "100", "Smallest donation, in cents."},
+	{"DONATION_MAX_CENTS", "10000000", "Largest donation, in cents."},
+	{"CHARGE_MAX_ATTEMPTS", "5", "How often a charge is tried before the donation fails."},
+	{"CHARGE_RETRY_BASE", "5s", "First wait between charge attempts; it doubles (with jitter) up to CHARGE_RETRY_MAX."},
+	{"CHARGE_RETRY_MAX", "5m", "Longest wait between charge attempts."},
+	{"RECONCILE_INTERVAL", "1m", "How often the reconciler looks for stuck donations."},
+	{"STALE_PENDING", "1m", "How long a donation may stay PENDING before the reconciler queues it again."},
+	{"STALE_PROCESSING", "5m", "How long a donation may stay PROCESSING before the reconciler asks Stripe."},
+	{"PAYMENT_WORKERS", "50", "Charge jobs run at once by this process."},
+	{"JOBS_POLL_INTERVAL", "1s", "How often workers look for jobs whose retry time has come (new jobs are announced at once)."},
 	{"MAX_BODY_BYTES", "1048576", "Largest request body accepted; larger ones get 413."},
 	{"GRAPHQL_MAX_COMPLEXITY", "1000", "Largest GraphQL query complexity accepted (a list field costs its page size times its children)."},
 	{"SHUTDOWN_TIMEOUT", "20s", "How long a stopping server waits for requests in flight."},
@@ -38,6 +61,14 @@ type Config struct {
 	HTTPAddr        string
 	PublicURL       string
 	DatabaseURL     string
+	JobsDatabaseURL string
+	Stripe          payments.Config
+	StripePublic    string
+	WebhookSecret   string
+	SMTPURL         string
+	MailFrom        string
+	Limits          giveathon.DonationLimits
+	Jobs            jobs.Config
 	DataDir         string
 	DBMaxConns      int32
 	MaxBodyBytes    int64
@@ -45,6 +76,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogJSON         bool
+	// getenv is kept for settings read by a part itself (the sandbox's faults).
+	getenv func(string) string
 }
 
 // loadConfig reads the environment once and reports every problem it finds together.
@@ -64,7 +97,10 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
 	}
-	c := &Config{DatabaseURL: get("DATABASE_URL"), DataDir: get("DATA_DIR")}
+	c := &Config{DatabaseURL: get("DATABASE_URL"), DataDir: get("DATA_DIR"), JobsDatabaseURL: get("JOBS_DATABASE_URL"),
+		StripePublic: get("STRIPE_PUBLISHABLE_KEY"), WebhookSecret: get("STRIPE_WEBHOOK_SECRET"),
+		SMTPURL: get("SMTP_URL"), MailFrom: get("MAIL_FROM"), getenv: getenv}
+	c.Stripe.SecretKey, c.Stripe.APIBase = get("STRIPE_SECRET_KEY"), get("STRIPE_API_BASE")
 
 	switch env := get("ENV"); env {
 	case "development":
@@ -96,9 +132,40 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	c.MaxBodyBytes = intSetting("MAX_BODY_BYTES", 1024, 64<<20)
 	c.MaxComplexity = int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000))
 
-	var err error
-	if c.ShutdownTimeout, err = time.ParseDuration(get("SHUTDOWN_TIMEOUT")); err != nil || c.ShutdownTimeout <= 0 {
-		bad("SHUTDOWN_TIMEOUT", "%q is not a positive duration such as 20s", get("SHUTDOWN_TIMEOUT"))
+	c.Limits.MinAmountCents = intSetting("DONATION_MIN_CENTS", 1, 1<<40)
+	c.Limits.MaxAmountCents = intSetting("DONATION_MAX_CENTS", 1, 1<<40)
+	if c.Limits.MinAmountCents > c.Limits.MaxAmountCents {
+		bad("DONATION_MIN_CENTS", "%d is above DONATION_MAX_CENTS (%d)", c.Limits.MinAmountCents, c.Limits.MaxAmountCents)
+	}
+	c.Jobs.ChargeMaxAttempts = int(intSetting("CHARGE_MAX_ATTEMPTS", 1, 100))
+	c.Jobs.PaymentWorkers = int(intSetting("PAYMENT_WORKERS", 1, 10000))
+	rateLimit, err := strconv.ParseFloat(get("STRIPE_RATE_LIMIT"), 64)
+	if err != nil || rateLimit < 0 {
+		bad("STRIPE_RATE_LIMIT", "%q is not a number of calls per second (0: the default for the key)", get("STRIPE_RATE_LIMIT"))
+	}
+	c.Stripe.RateLimit = rateLimit
+	duration := func(name string) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d <= 0 {
+			bad(name, "%q is not a positive duration such as 20s", get(name))
+		}
+		return d
+	}
+	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT")
+	c.Stripe.Timeout = duration("STRIPE_TIMEOUT")
+	c.Jobs.RetryBase = duration("CHARGE_RETRY_BASE")
+	c.Jobs.RetryMax = duration("CHARGE_RETRY_MAX")
+	c.Jobs.ReconcileInterval = duration("RECONCILE_INTERVAL")
+	c.Jobs.StalePending = duration("STALE_PENDING")
+	c.Jobs.StaleProcessing = duration("STALE_PROCESSING")
+	c.Jobs.FetchPollInterval = duration("JOBS_POLL_INTERVAL")
+	if c.Production {
+		if c.Stripe.SecretKey == "" {
+			bad("STRIPE_SECRET_KEY", "is required in production (the sandbox is for development)")
+		}
+		if c.WebhookSecret == "" {
+			bad("STRIPE_WEBHOOK_SECRET", "is required in production")
+		}
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
 		bad("LOG_LEVEL", "%q is not debug, info, warn or error", get("LOG_LEVEL"))

@@ -43,7 +43,10 @@ const usage = `Giveathon: a GraphQL donation platform for time-boxed charity eve
 Usage: giveathon <command> [arguments]
 
 Commands:
-  serve              run the HTTP API (GraphQL at /graphql, playground at /playground)
+  serve              run the HTTP API and the workers (GraphQL at /graphql, playground at /playground)
+  serve --no-workers run the HTTP API only
+  work               run the workers only (charging, e-mail, reconciler)
+  stripe-sandbox     run the Stripe sandbox alone
   migrate up         apply every pending migration (Giveathon's and River's)
   migrate down       roll back Giveathon's newest migration
   migrate status     list migrations and whether each is applied
@@ -61,6 +64,10 @@ func (p *program) run(ctx context.Context, args []string) error {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return p.serve(ctx, rest)
+	case "work":
+		return p.work(ctx, rest)
+	case "stripe-sandbox":
+		return p.stripeSandbox(ctx, rest)
 	case "migrate":
 		return p.migrate(ctx, rest)
 	case "seed":
@@ -79,7 +86,7 @@ func (p *program) help(args []string) error {
 		return nil
 	}
 	switch args[0] {
-	case "serve", "migrate", "seed":
+	case "serve", "migrate", "seed", "work", "stripe-sandbox":
 		fmt.Fprintf(p.stdout, "%s\n", commandHelp[args[0]])
 		fmt.Fprint(p.stdout, "Configuration (environment variables):\n\n")
 		printSettings(p.stdout)
@@ -90,10 +97,13 @@ func (p *program) help(args []string) error {
 }
 
 var commandHelp = map[string]string{
-	"serve": `Usage: giveathon serve
+	"serve": `Usage: giveathon serve [--no-workers]
 
 Runs the HTTP API: GraphQL at /graphql (POST; GET for queries; WebSocket with graphql-ws),
-the GraphiQL playground at /playground (development only), /healthz and /readyz.
+the GraphiQL playground at /playground (development only), Stripe's webhooks at
+/webhooks/stripe, /healthz and /readyz; and, unless --no-workers, the River workers that
+charge donations, send e-mails and reconcile. With no STRIPE_SECRET_KEY it starts a Stripe
+sandbox in-process on loopback.
 With no DATABASE_URL it starts a private PostgreSQL in DATA_DIR/postgres from the machine's
 own server binaries. In development it migrates and seeds an empty database on start; in
 production it refuses an unmigrated database (run 'giveathon migrate up').`,
@@ -101,6 +111,20 @@ production it refuses an unmigrated database (run 'giveathon migrate up').`,
 
 Applies (up), rolls back one of Giveathon's own (down), or lists (status) the migrations of
 Giveathon and of River, its job queue.`,
+	"work": `Usage: giveathon work
+
+Runs the River workers alone (charging, e-mail, the reconciler), for scaling them apart from
+the API. Needs STRIPE_SECRET_KEY, or STRIPE_API_BASE pointing at a giveathon stripe-sandbox.`,
+	"stripe-sandbox": `Usage: giveathon stripe-sandbox
+
+Runs the Stripe sandbox alone: Stripe's API subset with test cards, idempotency keys, signed
+webhooks, fault injection and a ledger at /_sandbox/charges. Settings: SANDBOX_ADDR (default
+127.0.0.1:12111), SANDBOX_WEBHOOK_URL (default http://localhost:8080/webhooks/stripe),
+STRIPE_WEBHOOK_SECRET, and the faults SANDBOX_ERROR_500_RATE, SANDBOX_ERROR_429_RATE,
+SANDBOX_TIMEOUT_BEFORE_RATE, SANDBOX_TIMEOUT_AFTER_RATE, SANDBOX_TIMEOUT_HANG,
+SANDBOX_WEBHOOK_DUPLICATE_RATE, SANDBOX_WEBHOOK_DELAY_RATE, SANDBOX_WEBHOOK_DELAY,
+SANDBOX_LATENCY_MEDIAN, SANDBOX_LATENCY_P99, SANDBOX_SEED. Faults change at run time with
+POST /_sandbox/faults.`,
 	"seed": `Usage: giveathon seed
 
 Loads the sample charities; charities that exist (by slug) are updated, none is duplicated.`,
@@ -132,10 +156,23 @@ func openStores(ctx context.Context, cfg *Config, logger *slog.Logger) (*stores,
 		}
 		return nil, err
 	}
+	jobsDB := d
+	if cfg.JobsDatabaseURL != "" {
+		if jobsDB, err = db.Open(ctx, cfg.JobsDatabaseURL, cfg.DBMaxConns); err != nil {
+			d.Close()
+			if embedded != nil {
+				_ = embedded.Stop()
+			}
+			return nil, fmt.Errorf("jobs database: %w", err)
+		}
+	}
 	return &stores{
 		DB:       d,
-		Migrator: &db.Migrator{Domain: d.Pool, Jobs: d.Pool},
+		Migrator: &db.Migrator{Domain: d.Pool, Jobs: jobsDB.Pool},
 		close: func() {
+			if jobsDB != d {
+				jobsDB.Close()
+			}
 			d.Close()
 			if embedded != nil {
 				if err := embedded.Stop(); err != nil {

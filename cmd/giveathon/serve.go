@@ -4,17 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/graph"
+	"github.com/giveathon/giveathon/payments/sandbox"
 )
 
 func (p *program) serve(ctx context.Context, args []string) error {
-	if len(args) > 0 {
+	workers := true
+	for _, a := range args {
+		if a == "--no-workers" {
+			workers = false
+			continue
+		}
 		fmt.Fprintln(p.stderr, commandHelp["serve"])
 		return errUsage
 	}
@@ -30,42 +36,39 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.close()
-
-	if cfg.Production {
-		if pending, err := s.Migrator.Pending(ctx); err != nil {
-			return err
-		} else if pending {
-			return db.ErrUnmigrated
-		}
-	} else {
-		applied, err := s.Migrator.Up(ctx)
-		if err != nil {
-			return err
-		}
-		if len(applied) > 0 {
-			logger.Info("migrated the database", "applied", len(applied))
-		}
-		if n, err := s.DB.CountCharities(ctx); err != nil {
-			return err
-		} else if n == 0 {
-			added, err := s.DB.UpsertCharities(ctx, db.SeedCharities)
-			if err != nil {
-				return err
-			}
-			logger.Info("seeded an empty development database", "charities", added)
-		}
+	if err := prepareDatabase(ctx, cfg, s, logger); err != nil {
+		return err
 	}
 
-	res := &graph.Resolver{
-		Auth:           auth.NewService(s.DB, logger),
-		CharityService: s.DB,
-		Logger:         logger,
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	handler := graph.NewHandler(res, graph.Config{
+	addr := ln.Addr().String()
+	a, err := newApp(ctx, cfg, logger, s, addr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if workers {
+		if err := a.jobs.Start(ctx); err != nil {
+			a.close()
+			ln.Close()
+			return fmt.Errorf("start workers: %w", err)
+		}
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		a.stop(stopCtx, workers)
+	}()
+
+	handler := graph.NewHandler(a.resolver(), graph.Config{
 		Production:    cfg.Production,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		MaxComplexity: cfg.MaxComplexity,
 		Logger:        logger,
+		Routes:        a.routes,
 		Ready: func(ctx context.Context) error {
 			if err := s.DB.Pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)
@@ -78,11 +81,6 @@ func (p *program) serve(ctx context.Context, args []string) error {
 			return nil
 		},
 	})
-
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -92,9 +90,9 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slogErrorLog(logger),
 	}
-	addr := ln.Addr().String()
 	logger.Info("giveathon is serving", "addr", addr, "graphql", "http://"+addr+"/graphql",
-		"playground", playgroundURL(cfg, addr), "env", envName(cfg), "startup", time.Since(started).Round(time.Millisecond))
+		"playground", playgroundURL(cfg, addr), "env", envName(cfg), "workers", workers,
+		"startup", time.Since(started).Round(time.Millisecond))
 	if p.listening != nil {
 		p.listening(addr)
 	}
@@ -113,6 +111,113 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("shut down http server: %w", err)
 	}
 	return nil
+}
+
+// prepareDatabase migrates and seeds in development; in production it only checks that the
+// database is migrated.
+func prepareDatabase(ctx context.Context, cfg *Config, s *stores, logger *slog.Logger) error {
+	if cfg.Production {
+		if pending, err := s.Migrator.Pending(ctx); err != nil {
+			return err
+		} else if pending {
+			return db.ErrUnmigrated
+		}
+		return nil
+	}
+	applied, err := s.Migrator.Up(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		logger.Info("migrated the database", "applied", len(applied))
+	}
+	if n, err := s.DB.CountCharities(ctx); err != nil {
+		return err
+	} else if n == 0 {
+		added, err := s.DB.UpsertCharities(ctx, db.SeedCharities)
+		if err != nil {
+			return err
+		}
+		logger.Info("seeded an empty development database", "charities", added)
+	}
+	return nil
+}
+
+// work runs the workers alone.
+func (p *program) work(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		fmt.Fprintln(p.stderr, commandHelp["work"])
+		return errUsage
+	}
+	cfg, err := loadConfig(p.getenv)
+	if err != nil {
+		return err
+	}
+	logger := cfg.logger(p.stderr)
+	s, err := openStores(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := prepareDatabase(ctx, cfg, s, logger); err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, logger, s, "")
+	if err != nil {
+		return err
+	}
+	if err := a.jobs.Start(ctx); err != nil {
+		a.close()
+		return fmt.Errorf("start workers: %w", err)
+	}
+	logger.Info("giveathon workers are running")
+	<-ctx.Done()
+	logger.Info("stopping workers", "timeout", cfg.ShutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	a.stop(stopCtx, true)
+	return nil
+}
+
+// stripeSandbox runs the Stripe sandbox alone, so its ledger outlives a server that is
+// killed in a test.
+func (p *program) stripeSandbox(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		fmt.Fprintln(p.stderr, commandHelp["stripe-sandbox"])
+		return errUsage
+	}
+	env := func(name, def string) string {
+		if v := p.getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	faults, err := sandbox.FaultsFromEnv(p.getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(p.stderr, nil))
+	sb := sandbox.New(sandbox.Config{
+		WebhookURL:    env("SANDBOX_WEBHOOK_URL", "http://localhost:8080/webhooks/stripe"),
+		WebhookSecret: p.getenv("STRIPE_WEBHOOK_SECRET"),
+		Faults:        faults,
+		Logger:        logger,
+	})
+	defer sb.Close()
+	ln, err := net.Listen("tcp", env("SANDBOX_ADDR", "127.0.0.1:12111"))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 5 * time.Second}
+	logger.Info("Stripe sandbox is serving", "url", "http://"+ln.Addr().String(), "ledger", "http://"+ln.Addr().String()+"/_sandbox/charges")
+	if p.listening != nil {
+		p.listening(ln.Addr().String())
+	}
+	go func() { _ = srv.Serve(ln) }()
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
 }
 
 func playgroundURL(cfg *Config, addr string) string {

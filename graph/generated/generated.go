@@ -31,7 +31,9 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Charity() CharityResolver
+	Donation() DonationResolver
 	Mutation() MutationResolver
+	PaymentMethod() PaymentMethodResolver
 	Query() QueryResolver
 	User() UserResolver
 }
@@ -65,10 +67,50 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Donation struct {
+		AmountCents    func(childComplexity int) int
+		Anonymous      func(childComplexity int) int
+		Attempts       func(childComplexity int) int
+		Charity        func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Currency       func(childComplexity int) int
+		FailureCode    func(childComplexity int) int
+		FailureMessage func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Message        func(childComplexity int) int
+		NextAction     func(childComplexity int) int
+		PaymentMethod  func(childComplexity int) int
+		SettledAt      func(childComplexity int) int
+		Status         func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+	}
+
+	DonationConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	DonationEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Mutation struct {
-		Login    func(childComplexity int, input giveathon.LoginInput) int
-		Logout   func(childComplexity int) int
-		Register func(childComplexity int, input giveathon.RegisterInput) int
+		AddPaymentMethod    func(childComplexity int, input giveathon.AddPaymentMethodInput) int
+		CreateSetupIntent   func(childComplexity int) int
+		Login               func(childComplexity int, input giveathon.LoginInput) int
+		Logout              func(childComplexity int) int
+		RefreshDonation     func(childComplexity int, id string) int
+		Register            func(childComplexity int, input giveathon.RegisterInput) int
+		RemovePaymentMethod func(childComplexity int, id string) int
+		SubmitDonation      func(childComplexity int, input model.SubmitDonationInput) int
+	}
+
+	NextAction struct {
+		ClientSecret func(childComplexity int) int
+		Type         func(childComplexity int) int
+		URL          func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -78,18 +120,50 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PaymentAttempt struct {
+		AttemptNo    func(childComplexity int) int
+		ErrorCode    func(childComplexity int) int
+		ErrorMessage func(childComplexity int) int
+		FinishedAt   func(childComplexity int) int
+		StartedAt    func(childComplexity int) int
+		Status       func(childComplexity int) int
+	}
+
+	PaymentMethod struct {
+		Brand     func(childComplexity int) int
+		ExpMonth  func(childComplexity int) int
+		ExpYear   func(childComplexity int) int
+		ID        func(childComplexity int) int
+		IsDefault func(childComplexity int) int
+		Last4     func(childComplexity int) int
+	}
+
 	Query struct {
 		Charities func(childComplexity int, first *int, after *string) int
 		Charity   func(childComplexity int, id string) int
+		Donation  func(childComplexity int, id string) int
 		Me        func(childComplexity int) int
 		Node      func(childComplexity int, id string) int
 	}
 
+	SetupIntentPayload struct {
+		ClientSecret   func(childComplexity int) int
+		PublishableKey func(childComplexity int) int
+	}
+
+	SubmitDonationPayload struct {
+		Donation          func(childComplexity int) int
+		DuplicateOf       func(childComplexity int) int
+		NeedsConfirmation func(childComplexity int) int
+	}
+
 	User struct {
-		CreatedAt func(childComplexity int) int
-		Email     func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Donations      func(childComplexity int, first *int, after *string, status *giveathon.DonationStatus) int
+		Email          func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Name           func(childComplexity int) int
+		PaymentMethods func(childComplexity int) int
 	}
 }
 
@@ -100,19 +174,43 @@ type ComplexityRoot struct {
 type CharityResolver interface {
 	ID(ctx context.Context, obj *giveathon.Charity) (string, error)
 }
+type DonationResolver interface {
+	ID(ctx context.Context, obj *giveathon.Donation) (string, error)
+	Charity(ctx context.Context, obj *giveathon.Donation) (*giveathon.Charity, error)
+
+	FailureCode(ctx context.Context, obj *giveathon.Donation) (*string, error)
+	FailureMessage(ctx context.Context, obj *giveathon.Donation) (*string, error)
+	PaymentMethod(ctx context.Context, obj *giveathon.Donation) (*giveathon.PaymentMethod, error)
+	Message(ctx context.Context, obj *giveathon.Donation) (*string, error)
+
+	Attempts(ctx context.Context, obj *giveathon.Donation) ([]*giveathon.PaymentAttempt, error)
+	NextAction(ctx context.Context, obj *giveathon.Donation) (*model.NextAction, error)
+}
 type MutationResolver interface {
 	Register(ctx context.Context, input giveathon.RegisterInput) (*giveathon.Session, error)
 	Login(ctx context.Context, input giveathon.LoginInput) (*giveathon.Session, error)
 	Logout(ctx context.Context) (bool, error)
+	CreateSetupIntent(ctx context.Context) (*giveathon.SetupIntent, error)
+	AddPaymentMethod(ctx context.Context, input giveathon.AddPaymentMethodInput) (*giveathon.PaymentMethod, error)
+	RemovePaymentMethod(ctx context.Context, id string) (bool, error)
+	SubmitDonation(ctx context.Context, input model.SubmitDonationInput) (*giveathon.SubmitResult, error)
+	RefreshDonation(ctx context.Context, id string) (*giveathon.Donation, error)
+}
+type PaymentMethodResolver interface {
+	ID(ctx context.Context, obj *giveathon.PaymentMethod) (string, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*giveathon.User, error)
 	Charities(ctx context.Context, first *int, after *string) (*model.CharityConnection, error)
 	Charity(ctx context.Context, id string) (*giveathon.Charity, error)
 	Node(ctx context.Context, id string) (model.Node, error)
+	Donation(ctx context.Context, id string) (*giveathon.Donation, error)
 }
 type UserResolver interface {
 	ID(ctx context.Context, obj *giveathon.User) (string, error)
+
+	PaymentMethods(ctx context.Context, obj *giveathon.User) ([]*giveathon.PaymentMethod, error)
+	Donations(ctx context.Context, obj *giveathon.User, first *int, after *string, status *giveathon.DonationStatus) (*model.DonationConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -215,6 +313,146 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CharityEdge.Node(childComplexity), true
 
+	case "Donation.amountCents":
+		if e.ComplexityRoot.Donation.AmountCents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.AmountCents(childComplexity), true
+	case "Donation.anonymous":
+		if e.ComplexityRoot.Donation.Anonymous == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.Anonymous(childComplexity), true
+	case "Donation.attempts":
+		if e.ComplexityRoot.Donation.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.Attempts(childComplexity), true
+	case "Donation.charity":
+		if e.ComplexityRoot.Donation.Charity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.Charity(childComplexity), true
+	case "Donation.createdAt":
+		if e.ComplexityRoot.Donation.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.CreatedAt(childComplexity), true
+	case "Donation.currency":
+		if e.ComplexityRoot.Donation.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.Currency(childComplexity), true
+	case "Donation.failureCode":
+		if e.ComplexityRoot.Donation.FailureCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.FailureCode(childComplexity), true
+	case "Donation.failureMessage":
+		if e.ComplexityRoot.Donation.FailureMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.FailureMessage(childComplexity), true
+	case "Donation.id":
+		if e.ComplexityRoot.Donation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.ID(childComplexity), true
+	case "Donation.message":
+		if e.ComplexityRoot.Donation.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.Message(childComplexity), true
+	case "Donation.nextAction":
+		if e.ComplexityRoot.Donation.NextAction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.NextAction(childComplexity), true
+	case "Donation.paymentMethod":
+		if e.ComplexityRoot.Donation.PaymentMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.PaymentMethod(childComplexity), true
+	case "Donation.settledAt":
+		if e.ComplexityRoot.Donation.SettledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.SettledAt(childComplexity), true
+	case "Donation.status":
+		if e.ComplexityRoot.Donation.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.Status(childComplexity), true
+	case "Donation.updatedAt":
+		if e.ComplexityRoot.Donation.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.UpdatedAt(childComplexity), true
+
+	case "DonationConnection.edges":
+		if e.ComplexityRoot.DonationConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DonationConnection.Edges(childComplexity), true
+	case "DonationConnection.pageInfo":
+		if e.ComplexityRoot.DonationConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DonationConnection.PageInfo(childComplexity), true
+	case "DonationConnection.totalCount":
+		if e.ComplexityRoot.DonationConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DonationConnection.TotalCount(childComplexity), true
+
+	case "DonationEdge.cursor":
+		if e.ComplexityRoot.DonationEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DonationEdge.Cursor(childComplexity), true
+	case "DonationEdge.node":
+		if e.ComplexityRoot.DonationEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DonationEdge.Node(childComplexity), true
+
+	case "Mutation.addPaymentMethod":
+		if e.ComplexityRoot.Mutation.AddPaymentMethod == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addPaymentMethod_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddPaymentMethod(childComplexity, args["input"].(giveathon.AddPaymentMethodInput)), true
+	case "Mutation.createSetupIntent":
+		if e.ComplexityRoot.Mutation.CreateSetupIntent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSetupIntent(childComplexity), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -232,6 +470,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.refreshDonation":
+		if e.ComplexityRoot.Mutation.RefreshDonation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshDonation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshDonation(childComplexity, args["id"].(string)), true
 	case "Mutation.register":
 		if e.ComplexityRoot.Mutation.Register == nil {
 			break
@@ -243,6 +492,47 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Register(childComplexity, args["input"].(giveathon.RegisterInput)), true
+	case "Mutation.removePaymentMethod":
+		if e.ComplexityRoot.Mutation.RemovePaymentMethod == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removePaymentMethod_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemovePaymentMethod(childComplexity, args["id"].(string)), true
+	case "Mutation.submitDonation":
+		if e.ComplexityRoot.Mutation.SubmitDonation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_submitDonation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SubmitDonation(childComplexity, args["input"].(model.SubmitDonationInput)), true
+
+	case "NextAction.clientSecret":
+		if e.ComplexityRoot.NextAction.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NextAction.ClientSecret(childComplexity), true
+	case "NextAction.type":
+		if e.ComplexityRoot.NextAction.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NextAction.Type(childComplexity), true
+	case "NextAction.url":
+		if e.ComplexityRoot.NextAction.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NextAction.URL(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -269,6 +559,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PaymentAttempt.attemptNo":
+		if e.ComplexityRoot.PaymentAttempt.AttemptNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.AttemptNo(childComplexity), true
+	case "PaymentAttempt.errorCode":
+		if e.ComplexityRoot.PaymentAttempt.ErrorCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.ErrorCode(childComplexity), true
+	case "PaymentAttempt.errorMessage":
+		if e.ComplexityRoot.PaymentAttempt.ErrorMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.ErrorMessage(childComplexity), true
+	case "PaymentAttempt.finishedAt":
+		if e.ComplexityRoot.PaymentAttempt.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.FinishedAt(childComplexity), true
+	case "PaymentAttempt.startedAt":
+		if e.ComplexityRoot.PaymentAttempt.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.StartedAt(childComplexity), true
+	case "PaymentAttempt.status":
+		if e.ComplexityRoot.PaymentAttempt.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentAttempt.Status(childComplexity), true
+
+	case "PaymentMethod.brand":
+		if e.ComplexityRoot.PaymentMethod.Brand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentMethod.Brand(childComplexity), true
+	case "PaymentMethod.expMonth":
+		if e.ComplexityRoot.PaymentMethod.ExpMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentMethod.ExpMonth(childComplexity), true
+	case "PaymentMethod.expYear":
+		if e.ComplexityRoot.PaymentMethod.ExpYear == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentMethod.ExpYear(childComplexity), true
+	case "PaymentMethod.id":
+		if e.ComplexityRoot.PaymentMethod.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentMethod.ID(childComplexity), true
+	case "PaymentMethod.isDefault":
+		if e.ComplexityRoot.PaymentMethod.IsDefault == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentMethod.IsDefault(childComplexity), true
+	case "PaymentMethod.last4":
+		if e.ComplexityRoot.PaymentMethod.Last4 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentMethod.Last4(childComplexity), true
+
 	case "Query.charities":
 		if e.ComplexityRoot.Query.Charities == nil {
 			break
@@ -291,6 +655,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Charity(childComplexity, args["id"].(string)), true
+	case "Query.donation":
+		if e.ComplexityRoot.Query.Donation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_donation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Donation(childComplexity, args["id"].(string)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -310,12 +685,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
 
+	case "SetupIntentPayload.clientSecret":
+		if e.ComplexityRoot.SetupIntentPayload.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetupIntentPayload.ClientSecret(childComplexity), true
+	case "SetupIntentPayload.publishableKey":
+		if e.ComplexityRoot.SetupIntentPayload.PublishableKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetupIntentPayload.PublishableKey(childComplexity), true
+
+	case "SubmitDonationPayload.donation":
+		if e.ComplexityRoot.SubmitDonationPayload.Donation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitDonationPayload.Donation(childComplexity), true
+	case "SubmitDonationPayload.duplicateOf":
+		if e.ComplexityRoot.SubmitDonationPayload.DuplicateOf == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitDonationPayload.DuplicateOf(childComplexity), true
+	case "SubmitDonationPayload.needsConfirmation":
+		if e.ComplexityRoot.SubmitDonationPayload.NeedsConfirmation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitDonationPayload.NeedsConfirmation(childComplexity), true
+
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.User.CreatedAt(childComplexity), true
+	case "User.donations":
+		if e.ComplexityRoot.User.Donations == nil {
+			break
+		}
+
+		args, err := ec.field_User_donations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Donations(childComplexity, args["first"].(*int), args["after"].(*string), args["status"].(*giveathon.DonationStatus)), true
 	case "User.email":
 		if e.ComplexityRoot.User.Email == nil {
 			break
@@ -334,6 +752,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Name(childComplexity), true
+	case "User.paymentMethods":
+		if e.ComplexityRoot.User.PaymentMethods == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.PaymentMethods(childComplexity), true
 
 	}
 	return 0, false
@@ -344,8 +768,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AddPaymentMethodInput", ec.unmarshalInputAddPaymentMethodInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("RegisterInput", ec.unmarshalInputRegisterInput),
+			graphql.NewInputUnmarshaler("SubmitDonationInput", ec.unmarshalInputSubmitDonationInput),
 		)
 	}
 	first := true
@@ -442,6 +868,8 @@ type Query {
   charity(id: ID!): Charity
   "Any object by its global ID; another donor's objects are not found."
   node(id: ID!): Node
+  "One of the signed-in donor's donations; anyone else's is NOT_FOUND."
+  donation(id: ID!): Donation
 }
 
 type Mutation {
@@ -451,6 +879,132 @@ type Mutation {
   login(input: LoginInput!): AuthPayload!
   "Sign out: the session's token stops working. True even when there was no session."
   logout: Boolean!
+  "Start saving a card in the browser (Stripe.js confirms the SetupIntent with the card)."
+  createSetupIntent: SetupIntentPayload!
+  "Save a card the provider holds. With the sandbox (or a Stripe test key), pass a test card such as pm_card_visa."
+  addPaymentMethod(input: AddPaymentMethodInput!): PaymentMethod!
+  "Remove a saved card. Donations made with it keep showing it."
+  removePaymentMethod(id: ID!): Boolean!
+  """
+  Give. The answer comes at once with the donation PENDING; follow its status with donation(id).
+  The same idempotencyKey returns the same donation; the same donor, charity and amount within
+  60 seconds under another key asks for confirmation (needsConfirmation) instead.
+  """
+  submitDonation(input: SubmitDonationInput!): SubmitDonationPayload!
+  "Read the donation's payment from the provider again (after 3-D Secure, say) and apply it."
+  refreshDonation(id: ID!): Donation!
+}
+
+type SetupIntentPayload {
+  clientSecret: String!
+  publishableKey: String!
+}
+
+input AddPaymentMethodInput {
+  "The provider's payment method id (pm_...)."
+  providerPaymentMethodId: String!
+  "Make it the default card (the first card always is)."
+  makeDefault: Boolean = false
+}
+
+input SubmitDonationInput {
+  charityId: ID!
+  "In cents: 100 ($1.00) to 10,000,000 ($100,000.00)."
+  amountCents: Int!
+  "Only USD."
+  currency: String = "USD"
+  "One of the donor's saved payment methods."
+  paymentMethodId: ID!
+  "1 to 255 of A-Z a-z 0-9 _ . : - ; one per gift, reused when the request is retried."
+  idempotencyKey: String!
+  "Create it even if an equal gift was made in the last 60 seconds."
+  confirmDuplicate: Boolean = false
+  "Up to 500 characters, shown to the charity."
+  message: String
+  "Hide the donor's name from public lists."
+  anonymous: Boolean = false
+}
+
+type SubmitDonationPayload {
+  "The donation, or null when it needs confirmation."
+  donation: Donation
+  needsConfirmation: Boolean!
+  "The earlier, equal donation when needsConfirmation is true."
+  duplicateOf: Donation
+}
+
+enum DonationStatus {
+  PENDING
+  PROCESSING
+  SUCCEEDED
+  FAILED
+  REQUIRES_ACTION
+  REFUNDED
+}
+
+"A gift from a donor to a charity."
+type Donation implements Node {
+  id: ID!
+  charity: Charity!
+  amountCents: Int!
+  currency: String!
+  status: DonationStatus!
+  createdAt: Time!
+  updatedAt: Time!
+  "When it SUCCEEDED or FAILED."
+  settledAt: Time
+  "Why it FAILED, as a code (card_declined, insufficient_funds, ...)."
+  failureCode: String
+  "Why it FAILED, for the donor."
+  failureMessage: String
+  paymentMethod: PaymentMethod
+  message: String
+  anonymous: Boolean!
+  "Every try at charging it, in order."
+  attempts: [PaymentAttempt!]!
+  "What the donor must do while REQUIRES_ACTION (3-D Secure); null otherwise."
+  nextAction: NextAction
+}
+
+"One try at charging a donation."
+type PaymentAttempt {
+  attemptNo: Int!
+  "started, succeeded, failed, requires_action or error (a failure worth retrying)."
+  status: String!
+  errorCode: String
+  errorMessage: String
+  startedAt: Time!
+  finishedAt: Time
+}
+
+"The donor's step to finish a payment."
+type NextAction {
+  "use_stripe_sdk: pass clientSecret to Stripe.js (handleNextAction)."
+  type: String!
+  clientSecret: String!
+  "With the sandbox: the page where the donor completes (or fails) authentication."
+  url: String
+}
+
+"A saved card: never its number, only what may be shown."
+type PaymentMethod implements Node {
+  id: ID!
+  brand: String!
+  last4: String!
+  expMonth: Int!
+  expYear: Int!
+  isDefault: Boolean!
+}
+
+type DonationConnection {
+  edges: [DonationEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type DonationEdge {
+  cursor: String!
+  node: Donation!
 }
 
 input RegisterInput {
@@ -479,6 +1033,10 @@ type User implements Node {
   email: String!
   name: String!
   createdAt: Time!
+  "Saved cards, the default first."
+  paymentMethods: [PaymentMethod!]!
+  "Donations, newest first, optionally only those in one status."
+  donations(first: Int = 20, after: String, status: DonationStatus): DonationConnection!
 }
 
 "An organisation donors can give to."
@@ -569,6 +1127,76 @@ func (ec *executionContext) childFields_CharityEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type CharityEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Donation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Donation_id(ctx, field)
+	case "charity":
+		return ec.fieldContext_Donation_charity(ctx, field)
+	case "amountCents":
+		return ec.fieldContext_Donation_amountCents(ctx, field)
+	case "currency":
+		return ec.fieldContext_Donation_currency(ctx, field)
+	case "status":
+		return ec.fieldContext_Donation_status(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Donation_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Donation_updatedAt(ctx, field)
+	case "settledAt":
+		return ec.fieldContext_Donation_settledAt(ctx, field)
+	case "failureCode":
+		return ec.fieldContext_Donation_failureCode(ctx, field)
+	case "failureMessage":
+		return ec.fieldContext_Donation_failureMessage(ctx, field)
+	case "paymentMethod":
+		return ec.fieldContext_Donation_paymentMethod(ctx, field)
+	case "message":
+		return ec.fieldContext_Donation_message(ctx, field)
+	case "anonymous":
+		return ec.fieldContext_Donation_anonymous(ctx, field)
+	case "attempts":
+		return ec.fieldContext_Donation_attempts(ctx, field)
+	case "nextAction":
+		return ec.fieldContext_Donation_nextAction(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Donation", field.Name)
+}
+
+func (ec *executionContext) childFields_DonationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DonationConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DonationConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DonationConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DonationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DonationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_DonationEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_DonationEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DonationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_NextAction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_NextAction_type(ctx, field)
+	case "clientSecret":
+		return ec.fieldContext_NextAction_clientSecret(ctx, field)
+	case "url":
+		return ec.fieldContext_NextAction_url(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NextAction", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -583,6 +1211,64 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PaymentAttempt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "attemptNo":
+		return ec.fieldContext_PaymentAttempt_attemptNo(ctx, field)
+	case "status":
+		return ec.fieldContext_PaymentAttempt_status(ctx, field)
+	case "errorCode":
+		return ec.fieldContext_PaymentAttempt_errorCode(ctx, field)
+	case "errorMessage":
+		return ec.fieldContext_PaymentAttempt_errorMessage(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_PaymentAttempt_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_PaymentAttempt_finishedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentAttempt", field.Name)
+}
+
+func (ec *executionContext) childFields_PaymentMethod(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PaymentMethod_id(ctx, field)
+	case "brand":
+		return ec.fieldContext_PaymentMethod_brand(ctx, field)
+	case "last4":
+		return ec.fieldContext_PaymentMethod_last4(ctx, field)
+	case "expMonth":
+		return ec.fieldContext_PaymentMethod_expMonth(ctx, field)
+	case "expYear":
+		return ec.fieldContext_PaymentMethod_expYear(ctx, field)
+	case "isDefault":
+		return ec.fieldContext_PaymentMethod_isDefault(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentMethod", field.Name)
+}
+
+func (ec *executionContext) childFields_SetupIntentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientSecret":
+		return ec.fieldContext_SetupIntentPayload_clientSecret(ctx, field)
+	case "publishableKey":
+		return ec.fieldContext_SetupIntentPayload_publishableKey(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetupIntentPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SubmitDonationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "donation":
+		return ec.fieldContext_SubmitDonationPayload_donation(ctx, field)
+	case "needsConfirmation":
+		return ec.fieldContext_SubmitDonationPayload_needsConfirmation(ctx, field)
+	case "duplicateOf":
+		return ec.fieldContext_SubmitDonationPayload_duplicateOf(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubmitDonationPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -593,6 +1279,10 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_name(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_User_createdAt(ctx, field)
+	case "paymentMethods":
+		return ec.fieldContext_User_paymentMethods(ctx, field)
+	case "donations":
+		return ec.fieldContext_User_donations(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -713,6 +1403,20 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Mutation_addPaymentMethod_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (giveathon.AddPaymentMethodInput, error) {
+			return ec.unmarshalNAddPaymentMethodInput2githubᚗcomᚋgiveathonᚋgiveathonᚐAddPaymentMethodInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -727,12 +1431,54 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_refreshDonation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_register_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (giveathon.RegisterInput, error) {
 			return ec.unmarshalNRegisterInput2githubᚗcomᚋgiveathonᚋgiveathonᚐRegisterInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removePaymentMethod_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_submitDonation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SubmitDonationInput, error) {
+			return ec.unmarshalNSubmitDonationInput2githubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐSubmitDonationInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -791,6 +1537,20 @@ func (ec *executionContext) field_Query_charity_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_donation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -802,6 +1562,36 @@ func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_User_donations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*giveathon.DonationStatus, error) {
+			return ec.unmarshalODonationStatus2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonationStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
 	return args, nil
 }
 
@@ -1214,6 +2004,529 @@ func (ec *executionContext) fieldContext_CharityEdge_node(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Donation_id(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Donation().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Donation_charity(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_charity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Donation().Charity(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Charity) graphql.Marshaler {
+			return ec.marshalNCharity2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐCharity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_charity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Donation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Charity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Donation_amountCents(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_amountCents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmountCents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_amountCents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Donation_currency(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, false, false, "String")
+}
+
+func (ec *executionContext) _Donation_status(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v giveathon.DonationStatus) graphql.Marshaler {
+			return ec.marshalNDonationStatus2githubᚗcomᚋgiveathonᚋgiveathonᚐDonationStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, false, false, "DonationStatus")
+}
+
+func (ec *executionContext) _Donation_createdAt(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Donation_updatedAt(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Donation_settledAt(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_settledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SettledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_settledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Donation_failureCode(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_failureCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Donation().FailureCode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_failureCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, true, true, "String")
+}
+
+func (ec *executionContext) _Donation_failureMessage(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_failureMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Donation().FailureMessage(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_failureMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, true, true, "String")
+}
+
+func (ec *executionContext) _Donation_paymentMethod(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_paymentMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Donation().PaymentMethod(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.PaymentMethod) graphql.Marshaler {
+			return ec.marshalOPaymentMethod2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentMethod(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_paymentMethod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Donation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentMethod(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Donation_message(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Donation().Message(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, true, true, "String")
+}
+
+func (ec *executionContext) _Donation_anonymous(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_anonymous(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Anonymous, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_anonymous(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donation", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Donation_attempts(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Donation().Attempts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*giveathon.PaymentAttempt) graphql.Marshaler {
+			return ec.marshalNPaymentAttempt2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentAttemptᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Donation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentAttempt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Donation_nextAction(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_nextAction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Donation().NextAction(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NextAction) graphql.Marshaler {
+			return ec.marshalONextAction2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐNextAction(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_nextAction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Donation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NextAction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DonationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.DonationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DonationConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DonationEdge) graphql.Marshaler {
+			return ec.marshalNDonationEdge2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐDonationEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DonationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DonationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DonationEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DonationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.DonationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DonationConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DonationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DonationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DonationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.DonationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DonationConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DonationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DonationConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DonationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DonationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DonationEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DonationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DonationEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _DonationEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.DonationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DonationEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
+			return ec.marshalNDonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DonationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DonationEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Donation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_register(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1325,6 +2638,283 @@ func (ec *executionContext) fieldContext_Mutation_logout(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Mutation", field, true, true, "Boolean")
 }
 
+func (ec *executionContext) _Mutation_createSetupIntent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSetupIntent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().CreateSetupIntent(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.SetupIntent) graphql.Marshaler {
+			return ec.marshalNSetupIntentPayload2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐSetupIntent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSetupIntent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SetupIntentPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addPaymentMethod(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addPaymentMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddPaymentMethod(ctx, fc.Args["input"].(giveathon.AddPaymentMethodInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.PaymentMethod) graphql.Marshaler {
+			return ec.marshalNPaymentMethod2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addPaymentMethod(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentMethod(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addPaymentMethod_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removePaymentMethod(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removePaymentMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemovePaymentMethod(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removePaymentMethod(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removePaymentMethod_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_submitDonation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_submitDonation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SubmitDonation(ctx, fc.Args["input"].(model.SubmitDonationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.SubmitResult) graphql.Marshaler {
+			return ec.marshalNSubmitDonationPayload2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐSubmitResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_submitDonation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubmitDonationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_submitDonation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshDonation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshDonation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshDonation(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
+			return ec.marshalNDonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshDonation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Donation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshDonation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _NextAction_type(ctx context.Context, field graphql.CollectedField, obj *model.NextAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NextAction_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NextAction_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NextAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _NextAction_clientSecret(ctx context.Context, field graphql.CollectedField, obj *model.NextAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NextAction_clientSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NextAction_clientSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NextAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _NextAction_url(ctx context.Context, field graphql.CollectedField, obj *model.NextAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NextAction_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_NextAction_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NextAction", field, false, false, "String")
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1415,6 +3005,282 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _PaymentAttempt_attemptNo(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_attemptNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AttemptNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_attemptNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PaymentAttempt_status(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, "String")
+}
+
+func (ec *executionContext) _PaymentAttempt_errorCode(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_errorCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_errorCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, "String")
+}
+
+func (ec *executionContext) _PaymentAttempt_errorMessage(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_errorMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorMessage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_errorMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, "String")
+}
+
+func (ec *executionContext) _PaymentAttempt_startedAt(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PaymentAttempt_finishedAt(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentAttempt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentAttempt_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentAttempt_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentAttempt", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PaymentMethod_id(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentMethod_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PaymentMethod().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentMethod_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentMethod", field, true, true, "ID")
+}
+
+func (ec *executionContext) _PaymentMethod_brand(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentMethod_brand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Brand, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentMethod_brand(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentMethod", field, false, false, "String")
+}
+
+func (ec *executionContext) _PaymentMethod_last4(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentMethod_last4(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Last4, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentMethod_last4(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentMethod", field, false, false, "String")
+}
+
+func (ec *executionContext) _PaymentMethod_expMonth(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentMethod_expMonth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpMonth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentMethod_expMonth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentMethod", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PaymentMethod_expYear(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentMethod_expYear(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpYear, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentMethod_expYear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentMethod", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PaymentMethod_isDefault(ctx context.Context, field graphql.CollectedField, obj *giveathon.PaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentMethod_isDefault(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsDefault, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentMethod_isDefault(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentMethod", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -1581,6 +3447,50 @@ func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_donation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_donation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Donation(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
+			return ec.marshalODonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_donation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Donation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_donation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1652,6 +3562,139 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SetupIntentPayload_clientSecret(ctx context.Context, field graphql.CollectedField, obj *giveathon.SetupIntent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetupIntentPayload_clientSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetupIntentPayload_clientSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SetupIntentPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _SetupIntentPayload_publishableKey(ctx context.Context, field graphql.CollectedField, obj *giveathon.SetupIntent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetupIntentPayload_publishableKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublishableKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetupIntentPayload_publishableKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SetupIntentPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _SubmitDonationPayload_donation(ctx context.Context, field graphql.CollectedField, obj *giveathon.SubmitResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmitDonationPayload_donation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Donation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
+			return ec.marshalODonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubmitDonationPayload_donation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SubmitDonationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Donation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SubmitDonationPayload_needsConfirmation(ctx context.Context, field graphql.CollectedField, obj *giveathon.SubmitResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmitDonationPayload_needsConfirmation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NeedsConfirmation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubmitDonationPayload_needsConfirmation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubmitDonationPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SubmitDonationPayload_duplicateOf(ctx context.Context, field graphql.CollectedField, obj *giveathon.SubmitResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmitDonationPayload_duplicateOf(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DuplicateOf, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
+			return ec.marshalODonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubmitDonationPayload_duplicateOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SubmitDonationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Donation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -1747,6 +3790,82 @@ func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
+}
+
+func (ec *executionContext) _User_paymentMethods(ctx context.Context, field graphql.CollectedField, obj *giveathon.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_paymentMethods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().PaymentMethods(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*giveathon.PaymentMethod) graphql.Marshaler {
+			return ec.marshalNPaymentMethod2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentMethodᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_paymentMethods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentMethod(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_donations(ctx context.Context, field graphql.CollectedField, obj *giveathon.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_donations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Donations(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["status"].(*giveathon.DonationStatus))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DonationConnection) graphql.Marshaler {
+			return ec.marshalNDonationConnection2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐDonationConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_donations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DonationConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_donations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -2822,6 +4941,59 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAddPaymentMethodInput(ctx context.Context, obj any) (giveathon.AddPaymentMethodInput, error) {
+	var it giveathon.AddPaymentMethodInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["makeDefault"]; !present {
+		asMap["makeDefault"] = false
+	}
+
+	fieldsInOrder := [...]string{"providerPaymentMethodId", "makeDefault"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "providerPaymentMethodId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("providerPaymentMethodId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProviderPaymentMethodID = data
+		case "makeDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("makeDefault"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MakeDefault = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddPaymentMethodInput unmarshals raw into the AddPaymentMethodInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddPaymentMethodInput(ctx context.Context, raw any) (giveathon.AddPaymentMethodInput, error) {
+	var out giveathon.AddPaymentMethodInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddPaymentMethodInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLoginInput(ctx context.Context, obj any) (giveathon.LoginInput, error) {
 	var it giveathon.LoginInput
 	if obj == nil {
@@ -2927,6 +5099,107 @@ func UnmarshalRegisterInput(ctx context.Context, raw any) (giveathon.RegisterInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSubmitDonationInput(ctx context.Context, obj any) (model.SubmitDonationInput, error) {
+	var it model.SubmitDonationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["currency"]; !present {
+		asMap["currency"] = "USD"
+	}
+	if _, present := asMap["confirmDuplicate"]; !present {
+		asMap["confirmDuplicate"] = false
+	}
+	if _, present := asMap["anonymous"]; !present {
+		asMap["anonymous"] = false
+	}
+
+	fieldsInOrder := [...]string{"charityId", "amountCents", "currency", "paymentMethodId", "idempotencyKey", "confirmDuplicate", "message", "anonymous"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "charityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("charityId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CharityID = data
+		case "amountCents":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amountCents"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AmountCents = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		case "paymentMethodId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentMethodId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentMethodID = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "confirmDuplicate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confirmDuplicate"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfirmDuplicate = data
+		case "message":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("message"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Message = data
+		case "anonymous":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("anonymous"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Anonymous = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSubmitDonationInput unmarshals raw into the SubmitDonationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSubmitDonationInput(ctx context.Context, raw any) (model.SubmitDonationInput, error) {
+	var out model.SubmitDonationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SubmitDonationInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -2942,6 +5215,20 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._User(ctx, sel, obj)
+	case giveathon.PaymentMethod:
+		return ec._PaymentMethod(ctx, sel, &obj)
+	case *giveathon.PaymentMethod:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._PaymentMethod(ctx, sel, obj)
+	case giveathon.Donation:
+		return ec._Donation(ctx, sel, &obj)
+	case *giveathon.Donation:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Donation(ctx, sel, obj)
 	case giveathon.Charity:
 		return ec._Charity(ctx, sel, &obj)
 	case *giveathon.Charity:
@@ -3140,6 +5427,198 @@ func (ec *executionContext) _CharityEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var donationImplementors = []string{"Donation", "Node"}
+
+func (ec *executionContext) _Donation(ctx context.Context, sel ast.SelectionSet, obj *giveathon.Donation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, donationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Donation")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Donation_id(ctx, field, obj)
+				})
+		case "charity":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Donation_charity(ctx, field, obj)
+				})
+		case "amountCents":
+			out.Values[i] = ec._Donation_amountCents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "currency":
+			out.Values[i] = ec._Donation_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Donation_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Donation_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Donation_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "settledAt":
+			out.Values[i] = ec._Donation_settledAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failureCode":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Donation_failureCode(ctx, field, obj)
+				})
+		case "failureMessage":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Donation_failureMessage(ctx, field, obj)
+				})
+		case "paymentMethod":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Donation_paymentMethod(ctx, field, obj)
+				})
+		case "message":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Donation_message(ctx, field, obj)
+				})
+		case "anonymous":
+			out.Values[i] = ec._Donation_anonymous(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attempts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Donation_attempts(ctx, field, obj)
+				})
+		case "nextAction":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Donation_nextAction(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var donationConnectionImplementors = []string{"DonationConnection"}
+
+func (ec *executionContext) _DonationConnection(ctx context.Context, sel ast.SelectionSet, obj *model.DonationConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, donationConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DonationConnection")
+		case "edges":
+			out.Values[i] = ec._DonationConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._DonationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._DonationConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var donationEdgeImplementors = []string{"DonationEdge"}
+
+func (ec *executionContext) _DonationEdge(ctx context.Context, sel ast.SelectionSet, obj *model.DonationEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, donationEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DonationEdge")
+		case "cursor":
+			out.Values[i] = ec._DonationEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._DonationEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -3178,6 +5657,84 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 				return ec._Mutation_logout(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createSetupIntent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSetupIntent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addPaymentMethod":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addPaymentMethod(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removePaymentMethod":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removePaymentMethod(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "submitDonation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_submitDonation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshDonation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshDonation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var nextActionImplementors = []string{"NextAction"}
+
+func (ec *executionContext) _NextAction(ctx context.Context, sel ast.SelectionSet, obj *model.NextAction) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, nextActionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NextAction")
+		case "type":
+			out.Values[i] = ec._NextAction_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientSecret":
+			out.Values[i] = ec._NextAction_clientSecret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._NextAction_url(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -3245,6 +5802,123 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var paymentAttemptImplementors = []string{"PaymentAttempt"}
+
+func (ec *executionContext) _PaymentAttempt(ctx context.Context, sel ast.SelectionSet, obj *giveathon.PaymentAttempt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, paymentAttemptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PaymentAttempt")
+		case "attemptNo":
+			out.Values[i] = ec._PaymentAttempt_attemptNo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PaymentAttempt_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errorCode":
+			out.Values[i] = ec._PaymentAttempt_errorCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errorMessage":
+			out.Values[i] = ec._PaymentAttempt_errorMessage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._PaymentAttempt_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._PaymentAttempt_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var paymentMethodImplementors = []string{"PaymentMethod", "Node"}
+
+func (ec *executionContext) _PaymentMethod(ctx context.Context, sel ast.SelectionSet, obj *giveathon.PaymentMethod) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, paymentMethodImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PaymentMethod")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PaymentMethod_id(ctx, field, obj)
+				})
+		case "brand":
+			out.Values[i] = ec._PaymentMethod_brand(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "last4":
+			out.Values[i] = ec._PaymentMethod_last4(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expMonth":
+			out.Values[i] = ec._PaymentMethod_expMonth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expYear":
+			out.Values[i] = ec._PaymentMethod_expYear(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "isDefault":
+			out.Values[i] = ec._PaymentMethod_isDefault(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -3288,6 +5962,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_node(ctx, field)
 				})
+		case "donation":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_donation(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -3301,6 +5981,87 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var setupIntentPayloadImplementors = []string{"SetupIntentPayload"}
+
+func (ec *executionContext) _SetupIntentPayload(ctx context.Context, sel ast.SelectionSet, obj *giveathon.SetupIntent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, setupIntentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SetupIntentPayload")
+		case "clientSecret":
+			out.Values[i] = ec._SetupIntentPayload_clientSecret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "publishableKey":
+			out.Values[i] = ec._SetupIntentPayload_publishableKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var submitDonationPayloadImplementors = []string{"SubmitDonationPayload"}
+
+func (ec *executionContext) _SubmitDonationPayload(ctx context.Context, sel ast.SelectionSet, obj *giveathon.SubmitResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, submitDonationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SubmitDonationPayload")
+		case "donation":
+			out.Values[i] = ec._SubmitDonationPayload_donation(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "needsConfirmation":
+			out.Values[i] = ec._SubmitDonationPayload_needsConfirmation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "duplicateOf":
+			out.Values[i] = ec._SubmitDonationPayload_duplicateOf(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -3351,6 +6112,18 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "paymentMethods":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_paymentMethods(ctx, field, obj)
+				})
+		case "donations":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_donations(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -3730,6 +6503,11 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) unmarshalNAddPaymentMethodInput2githubᚗcomᚋgiveathonᚋgiveathonᚐAddPaymentMethodInput(ctx context.Context, v any) (giveathon.AddPaymentMethodInput, error) {
+	res, err := ec.unmarshalInputAddPaymentMethodInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐSession(ctx context.Context, sel ast.SelectionSet, v *giveathon.Session) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuthPayload!")
@@ -3792,6 +6570,56 @@ func (ec *executionContext) marshalNCharityEdge2ᚖgithubᚗcomᚋgiveathonᚋgi
 	return ec._CharityEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx context.Context, sel ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Donation!")
+		return graphql.Null
+	}
+	return ec._Donation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDonationConnection2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐDonationConnection(ctx context.Context, sel ast.SelectionSet, v *model.DonationConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DonationConnection!")
+		return graphql.Null
+	}
+	return ec._DonationConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDonationEdge2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐDonationEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DonationEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDonationEdge2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐDonationEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDonationEdge2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐDonationEdge(ctx context.Context, sel ast.SelectionSet, v *model.DonationEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DonationEdge!")
+		return graphql.Null
+	}
+	return ec._DonationEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDonationStatus2githubᚗcomᚋgiveathonᚋgiveathonᚐDonationStatus(ctx context.Context, v any) (giveathon.DonationStatus, error) {
+	var res giveathon.DonationStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDonationStatus2githubᚗcomᚋgiveathonᚋgiveathonᚐDonationStatus(ctx context.Context, sel ast.SelectionSet, v giveathon.DonationStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -3820,6 +6648,20 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNLoginInput2githubᚗcomᚋgiveathonᚋgiveathonᚐLoginInput(ctx context.Context, v any) (giveathon.LoginInput, error) {
 	res, err := ec.unmarshalInputLoginInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -3833,9 +6675,65 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋgiveathonᚋgivea
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPaymentAttempt2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentAttemptᚄ(ctx context.Context, sel ast.SelectionSet, v []*giveathon.PaymentAttempt) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPaymentAttempt2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentAttempt(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPaymentAttempt2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentAttempt(ctx context.Context, sel ast.SelectionSet, v *giveathon.PaymentAttempt) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PaymentAttempt!")
+		return graphql.Null
+	}
+	return ec._PaymentAttempt(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPaymentMethod2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentMethodᚄ(ctx context.Context, sel ast.SelectionSet, v []*giveathon.PaymentMethod) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPaymentMethod2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentMethod(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPaymentMethod2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentMethod(ctx context.Context, sel ast.SelectionSet, v *giveathon.PaymentMethod) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PaymentMethod!")
+		return graphql.Null
+	}
+	return ec._PaymentMethod(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRegisterInput2githubᚗcomᚋgiveathonᚋgiveathonᚐRegisterInput(ctx context.Context, v any) (giveathon.RegisterInput, error) {
 	res, err := ec.unmarshalInputRegisterInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSetupIntentPayload2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐSetupIntent(ctx context.Context, sel ast.SelectionSet, v *giveathon.SetupIntent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SetupIntentPayload!")
+		return graphql.Null
+	}
+	return ec._SetupIntentPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -3850,6 +6748,19 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNSubmitDonationInput2githubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐSubmitDonationInput(ctx context.Context, v any) (model.SubmitDonationInput, error) {
+	res, err := ec.unmarshalInputSubmitDonationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSubmitDonationPayload2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐSubmitResult(ctx context.Context, sel ast.SelectionSet, v *giveathon.SubmitResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SubmitDonationPayload!")
+		return graphql.Null
+	}
+	return ec._SubmitDonationPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -4053,6 +6964,29 @@ func (ec *executionContext) marshalOCharity2ᚖgithubᚗcomᚋgiveathonᚋgiveat
 	return ec._Charity(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalODonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx context.Context, sel ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Donation(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalODonationStatus2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonationStatus(ctx context.Context, v any) (*giveathon.DonationStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(giveathon.DonationStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODonationStatus2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonationStatus(ctx context.Context, sel ast.SelectionSet, v *giveathon.DonationStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -4071,11 +7005,37 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) marshalONextAction2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐNextAction(ctx context.Context, sel ast.SelectionSet, v *model.NextAction) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._NextAction(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalONode2githubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPaymentMethod2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPaymentMethod(ctx context.Context, sel ast.SelectionSet, v *giveathon.PaymentMethod) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PaymentMethod(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {
@@ -4093,6 +7053,24 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalString(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalTime(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel ast.SelectionSet, v *time.Time) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalTime(*v)
 	return res
 }
 

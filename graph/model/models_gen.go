@@ -17,7 +17,27 @@ type CharityEdge struct {
 	Node   *giveathon.Charity `json:"node"`
 }
 
+type DonationConnection struct {
+	Edges      []*DonationEdge `json:"edges"`
+	PageInfo   *PageInfo       `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+type DonationEdge struct {
+	Cursor string              `json:"cursor"`
+	Node   *giveathon.Donation `json:"node"`
+}
+
 type Mutation struct {
+}
+
+// The donor's step to finish a payment.
+type NextAction struct {
+	// use_stripe_sdk: pass clientSecret to Stripe.js (handleNextAction).
+	Type         string `json:"type"`
+	ClientSecret string `json:"clientSecret"`
+	// With the sandbox: the page where the donor completes (or fails) authentication.
+	URL *string `json:"url,omitempty"`
 }
 
 // Relay page information.
@@ -29,4 +49,22 @@ type PageInfo struct {
 }
 
 type Query struct {
+}
+
+type SubmitDonationInput struct {
+	CharityID string `json:"charityId"`
+	// In cents: 100 ($1.00) to 10,000,000 ($100,000.00).
+	AmountCents int `json:"amountCents"`
+	// Only USD.
+	Currency *string `json:"currency,omitempty"`
+	// One of the donor's saved payment methods.
+	PaymentMethodID string `json:"paymentMethodId"`
+	// 1 to 255 of A-Z a-z 0-9 _ . : - ; one per gift, reused when the request is retried.
+	IdempotencyKey string `json:"idempotencyKey"`
+	// Create it even if an equal gift was made in the last 60 seconds.
+	ConfirmDuplicate *bool `json:"confirmDuplicate,omitempty"`
+	// Up to 500 characters, shown to the charity.
+	Message *string `json:"message,omitempty"`
+	// Hide the donor's name from public lists.
+	Anonymous *bool `json:"anonymous,omitempty"`
 }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/giveathon/giveathon/auth"
+	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/graph"
+	"github.com/giveathon/giveathon/jobs"
+	"github.com/giveathon/giveathon/notify"
+	"github.com/giveathon/giveathon/payments"
+	"github.com/giveathon/giveathon/payments/sandbox"
+	"github.com/go-chi/chi/v5"
+)
+
+// app is the running parts of a Giveathon process, built from the configuration.
+type app struct {
+	cfg     *Config
+	logger  *slog.Logger
+	stores  *stores
+	gateway *payments.Gateway
+	jobs    *jobs.Jobs
+	mailer  *notify.Mailer
+	// sandbox is the in-process Stripe sandbox, when no Stripe key is configured.
+	sandbox       *sandbox.Server
+	sandboxURL    string
+	sandboxServer *http.Server
+	webhookSecret string
+}
+
+// newApp builds the payment gateway (and the in-process sandbox when no Stripe key is set),
+// the mailer and the River client. publicAddr is the address the API listens on, for the
+// sandbox's webhooks; empty for a worker-only process.
+func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, s *stores, publicAddr string) (*app, error) {
+	a := &app{cfg: cfg, logger: logger, stores: s, webhookSecret: cfg.WebhookSecret}
+	stripeCfg := cfg.Stripe
+	stripeCfg.Logger = logger.With("component", "payments")
+	if stripeCfg.SecretKey == "" {
+		if stripeCfg.APIBase == "" {
+			if publicAddr == "" {
+				return nil, errors.New("a worker-only process needs STRIPE_SECRET_KEY, or STRIPE_API_BASE pointing at a running `giveathon stripe-sandbox`")
+			}
+			if err := a.startSandbox(publicAddr); err != nil {
+				return nil, err
+			}
+			stripeCfg.APIBase = a.sandboxURL
+		}
+		stripeCfg.SecretKey = sandbox.SecretKey
+	}
+	if a.webhookSecret == "" {
+		a.webhookSecret = "whsec_" + randomHex(24)
+		if a.sandbox != nil {
+			a.sandbox.SetWebhook("http://"+publicAddr+"/webhooks/stripe", a.webhookSecret)
+		} else {
+			logger.Warn("STRIPE_WEBHOOK_SECRET is unset: webhooks from the provider will be refused")
+		}
+	}
+	a.gateway = payments.NewGateway(stripeCfg)
+
+	var err error
+	a.mailer, err = notify.New(notify.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, Logger: logger.With("component", "mail")})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.jobs, err = jobs.New(s.Migrator.Jobs, jobs.Deps{
+		DB: s.DB, Gateway: a.gateway, Mailer: a.mailer, PublicURL: cfg.PublicURL, Logger: logger.With("component", "jobs"),
+	}, cfg.Jobs, s.Migrator.Jobs == s.Migrator.Domain)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// startSandbox serves an in-process Stripe sandbox on a free loopback port.
+func (a *app) startSandbox(publicAddr string) error {
+	faults, err := sandbox.FaultsFromEnv(a.cfg.getenv)
+	if err != nil {
+		return err
+	}
+	a.sandbox = sandbox.New(sandbox.Config{Faults: faults, Logger: a.logger.With("component", "stripe-sandbox")})
+	if a.webhookSecret != "" {
+		a.sandbox.SetWebhook("http://"+publicAddr+"/webhooks/stripe", a.webhookSecret)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for the Stripe sandbox: %w", err)
+	}
+	a.sandboxURL = "http://" + ln.Addr().String()
+	a.sandboxServer = &http.Server{Handler: a.sandbox, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = a.sandboxServer.Serve(ln) }()
+	a.logger.Info("Stripe sandbox started (no STRIPE_SECRET_KEY)", "url", a.sandboxURL, "ledger", a.sandboxURL+"/_sandbox/charges")
+	return nil
+}
+
+// resolver returns the GraphQL resolver over the app's services.
+func (a *app) resolver() *graph.Resolver {
+	publishable := a.cfg.StripePublic
+	if publishable == "" && a.cfg.Stripe.SecretKey == "" {
+		publishable = sandbox.PublishableKey
+	}
+	r := &graph.Resolver{
+		Auth:           auth.NewService(a.stores.DB, a.logger),
+		CharityService: a.stores.DB,
+		DonationService: &db.DonationService{DB: a.stores.DB, Limits: a.cfg.Limits, Enqueue: a.jobs.Enqueue,
+			EnqueueInTx: a.stores.Migrator.Jobs == a.stores.Migrator.Domain},
+		PaymentMethodService: &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger},
+		Refresher:            a.jobs.Settler,
+		PaymentIntents:       a.gateway,
+		Logger:               a.logger,
+	}
+	if a.sandbox != nil || (a.cfg.Stripe.SecretKey == "" && a.cfg.Stripe.APIBase != "") {
+		base := a.sandboxURL
+		if base == "" {
+			base = a.cfg.Stripe.APIBase
+		}
+		r.AuthenticateURL = func(pi, secret string) string {
+			return base + "/_sandbox/authenticate/" + url.PathEscape(pi) + "?client_secret=" + url.QueryEscape(secret) +
+				"&return_url=" + url.QueryEscape(a.cfg.PublicURL+"/")
+		}
+	}
+	return r
+}
+
+// routes adds the webhook endpoint.
+func (a *app) routes(r chi.Router) {
+	r.Method(http.MethodPost, "/webhooks/stripe", payments.WebhookHandler(a.webhookSecret, a.jobs.Settler, a.logger.With("component", "webhooks")))
+}
+
+// stop stops the workers (letting running jobs finish within the timeout) and the sandbox.
+func (a *app) stop(ctx context.Context, workers bool) {
+	if workers {
+		if err := a.jobs.Stop(ctx); err != nil {
+			a.logger.Warn("stop workers", "err", err)
+		}
+	}
+	a.close()
+}
+
+func (a *app) close() {
+	if a.sandboxServer != nil {
+		_ = a.sandboxServer.Close()
+	}
+	if a.sandbox != nil {
+		a.sandbox.Close()
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,71 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Notification statuses: sending (claimed, the e-mail may or may not have left), sent, and
+// logged (no SMTP server configured: recorded only).
+const (
+	NotificationSending = "sending"
+	NotificationSent    = "sent"
+	NotificationLogged  = "logged"
+)
+
+// ClaimNotification records that the notice of kind for a donation is being sent and returns
+// the status it had before: "" for a new claim, NotificationSending when an earlier try died
+// mid-send (send again), or sent/logged when it is done (send nothing).
+func (db *DB) ClaimNotification(ctx context.Context, userID, donationID, kind string) (string, error) {
+	var before string
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		before = ""
+		err := tx.QueryRow(ctx, `SELECT status FROM notifications WHERE donation_id = $1 AND kind = $2`, donationID, kind).Scan(&before)
+		if err == nil {
+			return nil
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO notifications (user_id, donation_id, kind, channel, status)
+			VALUES ($1, $2, $3, 'email', 'sending')`, userID, donationID, kind)
+		return err
+	})
+	if isUniqueViolation(err, "notifications_donation_kind_key") {
+		return NotificationSending, nil
+	} else if err != nil {
+		return "", fmt.Errorf("claim %s notification of %s: %w", kind, donationID, err)
+	}
+	return before, nil
+}
+
+// FinishNotification marks a claimed notification sent (or logged).
+func (db *DB) FinishNotification(ctx context.Context, donationID, kind, status string) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE notifications SET status = $3, sent_at = now() WHERE donation_id = $1 AND kind = $2`,
+		donationID, kind, status)
+	if err != nil {
+		return fmt.Errorf("finish %s notification of %s: %w", kind, donationID, err)
+	}
+	return nil
+}
+
+// CountNotifications returns how many notifications a donation has, by kind.
+func (db *DB) CountNotifications(ctx context.Context, donationID string) (map[string]int, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT kind, count(*) FROM notifications WHERE donation_id = $1 GROUP BY kind`, donationID)
+	if err != nil {
+		return nil, fmt.Errorf("count notifications: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var kind string
+		var n int
+		if err := rows.Scan(&kind, &n); err != nil {
+			return nil, err
+		}
+		out[kind] = n
+	}
+	return out, rows.Err()
+}

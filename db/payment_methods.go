@@ -1,0 +1,141 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/giveathon/giveathon"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+const paymentMethodColumns = `id::text, user_id::text, provider_customer_id, provider_payment_method_id, brand, last4,
+	exp_month, exp_year, is_default, created_at, removed_at`
+
+func scanPaymentMethod(row pgx.Row) (*giveathon.PaymentMethod, error) {
+	var pm giveathon.PaymentMethod
+	err := row.Scan(&pm.ID, &pm.UserID, &pm.ProviderCustomerID, &pm.ProviderPaymentMethodID, &pm.Brand, &pm.Last4,
+		&pm.ExpMonth, &pm.ExpYear, &pm.IsDefault, &pm.CreatedAt, &pm.RemovedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &pm, nil
+}
+
+// FindProviderCustomerID returns the user's provider customer id, or "" when none was made yet.
+func (db *DB) FindProviderCustomerID(ctx context.Context, userID string) (string, error) {
+	var id *string
+	if err := db.Pool.QueryRow(ctx, `SELECT provider_customer_id FROM users WHERE id = $1`, userID).Scan(&id); err != nil {
+		return "", fmt.Errorf("find provider customer: %w", err)
+	}
+	if id == nil {
+		return "", nil
+	}
+	return *id, nil
+}
+
+// SetProviderCustomerID stores the user's provider customer id unless one is stored already,
+// and returns the one that is stored.
+func (db *DB) SetProviderCustomerID(ctx context.Context, userID, customerID string) (string, error) {
+	var stored string
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `UPDATE users SET provider_customer_id = coalesce(provider_customer_id, $2)
+			WHERE id = $1 RETURNING provider_customer_id`, userID, customerID).Scan(&stored)
+	})
+	if err != nil {
+		return "", fmt.Errorf("store provider customer: %w", err)
+	}
+	return stored, nil
+}
+
+// CreatePaymentMethod saves a card. The first card, or one saved with IsDefault, becomes the
+// default. Saving a card the donor already has (and has not removed) returns that one.
+func (db *DB) CreatePaymentMethod(ctx context.Context, pm *giveathon.PaymentMethod) (*giveathon.PaymentMethod, error) {
+	var saved *giveathon.PaymentMethod
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		existing, err := scanPaymentMethod(tx.QueryRow(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
+			WHERE user_id = $1 AND provider_payment_method_id = $2`, pm.UserID, pm.ProviderPaymentMethodID))
+		if err == nil && existing.RemovedAt == nil {
+			saved = existing
+			return nil
+		} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		var live int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM payment_methods WHERE user_id = $1 AND removed_at IS NULL`, pm.UserID).Scan(&live); err != nil {
+			return err
+		}
+		makeDefault := pm.IsDefault || live == 0
+		if makeDefault {
+			if _, err := tx.Exec(ctx, `UPDATE payment_methods SET is_default = false WHERE user_id = $1 AND is_default`, pm.UserID); err != nil {
+				return err
+			}
+		}
+		if existing != nil {
+			// Saved again after removal: bring it back.
+			saved, err = scanPaymentMethod(tx.QueryRow(ctx, `UPDATE payment_methods SET removed_at = NULL, is_default = $2
+				WHERE id = $1 RETURNING `+paymentMethodColumns, existing.ID, makeDefault))
+			return err
+		}
+		saved, err = scanPaymentMethod(tx.QueryRow(ctx, `INSERT INTO payment_methods
+			(user_id, provider_customer_id, provider_payment_method_id, brand, last4, exp_month, exp_year, is_default)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+paymentMethodColumns,
+			pm.UserID, pm.ProviderCustomerID, pm.ProviderPaymentMethodID, pm.Brand, pm.Last4, pm.ExpMonth, pm.ExpYear, makeDefault))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save payment method: %w", err)
+	}
+	return saved, nil
+}
+
+// FindPaymentMethodByID returns one of the user's saved cards (removed ones too), or ENOTFOUND.
+func (db *DB) FindPaymentMethodByID(ctx context.Context, userID, id string) (*giveathon.PaymentMethod, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "payment method not found")
+	}
+	pm, err := scanPaymentMethod(db.Pool.QueryRow(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
+		WHERE id = $1 AND user_id = $2`, id, userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "payment method not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("find payment method: %w", err)
+	}
+	return pm, nil
+}
+
+// FindPaymentMethods returns the user's saved (not removed) cards, the default first.
+func (db *DB) FindPaymentMethods(ctx context.Context, userID string) ([]*giveathon.PaymentMethod, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
+		WHERE user_id = $1 AND removed_at IS NULL ORDER BY is_default DESC, created_at, id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("find payment methods: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*giveathon.PaymentMethod, error) { return scanPaymentMethod(r) })
+	if err != nil {
+		return nil, fmt.Errorf("find payment methods: %w", err)
+	}
+	return list, nil
+}
+
+// RemovePaymentMethod marks one of the user's cards removed and returns it; donations that
+// used it keep pointing at it. Removing a removed card is ENOTFOUND.
+func (db *DB) RemovePaymentMethod(ctx context.Context, userID, id string) (*giveathon.PaymentMethod, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "payment method not found")
+	}
+	var pm *giveathon.PaymentMethod
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		pm, err = scanPaymentMethod(tx.QueryRow(ctx, `UPDATE payment_methods SET removed_at = now(), is_default = false
+			WHERE id = $1 AND user_id = $2 AND removed_at IS NULL RETURNING `+paymentMethodColumns, id, userID))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "payment method not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("remove payment method: %w", err)
+	}
+	return pm, nil
+}

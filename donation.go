@@ -1,0 +1,259 @@
+package giveathon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// DonationStatus is where a donation is in its life.
+type DonationStatus string
+
+// A donation's states. PENDING -> PROCESSING -> SUCCEEDED | FAILED | REQUIRES_ACTION;
+// REQUIRES_ACTION -> SUCCEEDED | FAILED (the donor authenticates, or does not in time);
+// SUCCEEDED -> REFUNDED.
+const (
+	StatusPending        DonationStatus = "PENDING"
+	StatusProcessing     DonationStatus = "PROCESSING"
+	StatusSucceeded      DonationStatus = "SUCCEEDED"
+	StatusFailed         DonationStatus = "FAILED"
+	StatusRequiresAction DonationStatus = "REQUIRES_ACTION"
+	StatusRefunded       DonationStatus = "REFUNDED"
+)
+
+// moves lists, for each state, the states it may move to.
+var moves = map[DonationStatus][]DonationStatus{
+	StatusPending:        {StatusProcessing},
+	StatusProcessing:     {StatusSucceeded, StatusFailed, StatusRequiresAction},
+	StatusRequiresAction: {StatusSucceeded, StatusFailed},
+	StatusSucceeded:      {StatusRefunded},
+}
+
+// CanMoveTo reports whether a donation in s may move to next.
+func (s DonationStatus) CanMoveTo(next DonationStatus) bool {
+	for _, n := range moves[s] {
+		if n == next {
+			return true
+		}
+	}
+	return false
+}
+
+// MovesInto returns the states from which a donation may move to s.
+func (s DonationStatus) MovesInto() []DonationStatus {
+	var from []DonationStatus
+	for _, f := range []DonationStatus{StatusPending, StatusProcessing, StatusRequiresAction, StatusSucceeded} {
+		if f.CanMoveTo(s) {
+			from = append(from, f)
+		}
+	}
+	return from
+}
+
+// Final reports whether the donation's charge is decided: nothing more happens to it but a
+// refund.
+func (s DonationStatus) Final() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusRefunded
+}
+
+// Valid reports whether s is a known status.
+func (s DonationStatus) Valid() bool {
+	switch s {
+	case StatusPending, StatusProcessing, StatusSucceeded, StatusFailed, StatusRequiresAction, StatusRefunded:
+		return true
+	}
+	return false
+}
+
+// Donation is one gift from a donor to a charity.
+type Donation struct {
+	ID              string
+	UserID          string
+	CharityID       string
+	AmountCents     int64
+	Currency        string
+	Status          DonationStatus
+	IdempotencyKey  string
+	RequestHash     string
+	PaymentMethodID string
+	// PaymentIntentID is the provider's PaymentIntent, once the charge worker knows it.
+	PaymentIntentID string
+	FailureCode     string
+	FailureMessage  string
+	Message         string
+	Anonymous       bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	SettledAt       *time.Time
+}
+
+// PaymentAttempt is one try of the charge worker (or of the reconciler) at a donation.
+type PaymentAttempt struct {
+	ID                 string
+	DonationID         string
+	AttemptNo          int
+	ProviderRequestKey string
+	// Status is started, succeeded, failed, requires_action or error (a retryable failure).
+	Status       string
+	ErrorCode    string
+	ErrorMessage string
+	StartedAt    time.Time
+	FinishedAt   *time.Time
+}
+
+// Payment attempt statuses.
+const (
+	AttemptStarted        = "started"
+	AttemptSucceeded      = "succeeded"
+	AttemptFailed         = "failed"
+	AttemptRequiresAction = "requires_action"
+	AttemptError          = "error"
+)
+
+// DonationLimits bound what a donation may be.
+type DonationLimits struct {
+	MinAmountCents int64
+	MaxAmountCents int64
+}
+
+// DefaultDonationLimits are $1 to $100,000.
+var DefaultDonationLimits = DonationLimits{MinAmountCents: 100, MaxAmountCents: 10_000_000}
+
+// Field limits of a donation.
+const (
+	MaxMessageLen        = 500
+	MaxIdempotencyKeyLen = 255
+	// DuplicateWindow is how long a second gift with the same donor, charity and amount under
+	// another key asks for confirmation.
+	DuplicateWindow = 60 * time.Second
+)
+
+var idempotencyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+
+// SubmitDonationInput is a donor's request to give. CharityID and PaymentMethodID are the
+// internal UUIDs (the GraphQL layer decodes global IDs).
+type SubmitDonationInput struct {
+	CharityID        string
+	AmountCents      int64
+	Currency         string
+	PaymentMethodID  string
+	IdempotencyKey   string
+	ConfirmDuplicate bool
+	Message          string
+	Anonymous        bool
+}
+
+// Validate checks the input against the limits and returns it normalised (currency upper
+// case, message trimmed).
+func (in SubmitDonationInput) Validate(l DonationLimits) (SubmitDonationInput, error) {
+	switch {
+	case in.AmountCents < l.MinAmountCents:
+		return in, Invalid("amountCents", "amountCents must be at least %d (%s)", l.MinAmountCents, FormatMoney(l.MinAmountCents, "USD"))
+	case in.AmountCents > l.MaxAmountCents:
+		return in, Invalid("amountCents", "amountCents must be at most %d (%s)", l.MaxAmountCents, FormatMoney(l.MaxAmountCents, "USD"))
+	}
+	in.Currency = strings.ToUpper(strings.TrimSpace(in.Currency))
+	if in.Currency == "" {
+		in.Currency = "USD"
+	}
+	if in.Currency != "USD" {
+		return in, Invalid("currency", "currency must be USD")
+	}
+	switch {
+	case in.IdempotencyKey == "":
+		return in, Invalid("idempotencyKey", "idempotencyKey is required")
+	case len(in.IdempotencyKey) > MaxIdempotencyKeyLen:
+		return in, Invalid("idempotencyKey", "idempotencyKey must be at most %d characters", MaxIdempotencyKeyLen)
+	case !idempotencyKeyPattern.MatchString(in.IdempotencyKey):
+		return in, Invalid("idempotencyKey", "idempotencyKey may contain only letters, digits and _ . : -")
+	}
+	in.Message = strings.TrimSpace(in.Message)
+	switch {
+	case !utf8.ValidString(in.Message):
+		return in, Invalid("message", "message is not valid UTF-8")
+	case utf8.RuneCountInString(in.Message) > MaxMessageLen:
+		return in, Invalid("message", "message must be at most %d characters", MaxMessageLen)
+	case strings.ContainsFunc(in.Message, func(r rune) bool { return isControl(r) && r != '\n' && r != '\t' && r != '\r' }):
+		return in, Invalid("message", "message contains control characters")
+	}
+	return in, nil
+}
+
+// RequestHash fingerprints what the donor asked for, so a reused idempotency key with other
+// parameters is told apart from a retry. ConfirmDuplicate is not part of it: it is a
+// permission, not a parameter of the gift.
+func (in SubmitDonationInput) RequestHash() string {
+	h := sha256.New()
+	for _, part := range []string{in.CharityID, strconv.FormatInt(in.AmountCents, 10), in.Currency, in.PaymentMethodID, in.Message, strconv.FormatBool(in.Anonymous)} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// SubmitResult is the answer to a submission: the donation, or the earlier one it may
+// duplicate.
+type SubmitResult struct {
+	Donation          *Donation
+	NeedsConfirmation bool
+	DuplicateOf       *Donation
+}
+
+// DonationFilter selects a donor's donations for their history.
+type DonationFilter struct {
+	UserID string
+	Status *DonationStatus
+	Page   Page
+}
+
+// DonationService takes and reads donations.
+type DonationService interface {
+	// SubmitDonation records a gift (PENDING) and queues its charge, in one transaction.
+	SubmitDonation(ctx context.Context, userID string, in SubmitDonationInput) (*SubmitResult, error)
+	// FindDonationByID returns one of the user's donations, or ENOTFOUND.
+	FindDonationByID(ctx context.Context, userID, id string) (*Donation, error)
+	// FindDonations returns a page of the user's donations, newest first, with cursors and the
+	// total count.
+	FindDonations(ctx context.Context, f DonationFilter) ([]*Donation, []string, int, error)
+	// FindPaymentAttempts returns a donation's attempts in order.
+	FindPaymentAttempts(ctx context.Context, donationID string) ([]*PaymentAttempt, error)
+}
+
+// FormatMoney formats cents as an amount for people: "$25.00".
+func FormatMoney(cents int64, currency string) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	whole := strconv.FormatInt(cents/100, 10)
+	for i := len(whole) - 3; i > 0; i -= 3 {
+		whole = whole[:i] + "," + whole[i:]
+	}
+	if strings.EqualFold(currency, "USD") || currency == "" {
+		return fmt.Sprintf("%s$%s.%02d", sign, whole, cents%100)
+	}
+	return fmt.Sprintf("%s%s.%02d %s", sign, whole, cents%100, strings.ToUpper(currency))
+}
+
+// MarshalGQL writes the status as a GraphQL enum value (standard library only, so the
+// domain stays free of the GraphQL library).
+func (s DonationStatus) MarshalGQL(w io.Writer) {
+	_, _ = io.WriteString(w, strconv.Quote(string(s)))
+}
+
+// UnmarshalGQL reads a GraphQL enum value.
+func (s *DonationStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok || !DonationStatus(str).Valid() {
+		return Invalid("status", "%v is not a donation status", v)
+	}
+	*s = DonationStatus(str)
+	return nil
+}

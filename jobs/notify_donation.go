@@ -1,0 +1,85 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/notify"
+	"github.com/riverqueue/river"
+)
+
+// NotifyDonationArgs sends the e-mail of one donation's outcome (Outcome is the e-mail kind:
+// notify.KindReceipt or notify.KindFailure). Unique by donation and outcome: one job, and one
+// e-mail, per outcome.
+type NotifyDonationArgs struct {
+	DonationID string `json:"donation_id" river:"unique"`
+	Outcome    string `json:"kind" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (NotifyDonationArgs) Kind() string { return "notify_donation" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (NotifyDonationArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueNotifications, MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// NotifyDonationWorker sends a receipt or a failure notice, recorded in notifications so that
+// a job run twice sends once.
+type NotifyDonationWorker struct {
+	river.WorkerDefaults[NotifyDonationArgs]
+	deps Deps
+}
+
+// Work implements river.Worker.
+func (w *NotifyDonationWorker) Work(ctx context.Context, job *river.Job[NotifyDonationArgs]) error {
+	d, err := w.deps.DB.FindDonation(ctx, job.Args.DonationID)
+	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
+		return river.JobCancel(err)
+	} else if err != nil {
+		return err
+	}
+	u, err := w.deps.DB.FindUserByID(ctx, d.UserID)
+	if err != nil {
+		return err
+	}
+	c, err := w.deps.DB.FindCharityByID(ctx, d.CharityID)
+	if err != nil {
+		return err
+	}
+	before, err := w.deps.DB.ClaimNotification(ctx, u.ID, d.ID, job.Args.Outcome)
+	if err != nil {
+		return err
+	}
+	if before == db.NotificationSent || before == db.NotificationLogged {
+		return nil
+	}
+	date := d.UpdatedAt
+	if d.SettledAt != nil {
+		date = *d.SettledAt
+	}
+	e := notify.DonationEmail{
+		Kind: job.Args.Outcome, DonationID: d.ID, DonorName: u.Name, DonorEmail: u.Email,
+		CharityName: c.Name, CharityEIN: c.EIN, AmountCents: d.AmountCents, Currency: d.Currency,
+		Date: date, FailureReason: d.FailureMessage, HistoryURL: w.deps.PublicURL + "/history",
+	}
+	if err := w.deps.Mailer.Send(ctx, e); giveathon.ErrorCode(err) == giveathon.EINVALID {
+		// Nothing to retry: this e-mail cannot be made (no address, say).
+		return river.JobCancel(fmt.Errorf("send %s of %s: %w", job.Args.Outcome, d.ID, err))
+	} else if err != nil {
+		return fmt.Errorf("send %s of %s: %w", job.Args.Outcome, d.ID, err)
+	}
+	status := db.NotificationSent
+	if !w.deps.Mailer.Enabled() {
+		status = db.NotificationLogged
+	}
+	return w.deps.DB.FinishNotification(ctx, d.ID, job.Args.Outcome, status)
+}
+
+// Timeout implements river.Worker: an e-mail takes seconds or fails.
+func (w *NotifyDonationWorker) Timeout(*river.Job[NotifyDonationArgs]) time.Duration {
+	return 30 * time.Second
+}

@@ -1,0 +1,147 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/notify"
+	"github.com/giveathon/giveathon/payments"
+	"github.com/jackc/pgx/v5"
+)
+
+// Settler applies a charge's outcome to its donation: one conditional state move, and the
+// e-mail job for a final outcome queued with it. The charge worker, the webhook, the
+// reconciler and refreshDonation all settle through it, so a result that two of them learn
+// is applied once.
+type Settler struct {
+	DB      *db.DB
+	Gateway Gateway
+	Logger  *slog.Logger
+	jobs    *Jobs
+	inTx    bool
+}
+
+// Apply moves the donation as the outcome says, if its current status allows, and queues the
+// e-mail for a final outcome. It returns the donation as it is now and whether it moved.
+func (s *Settler) Apply(ctx context.Context, donationID string, o payments.Outcome, paymentIntentID string) (*giveathon.Donation, bool, error) {
+	return s.apply(ctx, donationID, o, paymentIntentID, nil)
+}
+
+// apply does Apply with an optional step before the move in the same transaction.
+func (s *Settler) apply(ctx context.Context, donationID string, o payments.Outcome, paymentIntentID string, before func(tx pgx.Tx) (bool, error)) (*giveathon.Donation, bool, error) {
+	var d *giveathon.Donation
+	var moved bool
+	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
+		d, moved = nil, false
+		if before != nil {
+			goOn, err := before(tx)
+			if err != nil || !goOn {
+				return err
+			}
+		}
+		if !o.Decided {
+			return nil
+		}
+		var err error
+		d, moved, err = db.MoveDonation(ctx, tx, donationID, db.Move{To: o.Status, FailureCode: o.FailureCode,
+			FailureMessage: o.FailureMessage, PaymentIntentID: paymentIntentID})
+		if err != nil || !moved || !s.inTx {
+			return err
+		}
+		return s.notifyTx(ctx, tx, d)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if moved {
+		s.Logger.InfoContext(ctx, "donation settled", "donation", d.ID, "status", d.Status, "failure_code", d.FailureCode)
+		if !s.inTx {
+			if err := s.notifyTx(ctx, nil, d); err != nil {
+				// The donation is settled; the e-mail job is what was lost. Log it loudly.
+				s.Logger.ErrorContext(ctx, "queue donation e-mail", "donation", d.ID, "err", err)
+			}
+		}
+	}
+	return d, moved, nil
+}
+
+// notifyTx queues the e-mail of a final outcome (in tx when given).
+func (s *Settler) notifyTx(ctx context.Context, tx pgx.Tx, d *giveathon.Donation) error {
+	var kind string
+	switch d.Status {
+	case giveathon.StatusSucceeded:
+		kind = notify.KindReceipt
+	case giveathon.StatusFailed:
+		kind = notify.KindFailure
+	default:
+		return nil
+	}
+	args := NotifyDonationArgs{DonationID: d.ID, Outcome: kind}
+	var err error
+	if tx != nil {
+		_, err = s.jobs.Client.InsertTx(ctx, tx, args, nil)
+	} else {
+		_, err = s.jobs.Client.Insert(ctx, args, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("queue %s e-mail of %s: %w", kind, d.ID, err)
+	}
+	return nil
+}
+
+// HandlePaymentIntentEvent applies a provider event about a PaymentIntent, once per event id:
+// the event is recorded in the same transaction as the move it causes.
+func (s *Settler) HandlePaymentIntentEvent(ctx context.Context, eventID, eventType string, pi *payments.PaymentIntent) error {
+	donationID := pi.Metadata["donation_id"]
+	if donationID == "" {
+		d, err := s.DB.FindDonationByPaymentIntent(ctx, pi.ID)
+		if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
+			s.Logger.InfoContext(ctx, "webhook for a PaymentIntent that is not a donation", "event", eventID, "payment_intent", pi.ID)
+			donationID = ""
+		} else if err != nil {
+			return err
+		} else {
+			donationID = d.ID
+		}
+	}
+	o := payments.OutcomeOf(pi)
+	if donationID == "" {
+		o = payments.Outcome{}
+	}
+	_, moved, err := s.apply(ctx, donationID, o, pi.ID, func(tx pgx.Tx) (bool, error) {
+		return db.RecordWebhookEvent(ctx, tx, eventID, eventType)
+	})
+	if err != nil {
+		return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
+	}
+	if moved {
+		s.Logger.InfoContext(ctx, "webhook settled a donation", "event", eventID, "type", eventType, "donation", donationID)
+	}
+	return nil
+}
+
+// Refresh reads a donation's PaymentIntent from the provider and applies what it says: after
+// the donor completes 3-D Secure, say, without waiting for the webhook.
+func (s *Settler) Refresh(ctx context.Context, d *giveathon.Donation) (*giveathon.Donation, error) {
+	if d.PaymentIntentID == "" || d.Status.Final() {
+		return d, nil
+	}
+	pi, err := s.Gateway.RetrievePaymentIntent(ctx, d.PaymentIntentID)
+	if err != nil {
+		if payments.IsRetryable(err) {
+			return nil, giveathon.Errorf(giveathon.EUNAVAILABLE, "the payment provider is not answering: try again in a moment")
+		}
+		return nil, err
+	}
+	now, _, err := s.Apply(ctx, d.ID, payments.OutcomeOf(pi), pi.ID)
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		return s.DB.FindDonation(ctx, d.ID)
+	}
+	return now, nil
+}

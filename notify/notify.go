@@ -1,0 +1,305 @@
+// Package notify sends donors their e-mails over SMTP: a receipt when a donation succeeds and a
+// notice when it fails. Without an SMTP server (SMTP_URL unset) it only logs what it would
+// have sent.
+//
+// Each e-mail's Message-ID is derived from the donation and the kind of e-mail, so a message
+// sent again (a job retried after a crash mid-send) is recognisably the same message. Send does
+// not retry: the caller's job does.
+package notify
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/giveathon/giveathon"
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Kinds of e-mail.
+const (
+	// KindReceipt is the receipt for a donation that succeeded.
+	KindReceipt = "receipt"
+	// KindFailure is the notice that a donation failed.
+	KindFailure = "failure"
+)
+
+// Headers that name the donation and the kind of each e-mail, for tests and audits.
+const (
+	HeaderDonation = "X-Giveathon-Donation"
+	HeaderKind     = "X-Giveathon-Kind"
+)
+
+// DefaultFrom is the sender when Config.From is empty.
+const DefaultFrom = "Giveathon <receipts@giveathon.local>"
+
+// SendTimeout bounds one Send: connecting, talking to the server and handing over the e-mail.
+const SendTimeout = 10 * time.Second
+
+// DonationEmail is what an e-mail about a donation says.
+type DonationEmail struct {
+	// Kind is KindReceipt or KindFailure.
+	Kind        string
+	DonationID  string
+	DonorName   string
+	DonorEmail  string
+	CharityName string
+	// CharityEIN is printed on receipts when known.
+	CharityEIN  string
+	AmountCents int64
+	// Currency is an ISO code; empty means USD.
+	Currency string
+	// Date is when the donation settled (receipts: required). It is shown in its own location,
+	// so pass it in the zone the donor should read.
+	Date time.Time
+	// FailureReason is, for failure notices, a reason for people, e.g. "Your card was declined
+	// (insufficient funds)."
+	FailureReason string
+	// HistoryURL links to the donor's history, e.g. PUBLIC_URL + "/history"; optional.
+	HistoryURL string
+}
+
+// Config configures a Mailer.
+type Config struct {
+	// SMTPURL is smtp://[user:pass@]host[:port][?tls=none|starttls|tls] or
+	// smtps://[user:pass@]host[:port]; empty means log only. Without tls, smtp:// requires
+	// STARTTLS except to a loopback host, where it is plain text. Special characters in the user
+	// name and password are percent-encoded.
+	SMTPURL string
+	// From is the sender, e.g. "Giveathon <receipts@giveathon.local>"; empty means DefaultFrom.
+	From string
+	// Logger receives one line per e-mail in log-only mode (and debug lines otherwise); nil
+	// means slog.Default().
+	Logger *slog.Logger
+}
+
+// Mailer sends donation e-mails. It is safe for concurrent use: each Send has a connection of
+// its own.
+type Mailer struct {
+	smtp   *smtpSettings // nil: log only
+	from   *mail.Address
+	logger *slog.Logger
+}
+
+// New checks the configuration and returns a Mailer. It does not connect to the server.
+func New(cfg Config) (*Mailer, error) {
+	m := &Mailer{logger: cfg.Logger}
+	if m.logger == nil {
+		m.logger = slog.Default()
+	}
+	if raw := strings.TrimSpace(cfg.SMTPURL); raw != "" {
+		s, err := parseSMTPURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("notify: %w", err)
+		}
+		m.smtp = s
+	}
+	from := cfg.From
+	if strings.TrimSpace(from) == "" {
+		from = DefaultFrom
+	}
+	addr, err := mail.ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("notify: the sender %q is not an e-mail address: %v", from, err)
+	}
+	m.from = addr
+	return m, nil
+}
+
+// Enabled reports whether the Mailer sends e-mail; it is false in log-only mode.
+func (m *Mailer) Enabled() bool { return m.smtp != nil }
+
+// String describes where e-mail goes, without the password: "log only", or a URL such as
+// smtp://user:xxxxx@host:587?tls=starttls.
+func (m *Mailer) String() string {
+	if m.smtp == nil {
+		return "log only"
+	}
+	return m.smtp.String()
+}
+
+// Send sends one e-mail about a donation, or only logs it in log-only mode. An e-mail that
+// cannot be sent as given is an EINVALID error (sending it again will not help); any other
+// error, such as a server that cannot be reached or refuses the message for now, is worth
+// retrying later. Send gives up after SendTimeout, or sooner when ctx ends.
+func (m *Mailer) Send(ctx context.Context, e DonationEmail) error {
+	msg, err := m.compose(e)
+	if err != nil {
+		return fmt.Errorf("send %s e-mail for donation %s: %w", e.Kind, e.DonationID, err)
+	}
+	if m.smtp == nil {
+		m.logger.InfoContext(ctx, "notify: e-mail logged, not sent (SMTP_URL is empty)",
+			"kind", e.Kind, "donation_id", e.DonationID, "to", msg.to)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, SendTimeout)
+	defer cancel()
+	if err := m.deliver(ctx, msg.msg); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = fmt.Errorf("%w: %v", cerr, err)
+		}
+		return fmt.Errorf("send %s e-mail for donation %s to %s: %w", e.Kind, e.DonationID, m.smtp.addr(), err)
+	}
+	m.logger.DebugContext(ctx, "notify: e-mail sent", "kind", e.Kind, "donation_id", e.DonationID)
+	return nil
+}
+
+// preferredAuth lists the SMTP AUTH mechanisms to use, best first. go-mail refuses PLAIN and
+// LOGIN over a connection that is not encrypted, unless the server is this machine, so a
+// password never crosses a network in clear.
+var preferredAuth = []gomail.SMTPAuthType{
+	gomail.SMTPAuthSCRAMSHA256, gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthPlain, gomail.SMTPAuthLogin, gomail.SMTPAuthCramMD5,
+}
+
+// deliver hands msg to the server over a connection of its own.
+func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg) error {
+	s := m.smtp
+	tlsConfig := &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
+	opts := []gomail.Option{
+		gomail.WithPort(s.port),
+		gomail.WithTimeout(SendTimeout),
+		gomail.WithTLSConfig(tlsConfig),
+		gomail.WithDialContextFunc(func(dialCtx context.Context, _, _ string) (net.Conn, error) {
+			var conn net.Conn
+			var err error
+			dialer := &net.Dialer{}
+			if s.tls == tlsImplicit {
+				conn, err = (&tls.Dialer{NetDialer: dialer, Config: tlsConfig}).DialContext(dialCtx, "tcp", s.addr())
+			} else {
+				conn, err = dialer.DialContext(dialCtx, "tcp", s.addr())
+			}
+			if err != nil {
+				return nil, err
+			}
+			// go-mail gives each command its own timeout, so a server that answers slowly could
+			// hold a send for many of them: the end of the send's context closes the connection.
+			context.AfterFunc(ctx, func() { _ = conn.Close() })
+			return conn, nil
+		}),
+	}
+	switch s.tls {
+	case tlsNone:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	case tlsStartTLS:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	case tlsImplicit:
+		// The dialer above makes the TLS connection; this keeps go-mail from asking for STARTTLS.
+		opts = append(opts, gomail.WithSSL())
+	}
+	if s.user != "" {
+		opts = append(opts, gomail.WithUsername(s.user), gomail.WithPassword(s.password),
+			gomail.WithOpportunisticSMTPAuth(preferredAuth...))
+	}
+	client, err := gomail.NewClient(s.host, opts...)
+	if err != nil {
+		return fmt.Errorf("set up SMTP client: %w", err)
+	}
+	return client.DialAndSendWithContext(ctx, msg)
+}
+
+// composed is an e-mail ready to go.
+type composed struct {
+	msg *gomail.Msg
+	to  string
+}
+
+// donationIDPattern keeps a donation id fit for the Message-ID and the headers.
+var donationIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// compose checks e and builds the message.
+func (m *Mailer) compose(e DonationEmail) (*composed, error) {
+	if e.Kind != KindReceipt && e.Kind != KindFailure {
+		return nil, giveathon.Invalid("kind", "unknown kind of e-mail %q: want %q or %q", e.Kind, KindReceipt, KindFailure)
+	}
+	if !donationIDPattern.MatchString(e.DonationID) {
+		return nil, giveathon.Invalid("donationId", "the donation id %q is empty or not made of letters, digits and . _ -", e.DonationID)
+	}
+	to := strings.TrimSpace(e.DonorEmail)
+	if to == "" {
+		return nil, giveathon.Invalid("donorEmail", "the e-mail has no recipient: DonorEmail is empty")
+	}
+	if addr, err := mail.ParseAddress(to); err != nil || addr.Address != to {
+		return nil, giveathon.Invalid("donorEmail", "the recipient %q is not a plain e-mail address", to)
+	}
+	data := templateData{
+		DonorName:     oneLine(e.DonorName),
+		CharityName:   oneLine(e.CharityName),
+		CharityEIN:    oneLine(e.CharityEIN),
+		DonationID:    e.DonationID,
+		FailureReason: oneLine(e.FailureReason),
+		HistoryURL:    strings.TrimSpace(e.HistoryURL),
+	}
+	switch {
+	case data.CharityName == "":
+		return nil, giveathon.Invalid("charityName", "the e-mail names no charity: CharityName is empty")
+	case e.AmountCents <= 0:
+		return nil, giveathon.Invalid("amountCents", "the amount must be positive, not %d cents", e.AmountCents)
+	case e.Kind == KindReceipt && e.Date.IsZero():
+		return nil, giveathon.Invalid("date", "a receipt needs the date the donation settled")
+	}
+	if data.DonorName == "" {
+		data.DonorName = "donor"
+	}
+	if data.FailureReason == "" {
+		data.FailureReason = "The payment could not be completed."
+	}
+	currency := e.Currency
+	if currency == "" {
+		currency = "USD"
+	}
+	data.Amount = giveathon.FormatMoney(e.AmountCents, currency)
+	if !e.Date.IsZero() {
+		data.Date = e.Date.Format("January 2, 2006, 3:04 PM MST")
+	}
+
+	var subject string
+	switch e.Kind {
+	case KindReceipt:
+		subject = fmt.Sprintf("Your receipt: %s to %s", data.Amount, data.CharityName)
+	case KindFailure:
+		subject = fmt.Sprintf("Your donation to %s did not go through", data.CharityName)
+	}
+	text, html, err := render(e.Kind, data)
+	if err != nil {
+		return nil, err
+	}
+
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	msg.FromMailAddress(m.from)
+	msg.AddToMailAddress(&mail.Address{Name: oneLine(e.DonorName), Address: to})
+	msg.Subject(subject)
+	msg.SetDate()
+	msg.SetMessageIDWithValue(MessageID(e.DonationID, e.Kind))
+	msg.SetGenHeader(HeaderDonation, e.DonationID)
+	msg.SetGenHeader(HeaderKind, e.Kind)
+	// RFC 3834: no out-of-office replies to a machine.
+	msg.SetGenHeader("Auto-Submitted", "auto-generated")
+	msg.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
+	msg.SetBodyString(gomail.TypeTextPlain, text)
+	msg.AddAlternativeString(gomail.TypeTextHTML, html)
+	return &composed{msg: msg, to: to}, nil
+}
+
+// MessageID returns the Message-ID of the e-mail of kind about a donation, without the angle
+// brackets: "<donationID>.<kind>@giveathon".
+func MessageID(donationID, kind string) string {
+	return donationID + "." + kind + "@giveathon"
+}
+
+// oneLine trims s and folds each run of white space and control characters into one space,
+// so that nothing in it can start a header or a line of its own.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,445 @@
+// Package payments is Giveathon's payment provider adapter: a Stripe gateway over stripe-go
+// with its own client (no global key), a process-wide rate limit, errors classified for the
+// charge worker, and the webhook endpoint. The Stripe sandbox lives beside it in
+// payments/sandbox.
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+	"golang.org/x/time/rate"
+)
+
+// Config says how to reach the provider.
+type Config struct {
+	SecretKey string
+	// APIBase is the API's base URL (the sandbox's, stripe-mock's); empty: Stripe's own.
+	APIBase string
+	// RateLimit is the most calls per second this process makes; 0: 80 for live keys, 20 for
+	// test keys (Stripe allows about 100 and 25).
+	RateLimit float64
+	// Timeout bounds one call.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Gateway makes the Stripe calls Giveathon needs.
+type Gateway struct {
+	api     *client.API
+	limiter *rate.Limiter
+	logger  *slog.Logger
+}
+
+// NewGateway returns a gateway with its own Stripe client. It makes no call.
+func NewGateway(cfg Config) *Gateway {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.RateLimit <= 0 {
+		cfg.RateLimit = DefaultRateLimit(cfg.SecretKey)
+	}
+	bc := &stripe.BackendConfig{
+		HTTPClient: &http.Client{Timeout: cfg.Timeout},
+		// Retries belong to the charge job, which re-reads state before each.
+		MaxNetworkRetries: stripe.Int64(0),
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
+	}
+	if cfg.APIBase != "" {
+		bc.URL = stripe.String(strings.TrimRight(cfg.APIBase, "/"))
+	}
+	backends := &stripe.Backends{
+		API:     stripe.GetBackendWithConfig(stripe.APIBackend, bc),
+		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, bc),
+		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, bc),
+	}
+	burst := int(cfg.RateLimit)
+	if burst < 1 {
+		burst = 1
+	}
+	return &Gateway{
+		api:     client.New(cfg.SecretKey, backends),
+		limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), burst),
+		logger:  cfg.Logger,
+	}
+}
+
+// DefaultRateLimit is the call rate used for a key when none is configured.
+func DefaultRateLimit(key string) float64 {
+	if strings.HasPrefix(key, "sk_live_") || strings.HasPrefix(key, "rk_live_") {
+		return 80
+	}
+	return 20
+}
+
+// wait takes a token from the process-wide bucket.
+func (g *Gateway) wait(ctx context.Context) error {
+	if err := g.limiter.Wait(ctx); err != nil {
+		return &Error{Kind: Retryable, Code: "client_rate_limit", Message: "waiting for the provider rate limit: " + err.Error(), Err: err}
+	}
+	return nil
+}
+
+// ErrorKind classifies a provider failure by what the caller should do.
+type ErrorKind int
+
+// Error kinds.
+const (
+	// Permanent is our bug (an invalid request): retrying the same call will not help.
+	Permanent ErrorKind = iota
+	// Declined is a card the issuer refused: retrying is pointless.
+	Declined
+	// AuthenticationRequired needs the donor to complete 3-D Secure in the browser.
+	AuthenticationRequired
+	// Retryable is a network error, timeout, 5xx, 429, a lock on the idempotency key or a
+	// processing error: try again later.
+	Retryable
+)
+
+func (k ErrorKind) String() string {
+	return [...]string{"permanent", "declined", "authentication_required", "retryable"}[k]
+}
+
+// Error is a classified provider failure.
+type Error struct {
+	Kind        ErrorKind
+	Code        string
+	DeclineCode string
+	Message     string
+	HTTPStatus  int
+	// RetryAfter is the provider's hint for when to try again, if any.
+	RetryAfter time.Duration
+	// Replayed is set when the provider answered from its saved response for the idempotency key.
+	Replayed bool
+	// PaymentIntent is the PaymentIntent the error is about, when the provider sent it.
+	PaymentIntent *PaymentIntent
+	Err           error
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("payment provider: %s", e.Kind)
+	if e.Code != "" {
+		msg += " (" + e.Code
+		if e.DeclineCode != "" && e.DeclineCode != e.Code {
+			msg += "/" + e.DeclineCode
+		}
+		msg += ")"
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// AsError returns err's classification, if it has one.
+func AsError(err error) (*Error, bool) {
+	var pe *Error
+	ok := errors.As(err, &pe)
+	return pe, ok
+}
+
+// IsRetryable reports whether err is worth trying again.
+func IsRetryable(err error) bool {
+	pe, ok := AsError(err)
+	return ok && pe.Kind == Retryable
+}
+
+// retryableCardCodes are card errors that a later try may get past.
+var retryableCardCodes = map[string]bool{"processing_error": true, "issuer_not_available": true, "try_again_later": true}
+
+// classify turns a stripe-go error into an *Error.
+func (g *Gateway) classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		// No answer: network error or timeout. The call may or may not have executed.
+		kind := Retryable
+		var netErr net.Error
+		if errors.Is(err, context.Canceled) {
+			kind = Retryable
+		} else if errors.As(err, &netErr) && netErr.Timeout() {
+			return &Error{Kind: kind, Code: "timeout", Message: op + ": no answer in time", Err: err}
+		}
+		return &Error{Kind: kind, Code: "network_error", Message: op + ": " + err.Error(), Err: err}
+	}
+	pe := &Error{Code: string(se.Code), DeclineCode: string(se.DeclineCode), Message: se.Msg, HTTPStatus: se.HTTPStatusCode, Err: err}
+	if se.LastResponse != nil {
+		pe.Replayed = se.LastResponse.Header.Get("Idempotent-Replayed") == "true"
+		if s, perr := strconv.Atoi(se.LastResponse.Header.Get("Retry-After")); perr == nil && s > 0 {
+			pe.RetryAfter = time.Duration(s) * time.Second
+		}
+	}
+	if se.PaymentIntent != nil {
+		pe.PaymentIntent = fromStripe(se.PaymentIntent)
+	}
+	switch {
+	case se.HTTPStatusCode == http.StatusTooManyRequests || se.HTTPStatusCode >= 500:
+		pe.Kind = Retryable
+		if pe.Code == "" {
+			pe.Code = "provider_unavailable"
+		}
+	case se.HTTPStatusCode == http.StatusConflict || se.Code == "idempotency_key_in_use" || se.Code == stripe.ErrorCodeLockTimeout:
+		pe.Kind = Retryable
+	case se.Type == stripe.ErrorTypeCard && (se.Code == "authentication_required" || se.DeclineCode == "authentication_required"):
+		pe.Kind = AuthenticationRequired
+	case se.Type == stripe.ErrorTypeCard && retryableCardCodes[string(se.Code)]:
+		pe.Kind = Retryable
+	case se.Type == stripe.ErrorTypeCard:
+		pe.Kind = Declined
+	default:
+		pe.Kind = Permanent
+		g.logger.Error("payment provider refused a request: this is a bug in Giveathon", "op", op,
+			"status", se.HTTPStatusCode, "type", se.Type, "code", se.Code, "param", se.Param, "message", se.Msg, "request_id", se.RequestID)
+	}
+	return pe
+}
+
+// PaymentIntent is the part of a Stripe PaymentIntent Giveathon acts on.
+type PaymentIntent struct {
+	ID              string
+	Status          string
+	AmountCents     int64
+	Currency        string
+	CustomerID      string
+	PaymentMethodID string
+	ClientSecret    string
+	Metadata        map[string]string
+	// LastErrorCode and friends describe the last failed confirmation.
+	LastErrorCode        string
+	LastErrorDeclineCode string
+	LastErrorMessage     string
+}
+
+// PaymentIntent statuses (Stripe's).
+const (
+	PIStatusSucceeded             = "succeeded"
+	PIStatusRequiresAction        = "requires_action"
+	PIStatusRequiresPaymentMethod = "requires_payment_method"
+	PIStatusRequiresConfirmation  = "requires_confirmation"
+	PIStatusProcessing            = "processing"
+	PIStatusCanceled              = "canceled"
+)
+
+func fromStripe(pi *stripe.PaymentIntent) *PaymentIntent {
+	out := &PaymentIntent{
+		ID:           pi.ID,
+		Status:       string(pi.Status),
+		AmountCents:  pi.Amount,
+		Currency:     string(pi.Currency),
+		ClientSecret: pi.ClientSecret,
+		Metadata:     pi.Metadata,
+	}
+	if pi.Customer != nil {
+		out.CustomerID = pi.Customer.ID
+	}
+	if pi.PaymentMethod != nil {
+		out.PaymentMethodID = pi.PaymentMethod.ID
+	}
+	if e := pi.LastPaymentError; e != nil {
+		out.LastErrorCode, out.LastErrorDeclineCode, out.LastErrorMessage = string(e.Code), string(e.DeclineCode), e.Msg
+	}
+	return out
+}
+
+// Card is what Giveathon keeps of a card: never its number or CVC.
+type Card struct {
+	PaymentMethodID string
+	CustomerID      string
+	Brand           string
+	Last4           string
+	ExpMonth        int
+	ExpYear         int
+}
+
+// CreateCustomer creates the provider customer of a donor. The idempotency key is derived
+// from the user id, so two concurrent first cards make one customer.
+func (g *Gateway) CreateCustomer(ctx context.Context, userID, email, name string) (string, error) {
+	if err := g.wait(ctx); err != nil {
+		return "", err
+	}
+	p := &stripe.CustomerParams{Email: stripe.String(email), Name: stripe.String(name)}
+	p.Context = ctx
+	p.AddMetadata("user_id", userID)
+	p.SetIdempotencyKey("customer-" + userID)
+	c, err := g.api.Customers.New(p)
+	if err != nil {
+		return "", g.classify("create customer", err)
+	}
+	return c.ID, nil
+}
+
+// CreateSetupIntent starts saving a card for off-session use and returns its client secret.
+func (g *Gateway) CreateSetupIntent(ctx context.Context, customerID string) (string, error) {
+	if err := g.wait(ctx); err != nil {
+		return "", err
+	}
+	p := &stripe.SetupIntentParams{Customer: stripe.String(customerID), Usage: stripe.String(string(stripe.SetupIntentUsageOffSession))}
+	p.Context = ctx
+	p.PaymentMethodTypes = []*string{stripe.String("card")}
+	si, err := g.api.SetupIntents.New(p)
+	if err != nil {
+		return "", g.classify("create setup intent", err)
+	}
+	return si.ClientSecret, nil
+}
+
+// AttachPaymentMethod attaches a payment method to the donor's customer and returns its card.
+// With a test key, Stripe's test names (pm_card_visa) attach as a new pm_ of the donor's own.
+func (g *Gateway) AttachPaymentMethod(ctx context.Context, paymentMethodID, customerID string) (*Card, error) {
+	if err := g.wait(ctx); err != nil {
+		return nil, err
+	}
+	p := &stripe.PaymentMethodAttachParams{Customer: stripe.String(customerID)}
+	p.Context = ctx
+	pm, err := g.api.PaymentMethods.Attach(paymentMethodID, p)
+	if err != nil {
+		return nil, g.classify("attach payment method", err)
+	}
+	if pm.Card == nil {
+		return nil, &Error{Kind: Permanent, Code: "not_a_card", Message: "the payment method is not a card"}
+	}
+	return &Card{PaymentMethodID: pm.ID, CustomerID: customerID, Brand: string(pm.Card.Brand), Last4: pm.Card.Last4,
+		ExpMonth: int(pm.Card.ExpMonth), ExpYear: int(pm.Card.ExpYear)}, nil
+}
+
+// DetachPaymentMethod detaches a payment method from its customer.
+func (g *Gateway) DetachPaymentMethod(ctx context.Context, paymentMethodID string) error {
+	if err := g.wait(ctx); err != nil {
+		return err
+	}
+	p := &stripe.PaymentMethodDetachParams{}
+	p.Context = ctx
+	_, err := g.api.PaymentMethods.Detach(paymentMethodID, p)
+	return g.classify("detach payment method", err)
+}
+
+// ChargeRequest asks for one donation's PaymentIntent, confirmed off-session in the same call.
+type ChargeRequest struct {
+	DonationID      string
+	UserID          string
+	AmountCents     int64
+	Currency        string
+	CustomerID      string
+	PaymentMethodID string
+	Description     string
+	// IdempotencyKey is derived from the donation id (and the attempt).
+	IdempotencyKey string
+}
+
+// CreatePaymentIntent creates and confirms the donation's PaymentIntent: one Stripe call on
+// the happy path. A decline comes back as an *Error that carries the PaymentIntent.
+func (g *Gateway) CreatePaymentIntent(ctx context.Context, r ChargeRequest) (*PaymentIntent, error) {
+	if err := g.wait(ctx); err != nil {
+		return nil, err
+	}
+	p := &stripe.PaymentIntentParams{
+		Amount:        stripe.Int64(r.AmountCents),
+		Currency:      stripe.String(strings.ToLower(r.Currency)),
+		Customer:      stripe.String(r.CustomerID),
+		PaymentMethod: stripe.String(r.PaymentMethodID),
+		Confirm:       stripe.Bool(true),
+		OffSession:    stripe.Bool(true),
+		Description:   stripe.String(r.Description),
+	}
+	p.PaymentMethodTypes = []*string{stripe.String("card")}
+	p.Context = ctx
+	p.AddMetadata("donation_id", r.DonationID)
+	p.AddMetadata("user_id", r.UserID)
+	p.SetIdempotencyKey(r.IdempotencyKey)
+	pi, err := g.api.PaymentIntents.New(p)
+	if err != nil {
+		return nil, g.classify("create payment intent", err)
+	}
+	return fromStripe(pi), nil
+}
+
+// ConfirmPaymentIntent confirms an existing PaymentIntent again, off-session.
+func (g *Gateway) ConfirmPaymentIntent(ctx context.Context, id, paymentMethodID, idempotencyKey string) (*PaymentIntent, error) {
+	if err := g.wait(ctx); err != nil {
+		return nil, err
+	}
+	p := &stripe.PaymentIntentConfirmParams{PaymentMethod: stripe.String(paymentMethodID), OffSession: stripe.Bool(true)}
+	p.Context = ctx
+	p.SetIdempotencyKey(idempotencyKey)
+	pi, err := g.api.PaymentIntents.Confirm(id, p)
+	if err != nil {
+		return nil, g.classify("confirm payment intent", err)
+	}
+	return fromStripe(pi), nil
+}
+
+// RetrievePaymentIntent reads a PaymentIntent.
+func (g *Gateway) RetrievePaymentIntent(ctx context.Context, id string) (*PaymentIntent, error) {
+	if err := g.wait(ctx); err != nil {
+		return nil, err
+	}
+	p := &stripe.PaymentIntentParams{}
+	p.Context = ctx
+	pi, err := g.api.PaymentIntents.Get(id, p)
+	if err != nil {
+		return nil, g.classify("retrieve payment intent", err)
+	}
+	return fromStripe(pi), nil
+}
+
+// CancelPaymentIntent cancels a PaymentIntent that has not succeeded, so it never can.
+func (g *Gateway) CancelPaymentIntent(ctx context.Context, id, idempotencyKey string) (*PaymentIntent, error) {
+	if err := g.wait(ctx); err != nil {
+		return nil, err
+	}
+	p := &stripe.PaymentIntentCancelParams{}
+	p.Context = ctx
+	p.SetIdempotencyKey(idempotencyKey)
+	pi, err := g.api.PaymentIntents.Cancel(id, p)
+	if err != nil {
+		return nil, g.classify("cancel payment intent", err)
+	}
+	return fromStripe(pi), nil
+}
+
+// FindPaymentIntentForDonation lists the customer's PaymentIntents and returns the one whose
+// metadata names the donation, or nil: how a charge whose answer was lost is found again.
+func (g *Gateway) FindPaymentIntentForDonation(ctx context.Context, customerID, donationID string) (*PaymentIntent, error) {
+	if err := g.wait(ctx); err != nil {
+		return nil, err
+	}
+	p := &stripe.PaymentIntentListParams{Customer: stripe.String(customerID)}
+	p.Context = ctx
+	p.Limit = stripe.Int64(100)
+	it := g.api.PaymentIntents.List(p)
+	for it.Next() {
+		if pi := it.PaymentIntent(); pi.Metadata["donation_id"] == donationID {
+			return fromStripe(pi), nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, g.classify("list payment intents", err)
+	}
+	return nil, nil
+}
+
+// ClientSecret returns a PaymentIntent's client secret, which the donor's browser needs to
+// complete 3-D Secure. It is read when asked for, never stored.
+func (g *Gateway) ClientSecret(ctx context.Context, paymentIntentID string) (string, error) {
+	pi, err := g.RetrievePaymentIntent(ctx, paymentIntentID)
+	if err != nil {
+		return "", providerError(err)
+	}
+	return pi.ClientSecret, nil
+}

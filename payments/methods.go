@@ -1,0 +1,111 @@
+package payments
+
+import (
+	"context"
+	"log/slog"
+	"regexp"
+
+	"github.com/giveathon/giveathon"
+)
+
+// MethodStore is the storage MethodService needs.
+type MethodStore interface {
+	FindProviderCustomerID(ctx context.Context, userID string) (string, error)
+	SetProviderCustomerID(ctx context.Context, userID, customerID string) (string, error)
+	CreatePaymentMethod(ctx context.Context, pm *giveathon.PaymentMethod) (*giveathon.PaymentMethod, error)
+	FindPaymentMethods(ctx context.Context, userID string) ([]*giveathon.PaymentMethod, error)
+	FindPaymentMethodByID(ctx context.Context, userID, id string) (*giveathon.PaymentMethod, error)
+	RemovePaymentMethod(ctx context.Context, userID, id string) (*giveathon.PaymentMethod, error)
+}
+
+// MethodService implements giveathon.PaymentMethodService: cards live at the provider, and
+// Giveathon keeps their ids, brand, last four digits and expiry.
+type MethodService struct {
+	Store          MethodStore
+	Gateway        *Gateway
+	PublishableKey string
+	Logger         *slog.Logger
+}
+
+var _ giveathon.PaymentMethodService = (*MethodService)(nil)
+
+var providerIDPattern = regexp.MustCompile(`^pm_[A-Za-z0-9_]{1,250}$`)
+
+// customer returns the donor's provider customer, creating it on first use.
+func (s *MethodService) customer(ctx context.Context, u *giveathon.User) (string, error) {
+	id, err := s.Store.FindProviderCustomerID(ctx, u.ID)
+	if err != nil || id != "" {
+		return id, err
+	}
+	id, err = s.Gateway.CreateCustomer(ctx, u.ID, u.Email, u.Name)
+	if err != nil {
+		return "", providerError(err)
+	}
+	return s.Store.SetProviderCustomerID(ctx, u.ID, id)
+}
+
+// CreateSetupIntent implements giveathon.PaymentMethodService.
+func (s *MethodService) CreateSetupIntent(ctx context.Context, u *giveathon.User) (*giveathon.SetupIntent, error) {
+	cus, err := s.customer(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := s.Gateway.CreateSetupIntent(ctx, cus)
+	if err != nil {
+		return nil, providerError(err)
+	}
+	return &giveathon.SetupIntent{ClientSecret: secret, PublishableKey: s.PublishableKey}, nil
+}
+
+// AddPaymentMethod implements giveathon.PaymentMethodService.
+func (s *MethodService) AddPaymentMethod(ctx context.Context, u *giveathon.User, in giveathon.AddPaymentMethodInput) (*giveathon.PaymentMethod, error) {
+	if !providerIDPattern.MatchString(in.ProviderPaymentMethodID) {
+		return nil, giveathon.Invalid("providerPaymentMethodId", "providerPaymentMethodId must be a payment method id such as pm_1Nq...")
+	}
+	cus, err := s.customer(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	card, err := s.Gateway.AttachPaymentMethod(ctx, in.ProviderPaymentMethodID, cus)
+	if pe, ok := AsError(err); ok && pe.Kind != Retryable {
+		return nil, giveathon.Invalid("providerPaymentMethodId", "providerPaymentMethodId was refused by the payment provider: %s", pe.Message)
+	} else if err != nil {
+		return nil, providerError(err)
+	}
+	return s.Store.CreatePaymentMethod(ctx, &giveathon.PaymentMethod{
+		UserID: u.ID, ProviderCustomerID: cus, ProviderPaymentMethodID: card.PaymentMethodID,
+		Brand: card.Brand, Last4: card.Last4, ExpMonth: card.ExpMonth, ExpYear: card.ExpYear, IsDefault: in.MakeDefault,
+	})
+}
+
+// RemovePaymentMethod implements giveathon.PaymentMethodService. The card is detached at the
+// provider after it is removed here; a failed detach is logged, not shown: the donor's card is
+// gone from Giveathon either way.
+func (s *MethodService) RemovePaymentMethod(ctx context.Context, u *giveathon.User, id string) error {
+	pm, err := s.Store.RemovePaymentMethod(ctx, u.ID, id)
+	if err != nil {
+		return err
+	}
+	if err := s.Gateway.DetachPaymentMethod(ctx, pm.ProviderPaymentMethodID); err != nil {
+		s.Logger.WarnContext(ctx, "detach removed payment method", "payment_method", pm.ID, "err", err)
+	}
+	return nil
+}
+
+// FindPaymentMethods implements giveathon.PaymentMethodService.
+func (s *MethodService) FindPaymentMethods(ctx context.Context, userID string) ([]*giveathon.PaymentMethod, error) {
+	return s.Store.FindPaymentMethods(ctx, userID)
+}
+
+// FindPaymentMethodByID implements giveathon.PaymentMethodService.
+func (s *MethodService) FindPaymentMethodByID(ctx context.Context, userID, id string) (*giveathon.PaymentMethod, error) {
+	return s.Store.FindPaymentMethodByID(ctx, userID, id)
+}
+
+// providerError turns a provider failure into what a donor may see.
+func providerError(err error) error {
+	if IsRetryable(err) {
+		return giveathon.Errorf(giveathon.EUNAVAILABLE, "the payment provider is not answering: try again in a moment")
+	}
+	return err
+}

@@ -1,0 +1,67 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+)
+
+// EventHandler applies a provider event about a PaymentIntent, once per event id.
+type EventHandler interface {
+	HandlePaymentIntentEvent(ctx context.Context, eventID, eventType string, pi *PaymentIntent) error
+}
+
+// WebhookTolerance is how old a signed event may be.
+const WebhookTolerance = 5 * time.Minute
+
+// maxWebhookBody bounds an event's size.
+const maxWebhookBody = 1 << 20
+
+// WebhookHandler serves POST /webhooks/stripe: it verifies Stripe-Signature with the secret
+// (400 on a bad or stale signature, and nothing changes), and hands PaymentIntent events to
+// the handler, which records the event id once and applies the same conditional moves as the
+// charge worker. Other events are acknowledged and ignored.
+func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
+		if err != nil || len(body) > maxWebhookBody {
+			http.Error(w, "unreadable or oversized body", http.StatusBadRequest)
+			return
+		}
+		event, err := webhook.ConstructEventWithOptions(body, r.Header.Get("Stripe-Signature"), secret,
+			webhook.ConstructEventOptions{Tolerance: WebhookTolerance})
+		if err != nil {
+			logger.WarnContext(r.Context(), "webhook refused", "err", err)
+			http.Error(w, "invalid signature", http.StatusBadRequest)
+			return
+		}
+		if !strings.HasPrefix(string(event.Type), "payment_intent.") {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		var pi stripe.PaymentIntent
+		if err := json.Unmarshal(event.Data.Raw, &pi); err != nil || pi.ID == "" {
+			http.Error(w, "event data is not a PaymentIntent", http.StatusBadRequest)
+			return
+		}
+		if err := h.HandlePaymentIntentEvent(r.Context(), event.ID, string(event.Type), fromStripe(&pi)); err != nil {
+			// A 5xx makes the provider deliver the event again later.
+			logger.ErrorContext(r.Context(), "handle webhook", "event", event.ID, "type", event.Type, "err", err)
+			http.Error(w, "could not handle the event now", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}
