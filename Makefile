@@ -22,9 +22,8 @@ build: ## Build bin/giveathon.
 	go build -o $(BIN) ./cmd/giveathon
 
 .PHONY: run
-run: deps build ## Run Giveathon on http://localhost:8080 with the embedded database in ./.data.
-	@echo "Starting Giveathon: GraphQL at http://localhost:8080/graphql, playground at http://localhost:8080/playground (Ctrl-C stops it)"
-	./$(BIN) serve
+run: deps build ## Run Giveathon on http://localhost:8080 (embedded database in ./.data, Stripe sandbox, Mailpit inbox on :8025).
+	@scripts/run.sh
 
 .PHONY: test
 test: deps verify lint ## Run every check and test (what CI runs).

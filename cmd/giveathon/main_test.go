@@ -69,7 +69,12 @@ func start(t *testing.T, env map[string]string) *running {
 		cancel()
 		t.Fatalf("serve did not listen within 60s:\n%s", r.logs)
 	}
-	t.Cleanup(func() { r.stop(t) })
+	t.Cleanup(func() {
+		r.stop(t)
+		if t.Failed() {
+			t.Logf("server log:\n%s", lastLinesOf(r.logs.String(), 60))
+		}
+	})
 	return r
 }
 
@@ -156,7 +161,10 @@ func TestServeWithEmbeddedDatabaseKeepsDataAcrossRestarts(t *testing.T) {
 func TestProductionRefusesAnUnmigratedDatabase(t *testing.T) {
 	t.Parallel()
 	url := testenv.EmptyURL(t)
-	env := map[string]string{"DATABASE_URL": url, "ENV": "production", "HTTP_ADDR": "127.0.0.1:0"}
+	env := map[string]string{"DATABASE_URL": url, "ENV": "production", "HTTP_ADDR": "127.0.0.1:0",
+		"STRIPE_SECRET_KEY": "sk_test_production_test", "STRIPE_WEBHOOK_SECRET": "whsec_production_test",
+		// No call reaches it: the test makes no donation.
+		"STRIPE_API_BASE": "http://127.0.0.1:9"}
 	logs := &syncBuffer{}
 	p := &program{stdout: logs, stderr: logs, getenv: envFunc(env)}
 	err := p.run(context.Background(), []string{"serve"})
@@ -256,4 +264,12 @@ func TestHelpServeListsTheConfiguration(t *testing.T) {
 	if err := (&program{stdout: out, stderr: out, getenv: envFunc(nil)}).run(context.Background(), []string{"bogus"}); !errors.Is(err, errUsage) {
 		t.Fatalf("unknown command: %v", err)
 	}
+}
+
+func lastLinesOf(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -333,7 +333,9 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	}
 	m.emails(t, id, notify.KindReceipt)
 
-	// A timeout after the charge executed: the retry finds the PaymentIntent, no second charge.
+	// A timeout after the charge executed, with the webhook lost too: the retry finds the
+	// PaymentIntent by its metadata, and charges nothing twice.
+	m.sandbox.SetWebhook("", "")
 	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/payment_intents", Fault: "timeout_after", Count: 1})
 	id = m.give(t, c, card, 3200)
 	r = m.wait(t, c, id, "SUCCEEDED", "FAILED")
@@ -343,6 +345,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	if n := len(m.charges(t, id)); n != 1 {
 		t.Fatalf("%d charges after a lost answer, want 1", n)
 	}
+	m.sandbox.SetWebhook(m.srv.url+"/webhooks/stripe", m.secret)
 
 	// A processing error that never clears: five attempts, then FAILED and one notice.
 	proc := m.addCard(t, c, "pm_card_chargeDeclinedProcessingError")
