@@ -273,3 +273,16 @@ func lastLinesOf(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+func TestReadmeDocumentsEverySetting(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		if !strings.Contains(string(readme), "`"+s.Name+"`") {
+			t.Errorf("README.md does not document %s", s.Name)
+		}
+	}
+}
