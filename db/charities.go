@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/giveathon/giveathon"
@@ -28,12 +27,7 @@ func (db *DB) FindCharityByID(ctx context.Context, id string) (*giveathon.Charit
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "charity not found")
 	}
 	c, err := scanCharity(db.Pool.QueryRow(ctx, `SELECT `+charityColumns+` FROM charities WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "charity not found")
-	} else if err != nil {
-		return nil, fmt.Errorf("find charity: %w", err)
-	}
-	return c, nil
+	return c, oneRow(err, "charity", "find charity")
 }
 
 // FindCharitiesByIDs returns the charities with the given ids, by id.

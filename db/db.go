@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -111,3 +112,14 @@ func isUniqueViolation(err error, name string) bool {
 
 // pgxTx names the transaction type River's pgx driver works with.
 type pgxTx = pgx.Tx
+
+// oneRow turns the error of a single-row lookup into what callers expect: nil, ENOTFOUND
+// ("<what> not found") for no row, or the error wrapped with the action.
+func oneRow(err error, what, action string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return giveathon.Errorf(giveathon.ENOTFOUND, "%s not found", what)
+	} else if err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return nil
+}

@@ -158,12 +158,7 @@ func (db *DB) FindDonation(ctx context.Context, id string) (*giveathon.Donation,
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
 	}
 	d, err := scanDonation(db.Pool.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
-	} else if err != nil {
-		return nil, fmt.Errorf("find donation: %w", err)
-	}
-	return d, nil
+	return d, oneRow(err, "donation", "find donation")
 }
 
 // donationCursor is a donation's keyset position in newest-first order.

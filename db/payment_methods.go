@@ -97,12 +97,7 @@ func (db *DB) FindPaymentMethodByID(ctx context.Context, userID, id string) (*gi
 	}
 	pm, err := scanPaymentMethod(db.Pool.QueryRow(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
 		WHERE id = $1 AND user_id = $2`, id, userID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "payment method not found")
-	} else if err != nil {
-		return nil, fmt.Errorf("find payment method: %w", err)
-	}
-	return pm, nil
+	return pm, oneRow(err, "payment method", "find payment method")
 }
 
 // FindPaymentMethods returns the user's saved (not removed) cards, the default first.
@@ -132,10 +127,5 @@ func (db *DB) RemovePaymentMethod(ctx context.Context, userID, id string) (*give
 			WHERE id = $1 AND user_id = $2 AND removed_at IS NULL RETURNING `+paymentMethodColumns, id, userID))
 		return err
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "payment method not found")
-	} else if err != nil {
-		return nil, fmt.Errorf("remove payment method: %w", err)
-	}
-	return pm, nil
+	return pm, oneRow(err, "payment method", "remove payment method")
 }

@@ -62,12 +62,7 @@ func (db *DB) SetPaymentIntentID(ctx context.Context, donationID, paymentIntentI
 // FindDonationByPaymentIntent returns the donation a PaymentIntent belongs to, or ENOTFOUND.
 func (db *DB) FindDonationByPaymentIntent(ctx context.Context, paymentIntentID string) (*giveathon.Donation, error) {
 	d, err := scanDonation(db.Pool.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE payment_intent_id = $1`, paymentIntentID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
-	} else if err != nil {
-		return nil, fmt.Errorf("find donation by payment intent: %w", err)
-	}
-	return d, nil
+	return d, oneRow(err, "donation", "find donation by payment intent")
 }
 
 // ChargeContext is what charging a donation needs besides the donation.

@@ -62,12 +62,7 @@ func (db *DB) FindUserByEmail(ctx context.Context, email string) (*giveathon.Use
 // FindUserByID returns one account, or ENOTFOUND.
 func (db *DB) FindUserByID(ctx context.Context, id string) (*giveathon.User, error) {
 	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "user not found")
-	} else if err != nil {
-		return nil, fmt.Errorf("find user: %w", err)
-	}
-	return u, nil
+	return u, oneRow(err, "user", "find user")
 }
 
 // CreateSession stores a new session for a user under the hash of its token.
@@ -84,12 +79,7 @@ func (db *DB) FindSessionUser(ctx context.Context, tokenHash []byte) (*giveathon
 	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT u.id::text, u.email, u.name, u.home_region, u.created_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()`, tokenHash))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "session not found")
-	} else if err != nil {
-		return nil, fmt.Errorf("find session: %w", err)
-	}
-	return u, nil
+	return u, oneRow(err, "session", "find session")
 }
 
 // RevokeSession ends a session; revoking an unknown or revoked session is not an error.

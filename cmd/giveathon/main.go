@@ -137,6 +137,21 @@ type stores struct {
 	close    func()
 }
 
+// open reads the configuration and opens the databases: what every command that needs data
+// starts with. The caller closes the stores.
+func (p *program) open(ctx context.Context) (*Config, *slog.Logger, *stores, error) {
+	cfg, err := loadConfig(p.getenv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	logger := cfg.logger(p.stderr)
+	s, err := openStores(ctx, cfg, logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, logger, s, nil
+}
+
 // openStores connects to DATABASE_URL, or starts the embedded PostgreSQL in DATA_DIR.
 func openStores(ctx context.Context, cfg *Config, logger *slog.Logger) (*stores, error) {
 	url := cfg.DatabaseURL
@@ -190,12 +205,7 @@ func (p *program) migrate(ctx context.Context, args []string) error {
 		fmt.Fprintln(p.stderr, commandHelp["migrate"])
 		return errUsage
 	}
-	cfg, err := loadConfig(p.getenv)
-	if err != nil {
-		return err
-	}
-	logger := cfg.logger(p.stderr)
-	s, err := openStores(ctx, cfg, logger)
+	_, _, s, err := p.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -226,11 +236,7 @@ func (p *program) migrate(ctx context.Context, args []string) error {
 }
 
 func (p *program) seed(ctx context.Context) error {
-	cfg, err := loadConfig(p.getenv)
-	if err != nil {
-		return err
-	}
-	s, err := openStores(ctx, cfg, cfg.logger(p.stderr))
+	_, _, s, err := p.open(ctx)
 	if err != nil {
 		return err
 	}

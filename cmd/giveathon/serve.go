@@ -25,13 +25,7 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	started := time.Now()
-	cfg, err := loadConfig(p.getenv)
-	if err != nil {
-		return err
-	}
-	logger := cfg.logger(p.stderr)
-
-	s, err := openStores(ctx, cfg, logger)
+	cfg, logger, s, err := p.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -149,12 +143,7 @@ func (p *program) work(ctx context.Context, args []string) error {
 		fmt.Fprintln(p.stderr, commandHelp["work"])
 		return errUsage
 	}
-	cfg, err := loadConfig(p.getenv)
-	if err != nil {
-		return err
-	}
-	logger := cfg.logger(p.stderr)
-	s, err := openStores(ctx, cfg, logger)
+	cfg, logger, s, err := p.open(ctx)
 	if err != nil {
 		return err
 	}
