@@ -95,20 +95,22 @@ func (s *Settler) notifyTx(ctx context.Context, tx pgx.Tx, d *giveathon.Donation
 // HandlePaymentIntentEvent applies a provider event about a PaymentIntent, once per event id:
 // the event is recorded in the same transaction as the move it causes.
 func (s *Settler) HandlePaymentIntentEvent(ctx context.Context, eventID, eventType string, pi *payments.PaymentIntent) error {
-	donationID := pi.Metadata["donation_id"]
-	if donationID == "" {
-		d, err := s.DB.FindDonationByPaymentIntent(ctx, pi.ID)
-		if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
-			s.Logger.InfoContext(ctx, "webhook for a PaymentIntent that is not a donation", "event", eventID, "payment_intent", pi.ID)
-			donationID = ""
-		} else if err != nil {
-			return err
-		} else {
-			donationID = d.ID
-		}
+	// The donation is found by the metadata the charge worker set, or by the PaymentIntent
+	// id; an event about anything else (another application on the same Stripe account) is
+	// recorded and ignored.
+	var donationID string
+	if d, err := s.DB.FindDonation(ctx, pi.Metadata["donation_id"]); err == nil {
+		donationID = d.ID
+	} else if giveathon.ErrorCode(err) != giveathon.ENOTFOUND {
+		return err
+	} else if d, err := s.DB.FindDonationByPaymentIntent(ctx, pi.ID); err == nil {
+		donationID = d.ID
+	} else if giveathon.ErrorCode(err) != giveathon.ENOTFOUND {
+		return err
 	}
 	o := payments.OutcomeOf(pi)
 	if donationID == "" {
+		s.Logger.InfoContext(ctx, "webhook for a PaymentIntent that is not a donation", "event", eventID, "payment_intent", pi.ID)
 		o = payments.Outcome{}
 	}
 	_, moved, err := s.apply(ctx, donationID, o, pi.ID, func(tx pgx.Tx) (bool, error) {

@@ -440,7 +440,7 @@ func TestIdempotencyAndDuplicates(t *testing.T) {
 
 func TestWebhooks(t *testing.T) {
 	t.Parallel()
-	m := setupMoney(t, "SANDBOX_UNUSED=1")
+	m := setupMoney(t)
 	m.sandbox.SetFaults(sandbox.Faults{WebhookDuplicateRate: 1})
 	c := m.donor(t)
 	card := m.addCard(t, c, "pm_card_visa")
@@ -503,6 +503,20 @@ func TestWebhooks(t *testing.T) {
 	_ = m.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_events WHERE provider_event_id = 'evt_twice'`).Scan(&n)
 	if n != 1 {
 		t.Fatalf("event recorded %d times", n)
+	}
+
+	// An event about a PaymentIntent that is no donation of ours is acknowledged and ignored.
+	foreign := strings.NewReplacer("evt_forged", "evt_foreign", rawID(t, id), "not-a-donation").Replace(body)
+	signed = webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(foreign), Secret: m.secret, Timestamp: time.Now()})
+	req, _ = http.NewRequest(http.MethodPost, m.srv.url+"/webhooks/stripe", strings.NewReader(string(signed.Payload)))
+	req.Header.Set("Stripe-Signature", signed.Header)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("foreign event: %d", resp.StatusCode)
 	}
 }
 
