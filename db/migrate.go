@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 )
@@ -37,7 +39,14 @@ type Migrator struct {
 
 func (m *Migrator) provider() (*goose.Provider, *sql.DB, error) {
 	sqlDB := stdlib.OpenDBFromPool(m.Domain)
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, MigrationFS())
+	// Two processes starting at once (serve and work on a new database) take turns. A table
+	// lock rather than an advisory lock, which CockroachDB does not have.
+	locker, err := lock.NewPostgresTableLocker(lock.WithTableLockTimeout(500*time.Millisecond, 600))
+	if err != nil {
+		sqlDB.Close()
+		return nil, nil, fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, MigrationFS(), goose.WithLocker(locker))
 	if err != nil {
 		sqlDB.Close()
 		return nil, nil, fmt.Errorf("load migrations: %w", err)

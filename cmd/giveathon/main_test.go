@@ -50,6 +50,12 @@ func envFunc(env map[string]string) func(string) string {
 // start runs `giveathon serve` with env and waits until it listens (or fails).
 func start(t *testing.T, env map[string]string) *running {
 	t.Helper()
+	return startWith(t, env, "serve")
+}
+
+// startWith runs the program with args and waits until it listens (or fails).
+func startWith(t *testing.T, env map[string]string, args ...string) *running {
+	t.Helper()
 	if env["HTTP_ADDR"] == "" {
 		env["HTTP_ADDR"] = "127.0.0.1:0"
 	}
@@ -57,7 +63,7 @@ func start(t *testing.T, env map[string]string) *running {
 	addr := make(chan string, 1)
 	r := &running{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	p := &program{stdout: r.logs, stderr: r.logs, getenv: envFunc(env), listening: func(a string) { addr <- a }}
-	go func() { r.done <- p.run(ctx, []string{"serve"}) }()
+	go func() { r.done <- p.run(ctx, args) }()
 	select {
 	case a := <-addr:
 		r.url = "http://" + a

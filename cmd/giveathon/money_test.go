@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -708,4 +710,76 @@ func TestBadDonationInputNamesTheFieldAndWritesNothing(t *testing.T) {
 
 func globalDonationID(id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("Donation:" + id))
+}
+
+// TestSplitRoles runs the parts as separate processes would: the sandbox alone, the API
+// without workers, and the workers alone.
+func TestSplitRoles(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.URL(t)
+	secret := "whsec_split" + strings.Repeat("y", 24)
+
+	// The sandbox alone: webhooks go to the API, whose address we learn below.
+	sandboxAddr := make(chan string, 1)
+	sbCtx, stopSandbox := context.WithCancel(context.Background())
+	defer stopSandbox()
+	apiPort := freePort(t)
+	sbProg := &program{stdout: &syncBuffer{}, stderr: &syncBuffer{}, listening: func(a string) { sandboxAddr <- a },
+		getenv: envFunc(map[string]string{"SANDBOX_ADDR": "127.0.0.1:0", "STRIPE_WEBHOOK_SECRET": secret,
+			"SANDBOX_WEBHOOK_URL": "http://127.0.0.1:" + apiPort + "/webhooks/stripe"})}
+	go func() { _ = sbProg.run(sbCtx, []string{"stripe-sandbox"}) }()
+	base := "http://" + <-sandboxAddr
+
+	common := map[string]string{"DATABASE_URL": dbURL, "STRIPE_API_BASE": base, "STRIPE_WEBHOOK_SECRET": secret,
+		"STRIPE_RATE_LIMIT": "1000", "JOBS_POLL_INTERVAL": "50ms", "LOG_LEVEL": "warn"}
+	apiEnv := map[string]string{"HTTP_ADDR": "127.0.0.1:" + apiPort}
+	for k, v := range common {
+		apiEnv[k] = v
+	}
+	api := startWith(t, apiEnv, "serve", "--no-workers")
+
+	workCtx, stopWork := context.WithCancel(context.Background())
+	workDone := make(chan error, 1)
+	workLogs := &syncBuffer{}
+	go func() {
+		workDone <- (&program{stdout: workLogs, stderr: workLogs, getenv: envFunc(common)}).run(workCtx, []string{"work"})
+	}()
+	defer func() {
+		stopWork()
+		if err := <-workDone; err != nil {
+			t.Errorf("work: %v\n%s", err, workLogs)
+		}
+	}()
+
+	m := &money{srv: api}
+	r := api.client.Do(t, `{ charities(first: 1) { edges { node { id } } } }`, nil).NoErrors(t)
+	m.charity = r.String("charities", "edges", 0, "node", "id")
+	c := m.donor(t)
+	card := m.addCard(t, c, "pm_card_visa")
+	id := m.give(t, c, card, 4200)
+	m.wait(t, c, id, "SUCCEEDED")
+
+	resp, err := http.Get(base + "/_sandbox/charges")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ledger struct {
+		Count       int   `json:"count"`
+		TotalAmount int64 `json:"total_amount"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ledger); err != nil || ledger.Count != 1 || ledger.TotalAmount != 4200 {
+		t.Fatalf("ledger: %+v, %v", ledger, err)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
 }
