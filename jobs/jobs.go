@@ -51,6 +51,8 @@ type Config struct {
 	// FetchPollInterval and FetchCooldown tune how quickly workers pick up new jobs.
 	FetchPollInterval time.Duration
 	FetchCooldown     time.Duration
+	// JobTimeout is the longest a job may run.
+	JobTimeout time.Duration
 	// RescueStuckJobsAfter is when a job whose worker died is run again.
 	RescueStuckJobsAfter time.Duration
 }
@@ -72,6 +74,7 @@ func (c Config) withDefaults() Config {
 	def(&c.RequiresActionTimeout, 24*time.Hour)
 	def(&c.FetchPollInterval, time.Second)
 	def(&c.FetchCooldown, 20*time.Millisecond)
+	def(&c.JobTimeout, time.Minute)
 	def(&c.RescueStuckJobsAfter, 5*time.Minute)
 	if c.PaymentWorkers <= 0 {
 		c.PaymentWorkers = 50
@@ -135,7 +138,7 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config, jobsInDomainDB bool) (*J
 		RetryPolicy:          &backoff{base: cfg.RetryBase, max: cfg.RetryMax},
 		FetchPollInterval:    cfg.FetchPollInterval,
 		FetchCooldown:        cfg.FetchCooldown,
-		JobTimeout:           time.Minute,
+		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
 		Queues: map[string]river.QueueConfig{
 			QueuePayments:      {MaxWorkers: cfg.PaymentWorkers},

@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
@@ -77,9 +76,4 @@ func (w *NotifyDonationWorker) Work(ctx context.Context, job *river.Job[NotifyDo
 		status = db.NotificationLogged
 	}
 	return w.deps.DB.FinishNotification(ctx, d.ID, job.Args.Outcome, status)
-}
-
-// Timeout implements river.Worker: an e-mail takes seconds or fails.
-func (w *NotifyDonationWorker) Timeout(*river.Job[NotifyDonationArgs]) time.Duration {
-	return 30 * time.Second
 }

@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/payments"
@@ -180,6 +179,3 @@ func (w *ReconcileWorker) expire(ctx context.Context, d *giveathon.Donation) (bo
 	_, moved, err := w.settler.Apply(ctx, d.ID, payments.Failed("authentication_timeout", "", ""), d.PaymentIntentID)
 	return moved, err
 }
-
-// Timeout implements river.Worker.
-func (w *ReconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return 5 * time.Minute }

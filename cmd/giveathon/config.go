@@ -47,6 +47,8 @@ var settings = []setting{
 	{"STALE_PENDING", "1m", "How long a donation may stay PENDING before the reconciler queues it again."},
 	{"STALE_PROCESSING", "5m", "How long a donation may stay PROCESSING before the reconciler asks Stripe."},
 	{"PAYMENT_WORKERS", "50", "Charge jobs run at once by this process."},
+	{"JOB_TIMEOUT", "1m", "Longest a job may run (a charge, an e-mail) before it is stopped and retried."},
+	{"RESCUE_STUCK_JOBS_AFTER", "5m", "When a job whose worker died (a killed process) is run again; more than JOB_TIMEOUT."},
 	{"JOBS_POLL_INTERVAL", "1s", "How often workers look for jobs whose retry time has come (new jobs are announced at once)."},
 	{"MAX_BODY_BYTES", "1048576", "Largest request body accepted; larger ones get 413."},
 	{"GRAPHQL_MAX_COMPLEXITY", "1000", "Largest GraphQL query complexity accepted (a list field costs its page size times its children)."},
@@ -159,6 +161,14 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	c.Jobs.StalePending = duration("STALE_PENDING")
 	c.Jobs.StaleProcessing = duration("STALE_PROCESSING")
 	c.Jobs.FetchPollInterval = duration("JOBS_POLL_INTERVAL")
+	c.Jobs.JobTimeout = duration("JOB_TIMEOUT")
+	c.Jobs.RescueStuckJobsAfter = duration("RESCUE_STUCK_JOBS_AFTER")
+	if c.Jobs.RescueStuckJobsAfter <= c.Jobs.JobTimeout {
+		bad("RESCUE_STUCK_JOBS_AFTER", "%s must be longer than JOB_TIMEOUT (%s)", c.Jobs.RescueStuckJobsAfter, c.Jobs.JobTimeout)
+	}
+	if c.Stripe.Timeout >= c.Jobs.JobTimeout {
+		bad("STRIPE_TIMEOUT", "%s must be shorter than JOB_TIMEOUT (%s), or a charge is stopped before its call ends", c.Stripe.Timeout, c.Jobs.JobTimeout)
+	}
 	if c.Production {
 		if c.Stripe.SecretKey == "" {
 			bad("STRIPE_SECRET_KEY", "is required in production (the sandbox is for development)")
