@@ -94,9 +94,9 @@ type Gateway interface {
 	FindPaymentIntentForDonation(ctx context.Context, customerID, donationID string) (*payments.PaymentIntent, error)
 }
 
-// Mailer sends donation e-mails.
+// Mailer sends donation e-mails, recording each as sent just before the server takes it.
 type Mailer interface {
-	Send(ctx context.Context, e notify.DonationEmail) error
+	SendOnce(ctx context.Context, e notify.DonationEmail, record func() error) error
 	Enabled() bool
 }
 

@@ -65,15 +65,30 @@ func (w *NotifyDonationWorker) Work(ctx context.Context, job *river.Job[NotifyDo
 		CharityName: c.Name, CharityEIN: c.EIN, AmountCents: d.AmountCents, Currency: d.Currency,
 		Date: date, FailureReason: d.FailureMessage, HistoryURL: w.deps.PublicURL + "/history",
 	}
-	if err := w.deps.Mailer.Send(ctx, e); giveathon.ErrorCode(err) == giveathon.EINVALID {
+	status := db.NotificationSent
+	if !w.deps.Mailer.Enabled() {
+		status = db.NotificationLogged
+	}
+	// Recorded as sent just before the server accepts the message (see notify.SendOnce): a
+	// failure to record, or a crash, leaves the message unsent and the job retries it.
+	recorded := false
+	err = w.deps.Mailer.SendOnce(ctx, e, func() error {
+		err := w.deps.DB.FinishNotification(ctx, d.ID, job.Args.Outcome, status)
+		recorded = err == nil
+		return err
+	})
+	if err != nil && recorded {
+		// Recorded, but the server did not confirm it took the message: mark it unsent again
+		// so the retry sends it.
+		if rerr := w.deps.DB.FinishNotification(ctx, d.ID, job.Args.Outcome, db.NotificationSending); rerr != nil {
+			w.deps.Logger.ErrorContext(ctx, "e-mail recorded as sent but not confirmed by the server", "donation", d.ID, "kind", job.Args.Outcome, "err", err)
+		}
+	}
+	if giveathon.ErrorCode(err) == giveathon.EINVALID {
 		// Nothing to retry: this e-mail cannot be made (no address, say).
 		return river.JobCancel(fmt.Errorf("send %s of %s: %w", job.Args.Outcome, d.ID, err))
 	} else if err != nil {
 		return fmt.Errorf("send %s of %s: %w", job.Args.Outcome, d.ID, err)
 	}
-	status := db.NotificationSent
-	if !w.deps.Mailer.Enabled() {
-		status = db.NotificationLogged
-	}
-	return w.deps.DB.FinishNotification(ctx, d.ID, job.Args.Outcome, status)
+	return nil
 }

@@ -129,18 +129,31 @@ func (m *Mailer) String() string {
 // error, such as a server that cannot be reached or refuses the message for now, is worth
 // retrying later. Send gives up after SendTimeout, or sooner when ctx ends.
 func (m *Mailer) Send(ctx context.Context, e DonationEmail) error {
+	return m.SendOnce(ctx, e, nil)
+}
+
+// SendOnce is Send for callers that record the e-mail as sent: record runs after the whole
+// message has reached the server but before the end of its data, which is what makes the
+// server accept it. If record fails, the connection is dropped and the server discards the
+// message, so a retry does not send it twice; a crash before record does the same. Only a
+// crash in the instant between record and the final write loses the e-mail. In log-only mode
+// record runs after the line is logged.
+func (m *Mailer) SendOnce(ctx context.Context, e DonationEmail, record func() error) error {
 	msg, err := m.compose(e)
 	if err != nil {
 		return fmt.Errorf("send %s e-mail for donation %s: %w", e.Kind, e.DonationID, err)
 	}
+	if record == nil {
+		record = func() error { return nil }
+	}
 	if m.smtp == nil {
 		m.logger.InfoContext(ctx, "notify: e-mail logged, not sent (SMTP_URL is empty)",
 			"kind", e.Kind, "donation_id", e.DonationID, "to", msg.to)
-		return nil
+		return record()
 	}
 	ctx, cancel := context.WithTimeout(ctx, SendTimeout)
 	defer cancel()
-	if err := m.deliver(ctx, msg.msg); err != nil {
+	if err := m.deliver(ctx, msg.msg, record); err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			err = fmt.Errorf("%w: %v", cerr, err)
 		}
@@ -157,8 +170,9 @@ var preferredAuth = []gomail.SMTPAuthType{
 	gomail.SMTPAuthSCRAMSHA256, gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthPlain, gomail.SMTPAuthLogin, gomail.SMTPAuthCramMD5,
 }
 
-// deliver hands msg to the server over a connection of its own.
-func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg) error {
+// deliver hands msg to the server over a connection of its own, running record just before
+// the end of the message's data.
+func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg, record func() error) error {
 	s := m.smtp
 	tlsConfig := &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
 	opts := []gomail.Option{
@@ -200,7 +214,43 @@ func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg) error {
 	if err != nil {
 		return fmt.Errorf("set up SMTP client: %w", err)
 	}
-	return client.DialAndSendWithContext(ctx, msg)
+	sc, err := client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer sc.Close()
+	from, err := msg.GetSender(false)
+	if err != nil {
+		return fmt.Errorf("sender: %w", err)
+	}
+	rcpts, err := msg.GetRecipients()
+	if err != nil {
+		return fmt.Errorf("recipients: %w", err)
+	}
+	if err := sc.Mail(from); err != nil {
+		return fmt.Errorf("MAIL FROM: %w", err)
+	}
+	for _, rcpt := range rcpts {
+		if err := sc.Rcpt(rcpt); err != nil {
+			return fmt.Errorf("RCPT TO: %w", err)
+		}
+	}
+	w, err := sc.Data()
+	if err != nil {
+		return fmt.Errorf("DATA: %w", err)
+	}
+	if _, err := msg.WriteTo(w); err != nil {
+		return fmt.Errorf("write message: %w", err)
+	}
+	if err := record(); err != nil {
+		// Leaving without the end of the data makes the server discard the message.
+		return fmt.Errorf("record the e-mail as sent: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("end of data: %w", err)
+	}
+	_ = sc.Quit()
+	return nil
 }
 
 // composed is an e-mail ready to go.

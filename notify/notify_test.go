@@ -471,3 +471,28 @@ func TestBadSender(t *testing.T) {
 		t.Errorf("err %v, want a bad sender error", err)
 	}
 }
+
+// TestSendOnceRecordsBeforeTheServerTakesTheMessage checks that a failed record leaves the
+// message unsent (the server never gets the end of its data), and a good one sends it once.
+func TestSendOnceRecordsBeforeTheServerTakesTheMessage(t *testing.T) {
+	t.Parallel()
+	mp := testenv.StartMailpit(t)
+	m, err := notify.New(notify.Config{SMTPURL: mp.SMTPURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := receipt()
+	err = m.SendOnce(context.Background(), e, func() error { return errors.New("database down") })
+	if err == nil || !strings.Contains(err.Error(), "database down") {
+		t.Fatalf("SendOnce with a failing record: %v", err)
+	}
+	var recorded int
+	if err := m.SendOnce(context.Background(), e, func() error { recorded++; return nil }); err != nil || recorded != 1 {
+		t.Fatalf("SendOnce: %v, record ran %d times", err, recorded)
+	}
+	mp.WaitForMessages(t, "message-id:"+notify.MessageID(e.DonationID, e.Kind), 1, 5*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(mp.Messages(t, "message-id:"+notify.MessageID(e.DonationID, e.Kind))); n != 1 {
+		t.Fatalf("%d messages, want only the one whose record succeeded", n)
+	}
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// result is what the run found.
+type result struct {
+	donations, acknowledged int
+	// lost: acknowledged submissions with no donation, or with another one than acknowledged.
+	lost int
+	// doubleCharged: donations with more than one charge in the provider's ledger.
+	doubleCharged int
+	// unsettled: donations neither SUCCEEDED nor FAILED.
+	unsettled int
+	// chargeMismatch: SUCCEEDED without a charge, FAILED with one, or a charge of no donation.
+	chargeMismatch int
+	// amountMismatchCents: |sum of SUCCEEDED amounts - sum of the ledger|.
+	amountMismatchCents int64
+	// emailMismatch: settled donations without exactly one e-mail of their outcome.
+	emailMismatch int
+	// jobsLeft: River jobs still available or retryable.
+	jobsLeft int
+	// conflicts: one key answered with two donations.
+	conflicts                        int
+	serverKills, dbRestarts, seconds int
+	succeeded, failed                int
+}
+
+func (r *result) ok() bool {
+	return r.lost == 0 && r.doubleCharged == 0 && r.unsettled == 0 && r.chargeMismatch == 0 && r.amountMismatchCents == 0 &&
+		r.emailMismatch == 0 && r.jobsLeft == 0 && r.conflicts == 0 && r.acknowledged == r.donations
+}
+
+func (r *result) print(w io.Writer) {
+	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d\n",
+		r.succeeded, r.failed, r.chargeMismatch, r.jobsLeft, r.conflicts)
+	fmt.Fprintf(w, "chaos: donations=%d acknowledged=%d lost=%d double_charged=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d server_kills=%d db_restarts=%d seconds=%d\n",
+		r.donations, r.acknowledged, r.lost, r.doubleCharged, r.unsettled, r.amountMismatchCents, r.emailMismatch,
+		r.serverKills, r.dbRestarts, r.seconds)
+}
+
+// check compares what the clients were told, the database, the provider's ledger, the
+// mailbox and the job queue.
+func (r *runner) check(ctx context.Context) (*result, error) {
+	res := &result{donations: r.o.donations, acknowledged: int(r.ackCount.Load()), conflicts: int(r.conflicts.Load()),
+		serverKills: r.kills, dbRestarts: r.restarts}
+
+	type row struct {
+		key, status string
+		amount      int64
+	}
+	rows, err := r.pool.Query(ctx, `SELECT id::text, idempotency_key, status, amount_cents FROM donations`)
+	if err != nil {
+		return nil, fmt.Errorf("read donations: %w", err)
+	}
+	byID := map[string]row{}
+	for rows.Next() {
+		var id string
+		var rw row
+		if err := rows.Scan(&id, &rw.key, &rw.status, &rw.amount); err != nil {
+			return nil, err
+		}
+		byID[id] = rw
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	r.acked.Range(func(k, v any) bool {
+		id := rawID(v.(ackedDonation).id)
+		if rw, ok := byID[id]; !ok || rw.key != k.(string) {
+			res.lost++
+			fmt.Fprintf(r.log, "chaos: LOST: key %s was acknowledged as donation %s\n", k, id)
+		}
+		return true
+	})
+
+	charges, err := r.ledger()
+	if err != nil {
+		return nil, err
+	}
+	perDonation := map[string]int{}
+	var ledgerSum, succeededSum int64
+	for _, c := range charges {
+		ledgerSum += c.Amount
+		id := c.Metadata["donation_id"]
+		perDonation[id]++
+		if _, ok := byID[id]; !ok {
+			res.chargeMismatch++
+			fmt.Fprintf(r.log, "chaos: charge %s of no donation (%q)\n", c.ID, id)
+		}
+	}
+	for id, rw := range byID {
+		switch rw.status {
+		case "SUCCEEDED":
+			res.succeeded++
+			succeededSum += rw.amount
+			if perDonation[id] == 0 {
+				res.chargeMismatch++
+				fmt.Fprintf(r.log, "chaos: donation %s SUCCEEDED without a charge\n", id)
+			}
+		case "FAILED":
+			res.failed++
+			if perDonation[id] > 0 {
+				res.chargeMismatch++
+				fmt.Fprintf(r.log, "chaos: donation %s FAILED but was charged\n", id)
+			}
+		default:
+			res.unsettled++
+			fmt.Fprintf(r.log, "chaos: donation %s is still %s\n", id, rw.status)
+		}
+		if perDonation[id] > 1 {
+			res.doubleCharged++
+			fmt.Fprintf(r.log, "chaos: DOUBLE CHARGE: donation %s charged %d times\n", id, perDonation[id])
+		}
+	}
+	res.amountMismatchCents = succeededSum - ledgerSum
+	if res.amountMismatchCents < 0 {
+		res.amountMismatchCents = -res.amountMismatchCents
+	}
+
+	mails, err := r.mails()
+	if err != nil {
+		return nil, err
+	}
+	for id, rw := range byID {
+		want := map[string]string{"SUCCEEDED": "receipt", "FAILED": "failure"}[rw.status]
+		if want == "" {
+			continue
+		}
+		if mails[id+"."+want] != 1 || mails[id+"."+other(want)] != 0 {
+			res.emailMismatch++
+			fmt.Fprintf(r.log, "chaos: donation %s (%s) has %d %s and %d %s e-mails\n", id, rw.status,
+				mails[id+"."+want], want, mails[id+"."+other(want)], other(want))
+		}
+	}
+
+	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'retryable')`).Scan(&res.jobsLeft); err != nil {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	return res, nil
+}
+
+func other(kind string) string {
+	if kind == "receipt" {
+		return "failure"
+	}
+	return "receipt"
+}
+
+type charge struct {
+	ID       string            `json:"id"`
+	Amount   int64             `json:"amount"`
+	Metadata map[string]string `json:"metadata"`
+}
+
+func (r *runner) ledger() ([]charge, error) {
+	resp, err := http.Get(r.sbURL + "/_sandbox/charges")
+	if err != nil {
+		return nil, fmt.Errorf("read the ledger: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data []charge `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("decode the ledger: %w", err)
+	}
+	return out.Data, nil
+}
+
+// mails counts Mailpit's messages by "<donation id>.<kind>", from their Message-ID.
+func (r *runner) mails() (map[string]int, error) {
+	out := map[string]int{}
+	const page = 1000
+	for start := 0; ; start += page {
+		resp, err := http.Get(r.mailAPI + "/api/v1/messages?limit=" + strconv.Itoa(page) + "&start=" + strconv.Itoa(start))
+		if err != nil {
+			return nil, fmt.Errorf("read the mailbox: %w", err)
+		}
+		var body struct {
+			Total    int `json:"total"`
+			Messages []struct {
+				MessageID string `json:"MessageID"`
+			} `json:"messages"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("decode the mailbox: %w", err)
+		}
+		for _, m := range body.Messages {
+			out[strings.TrimSuffix(strings.Trim(m.MessageID, "<>"), "@giveathon")]++
+		}
+		if len(body.Messages) < page {
+			return out, nil
+		}
+	}
+}
+
+func (r *runner) countMails() (int, error) {
+	resp, err := http.Get(r.mailAPI + "/api/v1/messages?limit=1")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Total int `json:"total"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&body)
+	return body.Total, err
+}
+
+// rawID decodes a global id ("Donation:<uuid>", base64url) to the uuid.
+func rawID(global string) string {
+	b, err := base64.RawURLEncoding.DecodeString(global)
+	if err != nil {
+		return global
+	}
+	_, id, _ := strings.Cut(string(b), ":")
+	return id
+}

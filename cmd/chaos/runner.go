@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/payments/sandbox"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// runner is one chaos run: the processes, the donors and what the clients were told.
+type runner struct {
+	o   *options
+	dir string
+	log io.Writer
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	pg      *db.Embedded
+	pool    *pgxpool.Pool
+	mailpit *proc
+	mailAPI string
+	smtpURL string
+	sandbox *proc
+	sbURL   string
+	secret  string
+
+	serverMu sync.Mutex
+	server   *proc
+	apiPort  string
+	api      *client
+
+	charities []string
+	donors    []*donor
+
+	acked     sync.Map // idempotency key -> donation global id
+	ackCount  atomic.Int64
+	conflicts atomic.Int64 // one key answered with two donations
+	gaveUp    atomic.Int64 // submissions never acknowledged
+	kills     int
+	restarts  int
+}
+
+type donor struct {
+	token  string
+	visa   string
+	second string // a declining or 3-D Secure card, or ""
+	kind   string // "decline", "auth" or ""
+}
+
+func (r *runner) float() float64 {
+	r.rngMu.Lock()
+	defer r.rngMu.Unlock()
+	return r.rng.Float64()
+}
+
+func (r *runner) intn(n int) int {
+	r.rngMu.Lock()
+	defer r.rngMu.Unlock()
+	return r.rng.IntN(n)
+}
+
+func (r *runner) progress(format string, args ...any) {
+	if r.o.verbose {
+		fmt.Fprintf(r.log, "chaos: "+format+"\n", args...)
+	}
+}
+
+func (r *runner) run(ctx context.Context) (*result, error) {
+	defer r.stopAll()
+	if err := r.startPieces(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.setup(ctx); err != nil {
+		return nil, fmt.Errorf("set up donors: %w", err)
+	}
+	if err := r.setFaults(r.faults(false)); err != nil {
+		return nil, err
+	}
+	if err := r.load(ctx); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	if err := r.drain(ctx); err != nil {
+		fmt.Fprintln(r.log, "chaos: drain:", err)
+	}
+	return r.check(ctx)
+}
+
+// startPieces starts PostgreSQL, Mailpit, the sandbox and the server.
+func (r *runner) startPieces(ctx context.Context) error {
+	var err error
+	r.pg, err = db.StartEmbedded(ctx, db.EmbeddedConfig{DataDir: filepath.Join(r.dir, "data")})
+	if err != nil {
+		return fmt.Errorf("start PostgreSQL: %w", err)
+	}
+	dbURL := r.pg.URL(db.EmbeddedDatabase)
+	r.pool, err = pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+
+	mailBin, err := goTool("mailpit")
+	if err != nil {
+		return err
+	}
+	smtpPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	uiPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	r.mailpit, err = startProc("mailpit", mailBin, []string{"--quiet", "--disable-version-check", "--max", "0",
+		"--database", filepath.Join(r.dir, "mailpit.db"), "--smtp", "127.0.0.1:" + smtpPort, "--listen", "127.0.0.1:" + uiPort,
+		"--smtp-disable-rdns"}, baseEnv(), filepath.Join(r.dir, "mailpit.log"))
+	if err != nil {
+		return err
+	}
+	r.mailAPI = "http://127.0.0.1:" + uiPort
+	r.smtpURL = "smtp://127.0.0.1:" + smtpPort + "?tls=none"
+	if err := waitHTTP(ctx, r.mailpit, r.mailAPI+"/api/v1/messages", 30*time.Second); err != nil {
+		return err
+	}
+
+	if r.apiPort, err = freePort(); err != nil {
+		return err
+	}
+	sbPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	r.secret = fmt.Sprintf("whsec_chaos%d", r.o.seed)
+	r.sandbox, err = startProc("stripe-sandbox", r.o.bin, []string{"stripe-sandbox"}, append(baseEnv(),
+		"SANDBOX_ADDR=127.0.0.1:"+sbPort, "STRIPE_WEBHOOK_SECRET="+r.secret,
+		"SANDBOX_WEBHOOK_URL=http://127.0.0.1:"+r.apiPort+"/webhooks/stripe",
+		fmt.Sprintf("SANDBOX_SEED=%d", r.o.seed%(1<<62))), filepath.Join(r.dir, "sandbox.log"))
+	if err != nil {
+		return err
+	}
+	r.sbURL = "http://127.0.0.1:" + sbPort
+	if err := waitHTTP(ctx, r.sandbox, r.sbURL+"/_sandbox/charges", 30*time.Second); err != nil {
+		return err
+	}
+
+	r.api = &client{base: "http://127.0.0.1:" + r.apiPort, http: &http.Client{Timeout: r.o.clientTimeout}}
+	return r.startServer(ctx)
+}
+
+// startServer starts `giveathon serve` and waits until it is ready.
+func (r *runner) startServer(ctx context.Context) error {
+	env := append(baseEnv(),
+		"DATABASE_URL="+r.pg.URL(db.EmbeddedDatabase),
+		"HTTP_ADDR=127.0.0.1:"+r.apiPort,
+		"STRIPE_API_BASE="+r.sbURL,
+		"STRIPE_WEBHOOK_SECRET="+r.secret,
+		"STRIPE_RATE_LIMIT=2000",
+		"STRIPE_TIMEOUT=5s",
+		"SMTP_URL="+r.smtpURL,
+		"CHARGE_RETRY_BASE=200ms",
+		"CHARGE_RETRY_MAX=2s",
+		"JOBS_POLL_INTERVAL=100ms",
+		"JOB_TIMEOUT=15s",
+		"RESCUE_STUCK_JOBS_AFTER=20s",
+		"RECONCILE_INTERVAL=2s",
+		"STALE_PENDING=5s",
+		"STALE_PROCESSING=10s",
+		"SHUTDOWN_TIMEOUT=5s",
+		"LOG_FORMAT=json",
+	)
+	p, err := startProc("giveathon serve", r.o.bin, []string{"serve"}, env, filepath.Join(r.dir, "server.log"))
+	if err != nil {
+		return err
+	}
+	r.serverMu.Lock()
+	r.server = p
+	r.serverMu.Unlock()
+	return waitHTTP(ctx, p, r.api.base+"/readyz", 60*time.Second)
+}
+
+// killServer kills the server (SIGKILL: no shutdown at all) and starts a new one.
+func (r *runner) killServer(ctx context.Context) error {
+	r.serverMu.Lock()
+	p := r.server
+	r.serverMu.Unlock()
+	p.kill()
+	r.kills++
+	r.progress("killed the server (%d)", r.kills)
+	return r.startServer(ctx)
+}
+
+// restartDB stops PostgreSQL immediately (as a crash would) and starts it again.
+func (r *runner) restartDB(ctx context.Context) error {
+	r.pg.Kill()
+	r.restarts++
+	r.progress("PostgreSQL stopped (immediate), restarting")
+	time.Sleep(500 * time.Millisecond)
+	return r.pg.Restart(ctx)
+}
+
+func (r *runner) stopAll() {
+	r.serverMu.Lock()
+	if r.server != nil {
+		r.server.stop(10 * time.Second)
+	}
+	r.serverMu.Unlock()
+	for _, p := range []*proc{r.sandbox, r.mailpit} {
+		if p != nil {
+			p.stop(5 * time.Second)
+		}
+	}
+	if r.pool != nil {
+		r.pool.Close()
+	}
+	if r.pg != nil {
+		_ = r.pg.Stop()
+	}
+}
+
+// faults returns the sandbox's faults; burst adds the 429s of a burst.
+func (r *runner) faults(burst bool) sandbox.Faults {
+	f := sandbox.Faults{
+		Error500Rate: r.o.err500, TimeoutBeforeRate: r.o.timeoutBefore, TimeoutAfterRate: r.o.timeoutAfter,
+		WebhookDuplicateRate: r.o.webhookDup, WebhookDelayRate: r.o.webhookDelay, WebhookDelay: 2 * time.Second,
+		LatencyMedian: r.o.latency, Seed: int64(r.o.seed % (1 << 62)),
+	}
+	if burst {
+		f.Error429Rate = r.o.err429Burst
+		if total := f.Error500Rate + f.TimeoutBeforeRate + f.TimeoutAfterRate + f.Error429Rate; total > 1 {
+			f.Error429Rate -= total - 1
+		}
+	}
+	return f
+}
+
+func (r *runner) setFaults(f sandbox.Faults) error {
+	body, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	resp, err := http.Post(r.sbURL+"/_sandbox/faults", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("set faults: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("set faults: %d %s", resp.StatusCode, msg)
+	}
+	return nil
+}
+
+// baseEnv is the environment the child processes start from: the machine's, without any
+// Giveathon settings the caller may have exported.
+func baseEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "SANDBOX_"), strings.HasPrefix(name, "STRIPE_"), strings.HasPrefix(name, "MP_"):
+			continue
+		case name == "DATABASE_URL", name == "JOBS_DATABASE_URL", name == "SMTP_URL", name == "HTTP_ADDR", name == "ENV", name == "DATA_DIR":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// goTool returns the path of a tool pinned in go.mod, built if needed.
+func goTool(name string) (string, error) {
+	out, err := exec.Command("go", "tool", "-n", name).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("go tool -n %s: %s", name, ee.Stderr)
+		}
+		return "", fmt.Errorf("go tool -n %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
