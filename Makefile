@@ -33,6 +33,11 @@ test: deps verify lint ## Run every check and test (what CI runs).
 unit: deps ## Run the Go tests only.
 	go test -count=1 -timeout 10m ./...
 
+.PHONY: chaos
+chaos: deps build ## Prove it: 10,000 donations under provider faults, server kills and a database restart (CHAOS_FLAGS=... to change).
+	go build -o bin/chaos ./cmd/chaos
+	./bin/chaos -bin $(BIN) $(CHAOS_FLAGS)
+
 .PHONY: generate
 generate: ## Regenerate the GraphQL code from schema.graphqls.
 	go tool gqlgen generate

@@ -6,6 +6,7 @@ package giveathon
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes, shared by every adapter. Anything without a code is internal: users see
@@ -29,6 +30,8 @@ type Error struct {
 	Message string
 	// Field names the input field that is wrong, for EINVALID (e.g. "email").
 	Field string
+	// RetryAfter says when to try again, for ERATELIMITED.
+	RetryAfter time.Duration
 }
 
 // Error implements the error interface.
@@ -85,4 +88,13 @@ func (e *Error) WithCode(code string) *Error {
 	c := *e
 	c.Code = code
 	return &c
+}
+
+// ErrorRetryAfter returns how long err says to wait, or 0.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

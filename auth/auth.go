@@ -33,6 +33,8 @@ type Service struct {
 	Store  Store
 	Params Argon2Params
 	Logger *slog.Logger
+	// Guard limits sign-ins and sign-ups; nil: no limits.
+	Guard *Guard
 	// Now is the clock (tests move it).
 	Now func() time.Time
 
@@ -54,6 +56,9 @@ var errBadLogin = giveathon.Errorf(giveathon.EUNAUTHORIZED, "invalid email or pa
 func (s *Service) Register(ctx context.Context, in giveathon.RegisterInput) (*giveathon.Session, error) {
 	in, err := in.Validate()
 	if err != nil {
+		return nil, err
+	}
+	if err := s.Guard.Register(ctx); err != nil {
 		return nil, err
 	}
 	hash, err := HashPassword(in.Password, s.Params)
@@ -78,11 +83,14 @@ func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveatho
 	if err != nil || len(in.Password) > 4*giveathon.MaxPasswordLen {
 		return nil, errBadLogin
 	}
+	if err := s.Guard.Login(ctx, email); err != nil {
+		return nil, err
+	}
 	u, hash, err := s.Store.FindUserByEmail(ctx, email)
 	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
 		// Spend the same time as a real check, so timing does not tell which e-mails exist.
 		_, _ = CheckPassword(in.Password, s.dummy())
-		return nil, errBadLogin
+		return nil, s.failedLogin(ctx, email)
 	} else if err != nil {
 		return nil, err
 	}
@@ -90,7 +98,7 @@ func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveatho
 	if err != nil {
 		return nil, fmt.Errorf("check password of user %s: %w", u.ID, err)
 	} else if !ok {
-		return nil, errBadLogin
+		return nil, s.failedLogin(ctx, email)
 	}
 	token, tokenHash, err := newToken()
 	if err != nil {
@@ -101,6 +109,14 @@ func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveatho
 		return nil, err
 	}
 	return &giveathon.Session{Token: token, User: u, ExpiresAt: expires}, nil
+}
+
+// failedLogin counts a failed sign-in and returns the one answer to it.
+func (s *Service) failedLogin(ctx context.Context, email string) error {
+	if err := s.Guard.LoginFailed(ctx, email); err != nil {
+		s.Logger.WarnContext(ctx, "count a failed sign-in", "err", err)
+	}
+	return errBadLogin
 }
 
 // Logout implements giveathon.AuthService.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ type requestKey struct{}
 // request is what the middleware learns of one request, for resolvers that sign in and out.
 type request struct {
 	w            http.ResponseWriter
+	clientIP     string
 	token        string
 	authErr      error
 	secureCookie bool
@@ -28,10 +31,10 @@ type request struct {
 // send cross-site without CORS (JSON POSTs and GETs), its session cookie. The user, if any,
 // goes into the context; a token that is malformed, expired or revoked leaves the request
 // anonymous and its reason is kept for AuthError.
-func Middleware(svc giveathon.AuthService, secureCookie bool, logger *slog.Logger) func(http.Handler) http.Handler {
+func Middleware(svc giveathon.AuthService, secureCookie bool, trustedProxies []netip.Prefix, logger *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st := &request{w: w, secureCookie: secureCookie}
+			st := &request{w: w, secureCookie: secureCookie, clientIP: ClientAddress(r, trustedProxies)}
 			ctx := context.WithValue(r.Context(), requestKey{}, st)
 			if token, ok := requestToken(r); ok {
 				st.token = token
@@ -73,6 +76,51 @@ func requestToken(r *http.Request) (string, bool) {
 		}
 	}
 	return c.Value, true
+}
+
+// ClientAddress returns the client's address: the peer's, unless the peer is one of the
+// trusted proxies, in which case it is the nearest address in X-Forwarded-For that is not a
+// trusted proxy (the ones further left are the client's to forge).
+func ClientAddress(r *http.Request, trusted []netip.Prefix) string {
+	peer := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		peer = host
+	}
+	if len(trusted) == 0 || !isTrusted(peer, trusted) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if !isTrusted(hop, trusted) {
+			return hop
+		}
+	}
+	return peer
+}
+
+func isTrusted(addr string, trusted []netip.Prefix) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	for _, p := range trusted {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientIP returns the address of the client that sent the request, for per-address limits.
+func ClientIP(ctx context.Context) string {
+	if st, ok := ctx.Value(requestKey{}).(*request); ok {
+		return st.clientIP
+	}
+	return "unknown"
 }
 
 // AuthError returns why the request's token was not accepted (nil when none was sent or it

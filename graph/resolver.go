@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
 )
 
 //go:generate go tool gqlgen generate
@@ -17,8 +18,10 @@ type Resolver struct {
 	CharityService       giveathon.CharityService
 	DonationService      giveathon.DonationService
 	PaymentMethodService giveathon.PaymentMethodService
-	Refresher            Refresher
-	PaymentIntents       ClientSecrets
+	// Guard enforces the abuse limits on donations and cards; nil: none.
+	Guard          *auth.Guard
+	Refresher      Refresher
+	PaymentIntents ClientSecrets
 	// AuthenticateURL, when set (the sandbox), gives the page where a donor completes 3-D
 	// Secure for a PaymentIntent.
 	AuthenticateURL func(paymentIntentID, clientSecret string) string

@@ -123,6 +123,9 @@ func (r *mutationResolver) AddPaymentMethod(ctx context.Context, input giveathon
 	if err != nil {
 		return nil, err
 	}
+	if err := r.Guard.AddCard(ctx, u.ID); err != nil {
+		return nil, err
+	}
 	return r.PaymentMethodService.AddPaymentMethod(ctx, u, input)
 }
 
@@ -150,6 +153,9 @@ func (r *mutationResolver) SubmitDonation(ctx context.Context, input model.Submi
 	}
 	in, err := submitInput(input)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.Guard.Submit(ctx, u.ID, in.PaymentMethodID); err != nil {
 		return nil, err
 	}
 	return r.DonationService.SubmitDonation(ctx, u.ID, in)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -39,6 +40,8 @@ type Config struct {
 	MaxComplexity int
 	// Ready reports whether the service can take traffic (database reachable and migrated).
 	Ready func(ctx context.Context) error
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
 	// Routes adds more routes to the router (webhooks, say).
 	Routes func(r chi.Router)
 	Logger *slog.Logger
@@ -81,7 +84,7 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 
 	gql := NewGraphQLServer(res, cfg)
 	r.Group(func(r chi.Router) {
-		r.Use(limitBody(cfg.MaxBodyBytes), auth.Middleware(res.Auth, cfg.Production, cfg.Logger))
+		r.Use(limitBody(cfg.MaxBodyBytes), auth.Middleware(res.Auth, cfg.Production, cfg.TrustedProxies, cfg.Logger))
 		r.Handle("/graphql", withLoaders(res.CharityService, gql))
 	})
 	if !cfg.Production {
@@ -159,6 +162,9 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Extensions["code"] = codes[domainErr.Code]
 			if domainErr.Field != "" {
 				gqlErr.Extensions["field"] = domainErr.Field
+			}
+			if domainErr.RetryAfter > 0 {
+				gqlErr.Extensions["retryAfter"] = int(domainErr.RetryAfter.Round(time.Second) / time.Second)
 			}
 			return gqlErr
 		}

@@ -131,6 +131,9 @@ func (w *ReconcileWorker) Run(ctx context.Context) (Report, error) {
 		fail(err)
 	}
 	r.AttemptsClosed = int(closed)
+	if _, err := w.deps.DB.PruneRateLimits(ctx); err != nil {
+		fail(err)
+	}
 	return r, errors.Join(errs...)
 }
 

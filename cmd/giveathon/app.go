@@ -109,10 +109,14 @@ func (a *app) resolver() *graph.Resolver {
 	if publishable == "" && a.cfg.Stripe.SecretKey == "" {
 		publishable = sandbox.PublishableKey
 	}
+	guard := &auth.Guard{Store: a.stores.DB, Limits: a.cfg.Limits}
+	authService := auth.NewService(a.stores.DB, a.logger)
+	authService.Guard = guard
 	r := &graph.Resolver{
-		Auth:           auth.NewService(a.stores.DB, a.logger),
+		Auth:           authService,
 		CharityService: a.stores.DB,
-		DonationService: &db.DonationService{DB: a.stores.DB, Limits: a.cfg.Limits, Enqueue: a.jobs.Enqueue,
+		Guard:          guard,
+		DonationService: &db.DonationService{DB: a.stores.DB, Limits: a.cfg.Donation, Enqueue: a.jobs.Enqueue,
 			EnqueueInTx: a.stores.Migrator.Jobs == a.stores.Migrator.Domain},
 		PaymentMethodService: &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger},
 		Refresher:            a.jobs.Settler,

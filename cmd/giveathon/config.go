@@ -7,11 +7,13 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/jobs"
 	"github.com/giveathon/giveathon/payments"
 )
@@ -50,6 +52,13 @@ var settings = []setting{
 	{"JOB_TIMEOUT", "1m", "Longest a job may run (a charge, an e-mail) before it is stopped and retried."},
 	{"RESCUE_STUCK_JOBS_AFTER", "5m", "When a job whose worker died (a killed process) is run again; more than JOB_TIMEOUT."},
 	{"JOBS_POLL_INTERVAL", "1s", "How often workers look for jobs whose retry time has come (new jobs are announced at once)."},
+	{"LIMIT_LOGIN_PER_IP", "600/1m", "Sign-ins per client address (N/window; 0 turns a limit off)."},
+	{"LIMIT_LOGIN_FAILURES_PER_ACCOUNT", "10/15m", "Failed sign-ins per account before it must wait."},
+	{"LIMIT_REGISTER_PER_IP", "300/10m", "Sign-ups per client address."},
+	{"LIMIT_DONATIONS_PER_DONOR", "120/1m", "Donation submissions (retries included) one donor may make."},
+	{"LIMIT_CARDS_PER_DONOR", "10/1h", "Cards one donor may save."},
+	{"LIMIT_DECLINED_CARDS_PER_DONOR", "3/1h", "Distinct declined cards after which a donor may give only with a card that worked before (card testing)."},
+	{"TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the proxies in front of the server, whose X-Forwarded-For names the client."},
 	{"MAX_BODY_BYTES", "1048576", "Largest request body accepted; larger ones get 413."},
 	{"GRAPHQL_MAX_COMPLEXITY", "1000", "Largest GraphQL query complexity accepted (a list field costs its page size times its children)."},
 	{"SHUTDOWN_TIMEOUT", "20s", "How long a stopping server waits for requests in flight."},
@@ -69,8 +78,10 @@ type Config struct {
 	WebhookSecret   string
 	SMTPURL         string
 	MailFrom        string
-	Limits          giveathon.DonationLimits
+	Donation        giveathon.DonationLimits
 	Jobs            jobs.Config
+	Limits          auth.Limits
+	TrustedProxies  []netip.Prefix
 	DataDir         string
 	DBMaxConns      int32
 	MaxBodyBytes    int64
@@ -134,10 +145,36 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	c.MaxBodyBytes = intSetting("MAX_BODY_BYTES", 1024, 64<<20)
 	c.MaxComplexity = int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000))
 
-	c.Limits.MinAmountCents = intSetting("DONATION_MIN_CENTS", 1, 1<<40)
-	c.Limits.MaxAmountCents = intSetting("DONATION_MAX_CENTS", 1, 1<<40)
-	if c.Limits.MinAmountCents > c.Limits.MaxAmountCents {
-		bad("DONATION_MIN_CENTS", "%d is above DONATION_MAX_CENTS (%d)", c.Limits.MinAmountCents, c.Limits.MaxAmountCents)
+	limit := func(name string) auth.Limit {
+		l, err := auth.ParseLimit(get(name))
+		if err != nil {
+			bad(name, "%v", err)
+		}
+		return l
+	}
+	c.Limits = auth.Limits{
+		LoginPerIP: limit("LIMIT_LOGIN_PER_IP"), LoginPerAccount: limit("LIMIT_LOGIN_FAILURES_PER_ACCOUNT"),
+		RegisterPerIP: limit("LIMIT_REGISTER_PER_IP"), SubmitPerDonor: limit("LIMIT_DONATIONS_PER_DONOR"),
+		AddCardPerDonor: limit("LIMIT_CARDS_PER_DONOR"), FailingCardsPerHour: limit("LIMIT_DECLINED_CARDS_PER_DONOR"),
+	}
+	for _, p := range strings.Split(get("TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			p += map[bool]string{true: "/128", false: "/32"}[strings.Contains(p, ":")]
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			bad("TRUSTED_PROXIES", "%q is not an address or CIDR", p)
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
+	c.Donation.MinAmountCents = intSetting("DONATION_MIN_CENTS", 1, 1<<40)
+	c.Donation.MaxAmountCents = intSetting("DONATION_MAX_CENTS", 1, 1<<40)
+	if c.Donation.MinAmountCents > c.Donation.MaxAmountCents {
+		bad("DONATION_MIN_CENTS", "%d is above DONATION_MAX_CENTS (%d)", c.Donation.MinAmountCents, c.Donation.MaxAmountCents)
 	}
 	c.Jobs.ChargeMaxAttempts = int(intSetting("CHARGE_MAX_ATTEMPTS", 1, 100))
 	c.Jobs.PaymentWorkers = int(intSetting("PAYMENT_WORKERS", 1, 10000))

@@ -58,11 +58,12 @@ func (p *program) serve(ctx context.Context, args []string) error {
 	}()
 
 	handler := graph.NewHandler(a.resolver(), graph.Config{
-		Production:    cfg.Production,
-		MaxBodyBytes:  cfg.MaxBodyBytes,
-		MaxComplexity: cfg.MaxComplexity,
-		Logger:        logger,
-		Routes:        a.routes,
+		Production:     cfg.Production,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxComplexity:  cfg.MaxComplexity,
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         logger,
+		Routes:         a.routes,
 		Ready: func(ctx context.Context) error {
 			if err := s.DB.Pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)

@@ -1,0 +1,70 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Hit counts one hit on a rate-limit bucket in the fixed window of the given length that
+// holds now, and returns the hits so far in that window and when the window ends. It is one
+// statement (no transaction to retry), so many instances counting the same bucket at once
+// all count.
+func (db *DB) Hit(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error) {
+	now := time.Now()
+	start := now.Truncate(window)
+	var hits int
+	err := db.Pool.QueryRow(ctx, `INSERT INTO rate_limits (bucket, window_start) VALUES ($1, $2)
+		ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+		RETURNING hits`, bucket, start).Scan(&hits)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("count rate limit %s: %w", bucket, err)
+	}
+	return hits, start.Add(window), nil
+}
+
+// Hits returns the hits on a bucket in the current window without counting one.
+func (db *DB) Hits(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error) {
+	start := time.Now().Truncate(window)
+	var hits int
+	err := db.Pool.QueryRow(ctx, `SELECT coalesce(sum(hits), 0) FROM rate_limits WHERE bucket = $1 AND window_start = $2`,
+		bucket, start).Scan(&hits)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("read rate limit %s: %w", bucket, err)
+	}
+	return hits, start.Add(window), nil
+}
+
+// PruneRateLimits deletes windows that ended more than a day ago.
+func (db *DB) PruneRateLimits(ctx context.Context) (int64, error) {
+	tag, err := db.Pool.Exec(ctx, `DELETE FROM rate_limits WHERE window_start < $1`, time.Now().Add(-24*time.Hour))
+	if err != nil {
+		return 0, fmt.Errorf("prune rate limits: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// CountFailingCards returns how many of the donor's distinct cards were declined since then:
+// the sign of card testing.
+func (db *DB) CountFailingCards(ctx context.Context, userID string, since time.Time) (int, error) {
+	var n int
+	err := db.Pool.QueryRow(ctx, `SELECT count(DISTINCT payment_method_id) FROM donations
+		WHERE user_id = $1 AND status = 'FAILED' AND created_at > $2
+		  AND failure_code NOT IN ('provider_unavailable', 'processing_error', 'timeout', 'network_error', 'canceled')`,
+		userID, since).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count failing cards: %w", err)
+	}
+	return n, nil
+}
+
+// CardHasSucceeded reports whether a donation with this card ever succeeded.
+func (db *DB) CardHasSucceeded(ctx context.Context, userID, paymentMethodID string) (bool, error) {
+	var ok bool
+	err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM donations WHERE user_id = $1 AND payment_method_id = $2 AND status = 'SUCCEEDED')`,
+		userID, paymentMethodID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("card history: %w", err)
+	}
+	return ok, nil
+}
