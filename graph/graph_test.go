@@ -2,6 +2,8 @@ package graph_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/graph"
@@ -30,6 +33,8 @@ type bundle struct {
 type setupOpts struct {
 	production bool
 	ready      func(context.Context) error
+	maxDepth   int
+	persisted  map[string]string
 }
 
 func setup(t *testing.T, opts ...setupOpts) *bundle {
@@ -49,8 +54,11 @@ func setup(t *testing.T, opts ...setupOpts) *bundle {
 	if ready == nil {
 		ready = func(ctx context.Context) error { return d.Pool.Ping(ctx) }
 	}
-	h := graph.NewHandler(&graph.Resolver{Auth: svc, CharityService: d, Logger: logger}, graph.Config{
+	res := &graph.Resolver{Auth: svc, CharityService: d, Logger: logger,
+		DonationService: &db.DonationService{DB: d, Limits: giveathon.DefaultDonationLimits}}
+	h := graph.NewHandler(res, graph.Config{
 		Production: o.production, Logger: logger, Ready: ready, MaxComplexity: 500,
+		MaxDepth: o.maxDepth, PersistedQueries: o.persisted,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -375,5 +383,64 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 	}
 	if resp, _ := http.Get(b.server.URL + "/healthz"); resp == nil || resp.StatusCode != http.StatusOK {
 		t.Fatal("healthz should not depend on the database")
+	}
+}
+
+func TestQueryLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{maxDepth: 4})
+	token, _ := b.register(t, "deep@example.org")
+	c := b.client.As(token)
+	if r := c.Do(t, `{ me { donations { totalCount } } }`, nil); len(r.Errors) > 0 {
+		t.Fatalf("a query within the depth limit: %s", r.Raw)
+	}
+	if r := c.Do(t, `{ me { donations { edges { node { id } } } } }`, nil); !strings.Contains(r.Raw, "levels deep") {
+		t.Fatalf("a query five levels deep: %s", r.Raw)
+	}
+	// Fragments count too.
+	if r := c.Do(t, `{ me { ...D } } fragment D on User { donations { edges { node { id } } } }`, nil); !strings.Contains(r.Raw, "levels deep") {
+		t.Fatalf("depth through a fragment: %s", r.Raw)
+	}
+	var aliases []string
+	for i := 0; i < 31; i++ {
+		aliases = append(aliases, fmt.Sprintf("a%d: charities(first: 1) { totalCount }", i))
+	}
+	if r := b.client.Do(t, "{ "+strings.Join(aliases, " ")+" }", nil); !strings.Contains(r.Raw, "aliases") {
+		t.Fatalf("31 aliases: %.300s", r.Raw)
+	}
+	if r := b.client.Do(t, "{ charities(first: 1) { totalCount } "+strings.Repeat(" ", 17000)+"}", nil); r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Raw, "bytes") {
+		t.Fatalf("a 17 kB query: %.300s", r.Raw)
+	}
+	req, _ := http.NewRequest(http.MethodPost, b.server.URL+"/graphql", strings.NewReader(`[{"query":"{ me { id } }"},{"query":"{ me { id } }"}]`))
+	req.Header.Set("Content-Type", "application/json")
+	if r := b.client.Send(t, req); r.Status != http.StatusBadRequest || !strings.Contains(r.Raw, "batched") {
+		t.Fatalf("a batch: %d %s", r.Status, r.Raw)
+	}
+}
+
+func TestPersistedQueryOnlyMode(t *testing.T) {
+	t.Parallel()
+	const allowed = `{ charities(first: 2) { totalCount } }`
+	sum := sha256.Sum256([]byte(allowed))
+	hash := hex.EncodeToString(sum[:])
+	b := setup(t, setupOpts{production: true, persisted: map[string]string{hash: allowed}})
+	if r := b.client.Do(t, allowed, nil); len(r.Errors) > 0 || r.Get("charities", "totalCount") != float64(12) {
+		t.Fatalf("the allowed query: %s", r.Raw)
+	}
+	if r := b.client.Do(t, `{ charities(first: 3) { totalCount } }`, nil); r.Code() != "PERSISTED_QUERY_NOT_ALLOWED" {
+		t.Fatalf("another query: %s", r.Raw)
+	}
+	// By hash alone, as a persisted-query client sends it.
+	body := `{"extensions":{"persistedQuery":{"version":1,"sha256Hash":"` + hash + `"}}}`
+	req, _ := http.NewRequest(http.MethodPost, b.server.URL+"/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if r := b.client.Send(t, req); len(r.Errors) > 0 || r.Get("charities", "totalCount") != float64(12) {
+		t.Fatalf("by hash: %s", r.Raw)
+	}
+	unknown := `{"extensions":{"persistedQuery":{"version":1,"sha256Hash":"` + strings.Repeat("ab", 32) + `"}}}`
+	req, _ = http.NewRequest(http.MethodPost, b.server.URL+"/graphql", strings.NewReader(unknown))
+	req.Header.Set("Content-Type", "application/json")
+	if r := b.client.Send(t, req); r.Code() != "PERSISTED_QUERY_NOT_ALLOWED" {
+		t.Fatalf("an unknown hash: %s", r.Raw)
 	}
 }

@@ -38,6 +38,11 @@ type Config struct {
 	// MaxComplexity is the largest query complexity accepted (each field costs 1, a list
 	// costs its page size times its children).
 	MaxComplexity int
+	// MaxDepth, MaxAliases and MaxQueryBytes bound a query's nesting, aliases and length.
+	MaxDepth, MaxAliases, MaxQueryBytes int
+	// PersistedQueries, when set, is the only queries accepted (sha256 hex -> query):
+	// persisted-query-only mode, for production.
+	PersistedQueries map[string]string
 	// Ready reports whether the service can take traffic (database reachable and migrated).
 	Ready func(ctx context.Context) error
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
@@ -61,6 +66,15 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 	}
 	if cfg.MaxComplexity <= 0 {
 		cfg.MaxComplexity = DefaultMaxComplexity
+	}
+	if cfg.MaxDepth <= 0 {
+		cfg.MaxDepth = DefaultMaxDepth
+	}
+	if cfg.MaxAliases <= 0 {
+		cfg.MaxAliases = DefaultMaxAliases
+	}
+	if cfg.MaxQueryBytes <= 0 {
+		cfg.MaxQueryBytes = DefaultMaxQueryBytes
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, recoverer(cfg.Logger))
@@ -115,7 +129,10 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	if !cfg.Production {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	// Before the persisted-query extension, so that in persisted-only mode nothing unlisted
+	// reaches its cache.
+	srv.Use(queryLimits{maxDepth: cfg.MaxDepth, maxAliases: cfg.MaxAliases, maxBytes: cfg.MaxQueryBytes, allowed: cfg.PersistedQueries})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](max(1000, len(cfg.PersistedQueries)))})
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
@@ -213,6 +230,12 @@ func limitBody(max int64) func(http.Handler) http.Handler {
 			body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 			if int64(len(body)) > max {
 				tooLarge(w, r, max)
+				return
+			}
+			if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"errors":[{"message":"batched operations are not accepted: send one operation per request","extensions":{"code":"BAD_USER_INPUT"}}]}`+"\n")
 				return
 			} else if err != nil {
 				http.Error(w, "could not read the request body", http.StatusBadRequest)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
+	"github.com/giveathon/giveathon/graph"
 	"github.com/giveathon/giveathon/jobs"
 	"github.com/giveathon/giveathon/payments"
 )
@@ -61,6 +62,10 @@ var settings = []setting{
 	{"TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the proxies in front of the server, whose X-Forwarded-For names the client."},
 	{"MAX_BODY_BYTES", "1048576", "Largest request body accepted; larger ones get 413."},
 	{"GRAPHQL_MAX_COMPLEXITY", "1000", "Largest GraphQL query complexity accepted (a list field costs its page size times its children)."},
+	{"GRAPHQL_MAX_DEPTH", "12", "Deepest nesting of fields a query may have."},
+	{"GRAPHQL_MAX_ALIASES", "30", "Most aliases a query may use."},
+	{"GRAPHQL_MAX_QUERY_BYTES", "16384", "Longest query text accepted."},
+	{"PERSISTED_QUERIES_FILE", "", "JSON file of sha256 -> query: when set, only these queries are accepted (persisted-query-only mode)."},
 	{"SHUTDOWN_TIMEOUT", "20s", "How long a stopping server waits for requests in flight."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
 	{"LOG_FORMAT", "auto", "text, json, or auto (json in production, text otherwise)."},
@@ -68,27 +73,31 @@ var settings = []setting{
 
 // Config is the parsed, validated configuration of a Giveathon process.
 type Config struct {
-	Production      bool
-	HTTPAddr        string
-	PublicURL       string
-	DatabaseURL     string
-	JobsDatabaseURL string
-	Stripe          payments.Config
-	StripePublic    string
-	WebhookSecret   string
-	SMTPURL         string
-	MailFrom        string
-	Donation        giveathon.DonationLimits
-	Jobs            jobs.Config
-	Limits          auth.Limits
-	TrustedProxies  []netip.Prefix
-	DataDir         string
-	DBMaxConns      int32
-	MaxBodyBytes    int64
-	MaxComplexity   int
-	ShutdownTimeout time.Duration
-	LogLevel        slog.Level
-	LogJSON         bool
+	Production       bool
+	HTTPAddr         string
+	PublicURL        string
+	DatabaseURL      string
+	JobsDatabaseURL  string
+	Stripe           payments.Config
+	StripePublic     string
+	WebhookSecret    string
+	SMTPURL          string
+	MailFrom         string
+	Donation         giveathon.DonationLimits
+	Jobs             jobs.Config
+	Limits           auth.Limits
+	TrustedProxies   []netip.Prefix
+	DataDir          string
+	DBMaxConns       int32
+	MaxBodyBytes     int64
+	MaxComplexity    int
+	MaxDepth         int
+	MaxAliases       int
+	MaxQueryBytes    int
+	PersistedQueries map[string]string
+	ShutdownTimeout  time.Duration
+	LogLevel         slog.Level
+	LogJSON          bool
 	// getenv is kept for settings read by a part itself (the sandbox's faults).
 	getenv func(string) string
 }
@@ -144,6 +153,15 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	c.DBMaxConns = int32(intSetting("DB_MAX_CONNS", 2, 1000))
 	c.MaxBodyBytes = intSetting("MAX_BODY_BYTES", 1024, 64<<20)
 	c.MaxComplexity = int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000))
+	c.MaxDepth = int(intSetting("GRAPHQL_MAX_DEPTH", 2, 100))
+	c.MaxAliases = int(intSetting("GRAPHQL_MAX_ALIASES", 0, 10_000))
+	c.MaxQueryBytes = int(intSetting("GRAPHQL_MAX_QUERY_BYTES", 256, 1<<20))
+	if path := get("PERSISTED_QUERIES_FILE"); path != "" {
+		var err error
+		if c.PersistedQueries, err = graph.LoadPersistedQueries(path); err != nil {
+			bad("PERSISTED_QUERIES_FILE", "%v", err)
+		}
+	}
 
 	limit := func(name string) auth.Limit {
 		l, err := auth.ParseLimit(get(name))
