@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,12 +33,13 @@ type request struct {
 // send cross-site without CORS (JSON POSTs and GETs), its session cookie. The user, if any,
 // goes into the context; a token that is malformed, expired or revoked leaves the request
 // anonymous and its reason is kept for AuthError.
-func Middleware(svc giveathon.AuthService, secureCookie bool, trustedProxies []netip.Prefix, logger *slog.Logger) func(http.Handler) http.Handler {
+func Middleware(svc giveathon.AuthService, cfg MiddlewareConfig) func(http.Handler) http.Handler {
+	logger := cfg.Logger
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st := &request{w: w, secureCookie: secureCookie, clientIP: ClientAddress(r, trustedProxies)}
+			st := &request{w: w, secureCookie: cfg.SecureCookie, clientIP: ClientAddress(r, cfg.TrustedProxies)}
 			ctx := context.WithValue(r.Context(), requestKey{}, st)
-			if token, ok := requestToken(r); ok {
+			if token, ok := requestToken(r, cfg.AllowedOrigins); ok {
 				st.token = token
 				u, err := svc.Authenticate(ctx, token)
 				switch {
@@ -55,7 +58,19 @@ func Middleware(svc giveathon.AuthService, secureCookie bool, trustedProxies []n
 	}
 }
 
-func requestToken(r *http.Request) (string, bool) {
+// MiddlewareConfig configures Middleware.
+type MiddlewareConfig struct {
+	// SecureCookie marks the session cookie Secure (outside development).
+	SecureCookie bool
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+	// AllowedOrigins are the other origins (CORS_ORIGINS) whose pages may use the session
+	// cookie; pages of this server's own origin always may.
+	AllowedOrigins []string
+	Logger         *slog.Logger
+}
+
+func requestToken(r *http.Request, allowedOrigins []string) (string, bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
@@ -75,7 +90,17 @@ func requestToken(r *http.Request) (string, bool) {
 			return "", false
 		}
 	}
+	// And a page of another origin may not use it, unless that origin is allowed.
+	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(r, origin) && !slices.Contains(allowedOrigins, origin) {
+		return "", false
+	}
 	return c.Value, true
+}
+
+// sameOrigin reports whether origin is this server's own (the host the request was sent to).
+func sameOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
 // ClientAddress returns the client's address: the peer's, unless the peer is one of the

@@ -35,6 +35,7 @@ type setupOpts struct {
 	ready      func(context.Context) error
 	maxDepth   int
 	persisted  map[string]string
+	cors       []string
 }
 
 func setup(t *testing.T, opts ...setupOpts) *bundle {
@@ -58,7 +59,7 @@ func setup(t *testing.T, opts ...setupOpts) *bundle {
 		DonationService: &db.DonationService{DB: d, Limits: giveathon.DefaultDonationLimits}}
 	h := graph.NewHandler(res, graph.Config{
 		Production: o.production, Logger: logger, Ready: ready, MaxComplexity: 500,
-		MaxDepth: o.maxDepth, PersistedQueries: o.persisted,
+		MaxDepth: o.maxDepth, PersistedQueries: o.persisted, CORSOrigins: o.cors,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -442,5 +443,72 @@ func TestPersistedQueryOnlyMode(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	if r := b.client.Send(t, req); r.Code() != "PERSISTED_QUERY_NOT_ALLOWED" {
 		t.Fatalf("an unknown hash: %s", r.Raw)
+	}
+}
+
+func TestSecurityHeadersCORSAndCSRF(t *testing.T) {
+	t.Parallel()
+	const app = "https://app.example.org"
+	b := setup(t, setupOpts{cors: []string{app}})
+	r := b.client.Do(t, registerOp, map[string]any{"i": map[string]any{"email": "csrf@example.org", "name": "C", "password": "correct horse battery"}}).NoErrors(t)
+	for _, h := range []string{"X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy"} {
+		if r.Header.Get(h) == "" {
+			t.Errorf("no %s header on /graphql", h)
+		}
+	}
+	var cookie string
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == auth.CookieName {
+			cookie = c.Value
+		}
+	}
+
+	preflight := func(origin string) http.Header {
+		req, _ := http.NewRequest(http.MethodOptions, b.server.URL+"/graphql", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header
+	}
+	if h := preflight(app); h.Get("Access-Control-Allow-Origin") != app || h.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Errorf("preflight from the allowed origin: %v", h)
+	}
+	if h := preflight("https://evil.example"); h.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight from another origin was allowed: %v", h)
+	}
+
+	me := func(origin string) string {
+		req, _ := http.NewRequest(http.MethodPost, b.server.URL+"/graphql", strings.NewReader(`{"query":"{ me { email } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.AddCookie(&http.Cookie{Name: auth.CookieName, Value: cookie})
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		return b.client.Send(t, req).String("me", "email")
+	}
+	if got := me(app); got != "csrf@example.org" {
+		t.Errorf("cookie from the allowed origin: me = %q", got)
+	}
+	if got := me(b.server.URL); got != "csrf@example.org" {
+		t.Errorf("cookie from the same origin: me = %q", got)
+	}
+	if got := me(""); got != "csrf@example.org" {
+		t.Errorf("cookie without an Origin (not a browser's cross-site request): me = %q", got)
+	}
+	if got := me("https://evil.example"); got != "" {
+		t.Errorf("cookie honoured for another origin's page (CSRF): me = %q", got)
+	}
+	resp, err := http.Get(b.server.URL + "/playground")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Content-Security-Policy") != "" || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("playground headers: %v", resp.Header)
 	}
 }

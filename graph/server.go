@@ -25,6 +25,7 @@ import (
 	"github.com/giveathon/giveathon/graph/generated"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/cors"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -47,6 +48,8 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins are the other origins whose pages may call the API (with credentials).
+	CORSOrigins []string
 	// Routes adds more routes to the router (webhooks, say).
 	Routes func(r chi.Router)
 	Logger *slog.Logger
@@ -77,7 +80,16 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 		cfg.MaxQueryBytes = DefaultMaxQueryBytes
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, recoverer(cfg.Logger))
+	r.Use(middleware.RequestID, recoverer(cfg.Logger), securityHeaders(cfg.Production))
+	if len(cfg.CORSOrigins) > 0 {
+		r.Use(cors.Handler(cors.Options{
+			AllowedOrigins:   cfg.CORSOrigins,
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+			AllowedHeaders:   []string{"Content-Type", "Authorization"},
+			AllowCredentials: true,
+			MaxAge:           600,
+		}))
+	}
 
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -98,7 +110,9 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 
 	gql := NewGraphQLServer(res, cfg)
 	r.Group(func(r chi.Router) {
-		r.Use(limitBody(cfg.MaxBodyBytes), auth.Middleware(res.Auth, cfg.Production, cfg.TrustedProxies, cfg.Logger))
+		r.Use(limitBody(cfg.MaxBodyBytes), auth.Middleware(res.Auth, auth.MiddlewareConfig{
+			SecureCookie: cfg.Production, TrustedProxies: cfg.TrustedProxies, AllowedOrigins: cfg.CORSOrigins, Logger: cfg.Logger,
+		}))
 		r.Handle("/graphql", withLoaders(res.CharityService, gql))
 	})
 	if !cfg.Production {
@@ -257,6 +271,28 @@ func tooLarge(w http.ResponseWriter, r *http.Request, max int64) {
 	w.Header().Set("Connection", "close")
 	w.WriteHeader(http.StatusRequestEntityTooLarge)
 	_, _ = fmt.Fprintf(w, `{"errors":[{"message":"the request body is larger than %d bytes","extensions":{"code":"BAD_USER_INPUT"}}]}`+"\n", max)
+}
+
+// securityHeaders sets the headers every answer carries: no sniffing, no framing, no
+// referrer, and for the API's own answers a policy that lets them load nothing. The playground
+// page, which loads GraphiQL, sets its own.
+func securityHeaders(production bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("Cross-Origin-Opener-Policy", "same-origin")
+			if r.URL.Path != "/playground" {
+				h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+			}
+			if production {
+				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // recoverer turns a panic outside the resolvers into a logged 500.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,34 @@ func TestCardTestingIsStopped(t *testing.T) {
 	}
 	if !strings.Contains(r.Errors[0].Message, "try again") || time.Since(start) > 5*time.Second {
 		t.Fatalf("rate-limited answer: %s", r.Raw)
+	}
+}
+
+// TestSlowClientsAreCutOff sends a request's headers a byte at a time, slower than the
+// server's header timeout: the server must close the connection rather than wait.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	t.Parallel()
+	srv := start(t, map[string]string{"DATABASE_URL": testenv.URL(t), "LOG_LEVEL": "warn"})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /graphql HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := conn.Write([]byte("X")); err != nil {
+			break
+		}
+		if n, err := conn.Read(buf); err != nil || n > 0 {
+			break
+		}
+	}
+	if waited := time.Since(started); waited > 15*time.Second {
+		t.Fatalf("the server waited %s for headers", waited)
 	}
 }

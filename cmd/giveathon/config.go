@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,7 @@ var settings = []setting{
 	{"LIMIT_DONATIONS_PER_DONOR", "120/1m", "Donation submissions (retries included) one donor may make."},
 	{"LIMIT_CARDS_PER_DONOR", "10/1h", "Cards one donor may save."},
 	{"LIMIT_DECLINED_CARDS_PER_DONOR", "3/1h", "Distinct declined cards after which a donor may give only with a card that worked before (card testing)."},
+	{"CORS_ORIGINS", "", "Comma-separated origins (https://app.example.org) of other sites whose pages may call the API with the donor's session."},
 	{"TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the proxies in front of the server, whose X-Forwarded-For names the client."},
 	{"MAX_BODY_BYTES", "1048576", "Largest request body accepted; larger ones get 413."},
 	{"GRAPHQL_MAX_COMPLEXITY", "1000", "Largest GraphQL query complexity accepted (a list field costs its page size times its children)."},
@@ -87,6 +89,7 @@ type Config struct {
 	Jobs             jobs.Config
 	Limits           auth.Limits
 	TrustedProxies   []netip.Prefix
+	CORSOrigins      []string
 	DataDir          string
 	DBMaxConns       int32
 	MaxBodyBytes     int64
@@ -174,6 +177,16 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		LoginPerIP: limit("LIMIT_LOGIN_PER_IP"), LoginPerAccount: limit("LIMIT_LOGIN_FAILURES_PER_ACCOUNT"),
 		RegisterPerIP: limit("LIMIT_REGISTER_PER_IP"), SubmitPerDonor: limit("LIMIT_DONATIONS_PER_DONOR"),
 		AddCardPerDonor: limit("LIMIT_CARDS_PER_DONOR"), FailingCardsPerHour: limit("LIMIT_DECLINED_CARDS_PER_DONOR"),
+	}
+	for _, o := range strings.Split(get("CORS_ORIGINS"), ",") {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			bad("CORS_ORIGINS", "%q is not an origin such as https://app.example.org", o)
+			continue
+		}
+		c.CORSOrigins = append(c.CORSOrigins, o)
 	}
 	for _, p := range strings.Split(get("TRUSTED_PROXIES"), ",") {
 		if p = strings.TrimSpace(p); p == "" {

@@ -62,6 +62,7 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxComplexity:  cfg.MaxComplexity,
 		TrustedProxies: cfg.TrustedProxies,
+		CORSOrigins:    cfg.CORSOrigins,
 		Logger:         logger,
 		Routes:         a.routes,
 		Ready: func(ctx context.Context) error {
