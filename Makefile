@@ -38,6 +38,14 @@ chaos: deps build ## Prove it: 10,000 donations under provider faults, server ki
 	go build -o bin/chaos ./cmd/chaos
 	./bin/chaos -bin $(BIN) $(CHAOS_FLAGS)
 
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: ## Fuzz input validation, e-mails, cursors and the webhook parser, FUZZTIME each (their seeds run in make test).
+	go test -run '^$$' -fuzz '^FuzzSubmitDonationInput$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzNormalizeEmail$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./db/
+	go test -run '^$$' -fuzz '^FuzzWebhook$$' -fuzztime $(FUZZTIME) ./payments/
+
 .PHONY: generate
 generate: ## Regenerate the GraphQL code from schema.graphqls.
 	go tool gqlgen generate

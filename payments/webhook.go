@@ -52,7 +52,7 @@ func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Han
 			return
 		}
 		var pi stripe.PaymentIntent
-		if err := json.Unmarshal(event.Data.Raw, &pi); err != nil || pi.ID == "" {
+		if event.Data == nil || json.Unmarshal(event.Data.Raw, &pi) != nil || pi.ID == "" {
 			http.Error(w, "event data is not a PaymentIntent", http.StatusBadRequest)
 			return
 		}
