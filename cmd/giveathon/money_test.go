@@ -481,6 +481,18 @@ func TestWebhooks(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("stale webhook: %d", resp.StatusCode)
 	}
+	// Signed, fresh, but with another secret: refused.
+	other := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(body), Secret: "whsec_someone_else", Timestamp: time.Now()})
+	req, _ = http.NewRequest(http.MethodPost, m.srv.url+"/webhooks/stripe", strings.NewReader(body))
+	req.Header.Set("Stripe-Signature", other.Header)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("webhook signed with another secret: %d", resp.StatusCode)
+	}
 	var after int
 	_ = m.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_events`).Scan(&after)
 	if after != before {
