@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Notification statuses: sending (claimed, the e-mail may or may not have left), sent, and
@@ -51,6 +52,19 @@ func (db *DB) FinishNotification(ctx context.Context, donationID, kind, status s
 	return nil
 }
 
+// NotificationStatus returns the status of a donation's notification of kind, or "" when
+// there is none.
+func (db *DB) NotificationStatus(ctx context.Context, donationID, kind string) (string, error) {
+	var status string
+	err := db.Pool.QueryRow(ctx, `SELECT status FROM notifications WHERE donation_id = $1 AND kind = $2`, donationID, kind).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("read %s notification of %s: %w", kind, donationID, err)
+	}
+	return status, nil
+}
+
 // CountNotifications returns how many notifications a donation has, by kind.
 func (db *DB) CountNotifications(ctx context.Context, donationID string) (map[string]int, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT kind, count(*) FROM notifications WHERE donation_id = $1 GROUP BY kind`, donationID)
@@ -68,4 +82,55 @@ func (db *DB) CountNotifications(ctx context.Context, donationID string) (map[st
 		out[kind] = n
 	}
 	return out, rows.Err()
+}
+
+// SendNotificationStatus sends the update of a notification's status to the database without
+// waiting for its answer, and returns a function that waits for it. The e-mail sender sends
+// this just before the end of the message's data, so that the record and the delivery happen
+// at (almost) the same instant: a crash between them, which would lose or duplicate the
+// e-mail, has only the microseconds between two writes to hit.
+func (db *DB) SendNotificationStatus(ctx context.Context, donationID, kind, status string) (func() error, error) {
+	c, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("record %s notification of %s: %w", kind, donationID, err)
+	}
+	p := c.Conn().PgConn().StartPipeline(ctx)
+	p.SendQueryParams(`UPDATE notifications SET status = $3, sent_at = now() WHERE donation_id = $1 AND kind = $2`,
+		[][]byte{[]byte(donationID), []byte(kind), []byte(status)}, nil, nil, nil)
+	p.SendPipelineSync()
+	if err := p.Flush(); err != nil {
+		_ = p.Close()
+		_ = c.Conn().Close(context.WithoutCancel(ctx))
+		c.Release()
+		return nil, fmt.Errorf("record %s notification of %s: %w", kind, donationID, err)
+	}
+	return func() error {
+		defer c.Release()
+		var first error
+	read:
+		for {
+			res, err := p.GetResults()
+			if err != nil {
+				first = err
+				break
+			}
+			switch r := res.(type) {
+			case *pgconn.ResultReader:
+				if _, err := r.Close(); err != nil && first == nil {
+					first = err
+				}
+			case *pgconn.PipelineSync, nil:
+				break read
+			}
+		}
+		if err := p.Close(); err != nil && first == nil {
+			first = err
+		}
+		if first != nil {
+			// The connection's state is unknown: do not give it back to the pool.
+			_ = c.Conn().Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("record %s notification of %s: %w", kind, donationID, first)
+		}
+		return nil
+	}, nil
 }

@@ -96,7 +96,7 @@ type Gateway interface {
 
 // Mailer sends donation e-mails, recording each as sent just before the server takes it.
 type Mailer interface {
-	SendOnce(ctx context.Context, e notify.DonationEmail, record func() error) error
+	SendOnce(ctx context.Context, e notify.DonationEmail, record notify.Recorder) error
 	Enabled() bool
 }
 

@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
@@ -71,17 +73,21 @@ func (w *NotifyDonationWorker) Work(ctx context.Context, job *river.Job[NotifyDo
 	}
 	// Recorded as sent just before the server accepts the message (see notify.SendOnce): a
 	// failure to record, or a crash, leaves the message unsent and the job retries it.
-	recorded := false
-	err = w.deps.Mailer.SendOnce(ctx, e, func() error {
-		err := w.deps.DB.FinishNotification(ctx, d.ID, job.Args.Outcome, status)
-		recorded = err == nil
-		return err
+	// The record and the end of the message go out together (see notify.SendOnce).
+	sentRecord := false
+	err = w.deps.Mailer.SendOnce(ctx, e, func() (func() error, error) {
+		sentRecord = true
+		return w.deps.DB.SendNotificationStatus(ctx, d.ID, job.Args.Outcome, status)
 	})
-	if err != nil && recorded {
-		// Recorded, but the server did not confirm it took the message: mark it unsent again
-		// so the retry sends it.
+	switch {
+	case errors.Is(err, notify.ErrDelivered):
+		// Delivered for sure: record it, however long the database takes to come back.
+		return w.record(ctx, d.ID, job.Args.Outcome, status)
+	case err != nil && sentRecord:
+		// The server did not take the message, but the record may have landed: undo it so the
+		// retry sends the e-mail.
 		if rerr := w.deps.DB.FinishNotification(ctx, d.ID, job.Args.Outcome, db.NotificationSending); rerr != nil {
-			w.deps.Logger.ErrorContext(ctx, "e-mail recorded as sent but not confirmed by the server", "donation", d.ID, "kind", job.Args.Outcome, "err", err)
+			w.deps.Logger.ErrorContext(ctx, "e-mail not delivered but perhaps recorded as sent", "donation", d.ID, "kind", job.Args.Outcome, "err", rerr)
 		}
 	}
 	if giveathon.ErrorCode(err) == giveathon.EINVALID {
@@ -91,4 +97,20 @@ func (w *NotifyDonationWorker) Work(ctx context.Context, job *river.Job[NotifyDo
 		return fmt.Errorf("send %s of %s: %w", job.Args.Outcome, d.ID, err)
 	}
 	return nil
+}
+
+// record marks a delivered e-mail as sent, retrying until the database answers or the job's
+// time is up.
+func (w *NotifyDonationWorker) record(ctx context.Context, donationID, kind, status string) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		err := w.deps.DB.FinishNotification(ctx, donationID, kind, status)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("record delivered %s of %s: %w", kind, donationID, err)
+		case <-time.After(wait):
+		}
+	}
 }

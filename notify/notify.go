@@ -10,6 +10,7 @@ package notify
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -132,24 +133,43 @@ func (m *Mailer) Send(ctx context.Context, e DonationEmail) error {
 	return m.SendOnce(ctx, e, nil)
 }
 
-// SendOnce is Send for callers that record the e-mail as sent: record runs after the whole
-// message has reached the server but before the end of its data, which is what makes the
-// server accept it. If record fails, the connection is dropped and the server discards the
-// message, so a retry does not send it twice; a crash before record does the same. Only a
-// crash in the instant between record and the final write loses the e-mail. In log-only mode
-// record runs after the line is logged.
-func (m *Mailer) SendOnce(ctx context.Context, e DonationEmail, record func() error) error {
+// Recorder records an e-mail as sent: it sends the record to storage and returns a function
+// that waits for the answer (see SendOnce).
+type Recorder func() (wait func() error, err error)
+
+// ErrDelivered wraps the error of a record that failed after the server took the message: the
+// e-mail is delivered, and only its record is missing.
+var ErrDelivered = errors.New("delivered, but not recorded")
+
+// SendOnce is Send for callers that record each e-mail as sent, so that a retry never sends
+// it twice and a crash never loses it. The whole message goes to the server but for the end of
+// its data; then the record is sent (not waited for) and at once the end of the data, which
+// makes the server take the message. So the record and the delivery happen within
+// microseconds of each other, and:
+//   - a record that cannot be sent leaves the message undelivered (the server discards a
+//     message whose data never ended): SendOnce returns the error, and a retry sends it;
+//   - a record that fails after the server took the message: SendOnce returns an error
+//     wrapping ErrDelivered, and the caller should record it again rather than resend;
+//   - a server that refuses the message after the record was sent: SendOnce returns the error
+//     and the caller should undo the record if it landed.
+//
+// In log-only mode the record is sent after the line is logged.
+func (m *Mailer) SendOnce(ctx context.Context, e DonationEmail, record Recorder) error {
 	msg, err := m.compose(e)
 	if err != nil {
 		return fmt.Errorf("send %s e-mail for donation %s: %w", e.Kind, e.DonationID, err)
 	}
 	if record == nil {
-		record = func() error { return nil }
+		record = func() (func() error, error) { return func() error { return nil }, nil }
 	}
 	if m.smtp == nil {
 		m.logger.InfoContext(ctx, "notify: e-mail logged, not sent (SMTP_URL is empty)",
 			"kind", e.Kind, "donation_id", e.DonationID, "to", msg.to)
-		return record()
+		wait, err := record()
+		if err != nil {
+			return err
+		}
+		return wait()
 	}
 	ctx, cancel := context.WithTimeout(ctx, SendTimeout)
 	defer cancel()
@@ -170,9 +190,9 @@ var preferredAuth = []gomail.SMTPAuthType{
 	gomail.SMTPAuthSCRAMSHA256, gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthPlain, gomail.SMTPAuthLogin, gomail.SMTPAuthCramMD5,
 }
 
-// deliver hands msg to the server over a connection of its own, running record just before
-// the end of the message's data.
-func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg, record func() error) error {
+// deliver hands msg to the server over a connection of its own, sending the record just before
+// the end of the message's data (see SendOnce).
+func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg, record Recorder) error {
 	s := m.smtp
 	tlsConfig := &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
 	opts := []gomail.Option{
@@ -242,12 +262,21 @@ func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg, record func() err
 	if _, err := msg.WriteTo(w); err != nil {
 		return fmt.Errorf("write message: %w", err)
 	}
-	if err := record(); err != nil {
+	wait, err := record()
+	if err != nil {
 		// Leaving without the end of the data makes the server discard the message.
 		return fmt.Errorf("record the e-mail as sent: %w", err)
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("end of data: %w", err)
+	closeErr := w.Close()
+	recordErr := wait()
+	switch {
+	case closeErr != nil && recordErr != nil:
+		return fmt.Errorf("end of data: %w (and the record failed: %v)", closeErr, recordErr)
+	case closeErr != nil:
+		return fmt.Errorf("end of data: %w", closeErr)
+	case recordErr != nil:
+		_ = sc.Quit()
+		return fmt.Errorf("%w: %w", ErrDelivered, recordErr)
 	}
 	_ = sc.Quit()
 	return nil
