@@ -201,7 +201,9 @@ func (in SubmitDonationInput) RequestHash() string {
 // SubmitResult is the answer to a submission: the donation, or the earlier one it may
 // duplicate.
 type SubmitResult struct {
-	Donation          *Donation
+	Donation *Donation
+	// Created is true when this submission made the donation (not a replay of its key).
+	Created           bool
 	NeedsConfirmation bool
 	DuplicateOf       *Donation
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/metrics"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -65,7 +66,10 @@ func (s *DonationService) SubmitDonation(ctx context.Context, userID string, in 
 		if err != nil {
 			return nil, err
 		}
-		if !s.EnqueueInTx && res.Donation != nil && res.Donation.Status == giveathon.StatusPending {
+		if res.Created {
+			metrics.Donations.WithLabelValues(string(giveathon.StatusPending)).Inc()
+		}
+		if !s.EnqueueInTx && res.Created {
 			if err := s.Enqueue(ctx, nil, res.Donation.ID); err != nil {
 				// The donation is recorded; the reconciler will queue it.
 				return res, nil //nolint:nilerr // accepted: the reconciler is the safety net
@@ -131,7 +135,7 @@ func (s *DonationService) submitOnce(ctx context.Context, userID string, in give
 				return fmt.Errorf("queue charge: %w", err)
 			}
 		}
-		res = &giveathon.SubmitResult{Donation: d}
+		res = &giveathon.SubmitResult{Donation: d, Created: true}
 		return nil
 	})
 	if err != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL && !isUniqueViolation(err, "donations_user_idempotency_key") {

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/metrics"
 	"github.com/giveathon/giveathon/notify"
 	"github.com/giveathon/giveathon/payments"
 	"github.com/jackc/pgx/v5"
@@ -115,6 +117,8 @@ type Jobs struct {
 	Client  *river.Client[pgx.Tx]
 	Settler *Settler
 	cfg     Config
+	// unsubscribe ends the metrics' subscription to job events.
+	unsubscribe func()
 }
 
 // New builds the River client on the jobs database. jobsInDomainDB says the jobs live in the
@@ -175,11 +179,30 @@ func (j *Jobs) Enqueue(ctx context.Context, tx pgx.Tx, donationID string) error 
 	return nil
 }
 
-// Start runs the workers until Stop.
-func (j *Jobs) Start(ctx context.Context) error { return j.Client.Start(ctx) }
+// Start runs the workers until Stop, and records each job run in the metrics.
+func (j *Jobs) Start(ctx context.Context) error {
+	events, cancel := j.Client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed,
+		river.EventKindJobCancelled, river.EventKindJobSnoozed)
+	j.unsubscribe = sync.OnceFunc(cancel)
+	go func() {
+		for e := range events {
+			outcome := map[river.EventKind]string{river.EventKindJobCompleted: "completed", river.EventKindJobFailed: "failed",
+				river.EventKindJobCancelled: "cancelled", river.EventKindJobSnoozed: "snoozed"}[e.Kind]
+			metrics.JobRuns.WithLabelValues(e.Job.Kind, outcome).Inc()
+			if e.JobStats != nil {
+				metrics.JobRunDuration.WithLabelValues(e.Job.Kind).Observe(e.JobStats.RunDuration.Seconds())
+				metrics.JobQueueWait.WithLabelValues(e.Job.Kind).Observe(e.JobStats.QueueWaitDuration.Seconds())
+			}
+		}
+	}()
+	return j.Client.Start(ctx)
+}
 
 // Stop lets running jobs finish (up to ctx's deadline) and stops the workers.
 func (j *Jobs) Stop(ctx context.Context) error {
+	if j.unsubscribe != nil {
+		defer j.unsubscribe()
+	}
 	err := j.Client.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return j.Client.StopAndCancel(context.WithoutCancel(ctx))

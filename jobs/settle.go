@@ -7,6 +7,7 @@ import (
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/metrics"
 	"github.com/giveathon/giveathon/notify"
 	"github.com/giveathon/giveathon/payments"
 	"github.com/jackc/pgx/v5"
@@ -57,6 +58,7 @@ func (s *Settler) apply(ctx context.Context, donationID string, o payments.Outco
 		return nil, false, err
 	}
 	if moved {
+		metrics.Donations.WithLabelValues(string(d.Status)).Inc()
 		s.Logger.InfoContext(ctx, "donation settled", "donation", d.ID, "status", d.Status, "failure_code", d.FailureCode)
 		if !s.inTx {
 			if err := s.notifyTx(ctx, nil, d); err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/giveathon/giveathon/metrics"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 	"golang.org/x/time/rate"
@@ -86,6 +87,8 @@ func DefaultRateLimit(key string) float64 {
 
 // wait takes a token from the process-wide bucket.
 func (g *Gateway) wait(ctx context.Context) error {
+	start := time.Now()
+	defer func() { metrics.StripeRateLimitWait.Observe(metrics.Since(start)) }()
 	if err := g.limiter.Wait(ctx); err != nil {
 		return &Error{Kind: Retryable, Code: "client_rate_limit", Message: "waiting for the provider rate limit: " + err.Error(), Err: err}
 	}
@@ -160,6 +163,18 @@ func IsRetryable(err error) bool {
 
 // retryableCardCodes are card errors that a later try may get past.
 var retryableCardCodes = map[string]bool{"processing_error": true, "issuer_not_available": true, "try_again_later": true}
+
+// observe records a call's latency and outcome.
+func observe(op string, start time.Time, err error) {
+	outcome := "ok"
+	if pe, ok := AsError(err); ok {
+		outcome = pe.Kind.String()
+	} else if err != nil {
+		outcome = "error"
+	}
+	metrics.StripeCalls.WithLabelValues(op, outcome).Inc()
+	metrics.StripeDuration.WithLabelValues(op).Observe(metrics.Since(start))
+}
 
 // classify turns a stripe-go error into an *Error.
 func (g *Gateway) classify(op string, err error) error {
@@ -277,9 +292,12 @@ func (g *Gateway) CreateCustomer(ctx context.Context, userID, email, name string
 	p.Context = ctx
 	p.AddMetadata("user_id", userID)
 	p.SetIdempotencyKey("customer-" + userID)
+	callStart := time.Now()
 	c, err := g.api.Customers.New(p)
+	err = g.classify("create customer", err)
+	observe("create customer", callStart, err)
 	if err != nil {
-		return "", g.classify("create customer", err)
+		return "", err
 	}
 	return c.ID, nil
 }
@@ -292,9 +310,12 @@ func (g *Gateway) CreateSetupIntent(ctx context.Context, customerID string) (str
 	p := &stripe.SetupIntentParams{Customer: stripe.String(customerID), Usage: stripe.String(string(stripe.SetupIntentUsageOffSession))}
 	p.Context = ctx
 	p.PaymentMethodTypes = []*string{stripe.String("card")}
+	callStart := time.Now()
 	si, err := g.api.SetupIntents.New(p)
+	err = g.classify("create setup intent", err)
+	observe("create setup intent", callStart, err)
 	if err != nil {
-		return "", g.classify("create setup intent", err)
+		return "", err
 	}
 	return si.ClientSecret, nil
 }
@@ -307,9 +328,12 @@ func (g *Gateway) AttachPaymentMethod(ctx context.Context, paymentMethodID, cust
 	}
 	p := &stripe.PaymentMethodAttachParams{Customer: stripe.String(customerID)}
 	p.Context = ctx
+	callStart := time.Now()
 	pm, err := g.api.PaymentMethods.Attach(paymentMethodID, p)
+	err = g.classify("attach payment method", err)
+	observe("attach payment method", callStart, err)
 	if err != nil {
-		return nil, g.classify("attach payment method", err)
+		return nil, err
 	}
 	if pm.Card == nil {
 		return nil, &Error{Kind: Permanent, Code: "not_a_card", Message: "the payment method is not a card"}
@@ -325,8 +349,11 @@ func (g *Gateway) DetachPaymentMethod(ctx context.Context, paymentMethodID strin
 	}
 	p := &stripe.PaymentMethodDetachParams{}
 	p.Context = ctx
+	callStart := time.Now()
 	_, err := g.api.PaymentMethods.Detach(paymentMethodID, p)
-	return g.classify("detach payment method", err)
+	err = g.classify("detach payment method", err)
+	observe("detach payment method", callStart, err)
+	return err
 }
 
 // ChargeRequest asks for one donation's PaymentIntent, confirmed off-session in the same call.
@@ -362,9 +389,12 @@ func (g *Gateway) CreatePaymentIntent(ctx context.Context, r ChargeRequest) (*Pa
 	p.AddMetadata("donation_id", r.DonationID)
 	p.AddMetadata("user_id", r.UserID)
 	p.SetIdempotencyKey(r.IdempotencyKey)
+	callStart := time.Now()
 	pi, err := g.api.PaymentIntents.New(p)
+	err = g.classify("create payment intent", err)
+	observe("create payment intent", callStart, err)
 	if err != nil {
-		return nil, g.classify("create payment intent", err)
+		return nil, err
 	}
 	return fromStripe(pi), nil
 }
@@ -377,9 +407,12 @@ func (g *Gateway) ConfirmPaymentIntent(ctx context.Context, id, paymentMethodID,
 	p := &stripe.PaymentIntentConfirmParams{PaymentMethod: stripe.String(paymentMethodID), OffSession: stripe.Bool(true)}
 	p.Context = ctx
 	p.SetIdempotencyKey(idempotencyKey)
+	callStart := time.Now()
 	pi, err := g.api.PaymentIntents.Confirm(id, p)
+	err = g.classify("confirm payment intent", err)
+	observe("confirm payment intent", callStart, err)
 	if err != nil {
-		return nil, g.classify("confirm payment intent", err)
+		return nil, err
 	}
 	return fromStripe(pi), nil
 }
@@ -391,9 +424,12 @@ func (g *Gateway) RetrievePaymentIntent(ctx context.Context, id string) (*Paymen
 	}
 	p := &stripe.PaymentIntentParams{}
 	p.Context = ctx
+	callStart := time.Now()
 	pi, err := g.api.PaymentIntents.Get(id, p)
+	err = g.classify("retrieve payment intent", err)
+	observe("retrieve payment intent", callStart, err)
 	if err != nil {
-		return nil, g.classify("retrieve payment intent", err)
+		return nil, err
 	}
 	return fromStripe(pi), nil
 }
@@ -406,9 +442,12 @@ func (g *Gateway) CancelPaymentIntent(ctx context.Context, id, idempotencyKey st
 	p := &stripe.PaymentIntentCancelParams{}
 	p.Context = ctx
 	p.SetIdempotencyKey(idempotencyKey)
+	callStart := time.Now()
 	pi, err := g.api.PaymentIntents.Cancel(id, p)
+	err = g.classify("cancel payment intent", err)
+	observe("cancel payment intent", callStart, err)
 	if err != nil {
-		return nil, g.classify("cancel payment intent", err)
+		return nil, err
 	}
 	return fromStripe(pi), nil
 }
@@ -422,16 +461,17 @@ func (g *Gateway) FindPaymentIntentForDonation(ctx context.Context, customerID, 
 	p := &stripe.PaymentIntentListParams{Customer: stripe.String(customerID)}
 	p.Context = ctx
 	p.Limit = stripe.Int64(100)
+	callStart := time.Now()
 	it := g.api.PaymentIntents.List(p)
 	for it.Next() {
 		if pi := it.PaymentIntent(); pi.Metadata["donation_id"] == donationID {
+			observe("list payment intents", callStart, nil)
 			return fromStripe(pi), nil
 		}
 	}
-	if err := it.Err(); err != nil {
-		return nil, g.classify("list payment intents", err)
-	}
-	return nil, nil
+	err := g.classify("list payment intents", it.Err())
+	observe("list payment intents", callStart, err)
+	return nil, err
 }
 
 // ClientSecret returns a PaymentIntent's client secret, which the donor's browser needs to

@@ -29,6 +29,7 @@ type setting struct {
 var settings = []setting{
 	{"ENV", "development", "development or production. Production turns introspection and the playground off, marks cookies Secure, logs JSON, and never migrates on its own."},
 	{"HTTP_ADDR", "localhost:8080", "Address the HTTP server listens on (host:port; port 0 picks a free one)."},
+	{"ADMIN_ADDR", "", "Address of the admin listener with pprof (/debug/pprof/). Unset: off. Keep it on loopback."},
 	{"PUBLIC_URL", "http://<HTTP_ADDR>", "The URL donors reach the service at, used in links."},
 	{"DATABASE_URL", "", "PostgreSQL (or CockroachDB) URL of the domain data. Unset: a private PostgreSQL in DATA_DIR."},
 	{"DATA_DIR", "./.data", "Folder of the embedded PostgreSQL (used when DATABASE_URL is unset)."},
@@ -77,6 +78,7 @@ var settings = []setting{
 type Config struct {
 	Production       bool
 	HTTPAddr         string
+	AdminAddr        string
 	PublicURL        string
 	DatabaseURL      string
 	JobsDatabaseURL  string
@@ -135,6 +137,11 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		bad("ENV", "%q is neither development nor production", env)
 	}
 	c.HTTPAddr = get("HTTP_ADDR")
+	if c.AdminAddr = get("ADMIN_ADDR"); c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			bad("ADMIN_ADDR", "%q is not host:port", c.AdminAddr)
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
 	}

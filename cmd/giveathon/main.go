@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/metrics"
 )
 
 func main() {
@@ -181,6 +182,9 @@ func openStores(ctx context.Context, cfg *Config, logger *slog.Logger) (*stores,
 			return nil, fmt.Errorf("jobs database: %w", err)
 		}
 	}
+	metrics.RegisterPool("domain", d.Pool)
+	metrics.RegisterPool("jobs", jobsDB.Pool)
+	metrics.RegisterQueueDepth(jobsDB.Pool)
 	return &stores{
 		DB:       d,
 		Migrator: &db.Migrator{Domain: d.Pool, Jobs: jobsDB.Pool},

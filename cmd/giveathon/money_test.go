@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -216,6 +217,39 @@ func TestDonationSucceedsWithOneChargeAndOneReceipt(t *testing.T) {
 		if !strings.Contains(strings.ToLower(mail.Text), strings.ToLower(want)) {
 			t.Errorf("receipt lacks %q:\n%s", want, mail.Text)
 		}
+	}
+	// The metrics saw it all (job events arrive a moment after the job's work).
+	wantMetrics := []string{
+		`giveathon_donations_total{status="SUCCEEDED"}`,
+		`giveathon_graphql_operations_total{code="",operation="mutation submitDonation"}`,
+		`giveathon_graphql_operation_duration_seconds_bucket{operation="query donation"`,
+		`giveathon_http_request_duration_seconds_bucket{route="/graphql"`,
+		`giveathon_stripe_calls_total{op="create payment intent",outcome="ok"}`,
+		`giveathon_stripe_rate_limit_wait_seconds_count`,
+		`giveathon_jobs_total{kind="charge_donation",outcome="completed"}`,
+		`giveathon_job_queue_wait_seconds_bucket{kind="notify_donation"`,
+		`giveathon_db_pool_connections{pool="domain",state="idle"}`,
+	}
+	var missing []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(m.srv.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		missing = missing[:0]
+		for _, want := range wantMetrics {
+			if !strings.Contains(string(body), want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("/metrics lacks %v", missing)
 	}
 	// The card is listed, and nothing of it but what may be shown is stored.
 	pms := c.Do(t, `{ me { paymentMethods { id last4 } } }`, nil).NoErrors(t)

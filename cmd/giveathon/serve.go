@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/giveathon/giveathon/db"
@@ -91,6 +92,14 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		"startup", time.Since(started).Round(time.Millisecond))
 	if p.listening != nil {
 		p.listening(addr)
+	}
+
+	if cfg.AdminAddr != "" {
+		admin, err := startAdmin(cfg.AdminAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
 	}
 
 	serveErr := make(chan error, 1)
@@ -223,4 +232,22 @@ func envName(cfg *Config) string {
 		return "production"
 	}
 	return "development"
+}
+
+// startAdmin serves pprof on its own listener, apart from the public API.
+func startAdmin(addr string, logger *slog.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for the admin listener on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("admin listener (pprof) is serving", "addr", ln.Addr().String())
+	return srv, nil
 }
