@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/giveathon/giveathon/internal/gqlclient"
 )
 
 const (
@@ -26,8 +28,8 @@ func (r *runner) setup(ctx context.Context) error {
 			Edges []struct{ Node struct{ ID string } }
 		}
 	}
-	if err := retry(ctx, time.Minute, func(ctx context.Context) error {
-		return r.api.do(ctx, "", `{ charities(first: 100) { edges { node { id } } } }`, nil, &charities)
+	if err := gqlclient.Retry(ctx, time.Minute, func(ctx context.Context) error {
+		return r.api.Do(ctx, "", `{ charities(first: 100) { edges { node { id } } } }`, nil, &charities)
 	}); err != nil {
 		return err
 	}
@@ -68,12 +70,12 @@ func (r *runner) newDonor(ctx context.Context, i int) (*donor, error) {
 	email := fmt.Sprintf("chaos-%d-%d@example.org", r.o.seed, i)
 	creds := map[string]any{"email": email, "name": fmt.Sprintf("Chaos Donor %d", i), "password": "correct horse battery"}
 	var reg struct{ Register struct{ Token string } }
-	err := retry(ctx, time.Minute, func(ctx context.Context) error {
-		err := r.api.do(ctx, "", registerOp, map[string]any{"i": creds}, &reg)
+	err := gqlclient.Retry(ctx, time.Minute, func(ctx context.Context) error {
+		err := r.api.Do(ctx, "", registerOp, map[string]any{"i": creds}, &reg)
 		if err != nil && strings.HasPrefix(err.Error(), "CONFLICT") {
 			// An earlier try got through but its answer was lost: sign in instead.
 			var login struct{ Login struct{ Token string } }
-			err = r.api.do(ctx, "", loginOp, map[string]any{"i": map[string]any{"email": email, "password": "correct horse battery"}}, &login)
+			err = r.api.Do(ctx, "", loginOp, map[string]any{"i": map[string]any{"email": email, "password": "correct horse battery"}}, &login)
 			reg.Register.Token = login.Login.Token
 		}
 		return err
@@ -98,8 +100,8 @@ func (r *runner) newDonor(ctx context.Context, i int) (*donor, error) {
 
 func (r *runner) addCard(ctx context.Context, token, pm string) (string, error) {
 	var out struct{ AddPaymentMethod struct{ ID string } }
-	err := retry(ctx, time.Minute, func(ctx context.Context) error {
-		return r.api.do(ctx, token, addCardOp, map[string]any{"i": map[string]any{"providerPaymentMethodId": pm}}, &out)
+	err := gqlclient.Retry(ctx, time.Minute, func(ctx context.Context) error {
+		return r.api.Do(ctx, token, addCardOp, map[string]any{"i": map[string]any{"providerPaymentMethodId": pm}}, &out)
 	})
 	return out.AddPaymentMethod.ID, err
 }
@@ -185,8 +187,8 @@ func (r *runner) submit(ctx context.Context, s submission) {
 			var out struct {
 				SubmitDonation struct{ Donation *struct{ ID string } }
 			}
-			err := retry(ctx, 3*time.Minute, func(ctx context.Context) error {
-				return r.api.do(ctx, s.donor.token, submitOp, map[string]any{"i": s.input}, &out)
+			err := gqlclient.Retry(ctx, 3*time.Minute, func(ctx context.Context) error {
+				return r.api.Do(ctx, s.donor.token, submitOp, map[string]any{"i": s.input}, &out)
 			})
 			if err == nil && out.SubmitDonation.Donation != nil {
 				ids[i] = out.SubmitDonation.Donation.ID
@@ -336,7 +338,7 @@ func (r *runner) authenticate(ctx context.Context, done map[string]bool) {
 				NextAction *struct{ ClientSecret, URL string }
 			}
 		}
-		if err := r.api.do(ctx, a.token, nextOp, map[string]any{"id": a.id}, &out); err != nil || out.Donation.Status != "REQUIRES_ACTION" || out.Donation.NextAction == nil {
+		if err := r.api.Do(ctx, a.token, nextOp, map[string]any{"id": a.id}, &out); err != nil || out.Donation.Status != "REQUIRES_ACTION" || out.Donation.NextAction == nil {
 			return true
 		}
 		action := "complete"
@@ -358,8 +360,8 @@ func (r *runner) authenticate(ctx context.Context, done map[string]bool) {
 		resp.Body.Close()
 		done[a.id] = true
 		n++
-		_ = retry(ctx, 30*time.Second, func(ctx context.Context) error {
-			return r.api.do(ctx, a.token, refreshOp, map[string]any{"id": a.id}, nil)
+		_ = gqlclient.Retry(ctx, 30*time.Second, func(ctx context.Context) error {
+			return r.api.Do(ctx, a.token, refreshOp, map[string]any{"id": a.id}, nil)
 		})
 		return true
 	})

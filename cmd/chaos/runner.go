@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/internal/gqlclient"
 	"github.com/giveathon/giveathon/payments/sandbox"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -43,7 +44,7 @@ type runner struct {
 	serverMu sync.Mutex
 	server   *proc
 	apiPort  string
-	api      *client
+	api      *gqlclient.Client
 
 	charities []string
 	donors    []*donor
@@ -158,7 +159,7 @@ func (r *runner) startPieces(ctx context.Context) error {
 		return err
 	}
 
-	r.api = &client{base: "http://127.0.0.1:" + r.apiPort, http: &http.Client{Timeout: r.o.clientTimeout}}
+	r.api = &gqlclient.Client{Base: "http://127.0.0.1:" + r.apiPort, HTTP: &http.Client{Timeout: r.o.clientTimeout}}
 	return r.startServer(ctx)
 }
 
@@ -192,7 +193,7 @@ func (r *runner) startServer(ctx context.Context) error {
 	r.serverMu.Lock()
 	r.server = p
 	r.serverMu.Unlock()
-	return waitHTTP(ctx, p, r.api.base+"/readyz", 60*time.Second)
+	return waitHTTP(ctx, p, r.api.Base+"/readyz", 60*time.Second)
 }
 
 // killServer kills the server (SIGKILL: no shutdown at all) and starts a new one.
