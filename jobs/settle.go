@@ -111,8 +111,14 @@ func (s *Settler) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 		return err
 	}
 	o := payments.OutcomeOf(pi)
-	if donationID == "" {
+	switch {
+	case donationID == "":
 		s.Logger.InfoContext(ctx, "webhook for a PaymentIntent that is not a donation", "event", eventID, "payment_intent", pi.ID)
+		o = payments.Outcome{}
+	case pi.Status == payments.PIStatusCanceled:
+		// Giveathon cancels a PaymentIntent only on its way to failing the donation with the
+		// real reason (the charge worker's last attempt, the 3-D Secure timeout): that move,
+		// not this echo of it, settles the donation.
 		o = payments.Outcome{}
 	}
 	_, moved, err := s.apply(ctx, donationID, o, pi.ID, func(tx pgx.Tx) (bool, error) {

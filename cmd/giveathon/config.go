@@ -18,6 +18,7 @@ import (
 	"github.com/giveathon/giveathon/graph"
 	"github.com/giveathon/giveathon/jobs"
 	"github.com/giveathon/giveathon/payments"
+	"github.com/jackc/pgx/v5"
 )
 
 // setting is one environment variable: its default and what it does. The table below is the
@@ -34,6 +35,7 @@ var settings = []setting{
 	{"DATABASE_URL", "", "PostgreSQL (or CockroachDB) URL of the domain data. Unset: a private PostgreSQL in DATA_DIR."},
 	{"DATA_DIR", "./.data", "Folder of the embedded PostgreSQL (used when DATABASE_URL is unset)."},
 	{"JOBS_DATABASE_URL", "", "PostgreSQL URL of River's job queue. Unset: DATABASE_URL (jobs are then queued in the same transaction as the donation)."},
+	{"DB_ISOLATION", "serializable", "Isolation of Giveathon's transactions: serializable (as CockroachDB) or read_committed (PostgreSQL only; the guarantees rest on constraints and conditional updates, so both are safe)."},
 	{"DB_MAX_CONNS", "40", "Size of the database connection pool."},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key. Unset: a Stripe sandbox runs in-process on loopback (development only)."},
 	{"STRIPE_PUBLISHABLE_KEY", "", "Stripe publishable key handed to the browser (pk_test_sandbox with the sandbox)."},
@@ -94,6 +96,7 @@ type Config struct {
 	CORSOrigins      []string
 	DataDir          string
 	DBMaxConns       int32
+	DBIsolation      pgx.TxIsoLevel
 	MaxBodyBytes     int64
 	MaxComplexity    int
 	MaxDepth         int
@@ -161,6 +164,14 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		return v
 	}
 	c.DBMaxConns = int32(intSetting("DB_MAX_CONNS", 2, 1000))
+	switch v := get("DB_ISOLATION"); v {
+	case "serializable":
+		c.DBIsolation = pgx.Serializable
+	case "read_committed":
+		c.DBIsolation = pgx.ReadCommitted
+	default:
+		bad("DB_ISOLATION", "%q is neither serializable nor read_committed", v)
+	}
 	c.MaxBodyBytes = intSetting("MAX_BODY_BYTES", 1024, 64<<20)
 	c.MaxComplexity = int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000))
 	c.MaxDepth = int(intSetting("GRAPHQL_MAX_DEPTH", 2, 100))
