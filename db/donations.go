@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -83,44 +82,45 @@ func (s *DonationService) submitOnce(ctx context.Context, userID string, in give
 	var res *giveathon.SubmitResult
 	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
 		res = nil
-		existing, err := scanDonation(tx.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations
-			WHERE user_id = $1 AND idempotency_key = $2`, userID, in.IdempotencyKey))
-		if err == nil {
+		// One round trip for everything a new gift is checked against: a donation under this
+		// key, the charity, the card, and an equal gift in the duplicate window.
+		var existingID, dupID *string
+		var charityActive, cardRemoved *bool
+		err := tx.QueryRow(ctx, `SELECT
+			(SELECT id::text FROM donations WHERE user_id = $1 AND idempotency_key = $2),
+			(SELECT active FROM charities WHERE id = $3),
+			(SELECT removed_at IS NOT NULL FROM payment_methods WHERE id = $4 AND user_id = $1),
+			(SELECT id::text FROM donations WHERE NOT $7 AND user_id = $1 AND charity_id = $3 AND amount_cents = $5
+				AND status <> 'FAILED' AND created_at > $6 ORDER BY created_at DESC LIMIT 1)`,
+			userID, in.IdempotencyKey, in.CharityID, in.PaymentMethodID, in.AmountCents,
+			time.Now().Add(-giveathon.DuplicateWindow), in.ConfirmDuplicate).Scan(&existingID, &charityActive, &cardRemoved, &dupID)
+		if err != nil {
+			return err
+		}
+		if existingID != nil {
+			existing, err := scanDonation(tx.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, *existingID))
+			if err != nil {
+				return err
+			}
 			if existing.RequestHash != hash {
 				return giveathon.Invalid("idempotencyKey", "this idempotencyKey was used for a different donation: use a new key for a new gift").WithCode(giveathon.ECONFLICT)
 			}
 			res = &giveathon.SubmitResult{Donation: existing}
 			return nil
-		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return err
 		}
-
-		var active bool
-		err = tx.QueryRow(ctx, `SELECT active FROM charities WHERE id = $1`, in.CharityID).Scan(&active)
-		if errors.Is(err, pgx.ErrNoRows) || err == nil && !active {
+		if charityActive == nil || !*charityActive {
 			return giveathon.Invalid("charityId", "charityId is not a charity that takes donations")
-		} else if err != nil {
-			return err
 		}
-		var removed *time.Time
-		err = tx.QueryRow(ctx, `SELECT removed_at FROM payment_methods WHERE id = $1 AND user_id = $2`, in.PaymentMethodID, userID).Scan(&removed)
-		if errors.Is(err, pgx.ErrNoRows) || err == nil && removed != nil {
+		if cardRemoved == nil || *cardRemoved {
 			return giveathon.Invalid("paymentMethodId", "paymentMethodId is not one of your saved payment methods")
-		} else if err != nil {
-			return err
 		}
-
-		if !in.ConfirmDuplicate {
-			dup, err := scanDonation(tx.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations
-				WHERE user_id = $1 AND charity_id = $2 AND amount_cents = $3 AND status <> 'FAILED'
-				  AND created_at > $4
-				ORDER BY created_at DESC LIMIT 1`, userID, in.CharityID, in.AmountCents, time.Now().Add(-giveathon.DuplicateWindow)))
-			if err == nil {
-				res = &giveathon.SubmitResult{NeedsConfirmation: true, DuplicateOf: dup}
-				return nil
-			} else if !errors.Is(err, pgx.ErrNoRows) {
+		if dupID != nil {
+			dup, err := scanDonation(tx.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, *dupID))
+			if err != nil {
 				return err
 			}
+			res = &giveathon.SubmitResult{NeedsConfirmation: true, DuplicateOf: dup}
+			return nil
 		}
 
 		d, err := scanDonation(tx.QueryRow(ctx, `INSERT INTO donations
