@@ -19,6 +19,7 @@ import (
 
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/internal/gqlclient"
+	"github.com/giveathon/giveathon/internal/procs"
 	"github.com/giveathon/giveathon/payments/sandbox"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -34,15 +35,15 @@ type runner struct {
 
 	pg      *db.Embedded
 	pool    *pgxpool.Pool
-	mailpit *proc
+	mailpit *procs.Proc
 	mailAPI string
 	smtpURL string
-	sandbox *proc
+	sandbox *procs.Proc
 	sbURL   string
 	secret  string
 
 	serverMu sync.Mutex
-	server   *proc
+	server   *procs.Proc
 	apiPort  string
 	api      *gqlclient.Client
 
@@ -119,15 +120,15 @@ func (r *runner) startPieces(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	smtpPort, err := freePort()
+	smtpPort, err := procs.FreePort()
 	if err != nil {
 		return err
 	}
-	uiPort, err := freePort()
+	uiPort, err := procs.FreePort()
 	if err != nil {
 		return err
 	}
-	r.mailpit, err = startProc("mailpit", mailBin, []string{"--quiet", "--disable-version-check", "--max", "0",
+	r.mailpit, err = procs.Start("mailpit", mailBin, []string{"--quiet", "--disable-version-check", "--max", "0",
 		"--database", filepath.Join(r.dir, "mailpit.db"), "--smtp", "127.0.0.1:" + smtpPort, "--listen", "127.0.0.1:" + uiPort,
 		"--smtp-disable-rdns"}, baseEnv(), filepath.Join(r.dir, "mailpit.log"))
 	if err != nil {
@@ -135,19 +136,19 @@ func (r *runner) startPieces(ctx context.Context) error {
 	}
 	r.mailAPI = "http://127.0.0.1:" + uiPort
 	r.smtpURL = "smtp://127.0.0.1:" + smtpPort + "?tls=none"
-	if err := waitHTTP(ctx, r.mailpit, r.mailAPI+"/api/v1/messages", 30*time.Second); err != nil {
+	if err := procs.WaitHTTP(ctx, r.mailpit, r.mailAPI+"/api/v1/messages", 30*time.Second); err != nil {
 		return err
 	}
 
-	if r.apiPort, err = freePort(); err != nil {
+	if r.apiPort, err = procs.FreePort(); err != nil {
 		return err
 	}
-	sbPort, err := freePort()
+	sbPort, err := procs.FreePort()
 	if err != nil {
 		return err
 	}
 	r.secret = fmt.Sprintf("whsec_chaos%d", r.o.seed)
-	r.sandbox, err = startProc("stripe-sandbox", r.o.bin, []string{"stripe-sandbox"}, append(baseEnv(),
+	r.sandbox, err = procs.Start("stripe-sandbox", r.o.bin, []string{"stripe-sandbox"}, append(baseEnv(),
 		"SANDBOX_ADDR=127.0.0.1:"+sbPort, "STRIPE_WEBHOOK_SECRET="+r.secret,
 		"SANDBOX_WEBHOOK_URL=http://127.0.0.1:"+r.apiPort+"/webhooks/stripe",
 		fmt.Sprintf("SANDBOX_SEED=%d", r.o.seed%(1<<62))), filepath.Join(r.dir, "sandbox.log"))
@@ -155,7 +156,7 @@ func (r *runner) startPieces(ctx context.Context) error {
 		return err
 	}
 	r.sbURL = "http://127.0.0.1:" + sbPort
-	if err := waitHTTP(ctx, r.sandbox, r.sbURL+"/_sandbox/charges", 30*time.Second); err != nil {
+	if err := procs.WaitHTTP(ctx, r.sandbox, r.sbURL+"/_sandbox/charges", 30*time.Second); err != nil {
 		return err
 	}
 
@@ -186,14 +187,14 @@ func (r *runner) startServer(ctx context.Context) error {
 		// The clients' retry storms are the point here, not abuse limits.
 		"LIMIT_DONATIONS_PER_DONOR=0",
 	)
-	p, err := startProc("giveathon serve", r.o.bin, []string{"serve"}, env, filepath.Join(r.dir, "server.log"))
+	p, err := procs.Start("giveathon serve", r.o.bin, []string{"serve"}, env, filepath.Join(r.dir, "server.log"))
 	if err != nil {
 		return err
 	}
 	r.serverMu.Lock()
 	r.server = p
 	r.serverMu.Unlock()
-	return waitHTTP(ctx, p, r.api.Base+"/readyz", 60*time.Second)
+	return procs.WaitHTTP(ctx, p, r.api.Base+"/readyz", 60*time.Second)
 }
 
 // killServer kills the server (SIGKILL: no shutdown at all) and starts a new one.
@@ -201,7 +202,7 @@ func (r *runner) killServer(ctx context.Context) error {
 	r.serverMu.Lock()
 	p := r.server
 	r.serverMu.Unlock()
-	p.kill()
+	p.Kill()
 	r.kills++
 	r.progress("killed the server (%d)", r.kills)
 	return r.startServer(ctx)
@@ -219,12 +220,12 @@ func (r *runner) restartDB(ctx context.Context) error {
 func (r *runner) stopAll() {
 	r.serverMu.Lock()
 	if r.server != nil {
-		r.server.stop(10 * time.Second)
+		r.server.Stop(10 * time.Second)
 	}
 	r.serverMu.Unlock()
-	for _, p := range []*proc{r.sandbox, r.mailpit} {
+	for _, p := range []*procs.Proc{r.sandbox, r.mailpit} {
 		if p != nil {
-			p.stop(5 * time.Second)
+			p.Stop(5 * time.Second)
 		}
 	}
 	if r.pool != nil {
