@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,7 +112,7 @@ func (r *runner) startPieces(ctx context.Context) error {
 		return err
 	}
 
-	mailBin, err := goTool("mailpit")
+	mailBin, err := procs.GoTool("mailpit")
 	if err != nil {
 		return err
 	}
@@ -130,7 +126,7 @@ func (r *runner) startPieces(ctx context.Context) error {
 	}
 	r.mailpit, err = procs.Start("mailpit", mailBin, []string{"--quiet", "--disable-version-check", "--max", "0",
 		"--database", filepath.Join(r.dir, "mailpit.db"), "--smtp", "127.0.0.1:" + smtpPort, "--listen", "127.0.0.1:" + uiPort,
-		"--smtp-disable-rdns"}, baseEnv(), filepath.Join(r.dir, "mailpit.log"))
+		"--smtp-disable-rdns"}, procs.CleanEnv(), filepath.Join(r.dir, "mailpit.log"))
 	if err != nil {
 		return err
 	}
@@ -148,7 +144,7 @@ func (r *runner) startPieces(ctx context.Context) error {
 		return err
 	}
 	r.secret = fmt.Sprintf("whsec_chaos%d", r.o.seed)
-	r.sandbox, err = procs.Start("stripe-sandbox", r.o.bin, []string{"stripe-sandbox"}, append(baseEnv(),
+	r.sandbox, err = procs.Start("stripe-sandbox", r.o.bin, []string{"stripe-sandbox"}, append(procs.CleanEnv(),
 		"SANDBOX_ADDR=127.0.0.1:"+sbPort, "STRIPE_WEBHOOK_SECRET="+r.secret,
 		"SANDBOX_WEBHOOK_URL=http://127.0.0.1:"+r.apiPort+"/webhooks/stripe",
 		fmt.Sprintf("SANDBOX_SEED=%d", r.o.seed%(1<<62))), filepath.Join(r.dir, "sandbox.log"))
@@ -166,7 +162,7 @@ func (r *runner) startPieces(ctx context.Context) error {
 
 // startServer starts `giveathon serve` and waits until it is ready.
 func (r *runner) startServer(ctx context.Context) error {
-	env := append(baseEnv(),
+	env := append(procs.CleanEnv(),
 		"DATABASE_URL="+r.pg.URL(db.EmbeddedDatabase),
 		"HTTP_ADDR=127.0.0.1:"+r.apiPort,
 		"STRIPE_API_BASE="+r.sbURL,
@@ -267,34 +263,4 @@ func (r *runner) setFaults(f sandbox.Faults) error {
 		return fmt.Errorf("set faults: %d %s", resp.StatusCode, msg)
 	}
 	return nil
-}
-
-// baseEnv is the environment the child processes start from: the machine's, without any
-// Giveathon settings the caller may have exported.
-func baseEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch {
-		case strings.HasPrefix(name, "SANDBOX_"), strings.HasPrefix(name, "STRIPE_"), strings.HasPrefix(name, "MP_"):
-			continue
-		case name == "DATABASE_URL", name == "JOBS_DATABASE_URL", name == "SMTP_URL", name == "HTTP_ADDR", name == "ENV", name == "DATA_DIR":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// goTool returns the path of a tool pinned in go.mod, built if needed.
-func goTool(name string) (string, error) {
-	out, err := exec.Command("go", "tool", "-n", name).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return "", fmt.Errorf("go tool -n %s: %s", name, ee.Stderr)
-		}
-		return "", fmt.Errorf("go tool -n %s: %w", name, err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }

@@ -4,12 +4,14 @@ package procs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -102,4 +104,34 @@ func FreePort() (string, error) {
 	}
 	defer ln.Close()
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
+}
+
+// CleanEnv is the environment child processes start from: the machine's, without any
+// Giveathon settings the caller may have exported.
+func CleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "SANDBOX_"), strings.HasPrefix(name, "STRIPE_"), strings.HasPrefix(name, "MP_"):
+			continue
+		case name == "DATABASE_URL", name == "JOBS_DATABASE_URL", name == "SMTP_URL", name == "HTTP_ADDR", name == "ENV", name == "DATA_DIR":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// GoTool returns the path of a tool pinned in go.mod, built if needed.
+func GoTool(name string) (string, error) {
+	out, err := exec.Command("go", "tool", "-n", name).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("go tool -n %s: %s", name, ee.Stderr)
+		}
+		return "", fmt.Errorf("go tool -n %s: %w", name, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
