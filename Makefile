@@ -46,6 +46,12 @@ fuzz: ## Fuzz input validation, e-mails, cursors and the webhook parser, FUZZTIM
 	go test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./db/
 	go test -run '^$$' -fuzz '^FuzzWebhook$$' -fuzztime $(FUZZTIME) ./payments/
 
+.PHONY: bench
+bench: deps build ## Measure against pgbench in one run: submit and settle throughput, latency at 100/s (results in bench/results/).
+	go build -o bin/loadgen ./cmd/loadgen
+	go build -o bin/bench ./cmd/bench
+	./bin/bench -bin $(BIN) -loadgen bin/loadgen
+
 .PHONY: generate
 generate: ## Regenerate the GraphQL code from schema.graphqls.
 	go tool gqlgen generate
