@@ -11,15 +11,22 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const donationColumns = `id::text, user_id::text, charity_id::text, amount_cents, currency, status, idempotency_key,
-	request_hash, payment_method_id::text, coalesce(payment_intent_id, ''), coalesce(failure_code, ''),
-	coalesce(failure_message, ''), message, anonymous, created_at, updated_at, settled_at`
+// donationColumnsOf lists a donation's columns, each qualified with the table alias t ("d.").
+func donationColumnsOf(t string) string {
+	return t + `id::text, ` + t + `user_id::text, ` + t + `charity_id::text, ` + t + `amount_cents, ` + t + `currency, ` +
+		t + `status, ` + t + `idempotency_key, ` + t + `request_hash, ` + t + `payment_method_id::text, coalesce(` +
+		t + `payment_intent_id, ''), coalesce(` + t + `failure_code, ''), coalesce(` + t + `failure_message, ''), ` +
+		t + `message, ` + t + `anonymous, ` + t + `created_at, ` + t + `updated_at, ` + t + `settled_at`
+}
 
-func scanDonation(row pgx.Row) (*giveathon.Donation, error) {
+var donationColumns = donationColumnsOf("")
+
+// scanDonation scans donationColumns, then any extra columns into extra.
+func scanDonation(row pgx.Row, extra ...any) (*giveathon.Donation, error) {
 	var d giveathon.Donation
-	err := row.Scan(&d.ID, &d.UserID, &d.CharityID, &d.AmountCents, &d.Currency, &d.Status, &d.IdempotencyKey,
+	err := row.Scan(append([]any{&d.ID, &d.UserID, &d.CharityID, &d.AmountCents, &d.Currency, &d.Status, &d.IdempotencyKey,
 		&d.RequestHash, &d.PaymentMethodID, &d.PaymentIntentID, &d.FailureCode, &d.FailureMessage, &d.Message,
-		&d.Anonymous, &d.CreatedAt, &d.UpdatedAt, &d.SettledAt)
+		&d.Anonymous, &d.CreatedAt, &d.UpdatedAt, &d.SettledAt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

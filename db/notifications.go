@@ -2,12 +2,40 @@ package db
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/giveathon/giveathon"
+	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
+
+// NotificationContext is what a donation's e-mail says: the donation, its donor and charity.
+type NotificationContext struct {
+	Donation    *giveathon.Donation
+	DonorName   string
+	DonorEmail  string
+	CharityName string
+	CharityEIN  string
+}
+
+// FindNotificationContext reads a donation with its donor and charity, in one query.
+func (db *DB) FindNotificationContext(ctx context.Context, donationID string) (*NotificationContext, error) {
+	if _, err := uuid.Parse(donationID); err != nil {
+		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
+	}
+	n := &NotificationContext{}
+	var err error
+	n.Donation, err = scanDonation(db.Pool.QueryRow(ctx, `SELECT `+donationColumnsOf("d.")+`, u.name, u.email, c.name, c.ein
+		FROM donations d JOIN users u ON u.id = d.user_id JOIN charities c ON c.id = d.charity_id
+		WHERE d.id = $1`, donationID), &n.DonorName, &n.DonorEmail, &n.CharityName, &n.CharityEIN)
+	if err != nil {
+		return nil, oneRow(err, "donation", "find notification context of "+donationID)
+	}
+	return n, nil
+}
 
 // Notification statuses: sending (claimed, the e-mail may or may not have left), sent, and
 // logged (no SMTP server configured: recorded only).

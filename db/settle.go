@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -19,10 +20,15 @@ type Move struct {
 	PaymentIntentID string
 }
 
-// MoveDonation applies a move inside tx as a conditional UPDATE: only from a status that may
+// Querier runs a query: a transaction, or the pool for a statement of its own.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// MoveDonation applies a move inside tx (or as a statement of its own) as a conditional UPDATE: only from a status that may
 // move to m.To, so of two writers racing only one wins. It returns the donation as it is now
 // and whether this call moved it.
-func MoveDonation(ctx context.Context, tx pgx.Tx, id string, m Move) (*giveathon.Donation, bool, error) {
+func MoveDonation(ctx context.Context, tx Querier, id string, m Move) (*giveathon.Donation, bool, error) {
 	from := make([]string, 0, 4)
 	for _, f := range m.To.MovesInto() {
 		from = append(from, string(f))
@@ -74,43 +80,39 @@ type ChargeContext struct {
 	DonorName               string
 }
 
-// FindChargeContext returns a donation with its donor's and card's provider ids.
+// FindChargeContext returns a donation with its donor's and card's provider ids, in one query.
 func (db *DB) FindChargeContext(ctx context.Context, donationID string) (*ChargeContext, error) {
-	d, err := db.FindDonation(ctx, donationID)
-	if err != nil {
-		return nil, err
+	if _, err := uuid.Parse(donationID); err != nil {
+		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
 	}
-	c := &ChargeContext{Donation: d}
-	err = db.Pool.QueryRow(ctx, `SELECT pm.provider_customer_id, pm.provider_payment_method_id, u.email, u.name
-		FROM payment_methods pm JOIN users u ON u.id = pm.user_id WHERE pm.id = $1`, d.PaymentMethodID).
-		Scan(&c.ProviderCustomerID, &c.ProviderPaymentMethodID, &c.DonorEmail, &c.DonorName)
+	c := &ChargeContext{}
+	var err error
+	c.Donation, err = scanDonation(db.Pool.QueryRow(ctx, `SELECT `+donationColumnsOf("d.")+`,
+			pm.provider_customer_id, pm.provider_payment_method_id, u.email, u.name
+		FROM donations d JOIN payment_methods pm ON pm.id = d.payment_method_id JOIN users u ON u.id = d.user_id
+		WHERE d.id = $1`, donationID), &c.ProviderCustomerID, &c.ProviderPaymentMethodID, &c.DonorEmail, &c.DonorName)
 	if err != nil {
-		return nil, fmt.Errorf("find charge context of %s: %w", donationID, err)
+		return nil, oneRow(err, "donation", "find charge context of "+donationID)
 	}
 	return c, nil
 }
 
-// StartAttempt records the start of a payment attempt and returns its number (one more than
-// the donation's attempts so far, whoever made them).
-func (db *DB) StartAttempt(ctx context.Context, donationID string, key func(attemptNo int) string) (int, string, error) {
-	var no int
-	var k string
+// StartAttempt records the start of a payment attempt, numbered one more than the donation's
+// attempts so far (whoever made them), with the provider request key keyPrefix+number; it
+// returns the number and the key. One statement; two attempts racing for a number retry.
+func (db *DB) StartAttempt(ctx context.Context, donationID, keyPrefix string) (int, string, error) {
 	for round := 0; ; round++ {
-		err := db.InTx(ctx, func(tx pgx.Tx) error {
-			if err := tx.QueryRow(ctx, `SELECT coalesce(max(attempt_no), 0) + 1 FROM payment_attempts WHERE donation_id = $1`, donationID).Scan(&no); err != nil {
-				return err
-			}
-			k = key(no)
-			_, err := tx.Exec(ctx, `INSERT INTO payment_attempts (donation_id, attempt_no, provider_request_key, status)
-				VALUES ($1, $2, $3, 'started')`, donationID, no, k)
-			return err
-		})
+		var no int
+		var key string
+		err := db.Pool.QueryRow(ctx, `INSERT INTO payment_attempts (donation_id, attempt_no, provider_request_key, status)
+			SELECT $1, n, $2 || n, 'started' FROM (SELECT coalesce(max(attempt_no), 0) + 1 AS n FROM payment_attempts WHERE donation_id = $1) AS next
+			RETURNING attempt_no, provider_request_key`, donationID, keyPrefix).Scan(&no, &key)
 		if isUniqueViolation(err, "payment_attempts_donation_attempt_key") && round < 5 {
 			continue
 		} else if err != nil {
 			return 0, "", fmt.Errorf("start attempt on %s: %w", donationID, err)
 		}
-		return no, k, nil
+		return no, key, nil
 	}
 }
 

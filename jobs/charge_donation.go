@@ -60,7 +60,7 @@ func (w *ChargeDonationWorker) Work(ctx context.Context, job *river.Job[ChargeDo
 		}
 	}
 
-	attemptNo, key, err := w.deps.DB.StartAttempt(ctx, id, func(n int) string { return requestKey(id, "a", n) })
+	attemptNo, key, err := w.deps.DB.StartAttempt(ctx, id, requestKeyPrefix(id, "a"))
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,12 @@ func outcome(pi *payments.PaymentIntent, err error) payments.Outcome {
 // requestKey derives an idempotency key from the donation: the same attempt always sends the
 // same key, so the provider replays rather than repeats.
 func requestKey(donationID, what string, n int) string {
-	return "donation-" + donationID + "-" + what + strconv.Itoa(n)
+	return requestKeyPrefix(donationID, what) + strconv.Itoa(n)
+}
+
+// requestKeyPrefix is requestKey without the number, for the database to complete.
+func requestKeyPrefix(donationID, what string) string {
+	return "donation-" + donationID + "-" + what
 }
 
 func errorCode(err error) (string, string) {

@@ -37,21 +37,14 @@ type NotifyDonationWorker struct {
 
 // Work implements river.Worker.
 func (w *NotifyDonationWorker) Work(ctx context.Context, job *river.Job[NotifyDonationArgs]) error {
-	d, err := w.deps.DB.FindDonation(ctx, job.Args.DonationID)
+	n, err := w.deps.DB.FindNotificationContext(ctx, job.Args.DonationID)
 	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
 		return river.JobCancel(err)
 	} else if err != nil {
 		return err
 	}
-	u, err := w.deps.DB.FindUserByID(ctx, d.UserID)
-	if err != nil {
-		return err
-	}
-	c, err := w.deps.DB.FindCharityByID(ctx, d.CharityID)
-	if err != nil {
-		return err
-	}
-	before, err := w.deps.DB.ClaimNotification(ctx, u.ID, d.ID, job.Args.Outcome)
+	d := n.Donation
+	before, err := w.deps.DB.ClaimNotification(ctx, d.UserID, d.ID, job.Args.Outcome)
 	if err != nil {
 		return err
 	}
@@ -63,8 +56,8 @@ func (w *NotifyDonationWorker) Work(ctx context.Context, job *river.Job[NotifyDo
 		date = *d.SettledAt
 	}
 	e := notify.DonationEmail{
-		Kind: job.Args.Outcome, DonationID: d.ID, DonorName: u.Name, DonorEmail: u.Email,
-		CharityName: c.Name, CharityEIN: c.EIN, AmountCents: d.AmountCents, Currency: d.Currency,
+		Kind: job.Args.Outcome, DonationID: d.ID, DonorName: n.DonorName, DonorEmail: n.DonorEmail,
+		CharityName: n.CharityName, CharityEIN: n.CharityEIN, AmountCents: d.AmountCents, Currency: d.Currency,
 		Date: date, FailureReason: d.FailureMessage, HistoryURL: w.deps.PublicURL + "/history",
 	}
 	status := db.NotificationSent

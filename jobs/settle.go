@@ -35,6 +35,18 @@ func (s *Settler) Apply(ctx context.Context, donationID string, o payments.Outco
 func (s *Settler) apply(ctx context.Context, donationID string, o payments.Outcome, paymentIntentID string, before func(tx pgx.Tx) (bool, error)) (*giveathon.Donation, bool, error) {
 	var d *giveathon.Donation
 	var moved bool
+	if before == nil && o.Decided && !o.Status.Final() {
+		// No e-mail follows (PROCESSING, REQUIRES_ACTION): one statement, no transaction.
+		var err error
+		d, moved, err = db.MoveDonation(ctx, s.DB.Pool, donationID, db.Move{To: o.Status, PaymentIntentID: paymentIntentID})
+		if err != nil {
+			return nil, false, err
+		}
+		if moved {
+			metrics.Donations.WithLabelValues(string(d.Status)).Inc()
+		}
+		return d, moved, nil
+	}
 	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
 		d, moved = nil, false
 		if before != nil {
