@@ -52,6 +52,14 @@ bench: deps build ## Measure against pgbench in one run: submit and settle throu
 	go build -o bin/bench ./cmd/bench
 	./bin/bench -bin $(BIN) -loadgen bin/loadgen
 
+EVENT_DONATIONS ?= 3000000
+.PHONY: bench-event
+bench-event: deps build ## Replay the whole event, EVENT_DONATIONS donations (3,000,000), and check nothing is lost or charged twice.
+	go build -o bin/chaos ./cmd/chaos
+	./bin/chaos -bin $(BIN) -donations $(EVENT_DONATIONS) -donors 2000 -concurrency 64 -mail=false \
+		-err500 0 -err429-burst 0 -timeout-before 0 -timeout-after 0 -webhook-dup 0 -webhook-delay 0 -latency 0 \
+		-decline 0.03 -auth 0 -double-send 0 -server-kills 0 -db-restarts 0 -drain 2h -v
+
 .PHONY: generate
 generate: ## Regenerate the GraphQL code from schema.graphqls.
 	go tool gqlgen generate

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // result is what the run found.
@@ -32,6 +34,10 @@ type result struct {
 	conflicts                        int
 	serverKills, dbRestarts, seconds int
 	succeeded, failed                int
+	// submitPerSecond and settlePerSecond are the acknowledged submissions per second of the
+	// load, and the settled donations per second of the whole run; serverRSSMB is the last
+	// server's peak resident memory.
+	submitPerSecond, settlePerSecond, serverRSSMB float64
 }
 
 func (r *result) ok() bool {
@@ -40,8 +46,8 @@ func (r *result) ok() bool {
 }
 
 func (r *result) print(w io.Writer) {
-	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d\n",
-		r.succeeded, r.failed, r.chargeMismatch, r.jobsLeft, r.conflicts)
+	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f\n",
+		r.succeeded, r.failed, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB)
 	fmt.Fprintf(w, "chaos: donations=%d acknowledged=%d lost=%d double_charged=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d server_kills=%d db_restarts=%d seconds=%d\n",
 		r.donations, r.acknowledged, r.lost, r.doubleCharged, r.unsettled, r.amountMismatchCents, r.emailMismatch,
 		r.serverKills, r.dbRestarts, r.seconds)
@@ -128,7 +134,7 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 		res.amountMismatchCents = -res.amountMismatchCents
 	}
 
-	mails, err := r.mails()
+	mails, err := r.mails(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +153,17 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'retryable')`).Scan(&res.jobsLeft); err != nil {
 		return nil, fmt.Errorf("read jobs: %w", err)
 	}
+	if r.loadSeconds > 0 {
+		res.submitPerSecond = float64(res.acknowledged) / r.loadSeconds
+	}
+	if elapsed := time.Since(r.started).Seconds(); elapsed > 0 {
+		res.settlePerSecond = float64(res.succeeded+res.failed) / elapsed
+	}
+	r.serverMu.Lock()
+	if r.server != nil {
+		res.serverRSSMB = peakRSSMB(r.server.Cmd.Process.Pid)
+	}
+	r.serverMu.Unlock()
 	return res, nil
 }
 
@@ -178,9 +195,25 @@ func (r *runner) ledger() ([]charge, error) {
 	return out.Data, nil
 }
 
-// mails counts Mailpit's messages by "<donation id>.<kind>", from their Message-ID.
-func (r *runner) mails() (map[string]int, error) {
+// mails counts Mailpit's messages by "<donation id>.<kind>", from their Message-ID; without
+// Mailpit, the notifications the server recorded as sent or logged.
+func (r *runner) mails(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
+	if !r.o.mail {
+		rows, err := r.pool.Query(ctx, `SELECT donation_id::text || '.' || kind FROM notifications WHERE status IN ('sent', 'logged')`)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return nil, err
+			}
+			out[k]++
+		}
+		return out, rows.Err()
+	}
 	const page = 1000
 	for start := 0; ; start += page {
 		resp, err := http.Get(r.mailAPI + "/api/v1/messages?limit=" + strconv.Itoa(page) + "&start=" + strconv.Itoa(start))
@@ -207,7 +240,12 @@ func (r *runner) mails() (map[string]int, error) {
 	}
 }
 
-func (r *runner) countMails() (int, error) {
+func (r *runner) countMails(ctx context.Context) (int, error) {
+	if !r.o.mail {
+		var n int
+		err := r.pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE status IN ('sent', 'logged')`).Scan(&n)
+		return n, err
+	}
 	resp, err := http.Get(r.mailAPI + "/api/v1/messages?limit=1")
 	if err != nil {
 		return 0, err
@@ -228,4 +266,19 @@ func rawID(global string) string {
 	}
 	_, id, _ := strings.Cut(string(b), ":")
 	return id
+}
+
+// peakRSSMB is a process's peak resident memory (VmHWM), in MB.
+func peakRSSMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }

@@ -129,6 +129,7 @@ func (r *runner) load(ctx context.Context) error {
 		}
 	}()
 
+	loadStart := time.Now()
 	loadCtx, stopChaos := context.WithCancel(ctx)
 	chaosDone := make(chan error, 1)
 	go func() { chaosDone <- r.chaos(loadCtx) }()
@@ -144,6 +145,7 @@ func (r *runner) load(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	r.loadSeconds = time.Since(loadStart).Seconds()
 	stopChaos()
 	if err := <-chaosDone; err != nil {
 		return err
@@ -301,7 +303,7 @@ func (r *runner) drain(ctx context.Context) error {
 				AND kind <> 'reconcile'`).Scan(&jobs)
 		}
 		if err == nil {
-			mails, err = r.countMails()
+			mails, err = r.countMails(ctx)
 		}
 		if err != nil {
 			r.progress("drain: %v", err)
@@ -327,10 +329,26 @@ func (r *runner) drain(ctx context.Context) error {
 // it, through the sandbox's page, then asks the server to refresh them.
 func (r *runner) authenticate(ctx context.Context, done map[string]bool) {
 	n := 0
-	r.acked.Range(func(_, v any) bool {
+	rows, err := r.pool.Query(ctx, `SELECT idempotency_key FROM donations WHERE status = 'REQUIRES_ACTION'`)
+	if err != nil {
+		return
+	}
+	var keys []string
+	for rows.Next() {
+		var k string
+		if rows.Scan(&k) == nil {
+			keys = append(keys, k)
+		}
+	}
+	rows.Close()
+	for _, k := range keys {
+		v, ok := r.acked.Load(k)
+		if !ok {
+			continue
+		}
 		a := v.(ackedDonation)
 		if done[a.id] {
-			return true
+			continue
 		}
 		var out struct {
 			Donation struct {
@@ -339,7 +357,7 @@ func (r *runner) authenticate(ctx context.Context, done map[string]bool) {
 			}
 		}
 		if err := r.api.Do(ctx, a.token, nextOp, map[string]any{"id": a.id}, &out); err != nil || out.Donation.Status != "REQUIRES_ACTION" || out.Donation.NextAction == nil {
-			return true
+			continue
 		}
 		action := "complete"
 		if len(done)%2 == 1 {
@@ -347,7 +365,7 @@ func (r *runner) authenticate(ctx context.Context, done map[string]bool) {
 		}
 		u, err := url.Parse(out.Donation.NextAction.URL)
 		if err != nil {
-			return true
+			continue
 		}
 		form := url.Values{"client_secret": {out.Donation.NextAction.ClientSecret}, "action": {action}}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u.Scheme+"://"+u.Host+u.Path, strings.NewReader(form.Encode()))
@@ -355,7 +373,7 @@ func (r *runner) authenticate(ctx context.Context, done map[string]bool) {
 		req.Header.Set("Accept", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return true
+			continue
 		}
 		resp.Body.Close()
 		done[a.id] = true
@@ -363,8 +381,7 @@ func (r *runner) authenticate(ctx context.Context, done map[string]bool) {
 		_ = gqlclient.Retry(ctx, 30*time.Second, func(ctx context.Context) error {
 			return r.api.Do(ctx, a.token, refreshOp, map[string]any{"id": a.id}, nil)
 		})
-		return true
-	})
+	}
 	if n > 0 {
 		r.progress("authenticated %d donations", n)
 	}

@@ -49,6 +49,7 @@ type options struct {
 	drain         time.Duration
 	keep          bool
 	verbose       bool
+	mail          bool
 }
 
 func main() {
@@ -82,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.dbRestarts, "db-restarts", 1, "immediate restarts of PostgreSQL during the load")
 	fs.DurationVar(&o.clientTimeout, "client-timeout", 5*time.Second, "how long a client waits for an answer before it retries")
 	fs.DurationVar(&o.drain, "drain", 5*time.Minute, "how long to wait for every donation to settle after the load")
+	fs.BoolVar(&o.mail, "mail", true, "send e-mails to Mailpit and count them there; false: the server only records them (for runs of millions)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's folder (database, logs) afterwards")
 	fs.BoolVar(&o.verbose, "v", false, "print progress")
 	if err := fs.Parse(args); err != nil {

@@ -52,6 +52,9 @@ type runner struct {
 	gaveUp    atomic.Int64 // submissions never acknowledged
 	kills     int
 	restarts  int
+	// loadSeconds is how long the submissions took.
+	loadSeconds float64
+	started     time.Time
 }
 
 type donor struct {
@@ -80,6 +83,7 @@ func (r *runner) progress(format string, args ...any) {
 }
 
 func (r *runner) run(ctx context.Context) (*result, error) {
+	r.started = time.Now()
 	defer r.stopAll()
 	if err := r.startPieces(ctx); err != nil {
 		return nil, err
@@ -112,28 +116,10 @@ func (r *runner) startPieces(ctx context.Context) error {
 		return err
 	}
 
-	mailBin, err := procs.GoTool("mailpit")
-	if err != nil {
-		return err
-	}
-	smtpPort, err := procs.FreePort()
-	if err != nil {
-		return err
-	}
-	uiPort, err := procs.FreePort()
-	if err != nil {
-		return err
-	}
-	r.mailpit, err = procs.Start("mailpit", mailBin, []string{"--quiet", "--disable-version-check", "--max", "0",
-		"--database", filepath.Join(r.dir, "mailpit.db"), "--smtp", "127.0.0.1:" + smtpPort, "--listen", "127.0.0.1:" + uiPort,
-		"--smtp-disable-rdns"}, procs.CleanEnv(), filepath.Join(r.dir, "mailpit.log"))
-	if err != nil {
-		return err
-	}
-	r.mailAPI = "http://127.0.0.1:" + uiPort
-	r.smtpURL = "smtp://127.0.0.1:" + smtpPort + "?tls=none"
-	if err := procs.WaitHTTP(ctx, r.mailpit, r.mailAPI+"/api/v1/messages", 30*time.Second); err != nil {
-		return err
+	if r.o.mail {
+		if err := r.startMailpit(ctx); err != nil {
+			return err
+		}
 	}
 
 	if r.apiPort, err = procs.FreePort(); err != nil {
@@ -160,6 +146,34 @@ func (r *runner) startPieces(ctx context.Context) error {
 	return r.startServer(ctx)
 }
 
+// startMailpit starts Mailpit on free ports.
+func (r *runner) startMailpit(ctx context.Context) error {
+	mailBin, err := procs.GoTool("mailpit")
+	if err != nil {
+		return err
+	}
+	smtpPort, err := procs.FreePort()
+	if err != nil {
+		return err
+	}
+	uiPort, err := procs.FreePort()
+	if err != nil {
+		return err
+	}
+	r.mailpit, err = procs.Start("mailpit", mailBin, []string{"--quiet", "--disable-version-check", "--max", "0",
+		"--database", filepath.Join(r.dir, "mailpit.db"), "--smtp", "127.0.0.1:" + smtpPort, "--listen", "127.0.0.1:" + uiPort,
+		"--smtp-disable-rdns"}, procs.CleanEnv(), filepath.Join(r.dir, "mailpit.log"))
+	if err != nil {
+		return err
+	}
+	r.mailAPI = "http://127.0.0.1:" + uiPort
+	r.smtpURL = "smtp://127.0.0.1:" + smtpPort + "?tls=none"
+	if err := procs.WaitHTTP(ctx, r.mailpit, r.mailAPI+"/api/v1/messages", 30*time.Second); err != nil {
+		return err
+	}
+	return nil
+}
+
 // startServer starts `giveathon serve` and waits until it is ready.
 func (r *runner) startServer(ctx context.Context) error {
 	env := append(procs.CleanEnv(),
@@ -180,8 +194,9 @@ func (r *runner) startServer(ctx context.Context) error {
 		"STALE_PROCESSING=10s",
 		"SHUTDOWN_TIMEOUT=5s",
 		"LOG_FORMAT=json",
-		// The clients' retry storms are the point here, not abuse limits.
-		"LIMIT_DONATIONS_PER_DONOR=0",
+		// The clients' retry storms and a whole event's sign-ups from one address are the
+		// point here, not abuse limits.
+		"LIMIT_DONATIONS_PER_DONOR=0", "LIMIT_REGISTER_PER_IP=0", "LIMIT_LOGIN_PER_IP=0",
 	)
 	p, err := procs.Start("giveathon serve", r.o.bin, []string{"serve"}, env, filepath.Join(r.dir, "server.log"))
 	if err != nil {
@@ -220,9 +235,10 @@ func (r *runner) stopAll() {
 	}
 	r.serverMu.Unlock()
 	for _, p := range []*procs.Proc{r.sandbox, r.mailpit} {
-		if p != nil {
-			p.Stop(5 * time.Second)
+		if p == nil {
+			continue
 		}
+		p.Stop(5 * time.Second)
 	}
 	if r.pool != nil {
 		r.pool.Close()
