@@ -45,21 +45,25 @@ const (
 	NotificationLogged  = "logged"
 )
 
-// ClaimNotification records that the notice of kind for a donation is being sent and returns
-// the status it had before: "" for a new claim, NotificationSending when an earlier try died
-// mid-send (send again), or sent/logged when it is done (send nothing).
+// ClaimNotification records that the notice of kind for a donation is being sent, counting
+// the delivery, and returns the status it had before: "" for a new claim, NotificationSending
+// when an earlier try died before recording its delivery (send again), or sent/logged when it
+// is done (send nothing, count nothing).
 func (db *DB) ClaimNotification(ctx context.Context, userID, donationID, kind string) (string, error) {
 	var before string
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		before = ""
 		err := tx.QueryRow(ctx, `SELECT status FROM notifications WHERE donation_id = $1 AND kind = $2`, donationID, kind).Scan(&before)
 		if err == nil {
-			return nil
+			if before == NotificationSending {
+				_, err = tx.Exec(ctx, `UPDATE notifications SET deliveries = deliveries + 1 WHERE donation_id = $1 AND kind = $2`, donationID, kind)
+			}
+			return err
 		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO notifications (user_id, donation_id, kind, channel, status)
-			VALUES ($1, $2, $3, 'email', 'sending')`, userID, donationID, kind)
+		_, err = tx.Exec(ctx, `INSERT INTO notifications (user_id, donation_id, kind, channel, status, deliveries)
+			VALUES ($1, $2, $3, 'email', 'sending', 1)`, userID, donationID, kind)
 		return err
 	})
 	if isUniqueViolation(err, "notifications_donation_kind_key") {
@@ -113,10 +117,7 @@ func (db *DB) CountNotifications(ctx context.Context, donationID string) (map[st
 }
 
 // SendNotificationStatus sends the update of a notification's status to the database without
-// waiting for its answer, and returns a function that waits for it. The e-mail sender sends
-// this just before the end of the message's data, so that the record and the delivery happen
-// at (almost) the same instant: a crash between them, which would lose or duplicate the
-// e-mail, has only the microseconds between two writes to hit.
+// waiting for its answer, and returns a function that waits for it (a notify.Recorder).
 func (db *DB) SendNotificationStatus(ctx context.Context, donationID, kind, status string) (func() error, error) {
 	c, err := db.Pool.Acquire(ctx)
 	if err != nil {

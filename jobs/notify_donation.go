@@ -64,24 +64,13 @@ func (w *NotifyDonationWorker) Work(ctx context.Context, job *river.Job[NotifyDo
 	if !w.deps.Mailer.Enabled() {
 		status = db.NotificationLogged
 	}
-	// Recorded as sent just before the server accepts the message (see notify.SendOnce): a
-	// failure to record, or a crash, leaves the message unsent and the job retries it.
-	// The record and the end of the message go out together (see notify.SendOnce).
-	sentRecord := false
+	// Recorded once the server has taken the message (see notify.SendOnce).
 	err = w.deps.Mailer.SendOnce(ctx, e, func() (func() error, error) {
-		sentRecord = true
 		return w.deps.DB.SendNotificationStatus(ctx, d.ID, job.Args.Outcome, status)
 	})
-	switch {
-	case errors.Is(err, notify.ErrDelivered):
+	if errors.Is(err, notify.ErrDelivered) {
 		// Delivered for sure: record it, however long the database takes to come back.
 		return w.record(ctx, d.ID, job.Args.Outcome, status)
-	case err != nil && sentRecord:
-		// The server did not take the message, but the record may have landed: undo it so the
-		// retry sends the e-mail.
-		if rerr := w.deps.DB.FinishNotification(ctx, d.ID, job.Args.Outcome, db.NotificationSending); rerr != nil {
-			w.deps.Logger.ErrorContext(ctx, "e-mail not delivered but perhaps recorded as sent", "donation", d.ID, "kind", job.Args.Outcome, "err", rerr)
-		}
 	}
 	if giveathon.ErrorCode(err) == giveathon.EINVALID {
 		// Nothing to retry: this e-mail cannot be made (no address, say).

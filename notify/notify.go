@@ -141,19 +141,16 @@ type Recorder func() (wait func() error, err error)
 // e-mail is delivered, and only its record is missing.
 var ErrDelivered = errors.New("delivered, but not recorded")
 
-// SendOnce is Send for callers that record each e-mail as sent, so that a retry never sends
-// it twice and a crash never loses it. The whole message goes to the server but for the end of
-// its data; then the record is sent (not waited for) and at once the end of the data, which
-// makes the server take the message. So the record and the delivery happen within
-// microseconds of each other, and:
-//   - a record that cannot be sent leaves the message undelivered (the server discards a
-//     message whose data never ended): SendOnce returns the error, and a retry sends it;
-//   - a record that fails after the server took the message: SendOnce returns an error
-//     wrapping ErrDelivered, and the caller should record it again rather than resend;
-//   - a server that refuses the message after the record was sent: SendOnce returns the error
-//     and the caller should undo the record if it landed.
+// SendOnce is Send for callers that record each e-mail as sent: record runs once the server
+// has taken the message. If the record fails, SendOnce returns an error wrapping ErrDelivered
+// and the caller should record it again rather than send it again.
 //
-// In log-only mode the record is sent after the line is logged.
+// Delivery is at least once: no two systems without a shared transaction can do better across
+// a crash. A process killed between the server's acceptance and the record sends the message
+// again on retry, with the same Message-ID, which mail services and clients (and Mailpit with
+// --ignore-duplicate-ids) keep once; the other order would lose a receipt instead.
+//
+// In log-only mode record runs after the line is logged.
 func (m *Mailer) SendOnce(ctx context.Context, e DonationEmail, record Recorder) error {
 	msg, err := m.compose(e)
 	if err != nil {
@@ -190,8 +187,7 @@ var preferredAuth = []gomail.SMTPAuthType{
 	gomail.SMTPAuthSCRAMSHA256, gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthPlain, gomail.SMTPAuthLogin, gomail.SMTPAuthCramMD5,
 }
 
-// deliver hands msg to the server over a connection of its own, sending the record just before
-// the end of the message's data (see SendOnce).
+// deliver hands msg to the server over a connection of its own, then records it (see SendOnce).
 func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg, record Recorder) error {
 	s := m.smtp
 	tlsConfig := &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
@@ -262,23 +258,17 @@ func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg, record Recorder) 
 	if _, err := msg.WriteTo(w); err != nil {
 		return fmt.Errorf("write message: %w", err)
 	}
-	wait, err := record()
-	if err != nil {
-		// Leaving without the end of the data makes the server discard the message.
-		return fmt.Errorf("record the e-mail as sent: %w", err)
-	}
-	closeErr := w.Close()
-	recordErr := wait()
-	switch {
-	case closeErr != nil && recordErr != nil:
-		return fmt.Errorf("end of data: %w (and the record failed: %v)", closeErr, recordErr)
-	case closeErr != nil:
-		return fmt.Errorf("end of data: %w", closeErr)
-	case recordErr != nil:
-		_ = sc.Quit()
-		return fmt.Errorf("%w: %w", ErrDelivered, recordErr)
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("end of data: %w", err)
 	}
 	_ = sc.Quit()
+	wait, err := record()
+	if err == nil {
+		err = wait()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrDelivered, err)
+	}
 	return nil
 }
 

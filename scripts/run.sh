@@ -12,7 +12,7 @@ mailpit_pid=""
 if [ -z "${SMTP_URL:-}" ]; then
   mailpit=$(go tool -n mailpit)
   "$mailpit" --quiet --disable-version-check --database .data/mailpit.db \
-    --smtp "$MAILPIT_SMTP" --listen "$MAILPIT_UI" --smtp-auth-accept-any --smtp-auth-allow-insecure &
+    --smtp "$MAILPIT_SMTP" --listen "$MAILPIT_UI" --smtp-auth-accept-any --smtp-auth-allow-insecure --ignore-duplicate-ids &
   mailpit_pid=$!
   export SMTP_URL="smtp://$MAILPIT_SMTP?tls=none"
   trap 'kill $mailpit_pid 2>/dev/null || true' EXIT

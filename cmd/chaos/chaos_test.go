@@ -14,8 +14,10 @@ import (
 // cases. Timing is not reproducible, so a seed replays the same donors, cards, amounts and
 // fault draws rather than the same interleaving.
 var regressionSeeds = []string{
-	// Duplicate receipts: a server kill and a database restart between the SMTP send and the
-	// record of it. Fixed by recording before the end of the message's data (notify.SendOnce).
+	// Duplicate receipts when a server kill or a database restart came between the SMTP send
+	// and its record, and lost ones when the record came first. Now: a database restart no
+	// longer resends (the record is retried, not the e-mail), and a kill resends with the same
+	// Message-ID, which the mailbox keeps once (see docs/design-notes.md).
 	"1795768794337145763",
 }
 

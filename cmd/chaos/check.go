@@ -38,6 +38,9 @@ type result struct {
 	// load, and the settled donations per second of the whole run; serverRSSMB is the last
 	// server's peak resident memory.
 	submitPerSecond, settlePerSecond, serverRSSMB float64
+	// redeliveries: e-mails handed to the SMTP server again because a process died between
+	// the server taking them and their record (the mailbox keeps one by Message-ID).
+	redeliveries int
 }
 
 func (r *result) ok() bool {
@@ -46,8 +49,8 @@ func (r *result) ok() bool {
 }
 
 func (r *result) print(w io.Writer) {
-	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f\n",
-		r.succeeded, r.failed, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB)
+	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f email_redeliveries=%d\n",
+		r.succeeded, r.failed, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB, r.redeliveries)
 	fmt.Fprintf(w, "chaos: donations=%d acknowledged=%d lost=%d double_charged=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d server_kills=%d db_restarts=%d seconds=%d\n",
 		r.donations, r.acknowledged, r.lost, r.doubleCharged, r.unsettled, r.amountMismatchCents, r.emailMismatch,
 		r.serverKills, r.dbRestarts, r.seconds)
@@ -152,6 +155,9 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 
 	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'retryable')`).Scan(&res.jobsLeft); err != nil {
 		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	if err := r.pool.QueryRow(ctx, `SELECT coalesce(sum(deliveries - 1), 0) FROM notifications WHERE deliveries > 1`).Scan(&res.redeliveries); err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
 	}
 	if r.loadSeconds > 0 {
 		res.submitPerSecond = float64(res.acknowledged) / r.loadSeconds

@@ -162,7 +162,8 @@ func (r *runner) startMailpit(ctx context.Context) error {
 	}
 	r.mailpit, err = procs.Start("mailpit", mailBin, []string{"--quiet", "--disable-version-check", "--max", "0",
 		"--database", filepath.Join(r.dir, "mailpit.db"), "--smtp", "127.0.0.1:" + smtpPort, "--listen", "127.0.0.1:" + uiPort,
-		"--smtp-disable-rdns"}, procs.CleanEnv(), filepath.Join(r.dir, "mailpit.log"))
+		// Delivery is at least once with one Message-ID; like mail services, the mailbox keeps one.
+		"--smtp-disable-rdns", "--ignore-duplicate-ids"}, procs.CleanEnv(), filepath.Join(r.dir, "mailpit.log"))
 	if err != nil {
 		return err
 	}
