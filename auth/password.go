@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -27,6 +28,17 @@ type Argon2Params struct {
 // DefaultArgon2Params are OWASP's recommended argon2id settings (19 MiB, 2 passes, 1 lane).
 var DefaultArgon2Params = Argon2Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 
+// hashSlots bounds how many argon2id computations run at once: each takes Memory KiB (19 MiB
+// by default), so a burst of sign-ups or sign-ins (or an attack made of them) would otherwise
+// take memory without limit. More than the CPUs would not finish sooner anyway.
+var hashSlots = make(chan struct{}, runtime.NumCPU())
+
+func idKey(password, salt []byte, p Argon2Params, keyLen uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
+}
+
 // HashPassword returns a PHC-format argon2id hash:
 // $argon2id$v=19$m=<memory>,t=<iterations>,p=<parallelism>$<salt>$<key>.
 func HashPassword(password string, p Argon2Params) (string, error) {
@@ -34,7 +46,7 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("read salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+	key := idKey([]byte(password), salt, p, p.KeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Iterations, p.Parallelism,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -63,6 +75,6 @@ func CheckPassword(password, encoded string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("decode key: %w", err)
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(want)))
+	got := idKey([]byte(password), salt, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
