@@ -343,13 +343,9 @@ func (c *call) createSetupIntent() (any, *stripeError) {
 	if err != nil {
 		return nil, err
 	}
-	usage := p.str("usage")
-	switch usage {
-	case "":
-		usage = "off_session"
-	case "on_session", "off_session":
-	default:
-		return nil, invalid("usage", "Invalid usage: must be one of on_session, off_session")
+	usage, err := p.enum("usage", "off_session", "on_session", "off_session")
+	if err != nil {
+		return nil, err
 	}
 	types, err := c.paymentMethodTypes()
 	if err != nil {
@@ -548,13 +544,9 @@ func (c *call) createIntent() (any, *stripeError) {
 	default:
 		return nil, invalid("capture_method", "Invalid capture_method: must be one of automatic, automatic_async, manual")
 	}
-	confirmationMethod := p.str("confirmation_method")
-	switch confirmationMethod {
-	case "":
-		confirmationMethod = "automatic"
-	case "automatic", "manual":
-	default:
-		return nil, invalid("confirmation_method", "Invalid confirmation_method: must be one of automatic, manual")
+	confirmationMethod, err := p.enum("confirmation_method", "automatic", "automatic", "manual")
+	if err != nil {
+		return nil, err
 	}
 	types, err := c.paymentMethodTypes()
 	if err != nil {

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,19 @@ func (f form) has(name string) bool {
 
 func (f form) str(name string) string {
 	return url.Values(f).Get(name)
+}
+
+// enum returns an enum parameter, def when it is absent, or Stripe's invalid_request_error
+// naming the allowed values.
+func (f form) enum(name, def string, allowed ...string) (string, *stripeError) {
+	v := f.str(name)
+	if v == "" {
+		return def, nil
+	}
+	if !slices.Contains(allowed, v) {
+		return "", invalid(name, "Invalid %s: must be one of %s", name, strings.Join(allowed, ", "))
+	}
+	return v, nil
 }
 
 // boolean reads a true/false parameter; present reports whether it was sent.
