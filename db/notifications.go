@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // NotificationContext is what a donation's e-mail says: the donation, its donor and charity.
@@ -114,52 +113,4 @@ func (db *DB) CountNotifications(ctx context.Context, donationID string) (map[st
 		out[kind] = n
 	}
 	return out, rows.Err()
-}
-
-// SendNotificationStatus sends the update of a notification's status to the database without
-// waiting for its answer, and returns a function that waits for it (a notify.Recorder).
-func (db *DB) SendNotificationStatus(ctx context.Context, donationID, kind, status string) (func() error, error) {
-	c, err := db.Pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("record %s notification of %s: %w", kind, donationID, err)
-	}
-	p := c.Conn().PgConn().StartPipeline(ctx)
-	p.SendQueryParams(`UPDATE notifications SET status = $3, sent_at = now() WHERE donation_id = $1 AND kind = $2`,
-		[][]byte{[]byte(donationID), []byte(kind), []byte(status)}, nil, nil, nil)
-	p.SendPipelineSync()
-	if err := p.Flush(); err != nil {
-		_ = p.Close()
-		_ = c.Conn().Close(context.WithoutCancel(ctx))
-		c.Release()
-		return nil, fmt.Errorf("record %s notification of %s: %w", kind, donationID, err)
-	}
-	return func() error {
-		defer c.Release()
-		var first error
-	read:
-		for {
-			res, err := p.GetResults()
-			if err != nil {
-				first = err
-				break
-			}
-			switch r := res.(type) {
-			case *pgconn.ResultReader:
-				if _, err := r.Close(); err != nil && first == nil {
-					first = err
-				}
-			case *pgconn.PipelineSync, nil:
-				break read
-			}
-		}
-		if err := p.Close(); err != nil && first == nil {
-			first = err
-		}
-		if first != nil {
-			// The connection's state is unknown: do not give it back to the pool.
-			_ = c.Conn().Close(context.WithoutCancel(ctx))
-			return fmt.Errorf("record %s notification of %s: %w", kind, donationID, first)
-		}
-		return nil
-	}, nil
 }

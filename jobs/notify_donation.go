@@ -65,8 +65,8 @@ func (w *NotifyDonationWorker) Work(ctx context.Context, job *river.Job[NotifyDo
 		status = db.NotificationLogged
 	}
 	// Recorded once the server has taken the message (see notify.SendOnce).
-	err = w.deps.Mailer.SendOnce(ctx, e, func() (func() error, error) {
-		return w.deps.DB.SendNotificationStatus(ctx, d.ID, job.Args.Outcome, status)
+	err = w.deps.Mailer.SendOnce(ctx, e, func() error {
+		return w.deps.DB.FinishNotification(ctx, d.ID, job.Args.Outcome, status)
 	})
 	if errors.Is(err, notify.ErrDelivered) {
 		// Delivered for sure: record it, however long the database takes to come back.

@@ -133,9 +133,8 @@ func (m *Mailer) Send(ctx context.Context, e DonationEmail) error {
 	return m.SendOnce(ctx, e, nil)
 }
 
-// Recorder records an e-mail as sent: it sends the record to storage and returns a function
-// that waits for the answer (see SendOnce).
-type Recorder func() (wait func() error, err error)
+// Recorder records an e-mail as sent (see SendOnce).
+type Recorder func() error
 
 // ErrDelivered wraps the error of a record that failed after the server took the message: the
 // e-mail is delivered, and only its record is missing.
@@ -157,16 +156,12 @@ func (m *Mailer) SendOnce(ctx context.Context, e DonationEmail, record Recorder)
 		return fmt.Errorf("send %s e-mail for donation %s: %w", e.Kind, e.DonationID, err)
 	}
 	if record == nil {
-		record = func() (func() error, error) { return func() error { return nil }, nil }
+		record = func() error { return nil }
 	}
 	if m.smtp == nil {
 		m.logger.InfoContext(ctx, "notify: e-mail logged, not sent (SMTP_URL is empty)",
 			"kind", e.Kind, "donation_id", e.DonationID, "to", msg.to)
-		wait, err := record()
-		if err != nil {
-			return err
-		}
-		return wait()
+		return record()
 	}
 	ctx, cancel := context.WithTimeout(ctx, SendTimeout)
 	defer cancel()
@@ -262,11 +257,7 @@ func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg, record Recorder) 
 		return fmt.Errorf("end of data: %w", err)
 	}
 	_ = sc.Quit()
-	wait, err := record()
-	if err == nil {
-		err = wait()
-	}
-	if err != nil {
+	if err := record(); err != nil {
 		return fmt.Errorf("%w: %w", ErrDelivered, err)
 	}
 	return nil
