@@ -42,9 +42,7 @@ func (s *Settler) apply(ctx context.Context, donationID string, o payments.Outco
 		if err != nil {
 			return nil, false, err
 		}
-		if moved {
-			metrics.Donations.WithLabelValues(string(d.Status)).Inc()
-		}
+		s.moved(ctx, d, moved)
 		return d, moved, nil
 	}
 	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
@@ -69,17 +67,25 @@ func (s *Settler) apply(ctx context.Context, donationID string, o payments.Outco
 	if err != nil {
 		return nil, false, err
 	}
-	if moved {
-		metrics.Donations.WithLabelValues(string(d.Status)).Inc()
-		s.Logger.InfoContext(ctx, "donation settled", "donation", d.ID, "status", d.Status, "failure_code", d.FailureCode)
-		if !s.inTx {
-			if err := s.notifyTx(ctx, nil, d); err != nil {
-				// The donation is settled; the e-mail job is what was lost. Log it loudly.
-				s.Logger.ErrorContext(ctx, "queue donation e-mail", "donation", d.ID, "err", err)
-			}
+	s.moved(ctx, d, moved)
+	if moved && !s.inTx {
+		if err := s.notifyTx(ctx, nil, d); err != nil {
+			// The donation is settled; the e-mail job is what was lost. Log it loudly.
+			s.Logger.ErrorContext(ctx, "queue donation e-mail", "donation", d.ID, "err", err)
 		}
 	}
 	return d, moved, nil
+}
+
+// moved counts a move in the metrics and logs it, but for the routine PENDING -> PROCESSING.
+func (s *Settler) moved(ctx context.Context, d *giveathon.Donation, moved bool) {
+	if !moved {
+		return
+	}
+	metrics.Donations.WithLabelValues(string(d.Status)).Inc()
+	if d.Status != giveathon.StatusProcessing {
+		s.Logger.InfoContext(ctx, "donation settled", "donation", d.ID, "status", d.Status, "failure_code", d.FailureCode)
+	}
 }
 
 // notifyTx queues the e-mail of a final outcome (in tx when given).
