@@ -2,6 +2,7 @@ package giveathon
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -42,13 +43,32 @@ func (p Page) Validate() (Page, error) {
 	return p, nil
 }
 
+// CharityFilter selects charities: a page of those whose name or description contains every
+// word of Search (case-insensitive; empty: all).
+type CharityFilter struct {
+	Page
+	Search string
+}
+
+// MaxSearchLength bounds a charity search.
+const MaxSearchLength = 100
+
+// SearchWords returns the words of the filter's search, or an EINVALID error when it is too
+// long.
+func (f CharityFilter) SearchWords() ([]string, error) {
+	if len(f.Search) > MaxSearchLength {
+		return nil, Invalid("search", "search must be at most %d characters", MaxSearchLength)
+	}
+	return strings.Fields(f.Search), nil
+}
+
 // CharityService reads charities.
 type CharityService interface {
 	// FindCharityByID returns one charity, or ENOTFOUND.
 	FindCharityByID(ctx context.Context, id string) (*Charity, error)
-	// FindCharities returns a page of charities in a stable order, the cursor of each, and
-	// the total count.
-	FindCharities(ctx context.Context, page Page) ([]*Charity, []string, int, error)
+	// FindCharities returns a page of the charities the filter keeps, in a stable order, the
+	// cursor of each, and how many it keeps in all.
+	FindCharities(ctx context.Context, f CharityFilter) ([]*Charity, []string, int, error)
 	// FindCharitiesByIDs returns the charities with the given ids, by id (missing ids are
 	// left out).
 	FindCharitiesByIDs(ctx context.Context, ids []string) (map[string]*Charity, error)

@@ -5,17 +5,24 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/giveathon/giveathon"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
-const charityColumns = `id::text, slug, name, description, ein, active, created_at`
+// charityColumnsOf lists a charity's columns, each qualified with the table alias t ("c.").
+func charityColumnsOf(t string) string {
+	return t + `id::text, ` + t + `slug, ` + t + `name, ` + t + `description, ` + t + `ein, ` + t + `active, ` + t + `created_at`
+}
 
-func scanCharity(row pgx.Row) (*giveathon.Charity, error) {
+var charityColumns = charityColumnsOf("")
+
+// scanCharity scans charityColumns, then any extra columns into extra.
+func scanCharity(row pgx.Row, extra ...any) (*giveathon.Charity, error) {
 	var c giveathon.Charity
-	if err := row.Scan(&c.ID, &c.Slug, &c.Name, &c.Description, &c.EIN, &c.Active, &c.CreatedAt); err != nil {
+	if err := row.Scan(append([]any{&c.ID, &c.Slug, &c.Name, &c.Description, &c.EIN, &c.Active, &c.CreatedAt}, extra...)...); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -53,6 +60,9 @@ func (db *DB) FindCharitiesByIDs(ctx context.Context, ids []string) (map[string]
 	return out, nil
 }
 
+// likeEscaper escapes LIKE's wildcards (and its escape character) in a search word.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // charityCursor is the keyset position of a charity in name order.
 type charityCursor struct {
 	Name string `json:"n"`
@@ -74,10 +84,21 @@ func decodeCursor(s string, v any) error {
 
 // FindCharities returns a page of charities ordered by name (then id, so the order is total
 // and cursors stay valid while charities are added), each one's cursor, and the total count.
-func (db *DB) FindCharities(ctx context.Context, page giveathon.Page) ([]*giveathon.Charity, []string, int, error) {
-	page, err := page.Validate()
+func (db *DB) FindCharities(ctx context.Context, f giveathon.CharityFilter) ([]*giveathon.Charity, []string, int, error) {
+	page, err := f.Page.Validate()
 	if err != nil {
 		return nil, nil, 0, err
+	}
+	words, err := f.SearchWords()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	// Each word must appear in the name or the description: ILIKE patterns with the
+	// pattern's own wildcards escaped.
+	where, args := "true", []any{}
+	for _, w := range words {
+		args = append(args, "%"+likeEscaper.Replace(w)+"%")
+		where += fmt.Sprintf(" AND (name ILIKE $%d OR description ILIKE $%[1]d)", len(args))
 	}
 	var after charityCursor
 	if page.After != "" {
@@ -93,15 +114,18 @@ func (db *DB) FindCharities(ctx context.Context, page giveathon.Page) ([]*giveat
 	var cursors []string
 	err = db.InTx(ctx, func(tx pgx.Tx) error {
 		list, cursors = nil, nil
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM charities`).Scan(&total); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM charities WHERE `+where, args...).Scan(&total); err != nil {
 			return err
 		}
 		var rows pgx.Rows
+		n := len(args)
 		if page.After == "" {
-			rows, err = tx.Query(ctx, `SELECT `+charityColumns+` FROM charities ORDER BY name, id LIMIT $1`, page.First+1)
+			rows, err = tx.Query(ctx, fmt.Sprintf(`SELECT `+charityColumns+` FROM charities WHERE `+where+`
+				ORDER BY name, id LIMIT $%d`, n+1), append(args, page.First+1)...)
 		} else {
-			rows, err = tx.Query(ctx, `SELECT `+charityColumns+` FROM charities WHERE (name, id) > ($1, $2::uuid)
-				ORDER BY name, id LIMIT $3`, after.Name, after.ID, page.First+1)
+			rows, err = tx.Query(ctx, fmt.Sprintf(`SELECT `+charityColumns+` FROM charities WHERE `+where+`
+				AND (name, id) > ($%d, $%d::uuid) ORDER BY name, id LIMIT $%d`, n+1, n+2, n+3),
+				append(args, after.Name, after.ID, page.First+1)...)
 		}
 		if err != nil {
 			return err

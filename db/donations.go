@@ -51,6 +51,8 @@ type DonationService struct {
 	// donation's own transaction; otherwise it is inserted right after commit and the
 	// reconciler catches a crash in between.
 	EnqueueInTx bool
+	// Event, when set, takes donations only inside its window.
+	Event *giveathon.Event
 }
 
 var _ giveathon.DonationService = (*DonationService)(nil)
@@ -114,6 +116,13 @@ func (s *DonationService) submitOnce(ctx context.Context, userID string, in give
 			}
 			res = &giveathon.SubmitResult{Donation: existing}
 			return nil
+		}
+		// Checked only for a new gift: a retry of one accepted just before the close still
+		// gets its answer.
+		if s.Event != nil {
+			if err := s.Event.CheckOpen(time.Now()); err != nil {
+				return err
+			}
 		}
 		if charityActive == nil || !*charityActive {
 			return giveathon.Invalid("charityId", "charityId is not a charity that takes donations")

@@ -25,22 +25,32 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// MoveDonation applies a move inside tx (or as a statement of its own) as a conditional UPDATE: only from a status that may
-// move to m.To, so of two writers racing only one wins. It returns the donation as it is now
-// and whether this call moved it.
+// MoveDonation applies a move inside tx (or as a statement of its own) as a conditional
+// UPDATE: only from a status that may move to m.To, so of two writers racing only one wins.
+// A move into SUCCEEDED adds the gift to the event's totals, and one into REFUNDED takes it
+// back out, in the same statement. It returns the donation as it is now and whether this
+// call moved it.
 func MoveDonation(ctx context.Context, tx Querier, id string, m Move) (*giveathon.Donation, bool, error) {
 	from := make([]string, 0, 4)
 	for _, f := range m.To.MovesInto() {
 		from = append(from, string(f))
 	}
-	d, err := scanDonation(tx.QueryRow(ctx, `UPDATE donations SET status = $2,
+	d, err := scanDonation(tx.QueryRow(ctx, `WITH moved AS (UPDATE donations SET status = $2,
 			failure_code = CASE WHEN $2 = 'FAILED' THEN nullif($3, '') ELSE failure_code END,
 			failure_message = CASE WHEN $2 = 'FAILED' THEN nullif($4, '') ELSE failure_message END,
 			payment_intent_id = coalesce(payment_intent_id, nullif($5, '')),
 			updated_at = now(),
 			settled_at = CASE WHEN $2 IN ('SUCCEEDED', 'FAILED') THEN now() ELSE settled_at END
 		WHERE id = $1 AND status = ANY($6::text[])
-		RETURNING `+donationColumns, id, string(m.To), m.FailureCode, m.FailureMessage, m.PaymentIntentID, from))
+		RETURNING `+donationColumns+`), counted AS (
+			INSERT INTO event_totals (charity_id, shard, total_cents, donation_count)
+			SELECT charity_id::uuid, floor(random() * 16)::int, sign * amount_cents, sign
+			FROM moved, (SELECT CASE $2 WHEN 'SUCCEEDED' THEN 1 ELSE -1 END AS sign) s
+			WHERE $2 IN ('SUCCEEDED', 'REFUNDED')
+			ON CONFLICT (charity_id, shard) DO UPDATE SET
+				total_cents = event_totals.total_cents + excluded.total_cents,
+				donation_count = event_totals.donation_count + excluded.donation_count)
+		SELECT * FROM moved`, id, string(m.To), m.FailureCode, m.FailureMessage, m.PaymentIntentID, from))
 	if err == nil {
 		return d, true, nil
 	} else if !errors.Is(err, pgx.ErrNoRows) {

@@ -35,3 +35,16 @@ func trimPage[E any](edges []E, p giveathon.Page, cursor func(E) string) ([]E, *
 	}
 	return edges, info
 }
+
+// firstOf returns the first n items of list, n being the argument (default def, at most
+// most): a short list with no cursor.
+func firstOf[E any](list []E, first *int, def, most int) ([]E, error) {
+	n := def
+	if first != nil {
+		n = *first
+	}
+	if n < 0 || n > most {
+		return nil, giveathon.Invalid("first", "first must be between 0 and %d", most)
+	}
+	return list[:min(n, len(list))], nil
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
+	"github.com/giveathon/giveathon/graph/model"
 )
 
 //go:generate go tool gqlgen generate
@@ -25,7 +26,11 @@ type Resolver struct {
 	// AuthenticateURL, when set (the sandbox), gives the page where a donor completes 3-D
 	// Secure for a PaymentIntent.
 	AuthenticateURL func(paymentIntentID, clientSecret string) string
-	Logger          *slog.Logger
+	// Live serves the event, its totals and the subscriptions.
+	Live *Live
+	// Payments tells the web app how to collect cards.
+	Payments model.PaymentsConfig
+	Logger   *slog.Logger
 }
 
 // Refresher re-reads a donation's payment from the provider and applies it.

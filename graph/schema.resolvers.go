@@ -77,6 +77,16 @@ func (r *donationResolver) NextAction(ctx context.Context, obj *giveathon.Donati
 	return next, nil
 }
 
+// CharityTotals is the resolver for the charityTotals field.
+func (r *eventResolver) CharityTotals(ctx context.Context, obj *giveathon.EventSnapshot, first *int) ([]*giveathon.CharityTotal, error) {
+	return firstOf(obj.CharityTotals, first, 10, 100)
+}
+
+// RecentDonations is the resolver for the recentDonations field.
+func (r *eventResolver) RecentDonations(ctx context.Context, obj *giveathon.EventSnapshot, first *int) ([]*giveathon.PublicDonation, error) {
+	return firstOf(obj.RecentDonations, first, 10, recentLimit)
+}
+
 // Register is the resolver for the register field.
 func (r *mutationResolver) Register(ctx context.Context, input giveathon.RegisterInput) (*giveathon.Session, error) {
 	s, err := r.Auth.Register(ctx, input)
@@ -181,8 +191,12 @@ func (r *queryResolver) Me(ctx context.Context) (*giveathon.User, error) {
 }
 
 // Charities is the resolver for the charities field.
-func (r *queryResolver) Charities(ctx context.Context, first *int, after *string) (*model.CharityConnection, error) {
-	list, cursors, total, err := r.CharityService.FindCharities(ctx, page(first, after))
+func (r *queryResolver) Charities(ctx context.Context, first *int, after *string, search *string) (*model.CharityConnection, error) {
+	f := giveathon.CharityFilter{Page: page(first, after)}
+	if search != nil {
+		f.Search = *search
+	}
+	list, cursors, total, err := r.CharityService.FindCharities(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -250,6 +264,26 @@ func (r *queryResolver) Donation(ctx context.Context, id string) (*giveathon.Don
 	return r.ownDonation(ctx, id)
 }
 
+// Event is the resolver for the event field.
+func (r *queryResolver) Event(ctx context.Context) (*giveathon.EventSnapshot, error) {
+	return r.Live.Snapshot(ctx)
+}
+
+// PaymentsConfig is the resolver for the paymentsConfig field.
+func (r *queryResolver) PaymentsConfig(ctx context.Context) (*model.PaymentsConfig, error) {
+	return &r.Payments, nil
+}
+
+// DonationUpdated is the resolver for the donationUpdated field.
+func (r *subscriptionResolver) DonationUpdated(ctx context.Context, id string) (<-chan *giveathon.Donation, error) {
+	return r.subscribeDonation(ctx, id)
+}
+
+// EventTotals is the resolver for the eventTotals field.
+func (r *subscriptionResolver) EventTotals(ctx context.Context) (<-chan *giveathon.EventSnapshot, error) {
+	return r.subscribeTotals(ctx)
+}
+
 // ID is the resolver for the id field.
 func (r *userResolver) ID(ctx context.Context, obj *giveathon.User) (string, error) {
 	return globalID(typeUser, obj.ID), nil
@@ -281,6 +315,9 @@ func (r *Resolver) Charity() generated.CharityResolver { return &charityResolver
 // Donation returns generated.DonationResolver implementation.
 func (r *Resolver) Donation() generated.DonationResolver { return &donationResolver{r} }
 
+// Event returns generated.EventResolver implementation.
+func (r *Resolver) Event() generated.EventResolver { return &eventResolver{r} }
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
@@ -290,14 +327,19 @@ func (r *Resolver) PaymentMethod() generated.PaymentMethodResolver { return &pay
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// Subscription returns generated.SubscriptionResolver implementation.
+func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
+
 // User returns generated.UserResolver implementation.
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
 type (
 	charityResolver       struct{ *Resolver }
 	donationResolver      struct{ *Resolver }
+	eventResolver         struct{ *Resolver }
 	mutationResolver      struct{ *Resolver }
 	paymentMethodResolver struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
+	subscriptionResolver  struct{ *Resolver }
 	userResolver          struct{ *Resolver }
 )

@@ -53,6 +53,8 @@ type Config struct {
 	CORSOrigins []string
 	// Routes adds more routes to the router (webhooks, say).
 	Routes func(r chi.Router)
+	// App, when set, serves every other GET and HEAD: the web app.
+	App    http.Handler
 	Logger *slog.Logger
 }
 
@@ -125,20 +127,25 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 	if cfg.Routes != nil {
 		cfg.Routes(r)
 	}
+	if cfg.App != nil {
+		// The web app takes every other page; its router shows its own "not found".
+		r.Get("/*", cfg.App.ServeHTTP)
+		r.Head("/*", cfg.App.ServeHTTP)
+	}
 	return r
 }
 
 // NewGraphQLServer returns the gqlgen server with its transports, caches and limits.
 func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	c := generated.Config{Resolvers: res}
-	c.Complexity.Query.Charities = func(child int, first *int, _ *string) int { return listCost(child, first) }
+	c.Complexity.Query.Charities = func(child int, first *int, _ *string, _ *string) int { return listCost(child, first) }
 	c.Complexity.User.Donations = func(child int, first *int, _ *string, _ *giveathon.DonationStatus) int {
 		return listCost(child, first)
 	}
 	srv := handler.New(generated.NewExecutableSchema(c))
 
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second})
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: websocketInit(res.Auth)})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

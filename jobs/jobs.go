@@ -109,7 +109,16 @@ type Deps struct {
 	Mailer  Mailer
 	// PublicURL is where donors reach the web app (links in e-mails).
 	PublicURL string
-	Logger    *slog.Logger
+	// Changes hears of every move, for live subscribers; nil: nobody listens.
+	Changes Publisher
+	Logger  *slog.Logger
+}
+
+// Publisher tells subscribers, in every API instance, that a donation or the event's totals
+// changed (db.Changes).
+type Publisher interface {
+	DonationChanged(ctx context.Context, d *giveathon.Donation) error
+	TotalsChanged(ctx context.Context) error
 }
 
 // Jobs is the River client with Giveathon's workers, and the settlement they share.
@@ -129,7 +138,7 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config, jobsInDomainDB bool) (*J
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	j := &Jobs{cfg: cfg}
-	j.Settler = &Settler{DB: deps.DB, Gateway: deps.Gateway, Logger: deps.Logger, jobs: j, inTx: jobsInDomainDB}
+	j.Settler = &Settler{DB: deps.DB, Gateway: deps.Gateway, Changes: deps.Changes, Logger: deps.Logger, jobs: j, inTx: jobsInDomainDB}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &ChargeDonationWorker{deps: deps, settler: j.Settler})

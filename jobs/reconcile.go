@@ -40,14 +40,14 @@ const batch = 500
 
 // Report counts what one reconciler run did.
 type Report struct {
-	Requeued, Settled, Expired, Fixed, AttemptsClosed, Errors int
+	Requeued, Settled, Expired, Fixed, AttemptsClosed, TotalsFixed, Errors int
 }
 
 // Work implements river.Worker.
 func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
 	r, err := w.Run(ctx)
 	w.deps.Logger.InfoContext(ctx, "reconciled", "requeued", r.Requeued, "settled", r.Settled, "expired", r.Expired,
-		"fixed", r.Fixed, "attempts_closed", r.AttemptsClosed, "errors", r.Errors)
+		"fixed", r.Fixed, "attempts_closed", r.AttemptsClosed, "totals_fixed", r.TotalsFixed, "errors", r.Errors)
 	return err
 }
 
@@ -133,6 +133,22 @@ func (w *ReconcileWorker) Run(ctx context.Context) (Report, error) {
 	r.AttemptsClosed = int(closed)
 	if _, err := w.deps.DB.PruneRateLimits(ctx); err != nil {
 		fail(err)
+	}
+
+	// The event's counters against the donations they count.
+	if fixes, err := w.deps.DB.ReconcileEventTotals(ctx); err != nil {
+		fail(err)
+	} else if len(fixes) > 0 {
+		r.TotalsFixed = len(fixes)
+		for _, f := range fixes {
+			w.deps.Logger.WarnContext(ctx, "event totals disagreed with the donations: corrected",
+				"charity", f.CharityID, "cents", f.Cents, "donations", f.Donations)
+		}
+		if w.deps.Changes != nil {
+			if err := w.deps.Changes.TotalsChanged(ctx); err != nil {
+				w.deps.Logger.WarnContext(ctx, "publish totals change", "err", err)
+			}
+		}
 	}
 	return r, errors.Join(errs...)
 }

@@ -20,6 +20,8 @@ import (
 type Settler struct {
 	DB      *db.DB
 	Gateway Gateway
+	// Changes is told of every move after it commits; nil: nobody.
+	Changes Publisher
 	Logger  *slog.Logger
 	jobs    *Jobs
 	inTx    bool
@@ -77,12 +79,19 @@ func (s *Settler) apply(ctx context.Context, donationID string, o payments.Outco
 	return d, moved, nil
 }
 
-// moved counts a move in the metrics and logs it, but for the routine PENDING -> PROCESSING.
+// moved counts a committed move in the metrics, tells the live subscribers, and logs it but
+// for the routine PENDING -> PROCESSING.
 func (s *Settler) moved(ctx context.Context, d *giveathon.Donation, moved bool) {
 	if !moved {
 		return
 	}
 	metrics.Donations.WithLabelValues(string(d.Status)).Inc()
+	if s.Changes != nil {
+		if err := s.Changes.DonationChanged(ctx, d); err != nil {
+			// Subscribers re-read on a timer too: a lost notice only delays them.
+			s.Logger.WarnContext(ctx, "publish donation change", "donation", d.ID, "err", err)
+		}
+	}
 	if d.Status != giveathon.StatusProcessing {
 		s.Logger.InfoContext(ctx, "donation settled", "donation", d.ID, "status", d.Status, "failure_code", d.FailureCode)
 	}

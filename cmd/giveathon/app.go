@@ -15,6 +15,7 @@ import (
 	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/graph"
+	"github.com/giveathon/giveathon/graph/model"
 	"github.com/giveathon/giveathon/jobs"
 	"github.com/giveathon/giveathon/notify"
 	"github.com/giveathon/giveathon/payments"
@@ -35,13 +36,16 @@ type app struct {
 	sandboxURL    string
 	sandboxServer *http.Server
 	webhookSecret string
+	// changes carries donation changes to the live subscribers of every API instance.
+	changes *db.Changes
 }
 
 // newApp builds the payment gateway (and the in-process sandbox when no Stripe key is set),
 // the mailer and the River client. publicAddr is the address the API listens on, for the
 // sandbox's webhooks; empty for a worker-only process.
 func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, s *stores, publicAddr string) (*app, error) {
-	a := &app{cfg: cfg, logger: logger, stores: s, webhookSecret: cfg.WebhookSecret}
+	a := &app{cfg: cfg, logger: logger, stores: s, webhookSecret: cfg.WebhookSecret,
+		changes: db.NewChanges(s.Migrator.Jobs, logger.With("component", "changes"))}
 	stripeCfg := cfg.Stripe
 	stripeCfg.Logger = logger.With("component", "payments")
 	if stripeCfg.SecretKey == "" {
@@ -73,7 +77,7 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, s *stores, pu
 		return nil, err
 	}
 	a.jobs, err = jobs.New(s.Migrator.Jobs, jobs.Deps{
-		DB: s.DB, Gateway: a.gateway, Mailer: a.mailer, PublicURL: cfg.PublicURL, Logger: logger.With("component", "jobs"),
+		DB: s.DB, Gateway: a.gateway, Mailer: a.mailer, PublicURL: cfg.PublicURL, Changes: a.changes, Logger: logger.With("component", "jobs"),
 	}, cfg.Jobs, s.Migrator.Jobs == s.Migrator.Domain)
 	if err != nil {
 		a.close()
@@ -117,16 +121,22 @@ func (a *app) resolver() *graph.Resolver {
 		CharityService: a.stores.DB,
 		Guard:          guard,
 		DonationService: &db.DonationService{DB: a.stores.DB, Limits: a.cfg.Donation, Enqueue: a.jobs.Enqueue,
-			EnqueueInTx: a.stores.Migrator.Jobs == a.stores.Migrator.Domain},
+			EnqueueInTx: a.stores.Migrator.Jobs == a.stores.Migrator.Domain, Event: &a.cfg.Event},
 		PaymentMethodService: &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger},
 		Refresher:            a.jobs.Settler,
 		PaymentIntents:       a.gateway,
+		Live:                 &graph.Live{Event: a.cfg.Event, Totals: a.stores.DB, Changes: a.changes},
+		Payments:             model.PaymentsConfig{PublishableKey: publishable, TestPaymentMethods: []*model.TestPaymentMethod{}},
 		Logger:               a.logger,
 	}
 	if a.sandbox != nil || (a.cfg.Stripe.SecretKey == "" && a.cfg.Stripe.APIBase != "") {
 		base := a.sandboxURL
 		if base == "" {
 			base = a.cfg.Stripe.APIBase
+		}
+		r.Payments.Sandbox = true
+		for _, pm := range sandbox.TestPaymentMethods() {
+			r.Payments.TestPaymentMethods = append(r.Payments.TestPaymentMethods, &model.TestPaymentMethod{ID: pm.ID, Label: pm.Label})
 		}
 		r.AuthenticateURL = func(pi, secret string) string {
 			return base + "/_sandbox/authenticate/" + url.PathEscape(pi) + "?client_secret=" + url.QueryEscape(secret) +

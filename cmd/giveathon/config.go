@@ -45,6 +45,10 @@ var settings = []setting{
 	{"STRIPE_TIMEOUT", "30s", "How long one Stripe call may take."},
 	{"SMTP_URL", "", "SMTP server for receipts: smtp://[user:pass@]host:port[?tls=none|starttls|tls]. Unset: e-mails are logged and recorded only."},
 	{"MAIL_FROM", "Giveathon <receipts@giveathon.local>", "Sender of receipts."},
+	{"EVENT_NAME", "Giveathon", "The charity event's name, shown on the web app and the live page."},
+	{"EVENT_STARTS_AT", "", "When donations open (RFC 3339, 2026-12-01T09:00:00-05:00). Unset: when the process starts (development only; required in production)."},
+	{"EVENT_ENDS_AT", "", "When donations close (RFC 3339). Unset: three days after EVENT_STARTS_AT."},
+	{"EVENT_GOAL_CENTS", "100000000", "The event's goal in cents ($1,000,000), shown against the total."},
 	{"DONATION_MIN_CENTS", "100", "Smallest donation, in cents."},
 	{"DONATION_MAX_CENTS", "10000000", "Largest donation, in cents."},
 	{"CHARGE_MAX_ATTEMPTS", "5", "How often a charge is tried before the donation fails."},
@@ -90,6 +94,7 @@ type Config struct {
 	SMTPURL          string
 	MailFrom         string
 	Donation         giveathon.DonationLimits
+	Event            giveathon.Event
 	Jobs             jobs.Config
 	Limits           auth.Limits
 	TrustedProxies   []netip.Prefix
@@ -225,6 +230,26 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	if c.Donation.MinAmountCents > c.Donation.MaxAmountCents {
 		bad("DONATION_MIN_CENTS", "%d is above DONATION_MAX_CENTS (%d)", c.Donation.MinAmountCents, c.Donation.MaxAmountCents)
 	}
+	c.Event = giveathon.Event{Name: get("EVENT_NAME"), GoalCents: intSetting("EVENT_GOAL_CENTS", 1, 1<<52)}
+	eventTime := func(name string, def time.Time) time.Time {
+		v := get(name)
+		if v == "" {
+			return def
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			bad(name, "%q is not an RFC 3339 time such as 2026-12-01T09:00:00-05:00", v)
+		}
+		return t
+	}
+	c.Event.StartsAt = eventTime("EVENT_STARTS_AT", time.Now().Truncate(time.Second))
+	c.Event.EndsAt = eventTime("EVENT_ENDS_AT", c.Event.StartsAt.Add(72*time.Hour))
+	if !c.Event.EndsAt.After(c.Event.StartsAt) {
+		bad("EVENT_ENDS_AT", "%s is not after EVENT_STARTS_AT (%s)", c.Event.EndsAt.Format(time.RFC3339), c.Event.StartsAt.Format(time.RFC3339))
+	}
+	if len(c.Event.Name) > 200 {
+		bad("EVENT_NAME", "is longer than 200 characters")
+	}
 	c.Jobs.ChargeMaxAttempts = int(intSetting("CHARGE_MAX_ATTEMPTS", 1, 100))
 	c.Jobs.PaymentWorkers = int(intSetting("PAYMENT_WORKERS", 1, 10000))
 	rateLimit, err := strconv.ParseFloat(get("STRIPE_RATE_LIMIT"), 64)
@@ -261,6 +286,9 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		}
 		if c.WebhookSecret == "" {
 			bad("STRIPE_WEBHOOK_SECRET", "is required in production")
+		}
+		if get("EVENT_STARTS_AT") == "" {
+			bad("EVENT_STARTS_AT", "is required in production (the event's window must not move when a server restarts)")
 		}
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {

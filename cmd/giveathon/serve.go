@@ -13,6 +13,7 @@ import (
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/graph"
 	"github.com/giveathon/giveathon/payments/sandbox"
+	"github.com/giveathon/giveathon/web"
 )
 
 func (p *program) serve(ctx context.Context, args []string) error {
@@ -45,6 +46,9 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		ln.Close()
 		return err
 	}
+	listenCtx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	go a.changes.Listen(listenCtx)
 	if workers {
 		if err := a.jobs.Start(ctx); err != nil {
 			a.close()
@@ -66,6 +70,7 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		CORSOrigins:    cfg.CORSOrigins,
 		Logger:         logger,
 		Routes:         a.routes,
+		App:            web.Handler(web.Options{StripeJS: cfg.Stripe.SecretKey != ""}),
 		Ready: func(ctx context.Context) error {
 			if err := s.DB.Pool.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)

@@ -32,9 +32,11 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Charity() CharityResolver
 	Donation() DonationResolver
+	Event() EventResolver
 	Mutation() MutationResolver
 	PaymentMethod() PaymentMethodResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	User() UserResolver
 }
 
@@ -67,6 +69,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	CharityTotal struct {
+		Charity       func(childComplexity int) int
+		DonationCount func(childComplexity int) int
+		TotalCents    func(childComplexity int) int
+	}
+
 	Donation struct {
 		AmountCents    func(childComplexity int) int
 		Anonymous      func(childComplexity int) int
@@ -94,6 +102,18 @@ type ComplexityRoot struct {
 	DonationEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	Event struct {
+		CharityTotals   func(childComplexity int, first *int) int
+		DonationCount   func(childComplexity int) int
+		EndsAt          func(childComplexity int) int
+		GoalCents       func(childComplexity int) int
+		Name            func(childComplexity int) int
+		Open            func(childComplexity int) int
+		RecentDonations func(childComplexity int, first *int) int
+		StartsAt        func(childComplexity int) int
+		TotalCents      func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -138,12 +158,28 @@ type ComplexityRoot struct {
 		Last4     func(childComplexity int) int
 	}
 
+	PaymentsConfig struct {
+		PublishableKey     func(childComplexity int) int
+		Sandbox            func(childComplexity int) int
+		TestPaymentMethods func(childComplexity int) int
+	}
+
+	PublicDonation struct {
+		AmountCents func(childComplexity int) int
+		Charity     func(childComplexity int) int
+		Currency    func(childComplexity int) int
+		DonorName   func(childComplexity int) int
+		SettledAt   func(childComplexity int) int
+	}
+
 	Query struct {
-		Charities func(childComplexity int, first *int, after *string) int
-		Charity   func(childComplexity int, id string) int
-		Donation  func(childComplexity int, id string) int
-		Me        func(childComplexity int) int
-		Node      func(childComplexity int, id string) int
+		Charities      func(childComplexity int, first *int, after *string, search *string) int
+		Charity        func(childComplexity int, id string) int
+		Donation       func(childComplexity int, id string) int
+		Event          func(childComplexity int) int
+		Me             func(childComplexity int) int
+		Node           func(childComplexity int, id string) int
+		PaymentsConfig func(childComplexity int) int
 	}
 
 	SetupIntentPayload struct {
@@ -155,6 +191,16 @@ type ComplexityRoot struct {
 		Donation          func(childComplexity int) int
 		DuplicateOf       func(childComplexity int) int
 		NeedsConfirmation func(childComplexity int) int
+	}
+
+	Subscription struct {
+		DonationUpdated func(childComplexity int, id string) int
+		EventTotals     func(childComplexity int) int
+	}
+
+	TestPaymentMethod struct {
+		ID    func(childComplexity int) int
+		Label func(childComplexity int) int
 	}
 
 	User struct {
@@ -186,6 +232,10 @@ type DonationResolver interface {
 	Attempts(ctx context.Context, obj *giveathon.Donation) ([]*giveathon.PaymentAttempt, error)
 	NextAction(ctx context.Context, obj *giveathon.Donation) (*model.NextAction, error)
 }
+type EventResolver interface {
+	CharityTotals(ctx context.Context, obj *giveathon.EventSnapshot, first *int) ([]*giveathon.CharityTotal, error)
+	RecentDonations(ctx context.Context, obj *giveathon.EventSnapshot, first *int) ([]*giveathon.PublicDonation, error)
+}
 type MutationResolver interface {
 	Register(ctx context.Context, input giveathon.RegisterInput) (*giveathon.Session, error)
 	Login(ctx context.Context, input giveathon.LoginInput) (*giveathon.Session, error)
@@ -201,10 +251,16 @@ type PaymentMethodResolver interface {
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*giveathon.User, error)
-	Charities(ctx context.Context, first *int, after *string) (*model.CharityConnection, error)
+	Charities(ctx context.Context, first *int, after *string, search *string) (*model.CharityConnection, error)
 	Charity(ctx context.Context, id string) (*giveathon.Charity, error)
 	Node(ctx context.Context, id string) (model.Node, error)
 	Donation(ctx context.Context, id string) (*giveathon.Donation, error)
+	Event(ctx context.Context) (*giveathon.EventSnapshot, error)
+	PaymentsConfig(ctx context.Context) (*model.PaymentsConfig, error)
+}
+type SubscriptionResolver interface {
+	DonationUpdated(ctx context.Context, id string) (<-chan *giveathon.Donation, error)
+	EventTotals(ctx context.Context) (<-chan *giveathon.EventSnapshot, error)
 }
 type UserResolver interface {
 	ID(ctx context.Context, obj *giveathon.User) (string, error)
@@ -312,6 +368,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CharityEdge.Node(childComplexity), true
+
+	case "CharityTotal.charity":
+		if e.ComplexityRoot.CharityTotal.Charity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CharityTotal.Charity(childComplexity), true
+	case "CharityTotal.donationCount":
+		if e.ComplexityRoot.CharityTotal.DonationCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CharityTotal.DonationCount(childComplexity), true
+	case "CharityTotal.totalCents":
+		if e.ComplexityRoot.CharityTotal.TotalCents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CharityTotal.TotalCents(childComplexity), true
 
 	case "Donation.amountCents":
 		if e.ComplexityRoot.Donation.AmountCents == nil {
@@ -435,6 +510,71 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DonationEdge.Node(childComplexity), true
+
+	case "Event.charityTotals":
+		if e.ComplexityRoot.Event.CharityTotals == nil {
+			break
+		}
+
+		args, err := ec.field_Event_charityTotals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Event.CharityTotals(childComplexity, args["first"].(*int)), true
+	case "Event.donationCount":
+		if e.ComplexityRoot.Event.DonationCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.DonationCount(childComplexity), true
+	case "Event.endsAt":
+		if e.ComplexityRoot.Event.EndsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.EndsAt(childComplexity), true
+	case "Event.goalCents":
+		if e.ComplexityRoot.Event.GoalCents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.GoalCents(childComplexity), true
+	case "Event.name":
+		if e.ComplexityRoot.Event.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Name(childComplexity), true
+	case "Event.open":
+		if e.ComplexityRoot.Event.Open == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Open(childComplexity), true
+	case "Event.recentDonations":
+		if e.ComplexityRoot.Event.RecentDonations == nil {
+			break
+		}
+
+		args, err := ec.field_Event_recentDonations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Event.RecentDonations(childComplexity, args["first"].(*int)), true
+	case "Event.startsAt":
+		if e.ComplexityRoot.Event.StartsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.StartsAt(childComplexity), true
+	case "Event.totalCents":
+		if e.ComplexityRoot.Event.TotalCents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.TotalCents(childComplexity), true
 
 	case "Mutation.addPaymentMethod":
 		if e.ComplexityRoot.Mutation.AddPaymentMethod == nil {
@@ -633,6 +773,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PaymentMethod.Last4(childComplexity), true
 
+	case "PaymentsConfig.publishableKey":
+		if e.ComplexityRoot.PaymentsConfig.PublishableKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentsConfig.PublishableKey(childComplexity), true
+	case "PaymentsConfig.sandbox":
+		if e.ComplexityRoot.PaymentsConfig.Sandbox == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentsConfig.Sandbox(childComplexity), true
+	case "PaymentsConfig.testPaymentMethods":
+		if e.ComplexityRoot.PaymentsConfig.TestPaymentMethods == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentsConfig.TestPaymentMethods(childComplexity), true
+
+	case "PublicDonation.amountCents":
+		if e.ComplexityRoot.PublicDonation.AmountCents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicDonation.AmountCents(childComplexity), true
+	case "PublicDonation.charity":
+		if e.ComplexityRoot.PublicDonation.Charity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicDonation.Charity(childComplexity), true
+	case "PublicDonation.currency":
+		if e.ComplexityRoot.PublicDonation.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicDonation.Currency(childComplexity), true
+	case "PublicDonation.donorName":
+		if e.ComplexityRoot.PublicDonation.DonorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicDonation.DonorName(childComplexity), true
+	case "PublicDonation.settledAt":
+		if e.ComplexityRoot.PublicDonation.SettledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublicDonation.SettledAt(childComplexity), true
+
 	case "Query.charities":
 		if e.ComplexityRoot.Query.Charities == nil {
 			break
@@ -643,7 +833,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Charities(childComplexity, args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Charities(childComplexity, args["first"].(*int), args["after"].(*string), args["search"].(*string)), true
 	case "Query.charity":
 		if e.ComplexityRoot.Query.Charity == nil {
 			break
@@ -666,6 +856,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Donation(childComplexity, args["id"].(string)), true
+	case "Query.event":
+		if e.ComplexityRoot.Query.Event == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Event(childComplexity), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -684,6 +880,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.paymentsConfig":
+		if e.ComplexityRoot.Query.PaymentsConfig == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PaymentsConfig(childComplexity), true
 
 	case "SetupIntentPayload.clientSecret":
 		if e.ComplexityRoot.SetupIntentPayload.ClientSecret == nil {
@@ -716,6 +918,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SubmitDonationPayload.NeedsConfirmation(childComplexity), true
+
+	case "Subscription.donationUpdated":
+		if e.ComplexityRoot.Subscription.DonationUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_donationUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.DonationUpdated(childComplexity, args["id"].(string)), true
+	case "Subscription.eventTotals":
+		if e.ComplexityRoot.Subscription.EventTotals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.EventTotals(childComplexity), true
+
+	case "TestPaymentMethod.id":
+		if e.ComplexityRoot.TestPaymentMethod.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestPaymentMethod.ID(childComplexity), true
+	case "TestPaymentMethod.label":
+		if e.ComplexityRoot.TestPaymentMethod.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestPaymentMethod.Label(childComplexity), true
 
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
@@ -822,6 +1055,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -862,14 +1112,91 @@ interface Node {
 type Query {
   "The signed-in donor, or null when the request carries no valid session."
   me: User
-  "Charities in name order, a page at a time (at most 100 per page)."
-  charities(first: Int = 20, after: String): CharityConnection!
+  """
+  Charities in name order, a page at a time (at most 100 per page); search keeps those whose
+  name or description contains every word of it (case-insensitive).
+  """
+  charities(first: Int = 20, after: String, search: String): CharityConnection!
   "One charity by its ID, or null."
   charity(id: ID!): Charity
   "Any object by its global ID; another donor's objects are not found."
   node(id: ID!): Node
   "One of the signed-in donor's donations; anyone else's is NOT_FOUND."
   donation(id: ID!): Donation
+  "The charity event: its window, its goal and its live totals. Public."
+  event: Event!
+  "How the web app collects cards: the publishable key, and with the sandbox its test cards."
+  paymentsConfig: PaymentsConfig!
+}
+
+"""
+Live updates over graphql-ws (the websocket at /graphql). A browser signs in with its session
+cookie; other clients send {"Authorization": "Bearer <token>"} in connection_init's payload.
+"""
+type Subscription {
+  "The signed-in donor's donation now, then again whenever its status changes."
+  donationUpdated(id: ID!): Donation!
+  "The event's totals now, then whenever they change: at most a few times a second."
+  eventTotals: Event!
+}
+
+"""
+A whole number up to 2^53 - 1 (exact in JavaScript), for sums of cents that can pass the
+2^31 - 1 of Int.
+"""
+scalar SafeInt
+
+"The charity event this deployment runs."
+type Event {
+  name: String!
+  startsAt: Time!
+  endsAt: Time!
+  "Whether donations are taken now (between startsAt and endsAt)."
+  open: Boolean!
+  goalCents: SafeInt!
+  "The sum of succeeded donations (refunds taken back out)."
+  totalCents: SafeInt!
+  "How many donations succeeded (refunds taken back out)."
+  donationCount: Int!
+  "Charities by total raised, highest first (those with nothing yet left out)."
+  charityTotals(first: Int = 10): [CharityTotal!]!
+  "The latest succeeded donations, newest first (at most 50)."
+  recentDonations(first: Int = 10): [PublicDonation!]!
+}
+
+"What one charity has raised in the event."
+type CharityTotal {
+  charity: Charity!
+  totalCents: SafeInt!
+  donationCount: Int!
+}
+
+"A succeeded donation as the public sees it: no card, no message, no e-mail."
+type PublicDonation {
+  "The donor's name, or \"Anonymous\" when they asked to be."
+  donorName: String!
+  charity: Charity!
+  amountCents: Int!
+  currency: String!
+  settledAt: Time!
+}
+
+"How the web app collects cards."
+type PaymentsConfig {
+  "Stripe's publishable key for Stripe.js (pk_test_sandbox with the sandbox)."
+  publishableKey: String!
+  "True with the Stripe sandbox: no Stripe.js; the donor picks one of testPaymentMethods."
+  sandbox: Boolean!
+  "With the sandbox, Stripe's test payment methods by name; empty with a live key."
+  testPaymentMethods: [TestPaymentMethod!]!
+}
+
+"One of Stripe's test payment methods."
+type TestPaymentMethod {
+  "The id to pass to addPaymentMethod (pm_card_visa, ...)."
+  id: String!
+  "What it is and does: \"Visa: succeeds\", \"Visa: declined (insufficient funds)\", ..."
+  label: String!
 }
 
 type Mutation {
@@ -1127,6 +1454,18 @@ func (ec *executionContext) childFields_CharityEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type CharityEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_CharityTotal(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "charity":
+		return ec.fieldContext_CharityTotal_charity(ctx, field)
+	case "totalCents":
+		return ec.fieldContext_CharityTotal_totalCents(ctx, field)
+	case "donationCount":
+		return ec.fieldContext_CharityTotal_donationCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CharityTotal", field.Name)
+}
+
 func (ec *executionContext) childFields_Donation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1183,6 +1522,30 @@ func (ec *executionContext) childFields_DonationEdge(ctx context.Context, field 
 		return ec.fieldContext_DonationEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DonationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_Event_name(ctx, field)
+	case "startsAt":
+		return ec.fieldContext_Event_startsAt(ctx, field)
+	case "endsAt":
+		return ec.fieldContext_Event_endsAt(ctx, field)
+	case "open":
+		return ec.fieldContext_Event_open(ctx, field)
+	case "goalCents":
+		return ec.fieldContext_Event_goalCents(ctx, field)
+	case "totalCents":
+		return ec.fieldContext_Event_totalCents(ctx, field)
+	case "donationCount":
+		return ec.fieldContext_Event_donationCount(ctx, field)
+	case "charityTotals":
+		return ec.fieldContext_Event_charityTotals(ctx, field)
+	case "recentDonations":
+		return ec.fieldContext_Event_recentDonations(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
 }
 
 func (ec *executionContext) childFields_NextAction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1247,6 +1610,34 @@ func (ec *executionContext) childFields_PaymentMethod(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type PaymentMethod", field.Name)
 }
 
+func (ec *executionContext) childFields_PaymentsConfig(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "publishableKey":
+		return ec.fieldContext_PaymentsConfig_publishableKey(ctx, field)
+	case "sandbox":
+		return ec.fieldContext_PaymentsConfig_sandbox(ctx, field)
+	case "testPaymentMethods":
+		return ec.fieldContext_PaymentsConfig_testPaymentMethods(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentsConfig", field.Name)
+}
+
+func (ec *executionContext) childFields_PublicDonation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "donorName":
+		return ec.fieldContext_PublicDonation_donorName(ctx, field)
+	case "charity":
+		return ec.fieldContext_PublicDonation_charity(ctx, field)
+	case "amountCents":
+		return ec.fieldContext_PublicDonation_amountCents(ctx, field)
+	case "currency":
+		return ec.fieldContext_PublicDonation_currency(ctx, field)
+	case "settledAt":
+		return ec.fieldContext_PublicDonation_settledAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PublicDonation", field.Name)
+}
+
 func (ec *executionContext) childFields_SetupIntentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "clientSecret":
@@ -1267,6 +1658,16 @@ func (ec *executionContext) childFields_SubmitDonationPayload(ctx context.Contex
 		return ec.fieldContext_SubmitDonationPayload_duplicateOf(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SubmitDonationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_TestPaymentMethod(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TestPaymentMethod_id(ctx, field)
+	case "label":
+		return ec.fieldContext_TestPaymentMethod_label(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestPaymentMethod", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1403,6 +1804,34 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Event_charityTotals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Event_recentDonations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addPaymentMethod_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1520,6 +1949,14 @@ func (ec *executionContext) field_Query_charities_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg2
 	return args, nil
 }
 
@@ -1552,6 +1989,20 @@ func (ec *executionContext) field_Query_donation_args(ctx context.Context, rawAr
 }
 
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_donationUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -2002,6 +2453,84 @@ func (ec *executionContext) fieldContext_CharityEdge_node(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CharityTotal_charity(ctx context.Context, field graphql.CollectedField, obj *giveathon.CharityTotal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CharityTotal_charity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Charity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Charity) graphql.Marshaler {
+			return ec.marshalNCharity2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐCharity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CharityTotal_charity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CharityTotal",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Charity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CharityTotal_totalCents(ctx context.Context, field graphql.CollectedField, obj *giveathon.CharityTotal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CharityTotal_totalCents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNSafeInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CharityTotal_totalCents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CharityTotal", field, false, false, "SafeInt")
+}
+
+func (ec *executionContext) _CharityTotal_donationCount(ctx context.Context, field graphql.CollectedField, obj *giveathon.CharityTotal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CharityTotal_donationCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DonationCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CharityTotal_donationCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CharityTotal", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Donation_id(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
@@ -2523,6 +3052,255 @@ func (ec *executionContext) fieldContext_DonationEdge_node(_ context.Context, fi
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Donation(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Event_name(ctx context.Context, field graphql.CollectedField, obj *giveathon.EventSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "String")
+}
+
+func (ec *executionContext) _Event_startsAt(ctx context.Context, field graphql.CollectedField, obj *giveathon.EventSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_startsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_startsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Event_endsAt(ctx context.Context, field graphql.CollectedField, obj *giveathon.EventSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_endsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_endsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Event_open(ctx context.Context, field graphql.CollectedField, obj *giveathon.EventSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_open(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Open, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_open(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Event_goalCents(ctx context.Context, field graphql.CollectedField, obj *giveathon.EventSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_goalCents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoalCents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNSafeInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_goalCents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "SafeInt")
+}
+
+func (ec *executionContext) _Event_totalCents(ctx context.Context, field graphql.CollectedField, obj *giveathon.EventSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_totalCents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNSafeInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_totalCents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "SafeInt")
+}
+
+func (ec *executionContext) _Event_donationCount(ctx context.Context, field graphql.CollectedField, obj *giveathon.EventSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_donationCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DonationCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_donationCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Event_charityTotals(ctx context.Context, field graphql.CollectedField, obj *giveathon.EventSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_charityTotals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Event().CharityTotals(ctx, obj, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*giveathon.CharityTotal) graphql.Marshaler {
+			return ec.marshalNCharityTotal2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐCharityTotalᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_charityTotals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Event",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CharityTotal(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Event_charityTotals_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Event_recentDonations(ctx context.Context, field graphql.CollectedField, obj *giveathon.EventSnapshot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_recentDonations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Event().RecentDonations(ctx, obj, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*giveathon.PublicDonation) graphql.Marshaler {
+			return ec.marshalNPublicDonation2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPublicDonationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_recentDonations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Event",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublicDonation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Event_recentDonations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -3283,6 +4061,208 @@ func (ec *executionContext) fieldContext_PaymentMethod_isDefault(_ context.Conte
 	return graphql.NewScalarFieldContext("PaymentMethod", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _PaymentsConfig_publishableKey(ctx context.Context, field graphql.CollectedField, obj *model.PaymentsConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentsConfig_publishableKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublishableKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentsConfig_publishableKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentsConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _PaymentsConfig_sandbox(ctx context.Context, field graphql.CollectedField, obj *model.PaymentsConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentsConfig_sandbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sandbox, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentsConfig_sandbox(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentsConfig", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PaymentsConfig_testPaymentMethods(ctx context.Context, field graphql.CollectedField, obj *model.PaymentsConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentsConfig_testPaymentMethods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TestPaymentMethods, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.TestPaymentMethod) graphql.Marshaler {
+			return ec.marshalNTestPaymentMethod2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐTestPaymentMethodᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentsConfig_testPaymentMethods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PaymentsConfig",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestPaymentMethod(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PublicDonation_donorName(ctx context.Context, field graphql.CollectedField, obj *giveathon.PublicDonation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicDonation_donorName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DonorName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicDonation_donorName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicDonation", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicDonation_charity(ctx context.Context, field graphql.CollectedField, obj *giveathon.PublicDonation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicDonation_charity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Charity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Charity) graphql.Marshaler {
+			return ec.marshalNCharity2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐCharity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicDonation_charity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublicDonation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Charity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PublicDonation_amountCents(ctx context.Context, field graphql.CollectedField, obj *giveathon.PublicDonation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicDonation_amountCents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmountCents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicDonation_amountCents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicDonation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PublicDonation_currency(ctx context.Context, field graphql.CollectedField, obj *giveathon.PublicDonation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicDonation_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicDonation_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicDonation", field, false, false, "String")
+}
+
+func (ec *executionContext) _PublicDonation_settledAt(ctx context.Context, field graphql.CollectedField, obj *giveathon.PublicDonation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublicDonation_settledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SettledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublicDonation_settledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PublicDonation", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3325,7 +4305,7 @@ func (ec *executionContext) _Query_charities(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Charities(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Charities(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["search"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CharityConnection) graphql.Marshaler {
@@ -3487,6 +4467,70 @@ func (ec *executionContext) fieldContext_Query_donation(ctx context.Context, fie
 	if fc.Args, err = ec.field_Query_donation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_event(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_event(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Event(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.EventSnapshot) graphql.Marshaler {
+			return ec.marshalNEvent2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐEventSnapshot(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_event(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_paymentsConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_paymentsConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().PaymentsConfig(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PaymentsConfig) graphql.Marshaler {
+			return ec.marshalNPaymentsConfig2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐPaymentsConfig(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_paymentsConfig(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentsConfig(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -3698,6 +4742,128 @@ func (ec *executionContext) fieldContext_SubmitDonationPayload_duplicateOf(_ con
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_donationUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_donationUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().DonationUpdated(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
+			return ec.marshalNDonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_donationUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Donation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_donationUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_eventTotals(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_eventTotals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().EventTotals(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.EventSnapshot) graphql.Marshaler {
+			return ec.marshalNEvent2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐEventSnapshot(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_eventTotals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestPaymentMethod_id(ctx context.Context, field graphql.CollectedField, obj *model.TestPaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestPaymentMethod_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestPaymentMethod_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestPaymentMethod", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestPaymentMethod_label(ctx context.Context, field graphql.CollectedField, obj *model.TestPaymentMethod) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestPaymentMethod_label(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Label, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestPaymentMethod_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestPaymentMethod", field, false, false, "String")
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *giveathon.User) (ret graphql.Marshaler) {
@@ -5427,6 +6593,49 @@ func (ec *executionContext) _CharityEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var charityTotalImplementors = []string{"CharityTotal"}
+
+func (ec *executionContext) _CharityTotal(ctx context.Context, sel ast.SelectionSet, obj *giveathon.CharityTotal) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, charityTotalImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CharityTotal")
+		case "charity":
+			out.Values[i] = ec._CharityTotal_charity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCents":
+			out.Values[i] = ec._CharityTotal_totalCents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "donationCount":
+			out.Values[i] = ec._CharityTotal_donationCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var donationImplementors = []string{"Donation", "Node"}
 
 func (ec *executionContext) _Donation(ctx context.Context, sel ast.SelectionSet, obj *giveathon.Donation) graphql.Marshaler {
@@ -5602,6 +6811,81 @@ func (ec *executionContext) _DonationEdge(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var eventImplementors = []string{"Event"}
+
+func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *giveathon.EventSnapshot) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Event")
+		case "name":
+			out.Values[i] = ec._Event_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startsAt":
+			out.Values[i] = ec._Event_startsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endsAt":
+			out.Values[i] = ec._Event_endsAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "open":
+			out.Values[i] = ec._Event_open(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "goalCents":
+			out.Values[i] = ec._Event_goalCents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "totalCents":
+			out.Values[i] = ec._Event_totalCents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "donationCount":
+			out.Values[i] = ec._Event_donationCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "charityTotals":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Event_charityTotals(ctx, field, obj)
+				})
+		case "recentDonations":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Event_recentDonations(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -5919,6 +7203,102 @@ func (ec *executionContext) _PaymentMethod(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var paymentsConfigImplementors = []string{"PaymentsConfig"}
+
+func (ec *executionContext) _PaymentsConfig(ctx context.Context, sel ast.SelectionSet, obj *model.PaymentsConfig) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, paymentsConfigImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PaymentsConfig")
+		case "publishableKey":
+			out.Values[i] = ec._PaymentsConfig_publishableKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sandbox":
+			out.Values[i] = ec._PaymentsConfig_sandbox(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testPaymentMethods":
+			out.Values[i] = ec._PaymentsConfig_testPaymentMethods(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var publicDonationImplementors = []string{"PublicDonation"}
+
+func (ec *executionContext) _PublicDonation(ctx context.Context, sel ast.SelectionSet, obj *giveathon.PublicDonation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, publicDonationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PublicDonation")
+		case "donorName":
+			out.Values[i] = ec._PublicDonation_donorName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "charity":
+			out.Values[i] = ec._PublicDonation_charity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amountCents":
+			out.Values[i] = ec._PublicDonation_amountCents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currency":
+			out.Values[i] = ec._PublicDonation_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "settledAt":
+			out.Values[i] = ec._PublicDonation_settledAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -5967,6 +7347,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_donation(ctx, field)
+				})
+		case "event":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_event(ctx, field)
+				})
+		case "paymentsConfig":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_paymentsConfig(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -6061,6 +7453,66 @@ func (ec *executionContext) _SubmitDonationPayload(ctx context.Context, sel ast.
 		case "duplicateOf":
 			out.Values[i] = ec._SubmitDonationPayload_duplicateOf(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "donationUpdated":
+		return ec._Subscription_donationUpdated(ctx, fields[0])
+	case "eventTotals":
+		return ec._Subscription_eventTotals(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
+var testPaymentMethodImplementors = []string{"TestPaymentMethod"}
+
+func (ec *executionContext) _TestPaymentMethod(ctx context.Context, sel ast.SelectionSet, obj *model.TestPaymentMethod) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testPaymentMethodImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestPaymentMethod")
+		case "id":
+			out.Values[i] = ec._TestPaymentMethod_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "label":
+			out.Values[i] = ec._TestPaymentMethod_label(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -6570,6 +8022,30 @@ func (ec *executionContext) marshalNCharityEdge2ᚖgithubᚗcomᚋgiveathonᚋgi
 	return ec._CharityEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNCharityTotal2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐCharityTotalᚄ(ctx context.Context, sel ast.SelectionSet, v []*giveathon.CharityTotal) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCharityTotal2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐCharityTotal(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCharityTotal2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐCharityTotal(ctx context.Context, sel ast.SelectionSet, v *giveathon.CharityTotal) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CharityTotal!")
+		return graphql.Null
+	}
+	return ec._CharityTotal(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx context.Context, sel ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Donation!")
@@ -6618,6 +8094,14 @@ func (ec *executionContext) unmarshalNDonationStatus2githubᚗcomᚋgiveathonᚋ
 
 func (ec *executionContext) marshalNDonationStatus2githubᚗcomᚋgiveathonᚋgiveathonᚐDonationStatus(ctx context.Context, sel ast.SelectionSet, v giveathon.DonationStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNEvent2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐEventSnapshot(ctx context.Context, sel ast.SelectionSet, v *giveathon.EventSnapshot) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Event!")
+		return graphql.Null
+	}
+	return ec._Event(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -6723,9 +8207,55 @@ func (ec *executionContext) marshalNPaymentMethod2ᚖgithubᚗcomᚋgiveathonᚋ
 	return ec._PaymentMethod(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPaymentsConfig2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐPaymentsConfig(ctx context.Context, sel ast.SelectionSet, v *model.PaymentsConfig) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PaymentsConfig!")
+		return graphql.Null
+	}
+	return ec._PaymentsConfig(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPublicDonation2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPublicDonationᚄ(ctx context.Context, sel ast.SelectionSet, v []*giveathon.PublicDonation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPublicDonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPublicDonation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPublicDonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐPublicDonation(ctx context.Context, sel ast.SelectionSet, v *giveathon.PublicDonation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PublicDonation!")
+		return graphql.Null
+	}
+	return ec._PublicDonation(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRegisterInput2githubᚗcomᚋgiveathonᚋgiveathonᚐRegisterInput(ctx context.Context, v any) (giveathon.RegisterInput, error) {
 	res, err := ec.unmarshalInputRegisterInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSafeInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSafeInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "SafeInt!")
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNSetupIntentPayload2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐSetupIntent(ctx context.Context, sel ast.SelectionSet, v *giveathon.SetupIntent) graphql.Marshaler {
@@ -6761,6 +8291,30 @@ func (ec *executionContext) marshalNSubmitDonationPayload2ᚖgithubᚗcomᚋgive
 		return graphql.Null
 	}
 	return ec._SubmitDonationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTestPaymentMethod2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐTestPaymentMethodᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.TestPaymentMethod) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTestPaymentMethod2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐTestPaymentMethod(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTestPaymentMethod2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐTestPaymentMethod(ctx context.Context, sel ast.SelectionSet, v *model.TestPaymentMethod) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TestPaymentMethod!")
+		return graphql.Null
+	}
+	return ec._TestPaymentMethod(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

@@ -48,6 +48,16 @@ type PageInfo struct {
 	EndCursor       *string `json:"endCursor,omitempty"`
 }
 
+// How the web app collects cards.
+type PaymentsConfig struct {
+	// Stripe's publishable key for Stripe.js (pk_test_sandbox with the sandbox).
+	PublishableKey string `json:"publishableKey"`
+	// True with the Stripe sandbox: no Stripe.js; the donor picks one of testPaymentMethods.
+	Sandbox bool `json:"sandbox"`
+	// With the sandbox, Stripe's test payment methods by name; empty with a live key.
+	TestPaymentMethods []*TestPaymentMethod `json:"testPaymentMethods"`
+}
+
 type Query struct {
 }
 
@@ -67,4 +77,17 @@ type SubmitDonationInput struct {
 	Message *string `json:"message,omitempty"`
 	// Hide the donor's name from public lists.
 	Anonymous *bool `json:"anonymous,omitempty"`
+}
+
+// Live updates over graphql-ws (the websocket at /graphql). A browser signs in with its session
+// cookie; other clients send {"Authorization": "Bearer <token>"} in connection_init's payload.
+type Subscription struct {
+}
+
+// One of Stripe's test payment methods.
+type TestPaymentMethod struct {
+	// The id to pass to addPaymentMethod (pm_card_visa, ...).
+	ID string `json:"id"`
+	// What it is and does: "Visa: succeeds", "Visa: declined (insufficient funds)", ...
+	Label string `json:"label"`
 }

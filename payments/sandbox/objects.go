@@ -350,3 +350,30 @@ func optional(s string) *string {
 	}
 	return &s
 }
+
+// TestPaymentMethod is one of the test payment methods the sandbox knows, for a page that
+// offers them by name.
+type TestPaymentMethod struct {
+	ID    string
+	Label string
+}
+
+// TestPaymentMethods lists the sandbox's test payment methods, those that succeed first.
+func TestPaymentMethods() []TestPaymentMethod {
+	order := []struct{ id, label string }{
+		{"pm_card_visa", "Visa ending 4242: succeeds"},
+		{"pm_card_mastercard", "Mastercard ending 4444: succeeds"},
+		{"pm_card_amex", "American Express ending 8431: succeeds"},
+		{"pm_card_authenticationRequired", "Visa ending 3184: asks for 3-D Secure"},
+		{"pm_card_chargeDeclined", "Visa ending 0002: declined"},
+		{"pm_card_chargeDeclinedInsufficientFunds", "Visa ending 9995: declined (insufficient funds)"},
+		{"pm_card_chargeDeclinedProcessingError", "Visa ending 0119: processing error"},
+	}
+	out := make([]TestPaymentMethod, 0, len(order))
+	for _, o := range order {
+		if testCards[o.id] != nil {
+			out = append(out, TestPaymentMethod{ID: o.id, Label: o.label})
+		}
+	}
+	return out
+}

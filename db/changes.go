@@ -1,0 +1,178 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/giveathon/giveathon"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// changesChannel is the PostgreSQL notification channel of donation changes, on the jobs
+// database (River's, always PostgreSQL): the domain database may be CockroachDB, which has no
+// LISTEN/NOTIFY.
+const changesChannel = "giveathon_changes"
+
+// totalsNotice is the payload that says only the event's totals changed (the reconciler
+// corrected them).
+const totalsNotice = "totals"
+
+// Changes carries notices of donation changes between processes: whichever process moves a
+// donation (a worker, the webhook) publishes, and every API instance listens and wakes its
+// subscribers. A notice says only what changed; subscribers read the state itself, so a
+// notice lost between a commit and a crash costs a delay (subscribers also re-read on a
+// timer, and everyone re-reads after the listener reconnects), never a wrong answer.
+type Changes struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+
+	mu        sync.Mutex
+	donations map[string]map[chan struct{}]struct{}
+	totals    map[chan struct{}]struct{}
+}
+
+// NewChanges returns Changes over the jobs database's pool.
+func NewChanges(jobsPool *pgxpool.Pool, logger *slog.Logger) *Changes {
+	return &Changes{pool: jobsPool, logger: logger,
+		donations: map[string]map[chan struct{}]struct{}{}, totals: map[chan struct{}]struct{}{}}
+}
+
+// DonationChanged publishes that donation d moved: its subscribers re-read it, and when it
+// moved into or out of SUCCEEDED the event totals' subscribers re-read them.
+func (c *Changes) DonationChanged(ctx context.Context, d *giveathon.Donation) error {
+	return c.publish(ctx, d.ID+" "+string(d.Status))
+}
+
+// TotalsChanged publishes that the event's totals changed.
+func (c *Changes) TotalsChanged(ctx context.Context) error {
+	return c.publish(ctx, totalsNotice)
+}
+
+func (c *Changes) publish(ctx context.Context, payload string) error {
+	if _, err := c.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, changesChannel, payload); err != nil {
+		return fmt.Errorf("publish change %q: %w", payload, err)
+	}
+	return nil
+}
+
+// SubscribeDonation returns a channel that receives a wake-up whenever donation id may have
+// changed, and the function that ends the subscription.
+func (c *Changes) SubscribeDonation(id string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	c.mu.Lock()
+	if c.donations[id] == nil {
+		c.donations[id] = map[chan struct{}]struct{}{}
+	}
+	c.donations[id][ch] = struct{}{}
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		delete(c.donations[id], ch)
+		if len(c.donations[id]) == 0 {
+			delete(c.donations, id)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// SubscribeTotals returns a channel that receives a wake-up whenever the event's totals may
+// have changed, and the function that ends the subscription.
+func (c *Changes) SubscribeTotals() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	c.mu.Lock()
+	c.totals[ch] = struct{}{}
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		delete(c.totals, ch)
+		c.mu.Unlock()
+	}
+}
+
+// wake sends a wake-up without blocking: one pending wake-up per subscriber is enough.
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// deliver wakes the subscribers a notice concerns.
+func (c *Changes) deliver(payload string) {
+	id, status, _ := strings.Cut(payload, " ")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if payload != totalsNotice {
+		for ch := range c.donations[id] {
+			wake(ch)
+		}
+	}
+	if payload == totalsNotice || status == string(giveathon.StatusSucceeded) || status == string(giveathon.StatusRefunded) {
+		for ch := range c.totals {
+			wake(ch)
+		}
+	}
+}
+
+// wakeAll wakes every subscriber, after notices may have been missed.
+func (c *Changes) wakeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, set := range c.donations {
+		for ch := range set {
+			wake(ch)
+		}
+	}
+	for ch := range c.totals {
+		wake(ch)
+	}
+}
+
+// Listen receives notices on a connection of its own until ctx ends, reconnecting (with a
+// growing pause, at most 5 s) when the connection fails.
+func (c *Changes) Listen(ctx context.Context) {
+	pause := 100 * time.Millisecond
+	for first := true; ctx.Err() == nil; first = false {
+		err := c.listenOnce(ctx, func() {
+			pause = 100 * time.Millisecond
+			if !first {
+				// Notices sent while the connection was down are gone: everyone re-reads.
+				c.wakeAll()
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		c.logger.WarnContext(ctx, "change notices: connection lost, reconnecting", "err", err, "pause", pause)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
+func (c *Changes) listenOnce(ctx context.Context, listening func()) error {
+	conn, err := pgx.ConnectConfig(ctx, c.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	listening()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		c.deliver(n.Payload)
+	}
+}

@@ -1,0 +1,194 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
+)
+
+// Changes wakes subscribers when what they watch may have changed (db.Changes: PostgreSQL
+// LISTEN/NOTIFY, so that every API instance hears of a move made by any process).
+type Changes interface {
+	SubscribeDonation(id string) (<-chan struct{}, func())
+	SubscribeTotals() (<-chan struct{}, func())
+}
+
+// Live is what the live parts of the API need: the event, its totals and change notices.
+type Live struct {
+	Event   giveathon.Event
+	Totals  giveathon.EventTotalsService
+	Changes Changes
+	// MaxAge is how old a totals snapshot may be when read (default 250 ms): one read serves
+	// every subscriber and query in that time, however many there are.
+	MaxAge time.Duration
+	// MinInterval is the least time between two pushes of the totals to one subscriber
+	// (default 300 ms): a busy event is pushed a few times a second, not once per gift.
+	MinInterval time.Duration
+	// Poll is how often a subscription re-reads even without a notice (default 10 s), for a
+	// notice lost when its publisher died between commit and publish.
+	Poll time.Duration
+
+	mu       sync.Mutex
+	snap     *giveathon.EventSnapshot
+	loadedAt time.Time
+}
+
+// recentLimit is how many recent donations a snapshot holds: the most a client may ask for.
+const recentLimit = 50
+
+func (l *Live) defaults() (maxAge, minInterval, poll time.Duration) {
+	maxAge, minInterval, poll = l.MaxAge, l.MinInterval, l.Poll
+	if maxAge <= 0 {
+		maxAge = 250 * time.Millisecond
+	}
+	if minInterval <= 0 {
+		minInterval = 300 * time.Millisecond
+	}
+	if poll <= 0 {
+		poll = 10 * time.Second
+	}
+	return maxAge, minInterval, poll
+}
+
+// Snapshot returns the event with its totals, read at most MaxAge ago. Callers arriving while
+// a read is under way wait for it rather than starting their own.
+func (l *Live) Snapshot(ctx context.Context) (*giveathon.EventSnapshot, error) {
+	maxAge, _, _ := l.defaults()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.snap != nil && time.Since(l.loadedAt) < maxAge {
+		return l.snap, nil
+	}
+	snap, err := l.Totals.FindEventTotals(ctx, l.Event, recentLimit)
+	if err != nil {
+		return nil, err
+	}
+	l.snap, l.loadedAt = snap, time.Now()
+	return snap, nil
+}
+
+// watch runs a subscription: it sends the first value, then re-reads on every wake-up (no
+// sooner than minInterval after the last send) and on a timer, and sends what changed, until
+// ctx ends. It owns out and closes it.
+func watch[T any](ctx context.Context, logger *slog.Logger, wake <-chan struct{}, stop func(), minInterval, poll time.Duration,
+	first T, read func(context.Context) (T, error), changed func(old, now T) bool, out chan<- T) {
+	defer close(out)
+	defer stop()
+	send := func(v T) bool {
+		select {
+		case out <- v:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !send(first) {
+		return
+	}
+	last, lastSent := first, time.Now()
+	ticker := time.NewTicker(poll)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+			if wait := minInterval - time.Since(lastSent); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
+		case <-ticker.C:
+		}
+		now, err := read(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.WarnContext(ctx, "subscription: read failed, will try again", "err", err)
+			}
+			continue
+		}
+		if !changed(last, now) {
+			continue
+		}
+		if !send(now) {
+			return
+		}
+		last, lastSent = now, time.Now()
+	}
+}
+
+func donationChanged(old, now *giveathon.Donation) bool {
+	return old.Status != now.Status || !old.UpdatedAt.Equal(now.UpdatedAt)
+}
+
+func totalsChanged(old, now *giveathon.EventSnapshot) bool {
+	return old != now && (old.TotalCents != now.TotalCents || old.DonationCount != now.DonationCount ||
+		old.Open != now.Open || len(old.RecentDonations) != len(now.RecentDonations) ||
+		len(now.RecentDonations) > 0 && !now.RecentDonations[0].SettledAt.Equal(old.RecentDonations[0].SettledAt))
+}
+
+// websocketInit authenticates a graphql-ws connection whose connection_init payload carries
+// {"Authorization": "Bearer <token>"}; a browser's upgrade request carries its session cookie
+// instead, which the HTTP middleware has read already.
+func websocketInit(authService giveathon.AuthService) func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		h := p.Authorization()
+		if h == "" {
+			if s, ok := p["authorization"].(string); ok {
+				h = s
+			}
+		}
+		if h == "" {
+			return ctx, nil, nil
+		}
+		scheme, token, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return ctx, nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "Authorization must be \"Bearer <token>\"")
+		}
+		u, err := authService.Authenticate(ctx, strings.TrimSpace(token))
+		if err != nil {
+			return ctx, nil, err
+		}
+		return giveathon.NewContextWithUser(ctx, u), nil, nil
+	}
+}
+
+// subscribeDonation starts donationUpdated for the signed-in owner of donation id.
+func (r *Resolver) subscribeDonation(ctx context.Context, id string) (<-chan *giveathon.Donation, error) {
+	d, err := r.ownDonation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, _, poll := r.Live.defaults()
+	wake, stop := r.Live.Changes.SubscribeDonation(d.ID)
+	out := make(chan *giveathon.Donation, 1)
+	go watch(ctx, r.Logger, wake, stop, 0, poll, d, func(ctx context.Context) (*giveathon.Donation, error) {
+		return r.DonationService.FindDonationByID(ctx, u.ID, d.ID)
+	}, donationChanged, out)
+	return out, nil
+}
+
+// subscribeTotals starts eventTotals.
+func (r *Resolver) subscribeTotals(ctx context.Context) (<-chan *giveathon.EventSnapshot, error) {
+	snap, err := r.Live.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, minInterval, poll := r.Live.defaults()
+	wake, stop := r.Live.Changes.SubscribeTotals()
+	out := make(chan *giveathon.EventSnapshot, 1)
+	go watch(ctx, r.Logger, wake, stop, minInterval, poll, snap, r.Live.Snapshot, totalsChanged, out)
+	return out, nil
+}
