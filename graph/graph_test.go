@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -510,5 +511,53 @@ func TestSecurityHeadersCORSAndCSRF(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("Content-Security-Policy") != "" || resp.Header.Get("X-Frame-Options") != "DENY" {
 		t.Errorf("playground headers: %v", resp.Header)
+	}
+}
+
+func TestCharitySearchKeepsThoseWithEveryWord(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const q = `query($s: String, $a: String) { charities(first: 1, after: $a, search: $s) { totalCount edges { node { name } } pageInfo { hasNextPage endCursor } } }`
+	want := func(search string) []string {
+		var out []string
+		for _, c := range db.SeedCharities {
+			text := strings.ToLower(c.Name + " " + c.Description)
+			keep := true
+			for _, w := range strings.Fields(strings.ToLower(search)) {
+				keep = keep && strings.Contains(text, w)
+			}
+			if keep {
+				out = append(out, c.Name)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, search := range []string{"rescue", "RESCUE mountain", "water", "food bank", "%", "_", "no such charity"} {
+		var got []string
+		var after any
+		for range 20 {
+			r := b.client.Do(t, q, map[string]any{"s": search, "a": after}).NoErrors(t)
+			if total := r.Get("charities", "totalCount"); total != float64(len(want(search))) {
+				t.Fatalf("search %q: totalCount %v, want %d", search, total, len(want(search)))
+			}
+			for _, e := range r.Get("charities", "edges").([]any) {
+				got = append(got, e.(map[string]any)["node"].(map[string]any)["name"].(string))
+			}
+			if r.Get("charities", "pageInfo", "hasNextPage") != true {
+				break
+			}
+			after = r.String("charities", "pageInfo", "endCursor")
+		}
+		if !slices.Equal(got, want(search)) {
+			t.Errorf("search %q: got %q, want %q", search, got, want(search))
+		}
+	}
+	if len(want("rescue")) < 2 || len(want("no such charity")) != 0 {
+		t.Fatal("the seed no longer exercises the search")
+	}
+	long := b.client.Do(t, q, map[string]any{"s": strings.Repeat("x", 101)})
+	if long.Code() != "BAD_USER_INPUT" || long.Field() != "search" {
+		t.Fatalf("long search: %s", long.Raw)
 	}
 }

@@ -33,6 +33,11 @@ func Built() bool {
 // every other path so the app's own router takes it. Without a web build it serves a page
 // that says how to make one.
 func Handler(o Options) http.Handler {
+	app, _ := fs.Sub(dist, "dist/app")
+	return handler(app, o)
+}
+
+func handler(app fs.FS, o Options) http.Handler {
 	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; " +
 		"frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 	if o.StripeJS {
@@ -41,7 +46,8 @@ func Handler(o Options) http.Handler {
 			"frame-src https://js.stripe.com https://hooks.stripe.com; frame-ancestors 'none'; base-uri 'none'; " +
 			"form-action 'self'; object-src 'none'"
 	}
-	if !Built() {
+	index, err := fs.ReadFile(app, "index.html")
+	if err != nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-store")
@@ -50,8 +56,6 @@ func Handler(o Options) http.Handler {
 			_, _ = w.Write([]byte(notBuiltPage))
 		})
 	}
-	app, _ := fs.Sub(dist, "dist/app")
-	index, _ := fs.ReadFile(app, "index.html")
 	started := time.Now()
 	files := http.FileServerFS(app)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -125,7 +125,7 @@ func (a *app) resolver() *graph.Resolver {
 		PaymentMethodService: &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger},
 		Refresher:            a.jobs.Settler,
 		PaymentIntents:       a.gateway,
-		Live:                 &graph.Live{Event: a.cfg.Event, Totals: a.stores.DB, Changes: a.changes},
+		Live:                 &graph.Live{Event: a.cfg.Event, Totals: a.stores.DB, Changes: a.changes, Poll: a.cfg.LiveResync},
 		Payments:             model.PaymentsConfig{PublishableKey: publishable, TestPaymentMethods: []*model.TestPaymentMethod{}},
 		Logger:               a.logger,
 	}

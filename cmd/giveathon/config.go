@@ -49,6 +49,7 @@ var settings = []setting{
 	{"EVENT_STARTS_AT", "", "When donations open (RFC 3339, 2026-12-01T09:00:00-05:00). Unset: when the process starts (development only; required in production)."},
 	{"EVENT_ENDS_AT", "", "When donations close (RFC 3339). Unset: three days after EVENT_STARTS_AT."},
 	{"EVENT_GOAL_CENTS", "100000000", "The event's goal in cents ($1,000,000), shown against the total."},
+	{"LIVE_RESYNC_INTERVAL", "10s", "How often a live subscription re-reads what it watches even without a change notice (a notice is lost when its sender dies between commit and notify)."},
 	{"DONATION_MIN_CENTS", "100", "Smallest donation, in cents."},
 	{"DONATION_MAX_CENTS", "10000000", "Largest donation, in cents."},
 	{"CHARGE_MAX_ATTEMPTS", "5", "How often a charge is tried before the donation fails."},
@@ -95,6 +96,7 @@ type Config struct {
 	MailFrom         string
 	Donation         giveathon.DonationLimits
 	Event            giveathon.Event
+	LiveResync       time.Duration
 	Jobs             jobs.Config
 	Limits           auth.Limits
 	TrustedProxies   []netip.Prefix
@@ -266,6 +268,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	}
 	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT")
 	c.Stripe.Timeout = duration("STRIPE_TIMEOUT")
+	c.LiveResync = duration("LIVE_RESYNC_INTERVAL")
 	c.Jobs.RetryBase = duration("CHARGE_RETRY_BASE")
 	c.Jobs.RetryMax = duration("CHARGE_RETRY_MAX")
 	c.Jobs.ReconcileInterval = duration("RECONCILE_INTERVAL")

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/giveathon/giveathon/internal/testenv"
+	"github.com/giveathon/giveathon/payments/sandbox"
+)
+
+const (
+	donationUpdatedOp = `subscription($id: ID!) { donationUpdated(id: $id) { id status failureCode } }`
+	eventTotalsOp     = `subscription { eventTotals { totalCents donationCount
+		charityTotals { charity { id } totalCents donationCount } recentDonations { donorName amountCents charity { id } } } }`
+	eventOp = `{ event { name open startsAt endsAt goalCents totalCents donationCount
+		charityTotals(first: 3) { charity { id name } totalCents donationCount } recentDonations(first: 5) { donorName amountCents } } }`
+)
+
+// TestLiveUpdatesReachAnotherProcess runs the API without workers and the workers in a
+// process of their own: the worker moves the donation, and the API's subscribers hear of it
+// through PostgreSQL's notifications. The re-read timer is set to an hour, so nothing but a
+// notice can carry the change.
+func TestLiveUpdatesReachAnotherProcess(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.URL(t)
+	sb := sandbox.New(sandbox.Config{})
+	sbSrv := httptest.NewServer(sb)
+	t.Cleanup(func() { sbSrv.Close(); sb.Close() })
+	secret := "whsec_live" + strings.Repeat("z", 24)
+	common := map[string]string{"DATABASE_URL": dbURL, "STRIPE_API_BASE": sbSrv.URL, "STRIPE_WEBHOOK_SECRET": secret,
+		"STRIPE_RATE_LIMIT": "1000", "JOBS_POLL_INTERVAL": "50ms", "LOG_LEVEL": "warn", "LIVE_RESYNC_INTERVAL": "1h",
+		"RECONCILE_INTERVAL": "1h"}
+	api := startWith(t, common, "serve", "--no-workers")
+	sb.SetWebhook(api.url+"/webhooks/stripe", secret)
+
+	workCtx, stopWork := context.WithCancel(context.Background())
+	workDone := make(chan error, 1)
+	workLogs := &syncBuffer{}
+	go func() {
+		workDone <- (&program{stdout: workLogs, stderr: workLogs, getenv: envFunc(common)}).run(workCtx, []string{"work"})
+	}()
+	defer func() {
+		stopWork()
+		if err := <-workDone; err != nil {
+			t.Errorf("work: %v\n%s", err, workLogs)
+		}
+	}()
+
+	m := &money{srv: api}
+	m.charity = api.client.Do(t, `{ charities(first: 1) { edges { node { id } } } }`, nil).NoErrors(t).String("charities", "edges", 0, "node", "id")
+
+	// Anyone may watch the totals: nothing raised yet.
+	totals := api.client.Subscribe(t, eventTotalsOp, nil, nil)
+	if r := totals.Next(t, 10*time.Second).NoErrors(t); r.Get("eventTotals", "totalCents") != float64(0) {
+		t.Fatalf("first totals: %s", r.Raw)
+	}
+
+	// A donor watches their gift from PENDING to SUCCEEDED.
+	c := m.donor(t)
+	card := m.addCard(t, c, "pm_card_visa")
+	key := newKey()
+	r := m.submit(t, c, card, 2500, key, map[string]any{"anonymous": true}).NoErrors(t)
+	id := r.String("submitDonation", "donation", "id")
+	sub := c.Subscribe(t, donationUpdatedOp, map[string]any{"id": id}, nil)
+	first := sub.Next(t, 10*time.Second).NoErrors(t)
+	if first.String("donationUpdated", "id") != id {
+		t.Fatalf("first push: %s", first.Raw)
+	}
+	sub.Until(t, 30*time.Second, func(r *testenv.Response) bool {
+		r.NoErrors(t)
+		return r.String("donationUpdated", "status") == "SUCCEEDED"
+	})
+
+	// The totals follow, and the public list hides the anonymous donor's name.
+	got := totals.Until(t, 30*time.Second, func(r *testenv.Response) bool {
+		r.NoErrors(t)
+		return r.Get("eventTotals", "totalCents") == float64(2500)
+	})
+	if got.Get("eventTotals", "donationCount") != float64(1) ||
+		got.String("eventTotals", "charityTotals", 0, "charity", "id") != m.charity ||
+		got.String("eventTotals", "recentDonations", 0, "donorName") != "Anonymous" {
+		t.Fatalf("totals after one gift: %s", got.Raw)
+	}
+
+	// A declined gift moves the donation but not the totals; the query agrees with the pushes.
+	declined := m.addCard(t, c, "pm_card_chargeDeclined")
+	did := m.give(t, c, declined, 700)
+	dsub := c.Subscribe(t, donationUpdatedOp, map[string]any{"id": did}, nil)
+	failed := dsub.Until(t, 30*time.Second, func(r *testenv.Response) bool {
+		return r.NoErrors(t).String("donationUpdated", "status") == "FAILED"
+	})
+	if failed.String("donationUpdated", "failureCode") == "" {
+		t.Fatalf("failed push without a code: %s", failed.Raw)
+	}
+	ev := api.client.Do(t, eventOp, nil).NoErrors(t)
+	if ev.Get("event", "totalCents") != float64(2500) || ev.Get("event", "donationCount") != float64(1) || ev.Get("event", "open") != true {
+		t.Fatalf("event after a declined gift: %s", ev.Raw)
+	}
+}
+
+func TestSubscriptionsCheckWhoIsAsking(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t)
+	owner := m.donor(t)
+	id := m.give(t, owner, m.addCard(t, owner, "pm_card_visa"), 1500)
+
+	// Signed out: asked to sign in.
+	anon := m.srv.client.Subscribe(t, donationUpdatedOp, map[string]any{"id": id}, nil)
+	if r := anon.Next(t, 10*time.Second); r.Code() != "UNAUTHENTICATED" {
+		t.Fatalf("anonymous subscriber: %s", r.Raw)
+	}
+	// Another donor: the donation does not exist for them.
+	other := m.donor(t)
+	s := other.Subscribe(t, donationUpdatedOp, map[string]any{"id": id}, nil)
+	if r := s.Next(t, 10*time.Second); r.Code() != "NOT_FOUND" {
+		t.Fatalf("other donor: %s", r.Raw)
+	}
+	// A made-up token is refused when the connection starts.
+	if s, err := m.srv.client.As("not-a-token").TrySubscribe(donationUpdatedOp, map[string]any{"id": id}, nil); err == nil {
+		defer s.Close()
+		if refused, got := s.Refused(10 * time.Second); !refused {
+			t.Fatalf("a bad token's connection was not refused: %s", got)
+		}
+	}
+	// The owner through the session cookie, as the browser does (the upgrade carries it).
+	token := owner.Token
+	cookie := http.Header{"Cookie": {"giveathon_session=" + token}, "Origin": {m.srv.url}}
+	viaCookie := m.srv.client.Subscribe(t, donationUpdatedOp, map[string]any{"id": id}, cookie)
+	if r := viaCookie.Next(t, 10*time.Second).NoErrors(t); r.String("donationUpdated", "id") != id {
+		t.Fatalf("owner by cookie: %s", r.Raw)
+	}
+	// A page of another site may not use the cookie: coder/websocket refuses the upgrade.
+	evil := http.Header{"Cookie": {"giveathon_session=" + token}, "Origin": {"http://evil.example"}}
+	if s, err := m.srv.client.TrySubscribe(donationUpdatedOp, map[string]any{"id": id}, evil); err == nil {
+		s.Close()
+		t.Fatal("a cross-site page opened a websocket with the donor's cookie")
+	}
+}
+
+func TestDonationsOnlyInsideTheEventWindow(t *testing.T) {
+	t.Parallel()
+	opens := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	m := setupMoney(t, "EVENT_STARTS_AT="+opens.Format(time.RFC3339), "EVENT_NAME=Winter Giving")
+	c := m.donor(t)
+	card := m.addCard(t, c, "pm_card_visa")
+	r := m.submit(t, c, card, 1000, newKey())
+	if r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "Winter Giving has not started yet") {
+		t.Fatalf("submit before the event: %s", r.Raw)
+	}
+	var n int
+	if err := m.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM donations`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("donations written before the event: %d, %v", n, err)
+	}
+	ev := m.srv.client.Do(t, eventOp, nil).NoErrors(t)
+	if ev.Get("event", "open") != false || ev.String("event", "name") != "Winter Giving" ||
+		ev.String("event", "endsAt") != opens.Add(72*time.Hour).Format(time.RFC3339) {
+		t.Fatalf("event before it opens: %s", ev.Raw)
+	}
+}
+
+func TestReconcilerCorrectsTheEventTotals(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t)
+	c := m.donor(t)
+	id := m.give(t, c, m.addCard(t, c, "pm_card_visa"), 3100)
+	m.wait(t, c, id, "SUCCEEDED")
+	ctx := context.Background()
+	// Someone books a wrong figure by hand (or a bug does): the reconciler puts it right.
+	if _, err := m.db.Pool.Exec(ctx, `UPDATE event_totals SET total_cents = total_cents + 999, donation_count = donation_count + 2`); err != nil {
+		t.Fatal(err)
+	}
+	fixes, err := m.db.ReconcileEventTotals(ctx)
+	if err != nil || len(fixes) != 1 || fixes[0].Cents != -999 || fixes[0].Donations != -2 {
+		t.Fatalf("fixes: %+v, %v", fixes, err)
+	}
+	if again, err := m.db.ReconcileEventTotals(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("second run: %+v, %v", again, err)
+	}
+	// The event query reads through a short cache: wait past it.
+	time.Sleep(300 * time.Millisecond)
+	if ev := m.srv.client.Do(t, eventOp, nil).NoErrors(t); ev.Get("event", "totalCents") != float64(3100) {
+		t.Fatalf("event after reconciling: %s", ev.Raw)
+	}
+}
