@@ -17,8 +17,12 @@ help: ## Show this help.
 deps: ## Install what the project needs on this machine (PostgreSQL's server binaries).
 	@scripts/ensure-postgres.sh
 
+.PHONY: web
+web: ## Build the donor web app into web/dist/app (npm ci, codegen, type check, Vite).
+	@scripts/build-web.sh
+
 .PHONY: build
-build: ## Build bin/giveathon.
+build: web ## Build bin/giveathon, with the web app embedded.
 	go build -o $(BIN) ./cmd/giveathon
 
 .PHONY: run
@@ -26,8 +30,14 @@ run: deps build ## Run Giveathon on http://localhost:8080 (embedded database in 
 	@scripts/run.sh
 
 .PHONY: test
-test: deps verify lint ## Run every check and test (what CI runs).
+test: deps verify lint ## Run every check and test (what CI runs): Go tests, then the browser tests.
 	go test -count=1 -timeout 10m ./...
+	@$(MAKE) --no-print-directory e2e
+
+.PHONY: e2e
+e2e: deps build ## Browser tests: Playwright drives Debian's Chromium through the donor journey on a real server.
+	@scripts/ensure-chromium.sh
+	cd web && GIVEATHON_BIN=$(CURDIR)/$(BIN) node e2e/run.mjs
 
 .PHONY: unit
 unit: deps ## Run the Go tests only.
@@ -83,4 +93,4 @@ fmt: ## Format the Go code.
 
 .PHONY: clean
 clean: ## Remove the build output and caches (not the data in ./.data).
-	rm -rf bin .cache
+	rm -rf bin .cache web/dist/app web/node_modules web/src/gql

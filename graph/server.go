@@ -123,6 +123,9 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 	})
 	if !cfg.Production {
 		r.Get("/playground", playground.Handler("Giveathon GraphQL playground", "/graphql"))
+	} else {
+		// Not the web app's page either: a 404 says plainly that it is off.
+		r.Get("/playground", http.NotFound)
 	}
 	if cfg.Routes != nil {
 		cfg.Routes(r)

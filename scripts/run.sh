@@ -18,7 +18,7 @@ if [ -z "${SMTP_URL:-}" ]; then
   trap 'kill $mailpit_pid 2>/dev/null || true' EXIT
   echo "Mailpit inbox (receipts land here): http://$MAILPIT_UI"
 fi
-echo "Giveathon: GraphQL at http://localhost:8080/graphql, playground at http://localhost:8080/playground (Ctrl-C stops it)"
+echo "Giveathon: the web app at http://localhost:8080, GraphQL at /graphql, playground at /playground (Ctrl-C stops it)"
 ./bin/giveathon serve &
 server=$!
 trap 'kill -INT $server 2>/dev/null || true' INT TERM

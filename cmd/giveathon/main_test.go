@@ -169,6 +169,7 @@ func TestProductionRefusesAnUnmigratedDatabase(t *testing.T) {
 	url := testenv.EmptyURL(t)
 	env := map[string]string{"DATABASE_URL": url, "ENV": "production", "HTTP_ADDR": "127.0.0.1:0",
 		"STRIPE_SECRET_KEY": "sk_test_production_test", "STRIPE_WEBHOOK_SECRET": "whsec_production_test",
+		"EVENT_STARTS_AT": "2026-12-01T09:00:00-05:00",
 		// No call reaches it: the test makes no donation.
 		"STRIPE_API_BASE": "http://127.0.0.1:9"}
 	logs := &syncBuffer{}
@@ -241,11 +242,12 @@ func TestReadyzFailsWhileTheDatabaseIsDown(t *testing.T) {
 
 func TestConfigErrorsNameEverySetting(t *testing.T) {
 	t.Parallel()
-	_, err := loadConfig(envFunc(map[string]string{"ENV": "staging", "HTTP_ADDR": "8080", "DB_MAX_CONNS": "lots", "LOG_LEVEL": "loud"}))
+	_, err := loadConfig(envFunc(map[string]string{"ENV": "staging", "HTTP_ADDR": "8080", "DB_MAX_CONNS": "lots", "LOG_LEVEL": "loud",
+		"EVENT_STARTS_AT": "next tuesday", "EVENT_GOAL_CENTS": "-5"}))
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, name := range []string{"ENV", "HTTP_ADDR", "DB_MAX_CONNS", "LOG_LEVEL"} {
+	for _, name := range []string{"ENV", "HTTP_ADDR", "DB_MAX_CONNS", "LOG_LEVEL", "EVENT_STARTS_AT", "EVENT_GOAL_CENTS"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("the error does not name %s: %v", name, err)
 		}
@@ -253,6 +255,18 @@ func TestConfigErrorsNameEverySetting(t *testing.T) {
 	cfg, err := loadConfig(envFunc(nil))
 	if err != nil || cfg.Production || cfg.HTTPAddr != "localhost:8080" || cfg.DataDir != "./.data" {
 		t.Fatalf("defaults: %+v, %v", cfg, err)
+	}
+	// In development the event is open now, for three days.
+	if cfg.Event.CheckOpen(time.Now()) != nil || cfg.Event.EndsAt.Sub(cfg.Event.StartsAt) != 72*time.Hour {
+		t.Fatalf("default event: %+v", cfg.Event)
+	}
+	_, err = loadConfig(envFunc(map[string]string{"EVENT_STARTS_AT": "2026-12-02T00:00:00Z", "EVENT_ENDS_AT": "2026-12-01T00:00:00Z"}))
+	if err == nil || !strings.Contains(err.Error(), "EVENT_ENDS_AT") {
+		t.Fatalf("an event that ends before it starts: %v", err)
+	}
+	_, err = loadConfig(envFunc(map[string]string{"ENV": "production", "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}))
+	if err == nil || !strings.Contains(err.Error(), "EVENT_STARTS_AT") {
+		t.Fatalf("production without the event's start: %v", err)
 	}
 }
 
