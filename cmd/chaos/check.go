@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,9 @@ type result struct {
 	// load, and the settled donations per second of the whole run; serverRSSMB is the last
 	// server's peak resident memory.
 	submitPerSecond, settlePerSecond, serverRSSMB float64
+	// totalsMismatch: the event's counters disagree with the SUCCEEDED donations (cents plus
+	// count, as absolute differences).
+	totalsMismatch int64
 	// redeliveries: e-mails handed to the SMTP server again because a process died between
 	// the server taking them and their record (the mailbox keeps one by Message-ID).
 	redeliveries int
@@ -45,12 +49,12 @@ type result struct {
 
 func (r *result) ok() bool {
 	return r.lost == 0 && r.doubleCharged == 0 && r.unsettled == 0 && r.chargeMismatch == 0 && r.amountMismatchCents == 0 &&
-		r.emailMismatch == 0 && r.jobsLeft == 0 && r.conflicts == 0 && r.acknowledged == r.donations
+		r.emailMismatch == 0 && r.jobsLeft == 0 && r.totalsMismatch == 0 && r.conflicts == 0 && r.acknowledged == r.donations
 }
 
 func (r *result) print(w io.Writer) {
-	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f email_redeliveries=%d\n",
-		r.succeeded, r.failed, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB, r.redeliveries)
+	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f email_redeliveries=%d totals_mismatch=%d\n",
+		r.succeeded, r.failed, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB, r.redeliveries, r.totalsMismatch)
 	fmt.Fprintf(w, "chaos: donations=%d acknowledged=%d lost=%d double_charged=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d server_kills=%d db_restarts=%d seconds=%d\n",
 		r.donations, r.acknowledged, r.lost, r.doubleCharged, r.unsettled, r.amountMismatchCents, r.emailMismatch,
 		r.serverKills, r.dbRestarts, r.seconds)
@@ -132,9 +136,25 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 			fmt.Fprintf(r.log, "chaos: DOUBLE CHARGE: donation %s charged %d times\n", id, perDonation[id])
 		}
 	}
-	res.amountMismatchCents = succeededSum - ledgerSum
-	if res.amountMismatchCents < 0 {
-		res.amountMismatchCents = -res.amountMismatchCents
+	res.amountMismatchCents = abs(succeededSum - ledgerSum)
+
+	// The live totals, kept by the moves themselves, must agree without the reconciler's help.
+	var totalCents, totalCount int64
+	if err := r.pool.QueryRow(ctx, `SELECT coalesce(sum(total_cents), 0)::int8, coalesce(sum(donation_count), 0)::int8 FROM event_totals`).
+		Scan(&totalCents, &totalCount); err != nil {
+		return nil, fmt.Errorf("read event totals: %w", err)
+	}
+	res.totalsMismatch = abs(totalCents-succeededSum) + abs(totalCount-int64(res.succeeded))
+	// The reconciler (every 2 s here) would hide a drift: count each correction it logged.
+	if logged, err := os.ReadFile(filepath.Join(r.dir, "server.log")); err == nil {
+		if n := strings.Count(string(logged), "event totals disagreed with the donations"); n > 0 {
+			fmt.Fprintf(r.log, "chaos: the reconciler corrected the event totals %d times\n", n)
+			res.totalsMismatch += int64(n)
+		}
+	}
+	if res.totalsMismatch != 0 {
+		fmt.Fprintf(r.log, "chaos: event totals say %d cents in %d donations; the donations say %d in %d\n",
+			totalCents, totalCount, succeededSum, res.succeeded)
 	}
 
 	mails, err := r.mails(ctx)
@@ -287,4 +307,11 @@ func peakRSSMB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
