@@ -34,7 +34,18 @@ type Changes struct {
 	mu        sync.Mutex
 	donations map[string]map[chan struct{}]struct{}
 	totals    map[chan struct{}]struct{}
+
+	// outbox holds notices for the sender started by Send; nil: each is sent at once.
+	outbox chan string
 }
+
+// Batching: notices wait at most sendEvery and go out together in one statement, so a busy
+// worker pays one round trip for many moves rather than one each.
+const (
+	sendEvery  = 20 * time.Millisecond
+	outboxSize = 10000
+	sendBatch  = 500
+)
 
 // NewChanges returns Changes over the jobs database's pool.
 func NewChanges(jobsPool *pgxpool.Pool, logger *slog.Logger) *Changes {
@@ -54,10 +65,60 @@ func (c *Changes) TotalsChanged(ctx context.Context) error {
 }
 
 func (c *Changes) publish(ctx context.Context, payload string) error {
-	if _, err := c.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, changesChannel, payload); err != nil {
-		return fmt.Errorf("publish change %q: %w", payload, err)
+	if c.outbox == nil {
+		return c.send(ctx, []string{payload})
+	}
+	select {
+	case c.outbox <- payload:
+		return nil
+	default:
+		// Subscribers re-read on a timer: a dropped notice delays them, no more.
+		return fmt.Errorf("publish change %q: %d notices waiting already, dropped", payload, outboxSize)
+	}
+}
+
+// send notifies the listeners of payloads, in one statement.
+func (c *Changes) send(ctx context.Context, payloads []string) error {
+	if _, err := c.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, changesChannel, payloads); err != nil {
+		return fmt.Errorf("publish %d changes: %w", len(payloads), err)
 	}
 	return nil
+}
+
+// Send starts sending the published notices in batches, until ctx ends (what is waiting
+// then is sent before it returns). Call it once, before publishing.
+func (c *Changes) Send(ctx context.Context) {
+	c.outbox = make(chan string, outboxSize)
+	go func() {
+		ticker := time.NewTicker(sendEvery)
+		defer ticker.Stop()
+		var batch []string
+		flush := func(ctx context.Context) {
+			for i := 0; i < len(batch); i += sendBatch {
+				part := batch[i:min(i+sendBatch, len(batch))]
+				if err := c.send(ctx, part); err != nil {
+					c.logger.WarnContext(ctx, "change notices not sent", "count", len(part), "err", err)
+				}
+			}
+			batch = batch[:0]
+		}
+		for {
+			select {
+			case p := <-c.outbox:
+				batch = append(batch, p)
+			case <-ticker.C:
+				flush(ctx)
+			case <-ctx.Done():
+				for len(c.outbox) > 0 {
+					batch = append(batch, <-c.outbox)
+				}
+				stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+				flush(stopCtx)
+				cancel()
+				return
+			}
+		}
+	}()
 }
 
 // SubscribeDonation returns a channel that receives a wake-up whenever donation id may have

@@ -9,6 +9,7 @@ import (
 	"github.com/giveathon/giveathon"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Move is a decided change of a donation's status.
@@ -18,6 +19,11 @@ type Move struct {
 	FailureMessage string
 	// PaymentIntentID is recorded if the donation has none yet.
 	PaymentIntentID string
+}
+
+// Execer runs a statement: a transaction, or the pool for a statement of its own.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 // Querier runs a query: a transaction, or the pool for a statement of its own.
@@ -126,9 +132,9 @@ func (db *DB) StartAttempt(ctx context.Context, donationID, keyPrefix string) (i
 	}
 }
 
-// FinishAttempt records how an attempt ended.
-func (db *DB) FinishAttempt(ctx context.Context, donationID string, attemptNo int, status, code, message string) error {
-	_, err := db.Pool.Exec(ctx, `UPDATE payment_attempts SET status = $3, error_code = nullif($4, ''),
+// FinishAttempt records how an attempt ended, in tx or as a statement of its own (the pool).
+func FinishAttempt(ctx context.Context, tx Execer, donationID string, attemptNo int, status, code, message string) error {
+	_, err := tx.Exec(ctx, `UPDATE payment_attempts SET status = $3, error_code = nullif($4, ''),
 		error_message = nullif($5, ''), finished_at = now()
 		WHERE donation_id = $1 AND attempt_no = $2`, donationID, attemptNo, status, code, message)
 	if err != nil {
@@ -182,7 +188,7 @@ func (db *DB) CloseAbandonedAttempts(ctx context.Context, olderThan time.Duratio
 
 // RecordWebhookEvent records a provider event inside tx and reports whether it is new: an
 // event seen before is not handled again.
-func RecordWebhookEvent(ctx context.Context, tx pgx.Tx, eventID, eventType string) (bool, error) {
+func RecordWebhookEvent(ctx context.Context, tx Execer, eventID, eventType string) (bool, error) {
 	tag, err := tx.Exec(ctx, `INSERT INTO webhook_events (provider_event_id, type, processed_at) VALUES ($1, $2, now())
 		ON CONFLICT (provider_event_id) DO NOTHING`, eventID, eventType)
 	if err != nil {

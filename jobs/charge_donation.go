@@ -11,6 +11,7 @@ import (
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/payments"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 )
 
@@ -67,10 +68,12 @@ func (w *ChargeDonationWorker) Work(ctx context.Context, job *river.Job[ChargeDo
 	pi, chargeErr := w.charge(ctx, cc, attemptNo, key)
 	o := outcome(pi, chargeErr)
 	if o.Decided {
-		if err := w.deps.DB.FinishAttempt(ctx, id, attemptNo, statusOfAttempt(o.Status), o.FailureCode, o.FailureMessage); err != nil {
-			return err
+		// The attempt's end, the move (which records the PaymentIntent) and the e-mail job
+		// commit together.
+		finish := func(tx pgx.Tx) (bool, error) {
+			return true, db.FinishAttempt(ctx, tx, id, attemptNo, statusOfAttempt(o.Status), o.FailureCode, o.FailureMessage)
 		}
-		if _, _, err := w.settler.Apply(ctx, id, o, piID(pi)); err != nil {
+		if _, _, err := w.settler.apply(ctx, id, o, piID(pi), finish); err != nil {
 			return err
 		}
 		if o.Status == giveathon.StatusFailed {
@@ -84,7 +87,7 @@ func (w *ChargeDonationWorker) Work(ctx context.Context, job *river.Job[ChargeDo
 		chargeErr = fmt.Errorf("payment intent %s is %s: not decided yet", piID(pi), piStatus(pi))
 	}
 	code, msg := errorCode(chargeErr)
-	if err := w.deps.DB.FinishAttempt(ctx, id, attemptNo, giveathon.AttemptError, code, msg); err != nil {
+	if err := db.FinishAttempt(ctx, w.deps.DB.Pool, id, attemptNo, giveathon.AttemptError, code, msg); err != nil {
 		return err
 	}
 	if pe, ok := payments.AsError(chargeErr); ok && pe.HTTPStatus == 429 && job.Attempt < job.MaxAttempts {
@@ -118,7 +121,9 @@ func (w *ChargeDonationWorker) charge(ctx context.Context, cc *db.ChargeContext,
 		if pe, ok := payments.AsError(err); ok && pe.PaymentIntent != nil {
 			pi = pe.PaymentIntent
 		}
-		if pi != nil {
+		if pi != nil && !payments.OutcomeOf(pi).Decided {
+			// A decided outcome records the id with its move, in the next statement; an
+			// undecided one records it now, for the next attempt.
 			if err := w.deps.DB.SetPaymentIntentID(ctx, d.ID, pi.ID); err != nil {
 				return pi, err
 			}

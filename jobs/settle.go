@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
@@ -127,15 +128,19 @@ func (s *Settler) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 	// The donation is found by the metadata the charge worker set, or by the PaymentIntent
 	// id; an event about anything else (another application on the same Stripe account) is
 	// recorded and ignored.
-	var donationID string
+	var found *giveathon.Donation
 	if d, err := s.DB.FindDonation(ctx, pi.Metadata["donation_id"]); err == nil {
-		donationID = d.ID
+		found = d
 	} else if giveathon.ErrorCode(err) != giveathon.ENOTFOUND {
 		return err
 	} else if d, err := s.DB.FindDonationByPaymentIntent(ctx, pi.ID); err == nil {
-		donationID = d.ID
+		found = d
 	} else if giveathon.ErrorCode(err) != giveathon.ENOTFOUND {
 		return err
+	}
+	var donationID string
+	if found != nil {
+		donationID = found.ID
 	}
 	o := payments.OutcomeOf(pi)
 	switch {
@@ -147,6 +152,14 @@ func (s *Settler) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 		// real reason (the charge worker's last attempt, the 3-D Secure timeout): that move,
 		// not this echo of it, settles the donation.
 		o = payments.Outcome{}
+	case found.Status.Final() && !slices.Contains(o.Status.MovesInto(), found.Status):
+		// Settled already (usually by the charge worker, from the same answer): a final status
+		// moves no further but to REFUNDED, so this event can change nothing. It is recorded
+		// in a statement of its own, without the transaction a move needs.
+		if _, err := db.RecordWebhookEvent(ctx, s.DB.Pool, eventID, eventType); err != nil {
+			return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
+		}
+		return nil
 	}
 	_, moved, err := s.apply(ctx, donationID, o, pi.ID, func(tx pgx.Tx) (bool, error) {
 		return db.RecordWebhookEvent(ctx, tx, eventID, eventType)

@@ -37,7 +37,8 @@ type app struct {
 	sandboxServer *http.Server
 	webhookSecret string
 	// changes carries donation changes to the live subscribers of every API instance.
-	changes *db.Changes
+	changes     *db.Changes
+	stopSending context.CancelFunc
 }
 
 // newApp builds the payment gateway (and the in-process sandbox when no Stripe key is set),
@@ -69,6 +70,10 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, s *stores, pu
 		}
 	}
 	a.gateway = payments.NewGateway(stripeCfg)
+	// Change notices go out in batches until the app is closed, after its workers stopped.
+	sendCtx, stopSending := context.WithCancel(context.WithoutCancel(ctx))
+	a.changes.Send(sendCtx)
+	a.stopSending = stopSending
 
 	var err error
 	a.mailer, err = notify.New(notify.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, Logger: logger.With("component", "mail")})
@@ -162,6 +167,9 @@ func (a *app) stop(ctx context.Context, workers bool) {
 }
 
 func (a *app) close() {
+	if a.stopSending != nil {
+		a.stopSending()
+	}
 	if a.sandboxServer != nil {
 		_ = a.sandboxServer.Close()
 	}
