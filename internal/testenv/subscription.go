@@ -18,7 +18,7 @@ type Subscription struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	msgs   chan wsMessage
-	errs chan error
+	errs   chan error
 }
 
 type wsMessage struct {
