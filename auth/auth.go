@@ -37,6 +37,11 @@ type Service struct {
 	Guard *Guard
 	// Now is the clock (tests move it).
 	Now func() time.Time
+	// SessionCacheTTL is how long a checked session token is trusted without asking the
+	// database again; 0: every request asks. Call before serving.
+	SessionCacheTTL time.Duration
+	cache           *sessionCache
+	cacheOnce       sync.Once
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -125,6 +130,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if !ok {
 		return nil
 	}
+	s.sessions().forget(h)
 	return s.Store.RevokeSession(ctx, h)
 }
 
@@ -134,11 +140,28 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*giveathon.Us
 	if !ok {
 		return nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "the session token is malformed: sign in again")
 	}
+	now := s.Now()
+	if u, ok := s.sessions().get(h, now); ok {
+		return u, nil
+	}
 	u, err := s.Store.FindSessionUser(ctx, h)
 	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
 		return nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "the session has expired or was signed out: sign in again")
+	} else if err != nil {
+		return nil, err
 	}
-	return u, err
+	s.sessions().put(h, u, now)
+	return u, nil
+}
+
+// sessions returns the session cache (nil when SessionCacheTTL is 0).
+func (s *Service) sessions() *sessionCache {
+	s.cacheOnce.Do(func() {
+		if s.SessionCacheTTL > 0 {
+			s.cache = &sessionCache{ttl: s.SessionCacheTTL}
+		}
+	})
+	return s.cache
 }
 
 func (s *Service) dummy() string {

@@ -121,6 +121,7 @@ func (a *app) resolver() *graph.Resolver {
 	guard := &auth.Guard{Store: a.stores.DB, Limits: a.cfg.Limits}
 	authService := auth.NewService(a.stores.DB, a.logger)
 	authService.Guard = guard
+	authService.SessionCacheTTL = a.cfg.SessionCacheTTL
 	r := &graph.Resolver{
 		Auth:           authService,
 		CharityService: a.stores.DB,

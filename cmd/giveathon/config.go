@@ -62,6 +62,7 @@ var settings = []setting{
 	{"JOB_TIMEOUT", "1m", "Longest a job may run (a charge, an e-mail) before it is stopped and retried."},
 	{"RESCUE_STUCK_JOBS_AFTER", "5m", "When a job whose worker died (a killed process) is run again; more than JOB_TIMEOUT."},
 	{"JOBS_POLL_INTERVAL", "1s", "How often workers look for jobs whose retry time has come (new jobs are announced at once)."},
+	{"SESSION_CACHE_TTL", "5s", "How long a process trusts a checked session token without asking the database again (0: always ask). A sign-out through another instance takes effect here within this time."},
 	{"LIMIT_LOGIN_PER_IP", "600/1m", "Sign-ins per client address (N/window; 0 turns a limit off)."},
 	{"LIMIT_LOGIN_FAILURES_PER_ACCOUNT", "10/15m", "Failed sign-ins per account before it must wait."},
 	{"LIMIT_REGISTER_PER_IP", "300/10m", "Sign-ups per client address."},
@@ -97,6 +98,7 @@ type Config struct {
 	Donation         giveathon.DonationLimits
 	Event            giveathon.Event
 	LiveResync       time.Duration
+	SessionCacheTTL  time.Duration
 	Jobs             jobs.Config
 	Limits           auth.Limits
 	TrustedProxies   []netip.Prefix
@@ -269,6 +271,11 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT")
 	c.Stripe.Timeout = duration("STRIPE_TIMEOUT")
 	c.LiveResync = duration("LIVE_RESYNC_INTERVAL")
+	if v := get("SESSION_CACHE_TTL"); v == "0" {
+		c.SessionCacheTTL = 0
+	} else if c.SessionCacheTTL = duration("SESSION_CACHE_TTL"); c.SessionCacheTTL > time.Minute {
+		bad("SESSION_CACHE_TTL", "%s is longer than a minute: a signed-out session would work that long on other instances", v)
+	}
 	c.Jobs.RetryBase = duration("CHARGE_RETRY_BASE")
 	c.Jobs.RetryMax = duration("CHARGE_RETRY_MAX")
 	c.Jobs.ReconcileInterval = duration("RECONCILE_INTERVAL")
