@@ -34,9 +34,10 @@ type Live struct {
 	// notice lost when its publisher died between commit and publish.
 	Poll time.Duration
 
-	mu       sync.Mutex
-	snap     *giveathon.EventSnapshot
-	loadedAt time.Time
+	mu   sync.Mutex
+	snap *giveathon.EventSnapshot
+	// readFrom is when the read of snap began: it shows every change committed before then.
+	readFrom time.Time
 }
 
 // recentLimit is how many recent donations a snapshot holds: the most a client may ask for.
@@ -56,28 +57,36 @@ func (l *Live) defaults() (maxAge, minInterval, poll time.Duration) {
 	return maxAge, minInterval, poll
 }
 
-// Snapshot returns the event with its totals, read at most MaxAge ago. Callers arriving while
-// a read is under way wait for it rather than starting their own.
+// Snapshot returns the event with its totals, read at most MaxAge ago.
 func (l *Live) Snapshot(ctx context.Context) (*giveathon.EventSnapshot, error) {
 	maxAge, _, _ := l.defaults()
+	return l.snapshotSince(ctx, time.Now().Add(-maxAge))
+}
+
+// snapshotSince returns a snapshot whose read began at since or later: after a change notice
+// arrived at since, it shows that change. Callers arriving while a read is under way wait for
+// it, and use it if it is recent enough, rather than starting their own.
+func (l *Live) snapshotSince(ctx context.Context, since time.Time) (*giveathon.EventSnapshot, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.snap != nil && time.Since(l.loadedAt) < maxAge {
+	if l.snap != nil && !l.readFrom.Before(since) {
 		return l.snap, nil
 	}
+	from := time.Now()
 	snap, err := l.Totals.FindEventTotals(ctx, l.Event, recentLimit)
 	if err != nil {
 		return nil, err
 	}
-	l.snap, l.loadedAt = snap, time.Now()
+	l.snap, l.readFrom = snap, from
 	return snap, nil
 }
 
 // watch runs a subscription: it sends the first value, then re-reads on every wake-up (no
 // sooner than minInterval after the last send) and on a timer, and sends what changed, until
-// ctx ends. It owns out and closes it.
+// ctx ends. read gets the time of the wake-up (what it reads must be read after it), or the
+// zero time for the timer's re-read. It owns out and closes it.
 func watch[T any](ctx context.Context, logger *slog.Logger, wake <-chan struct{}, stop func(), minInterval, poll time.Duration,
-	first T, read func(context.Context) (T, error), changed func(old, now T) bool, out chan<- T) {
+	first T, read func(ctx context.Context, woke time.Time) (T, error), changed func(old, now T) bool, out chan<- T) {
 	defer close(out)
 	defer stop()
 	send := func(v T) bool {
@@ -95,10 +104,12 @@ func watch[T any](ctx context.Context, logger *slog.Logger, wake <-chan struct{}
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
 	for {
+		var woke time.Time
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
+			woke = time.Now()
 			if wait := minInterval - time.Since(lastSent); wait > 0 {
 				select {
 				case <-ctx.Done():
@@ -108,7 +119,7 @@ func watch[T any](ctx context.Context, logger *slog.Logger, wake <-chan struct{}
 			}
 		case <-ticker.C:
 		}
-		now, err := read(ctx)
+		now, err := read(ctx, woke)
 		if err != nil {
 			if ctx.Err() == nil {
 				logger.WarnContext(ctx, "subscription: read failed, will try again", "err", err)
@@ -174,7 +185,7 @@ func (r *Resolver) subscribeDonation(ctx context.Context, id string) (<-chan *gi
 	_, _, poll := r.Live.defaults()
 	wake, stop := r.Live.Changes.SubscribeDonation(d.ID)
 	out := make(chan *giveathon.Donation, 1)
-	go watch(ctx, r.Logger, wake, stop, 0, poll, d, func(ctx context.Context) (*giveathon.Donation, error) {
+	go watch(ctx, r.Logger, wake, stop, 0, poll, d, func(ctx context.Context, _ time.Time) (*giveathon.Donation, error) {
 		return r.DonationService.FindDonationByID(ctx, u.ID, d.ID)
 	}, donationChanged, out)
 	return out, nil
@@ -189,6 +200,12 @@ func (r *Resolver) subscribeTotals(ctx context.Context) (<-chan *giveathon.Event
 	_, minInterval, poll := r.Live.defaults()
 	wake, stop := r.Live.Changes.SubscribeTotals()
 	out := make(chan *giveathon.EventSnapshot, 1)
-	go watch(ctx, r.Logger, wake, stop, minInterval, poll, snap, r.Live.Snapshot, totalsChanged, out)
+	read := func(ctx context.Context, woke time.Time) (*giveathon.EventSnapshot, error) {
+		if woke.IsZero() {
+			return r.Live.Snapshot(ctx)
+		}
+		return r.Live.snapshotSince(ctx, woke)
+	}
+	go watch(ctx, r.Logger, wake, stop, minInterval, poll, snap, read, totalsChanged, out)
 	return out, nil
 }

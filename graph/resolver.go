@@ -24,8 +24,10 @@ type Resolver struct {
 	Refresher      Refresher
 	PaymentIntents ClientSecrets
 	// AuthenticateURL, when set (the sandbox), gives the page where a donor completes 3-D
+	// Secure for a PaymentIntent, which then sends them back to returnPath (the donation's
+	// page in the web app).
 	// Secure for a PaymentIntent.
-	AuthenticateURL func(paymentIntentID, clientSecret string) string
+	AuthenticateURL func(paymentIntentID, clientSecret, returnPath string) string
 	// Live serves the event, its totals and the subscriptions.
 	Live *Live
 	// Payments tells the web app how to collect cards.

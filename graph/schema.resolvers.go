@@ -71,7 +71,7 @@ func (r *donationResolver) NextAction(ctx context.Context, obj *giveathon.Donati
 	}
 	next := &model.NextAction{Type: "use_stripe_sdk", ClientSecret: secret}
 	if r.AuthenticateURL != nil {
-		url := r.AuthenticateURL(obj.PaymentIntentID, secret)
+		url := r.AuthenticateURL(obj.PaymentIntentID, secret, "/donations/"+globalID(typeDonation, obj.ID))
 		next.URL = &url
 	}
 	return next, nil

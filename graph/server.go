@@ -61,7 +61,9 @@ type Config struct {
 // Defaults for Config.
 const (
 	DefaultMaxBodyBytes  = 1 << 20
-	DefaultMaxComplexity = 1000
+	// DefaultMaxComplexity lets a full page (100) of any list with every field through, and
+	// stops the multiplying of pages by pages.
+	DefaultMaxComplexity = 5000
 )
 
 // NewHandler returns the HTTP handler of the whole API: /graphql, /playground, /healthz,

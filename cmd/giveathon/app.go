@@ -144,9 +144,9 @@ func (a *app) resolver() *graph.Resolver {
 		for _, pm := range sandbox.TestPaymentMethods() {
 			r.Payments.TestPaymentMethods = append(r.Payments.TestPaymentMethods, &model.TestPaymentMethod{ID: pm.ID, Label: pm.Label})
 		}
-		r.AuthenticateURL = func(pi, secret string) string {
+		r.AuthenticateURL = func(pi, secret, returnPath string) string {
 			return base + "/_sandbox/authenticate/" + url.PathEscape(pi) + "?client_secret=" + url.QueryEscape(secret) +
-				"&return_url=" + url.QueryEscape(a.cfg.PublicURL+"/")
+				"&return_url=" + url.QueryEscape(a.cfg.PublicURL+returnPath)
 		}
 	}
 	return r

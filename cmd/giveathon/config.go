@@ -72,7 +72,7 @@ var settings = []setting{
 	{"CORS_ORIGINS", "", "Comma-separated origins (https://app.example.org) of other sites whose pages may call the API with the donor's session."},
 	{"TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the proxies in front of the server, whose X-Forwarded-For names the client."},
 	{"MAX_BODY_BYTES", "1048576", "Largest request body accepted; larger ones get 413."},
-	{"GRAPHQL_MAX_COMPLEXITY", "1000", "Largest GraphQL query complexity accepted (a list field costs its page size times its children)."},
+	{"GRAPHQL_MAX_COMPLEXITY", "5000", "Largest GraphQL query complexity accepted (a list field costs its page size times its children)."},
 	{"GRAPHQL_MAX_DEPTH", "12", "Deepest nesting of fields a query may have."},
 	{"GRAPHQL_MAX_ALIASES", "30", "Most aliases a query may use."},
 	{"GRAPHQL_MAX_QUERY_BYTES", "16384", "Longest query text accepted."},

@@ -186,3 +186,16 @@ func TestReconcilerCorrectsTheEventTotals(t *testing.T) {
 		t.Fatalf("event after reconciling: %s", ev.Raw)
 	}
 }
+
+// TestAFullPageWithEveryFieldFitsTheDefaultLimits: the schema allows 100 per page, so the
+// default complexity limit must let a full page of every field through.
+func TestAFullPageWithEveryFieldFitsTheDefaultLimits(t *testing.T) {
+	t.Parallel()
+	srv := start(t, map[string]string{"DATABASE_URL": testenv.URL(t), "LOG_LEVEL": "warn"})
+	r := srv.client.Do(t, `{ charities(first: 100, search: "") { totalCount
+		edges { cursor node { id slug name description ein active } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } }
+		event { name startsAt endsAt open goalCents totalCents donationCount
+			charityTotals(first: 100) { charity { id slug name description ein active } totalCents donationCount }
+			recentDonations(first: 50) { donorName amountCents currency settledAt charity { id name } } } }`, nil)
+	r.NoErrors(t)
+}

@@ -1,0 +1,112 @@
+// The event live: total against goal, top charities and the latest gifts, pushed by the
+// eventTotals subscription.
+import { useEffect } from 'preact/hooks';
+import { useQuery, useSubscription } from '@urql/preact';
+import { EventLiveQuery, EventTotalsSubscription } from '../operations';
+import type { EventLiveFragment } from '../gql/graphql';
+import { formatDateTime, formatTime, money, moneyShort } from '../lib/format';
+import { GoalProgress, Loading, Notice, useTitle } from '../components/ui';
+
+export function Live() {
+  useTitle('Live');
+  const [res, refetch] = useQuery({ query: EventLiveQuery });
+  const [sub] = useSubscription({ query: EventTotalsSubscription });
+  // The subscription's latest push; the query's answer until the first one, or while the
+  // subscription is down (then it is asked again every few seconds).
+  const event: EventLiveFragment | undefined = sub.error
+    ? (res.data?.event ?? sub.data?.eventTotals)
+    : (sub.data?.eventTotals ?? res.data?.event);
+  // Without live updates, ask again every 10 seconds.
+  useEffect(() => {
+    if (!sub.error) return;
+    const t = setInterval(() => refetch(), 10_000);
+    return () => clearInterval(t);
+  }, [sub.error]);
+
+  if (!event) {
+    if (res.error) return <Notice kind="error">The event’s totals could not be loaded. Reload the page to try again.</Notice>;
+    return <Loading />;
+  }
+  const e = event;
+  return (
+    <section aria-labelledby="live-title" class="live">
+      <h1 id="live-title">{e.name}: live</h1>
+      <p class="live-state">
+        <span class={`dot ${sub.error ? 'dot-off' : 'dot-on'}`} aria-hidden="true" />{' '}
+        {sub.error ? 'Live updates paused: refreshing every 10 seconds.' : 'Updates live as gifts come in.'}{' '}
+        {e.open ? (
+          <>
+            Open until <time dateTime={e.endsAt}>{formatDateTime(e.endsAt)}</time>.
+          </>
+        ) : (
+          <>
+            Runs from <time dateTime={e.startsAt}>{formatDateTime(e.startsAt)}</time> to{' '}
+            <time dateTime={e.endsAt}>{formatDateTime(e.endsAt)}</time>.
+          </>
+        )}
+      </p>
+
+      <div class="card live-total">
+        <p class="hero-total">
+          <span class="hero-amount" data-testid="event-total">
+            {money(e.totalCents)}
+          </span>{' '}
+          <span class="hero-sub">
+            raised of {moneyShort(e.goalCents)} from <span data-testid="event-count">{e.donationCount.toLocaleString('en-US')}</span>{' '}
+            {e.donationCount === 1 ? 'gift' : 'gifts'}
+          </span>
+        </p>
+        <GoalProgress totalCents={e.totalCents} goalCents={e.goalCents} label="Raised toward the goal" />
+        {e.open && (
+          <p>
+            <a class="button button-primary" href="/give">
+              Give now
+            </a>
+          </p>
+        )}
+      </div>
+
+      <div class="live-grid">
+        <section aria-labelledby="top-title" class="card">
+          <h2 id="top-title">Top charities</h2>
+          {e.charityTotals.length === 0 ? (
+            <p>No gifts yet: be the first!</p>
+          ) : (
+            <ol class="top-list">
+              {e.charityTotals.map((t) => (
+                <li key={t.charity.id}>
+                  <span class="top-name">{t.charity.name}</span>
+                  <span class="top-amount">
+                    {money(t.totalCents)}{' '}
+                    <span class="muted">
+                      ({t.donationCount} {t.donationCount === 1 ? 'gift' : 'gifts'})
+                    </span>
+                  </span>
+                </li>
+              ))}
+            </ol>
+          )}
+        </section>
+        <section aria-labelledby="recent-title" class="card">
+          <h2 id="recent-title">Latest gifts</h2>
+          {e.recentDonations.length === 0 ? (
+            <p>No gifts yet.</p>
+          ) : (
+            <ul class="recent-list" data-testid="recent-gifts">
+              {e.recentDonations.map((r, i) => (
+                <li key={`${r.settledAt}-${i}`}>
+                  <span>
+                    <strong>{r.donorName}</strong> gave {money(r.amountCents)} to {r.charity.name}
+                  </span>
+                  <time class="muted" dateTime={r.settledAt}>
+                    {formatTime(r.settledAt)}
+                  </time>
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      </div>
+    </section>
+  );
+}
