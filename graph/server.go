@@ -60,7 +60,7 @@ type Config struct {
 
 // Defaults for Config.
 const (
-	DefaultMaxBodyBytes  = 1 << 20
+	DefaultMaxBodyBytes = 1 << 20
 	// DefaultMaxComplexity lets a full page (100) of any list with every field through, and
 	// stops the multiplying of pages by pages.
 	DefaultMaxComplexity = 5000
