@@ -36,6 +36,8 @@ test('completing 3-D Secure makes the gift succeed without a reload', async () =
   await challenge.getByRole('button', { name: 'Complete authentication' }).click();
   // The sandbox sends the donor back to the app, which says the tab can be closed.
   await challenge.waitForURL((u) => u.searchParams.get('redirect_status') === 'succeeded');
+  // ...to this gift's own page, which says the tab can be closed.
+  assert.equal(new URL(challenge.url()).pathname, new URL(page.url()).pathname);
   await challenge.getByText('3-D Secure is complete').waitFor();
   await challenge.close();
 

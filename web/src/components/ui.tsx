@@ -90,3 +90,18 @@ export function GoalProgress({ totalCents, goalCents, label }: { totalCents: num
     </div>
   );
 }
+
+// What the sandbox's 3-D Secure page says when it sends the donor back (in its own tab), from
+// the redirect_status it adds to the return address; nothing on an ordinary visit.
+export function ThreeDSecureReturn({ status }: { status?: string }) {
+  if (!status) return null;
+  return (
+    <Notice kind={status === 'succeeded' ? 'success' : 'warning'}>
+      <p role="status">
+        {status === 'succeeded'
+          ? '3-D Secure is complete. You can close this tab: your gift’s page updates by itself.'
+          : '3-D Secure was not completed, so the payment was not made. You can close this tab and try again from your gift’s page.'}
+      </p>
+    </Notice>
+  );
+}

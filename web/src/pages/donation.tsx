@@ -2,14 +2,14 @@
 // when the bank asks for 3-D Secure, and why it failed when it did.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { useQuery, useSubscription } from '@urql/preact';
-import { useRoute } from 'preact-iso';
+import { useLocation, useRoute } from 'preact-iso';
 import { client } from '../client';
 import { DonationQuery, DonationUpdatedSubscription, PaymentsConfigQuery, RefreshDonationMutation } from '../operations';
 import type { DonationDetailFragment } from '../gql/graphql';
 import { cardLabel, formatDateTime, money } from '../lib/format';
 import { hasCode, problems } from '../lib/errors';
 import { useSessionExpiry } from '../auth';
-import { FormAlert, Loading, Notice, StatusBadge, useTitle } from '../components/ui';
+import { FormAlert, Loading, Notice, StatusBadge, ThreeDSecureReturn, useTitle } from '../components/ui';
 
 const FINAL = new Set(['SUCCEEDED', 'FAILED', 'REFUNDED']);
 
@@ -40,6 +40,7 @@ function newer(a: DonationDetailFragment, b: DonationDetailFragment | null): boo
 
 export function DonationPage() {
   const { params } = useRoute();
+  const { query } = useLocation();
   const id = params.id ?? '';
   const [res, refetch] = useQuery({ query: DonationQuery, variables: { id } });
   const [sub] = useSubscription({ query: DonationUpdatedSubscription, variables: { id } });
@@ -131,6 +132,8 @@ export function DonationPage() {
   return (
     <section aria-labelledby="gift-title">
       <h1 id="gift-title">Your gift to {d.charity.name}</h1>
+      {/* The sandbox's 3-D Secure page sends the donor back here, in its own tab. */}
+      <ThreeDSecureReturn status={query.redirect_status} />
 
       <div class={`card status-panel status-${d.status.toLowerCase()}`} role="status" aria-live="polite" aria-atomic="true">
         <p class="status-line">

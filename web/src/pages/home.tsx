@@ -2,7 +2,7 @@ import { useQuery, useSubscription } from '@urql/preact';
 import { useLocation } from 'preact-iso';
 import { EventSummaryQuery, EventTotalsSubscription } from '../operations';
 import { formatDateTime, money, moneyShort } from '../lib/format';
-import { GoalProgress, Loading, Notice, useTitle } from '../components/ui';
+import { GoalProgress, Loading, Notice, ThreeDSecureReturn, useTitle } from '../components/ui';
 
 export function Home() {
   useTitle('');
@@ -12,20 +12,12 @@ export function Home() {
   const [live] = useSubscription({ query: EventTotalsSubscription });
   const event = live.data?.eventTotals ?? res.data?.event;
 
-  // The 3-D Secure page sends the donor back here (in its own tab) when it is done.
+  // An older return address of the 3-D Secure page (the home page) lands here.
   const returned = query.redirect_status;
 
   return (
     <>
-      {returned && (
-        <Notice kind={returned === 'succeeded' ? 'success' : 'warning'}>
-          <p role="status">
-            {returned === 'succeeded'
-              ? '3-D Secure is complete. You can close this tab: your gift’s page updates by itself.'
-              : '3-D Secure was not completed, so the payment was not made. You can close this tab and try again from your gift’s page.'}
-          </p>
-        </Notice>
-      )}
+      <ThreeDSecureReturn status={returned} />
       <section class="hero" aria-labelledby="hero-title">
         <p class="eyebrow">{event ? (event.open ? 'Live now' : 'Charity event') : 'Charity event'}</p>
         <h1 id="hero-title">{event?.name ?? 'Giveathon'}</h1>
