@@ -18,12 +18,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
 
 // options are the run's knobs; defaults are the full profile.
 type options struct {
+	out         string
 	bin         string
 	donations   int
 	donors      int
@@ -86,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.mail, "mail", true, "send e-mails to Mailpit and count them there; false: the server only records them (for runs of millions)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's folder (database, logs) afterwards")
 	fs.BoolVar(&o.verbose, "v", false, "print progress")
+	fs.StringVar(&o.out, "out", "", "also write the result, with the run's settings, to this file (make bench-event: bench/results/)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -141,9 +145,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	res.seconds = int(time.Since(started).Seconds())
 	res.print(stdout)
+	if o.out != "" {
+		if err := writeResult(o.out, args, res); err != nil {
+			fmt.Fprintln(stderr, "chaos:", err)
+			return 1
+		}
+	}
 	if !res.ok() {
 		fmt.Fprintf(stderr, "chaos: invariants broken with seed %d: rerun with -seed %d -keep to investigate\n", o.seed, o.seed)
 		return 1
 	}
 	return 0
+}
+
+// writeResult records a run: when, on what, with which flags, and what it found.
+func writeResult(path string, args []string, res *result) error {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "Event replay of %s on %d cores (%s), %s/%s, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		runtime.NumCPU(), host, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(&b, "    chaos %s\n\n", strings.Join(args, " "))
+	res.print(&b)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
