@@ -50,7 +50,7 @@ func MoveDonation(ctx context.Context, tx Querier, id string, m Move) (*giveatho
 		WHERE id = $1 AND status = ANY($6::text[])
 		RETURNING `+donationColumns+`), counted AS (
 			INSERT INTO event_totals (charity_id, shard, total_cents, donation_count)
-			SELECT charity_id::uuid, floor(random() * 16)::int, sign * amount_cents, sign
+			SELECT charity_id::uuid, floor(random() * 64)::int, sign * amount_cents, sign
 			FROM moved, (SELECT CASE $2 WHEN 'SUCCEEDED' THEN 1 ELSE -1 END AS sign) s
 			WHERE $2 IN ('SUCCEEDED', 'REFUNDED')
 			ON CONFLICT (charity_id, shard) DO UPDATE SET

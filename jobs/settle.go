@@ -152,10 +152,11 @@ func (s *Settler) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 		// real reason (the charge worker's last attempt, the 3-D Secure timeout): that move,
 		// not this echo of it, settles the donation.
 		o = payments.Outcome{}
-	case found.Status.Final() && !slices.Contains(o.Status.MovesInto(), found.Status):
-		// Settled already (usually by the charge worker, from the same answer): a final status
-		// moves no further but to REFUNDED, so this event can change nothing. It is recorded
-		// in a statement of its own, without the transaction a move needs.
+	case !o.Decided || found.Status.Final() && !slices.Contains(o.Status.MovesInto(), found.Status):
+		// Nothing to decide (payment_intent.created, processing), or settled already (usually
+		// by the charge worker, from the same answer: a final status moves no further but to
+		// REFUNDED): this event can change nothing. It is recorded in a statement of its own,
+		// without the transaction a move needs.
 		if _, err := db.RecordWebhookEvent(ctx, s.DB.Pool, eventID, eventType); err != nil {
 			return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
 		}

@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +41,8 @@ type options struct {
 	duration          time.Duration
 	latency           time.Duration
 	workers           int
+	profile           string
+	isolation         string
 }
 
 func main() {
@@ -53,6 +56,8 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measurement")
 	flag.DurationVar(&o.latency, "latency", 300*time.Millisecond, "median latency of the sandbox's Stripe calls in (c) and (d)")
 	flag.IntVar(&o.workers, "workers", 600, "charge workers in (c) (each waits on the sandbox's latency)")
+	flag.StringVar(&o.isolation, "isolation", "serializable", "DB_ISOLATION of the servers: serializable (the default, as CockroachDB) or read_committed")
+	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the API during (b) and of the workers during (c) to this folder")
 	flag.Parse()
 	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -70,6 +75,8 @@ type Results struct {
 	SubmitPerSecond float64         `json:"submit_per_second"`
 	SettlePerSecond float64         `json:"settle_per_second"`
 	Settled         int             `json:"settled"`
+	SettleCPU       string          `json:"settle_cpu"`
+	SubmitCPU       string          `json:"submit_cpu"`
 	Fixed           json.RawMessage `json:"fixed_100"`
 	FixedP99Ms      float64         `json:"fixed_100_p99_ms"`
 	ServerRSSMB     float64         `json:"server_rss_mb"`
@@ -95,7 +102,12 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	defer os.RemoveAll(dir)
 	res := &Results{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Machine: machine()}
 
-	pg, err := db.StartEmbedded(ctx, db.EmbeddedConfig{DataDir: filepath.Join(dir, "data")})
+	pgCfg := db.EmbeddedConfig{DataDir: filepath.Join(dir, "data")}
+	if o.profile != "" {
+		// Which statements cost the database most, per phase.
+		pgCfg.Settings = map[string]string{"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all"}
+	}
+	pg, err := db.StartEmbedded(ctx, pgCfg)
 	if err != nil {
 		return err
 	}
@@ -129,10 +141,12 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	}
 	env := append(procs.CleanEnv(), "DATABASE_URL="+dbURL, "HTTP_ADDR=127.0.0.1:"+apiPort, "STRIPE_API_BASE="+sbURL,
 		"STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_RATE_LIMIT=100000", "LOG_LEVEL=warn",
-		"LIMIT_DONATIONS_PER_DONOR=0", "LIMIT_REGISTER_PER_IP=0", "LIMIT_LOGIN_PER_IP=0", "DB_MAX_CONNS=64")
+		"LIMIT_DONATIONS_PER_DONOR=0", "LIMIT_REGISTER_PER_IP=0", "LIMIT_LOGIN_PER_IP=0", "DB_MAX_CONNS=64",
+		"DB_ISOLATION="+o.isolation)
 
 	fmt.Fprintln(log, "bench: (b) submit throughput (API without workers)")
-	api, err := procs.Start("serve", o.bin, []string{"serve", "--no-workers"}, env, filepath.Join(dir, "api.log"))
+	adminPort, _ := procs.FreePort()
+	api, err := procs.Start("serve", o.bin, []string{"serve", "--no-workers"}, append(env, "ADMIN_ADDR=127.0.0.1:"+adminPort), filepath.Join(dir, "api.log"))
 	if err != nil {
 		return err
 	}
@@ -140,30 +154,51 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	if err := procs.WaitHTTP(ctx, api, apiURL+"/readyz", time.Minute); err != nil {
 		return err
 	}
-	if res.Submit, err = loadgen(ctx, o, dir, "b", "-url", apiURL, "-clients", strconv.Itoa(o.clients), "-duration", o.duration.String()); err != nil {
+	// Registering the donors comes first (argon2id, some seconds): the profile takes the
+	// submissions' second half.
+	waitProfile := o.cpuProfile(log, adminPort, "api-submit", o.duration, o.duration/2)
+	submitShares := startCPUShares([]string{"API"}, []int{api.Cmd.Process.Pid})
+	o.resetStatements(ctx, pool)
+	res.Submit, err = loadgen(ctx, o, dir, "b", "-url", apiURL, "-clients", strconv.Itoa(o.clients), "-duration", o.duration.String())
+	waitProfile()
+	if err != nil {
 		return err
 	}
+	res.SubmitCPU = submitShares.String()
+	o.writeStatements(ctx, pool, log, "statements-submit.txt", int(res.SubmitPerSecond*o.duration.Seconds()))
+	fmt.Fprintln(log, "bench: CPU during (b), donor registration included:", res.SubmitCPU)
 	var sub struct {
 		SubmitPerSecond float64 `json:"submit_per_second"`
 	}
 	_ = json.Unmarshal(res.Submit, &sub)
 	res.SubmitPerSecond = sub.SubmitPerSecond
-	api.Stop(10 * time.Second)
 
 	fmt.Fprintf(log, "bench: (c) settle throughput (%d workers, sandbox latency %s)\n", o.workers, o.latency)
 	if err := setLatency(sbURL, o.latency); err != nil {
 		return err
 	}
 	start := time.Now()
-	work, err := procs.Start("work", o.bin, []string{"work"}, append(env, "PAYMENT_WORKERS="+strconv.Itoa(o.workers), "JOBS_POLL_INTERVAL=200ms"), filepath.Join(dir, "work.log"))
+	workAdminPort, _ := procs.FreePort()
+	work, err := procs.Start("work", o.bin, []string{"work"}, append(env, "PAYMENT_WORKERS="+strconv.Itoa(o.workers), "JOBS_POLL_INTERVAL=200ms",
+		"ADMIN_ADDR=127.0.0.1:"+workAdminPort), filepath.Join(dir, "work.log"))
 	if err != nil {
 		return err
 	}
+	waitProfile = o.cpuProfile(log, workAdminPort, "work-settle", 2*time.Second, 10*time.Second)
+	o.resetStatements(ctx, pool)
+	shares := startCPUShares([]string{"workers", "API (webhooks)", "Stripe sandbox"},
+		[]int{work.Cmd.Process.Pid, api.Cmd.Process.Pid, sandbox.Cmd.Process.Pid})
 	if res.Settled, err = waitSettled(ctx, pool, 10*time.Minute); err != nil {
 		return err
 	}
 	res.SettlePerSecond = float64(res.Settled) / time.Since(start).Seconds()
+	res.SettleCPU = shares.String()
+	o.writeStatements(ctx, pool, log, "statements-settle.txt", res.Settled)
+	fmt.Fprintln(log, "bench: CPU during (c):", res.SettleCPU)
+	waitProfile()
 	work.Stop(10 * time.Second)
+	// The API stayed up through (c) to take the provider's webhooks, as it would on the day.
+	api.Stop(10 * time.Second)
 
 	fmt.Fprintln(log, "bench: (d) 100 donations/s with the API and workers")
 	server, err := procs.Start("serve", o.bin, []string{"serve"}, append(env, "PAYMENT_WORKERS=100"), filepath.Join(dir, "serve.log"))
@@ -306,6 +341,7 @@ func (r *Results) markdown() string {
 	fmt.Fprintf(&b, "| (c) settle, sandbox latency 300 ms | %.0f /s (%d donations) | %.2f | >= 0.2 |\n", r.SettlePerSecond, r.Settled, r.SettleRatio)
 	fmt.Fprintf(&b, "| (d) at 100/s: p99 submit latency | %.1f ms | | < 25 ms |\n", r.FixedP99Ms)
 	fmt.Fprintf(&b, "| (d) at 100/s: server peak RSS | %.0f MB | | < 300 MB |\n", r.ServerRSSMB)
+	fmt.Fprintf(&b, "\nCPU during (b), donor registration included: %s.\nCPU during (c): %s.\n", r.SubmitCPU, r.SettleCPU)
 	return b.String()
 }
 
@@ -331,4 +367,151 @@ func httpPost(url, body string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// cpuProfile, with -profile, fetches a CPU profile of the process whose admin listener is on
+// adminPort, after a delay and for a length, into the profile folder; the returned function
+// waits for it.
+func (o *options) cpuProfile(log io.Writer, adminPort, name string, after, length time.Duration) func() {
+	if o.profile == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(after)
+		url := fmt.Sprintf("http://127.0.0.1:%s/debug/pprof/profile?seconds=%d", adminPort, int(length.Seconds()))
+		resp, err := http.Get(url)
+		if err != nil {
+			fmt.Fprintln(log, "bench: profile", name+":", err)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		path := filepath.Join(o.profile, name+".pprof")
+		if err := os.MkdirAll(o.profile, 0o755); err == nil {
+			err = os.WriteFile(path, body, 0o644)
+		}
+		fmt.Fprintln(log, "bench: CPU profile of", name, "in", path)
+	}()
+	return sync.OnceFunc(func() { <-done })
+}
+
+// cpuSeconds returns the CPU time (user and system) a process has used so far.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which may hold spaces: utime and stime are the 12th
+	// and 13th of them, in clock ticks (100 a second on Linux).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / 100
+}
+
+// postgresCPUSeconds returns the CPU time used so far by every PostgreSQL process.
+func postgresCPUSeconds() float64 {
+	entries, _ := os.ReadDir("/proc")
+	var total float64
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			total += cpuSeconds(pid)
+		}
+	}
+	return total
+}
+
+// cpuShares measures, over one phase, the CPU each part used.
+type cpuShares struct {
+	names []string
+	pids  []int
+	start []float64
+	pg    float64
+	busy  float64
+	began time.Time
+}
+
+// machineBusySeconds returns the CPU time the whole machine has spent not idle.
+func machineBusySeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var busy float64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseFloat(v, 64)
+		if i != 3 && i != 4 && i < 8 {
+			busy += n
+		}
+	}
+	return busy / 100
+}
+
+func startCPUShares(names []string, pids []int) *cpuShares {
+	c := &cpuShares{names: names, pids: pids, pg: postgresCPUSeconds(), busy: machineBusySeconds(), began: time.Now()}
+	for _, pid := range pids {
+		c.start = append(c.start, cpuSeconds(pid))
+	}
+	return c
+}
+
+// String reports each part's CPU in cores (CPU seconds per second of the phase).
+func (c *cpuShares) String() string {
+	wall := time.Since(c.began).Seconds()
+	parts := []string{fmt.Sprintf("postgres %.2f", (postgresCPUSeconds()-c.pg)/wall)}
+	for i, pid := range c.pids {
+		parts = append(parts, fmt.Sprintf("%s %.2f", c.names[i], (cpuSeconds(pid)-c.start[i])/wall))
+	}
+	return fmt.Sprintf("%s cores; the machine %.2f of %d", strings.Join(parts, ", "), (machineBusySeconds()-c.busy)/wall, runtime.NumCPU())
+}
+
+// resetStatements, with -profile, starts pg_stat_statements' counts afresh.
+func (o *options) resetStatements(ctx context.Context, pool *pgxpool.Pool) {
+	if o.profile == "" {
+		return
+	}
+	_, _ = pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+	_, _ = pool.Exec(ctx, `SELECT pg_stat_statements_reset()`)
+}
+
+// writeStatements, with -profile, writes the statements that took the database's time since
+// the reset, most first, with their calls per donation.
+func (o *options) writeStatements(ctx context.Context, pool *pgxpool.Pool, log io.Writer, name string, donations int) {
+	if o.profile == "" {
+		return
+	}
+	rows, err := pool.Query(ctx, `SELECT calls, total_exec_time, left(regexp_replace(query, '\s+', ' ', 'g'), 160)
+		FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 40`)
+	if err != nil {
+		fmt.Fprintln(log, "bench: statements:", err)
+		return
+	}
+	defer rows.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%10s %10s %12s  %s\n", "calls", "per gift", "total ms", "statement")
+	for rows.Next() {
+		var calls int64
+		var ms float64
+		var q string
+		if err := rows.Scan(&calls, &ms, &q); err != nil {
+			return
+		}
+		fmt.Fprintf(&b, "%10d %10.2f %12.0f  %s\n", calls, float64(calls)/float64(max(donations, 1)), ms, q)
+	}
+	path := filepath.Join(o.profile, name)
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err == nil {
+		fmt.Fprintln(log, "bench: statements in", path)
+	}
 }

@@ -167,6 +167,13 @@ func (p *program) work(ctx context.Context, args []string) error {
 	if err := prepareDatabase(ctx, cfg, s, logger); err != nil {
 		return err
 	}
+	if cfg.AdminAddr != "" {
+		admin, err := startAdmin(cfg.AdminAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+	}
 	a, err := newApp(ctx, cfg, logger, s, "")
 	if err != nil {
 		return err
