@@ -73,33 +73,43 @@ type TotalsCorrection struct {
 
 // ReconcileEventTotals compares every charity's counters with the sum of its SUCCEEDED
 // donations in one snapshot and books each difference on shard 0, so the totals agree with
-// the table again. Moves committed meanwhile are in neither side of the comparison, and their
-// own counter updates stay correct.
+// the table again. The comparison reads in a snapshot of its own (REPEATABLE READ, read only):
+// at SERIALIZABLE, a read of the whole donations table would make every gift written
+// meanwhile a serialization conflict. The corrections are written afterwards; moves committed
+// in between are in neither side of the comparison, and their own counter updates stay
+// correct.
 func (db *DB) ReconcileEventTotals(ctx context.Context) ([]TotalsCorrection, error) {
-	var fixed []TotalsCorrection
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		fixed = nil
-		rows, err := tx.Query(ctx, `WITH actual AS (
-				SELECT charity_id, sum(amount_cents)::int8 AS cents, count(*)::int8 AS n
-				FROM donations WHERE status = 'SUCCEEDED' GROUP BY charity_id),
-			kept AS (
-				SELECT charity_id, sum(total_cents)::int8 AS cents, sum(donation_count)::int8 AS n
-				FROM event_totals GROUP BY charity_id)
-			SELECT coalesce(a.charity_id, k.charity_id)::text,
-				coalesce(a.cents, 0) - coalesce(k.cents, 0), coalesce(a.n, 0) - coalesce(k.n, 0)
-			FROM actual a FULL JOIN kept k ON k.charity_id = a.charity_id
-			WHERE coalesce(a.cents, 0) <> coalesce(k.cents, 0) OR coalesce(a.n, 0) <> coalesce(k.n, 0)`)
-		if err != nil {
-			return err
-		}
-		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TotalsCorrection, error) {
-			var c TotalsCorrection
-			return c, r.Scan(&c.CharityID, &c.Cents, &c.Donations)
-		})
-		if err != nil {
-			return err
-		}
-		for _, c := range list {
+	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile event totals: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only
+	rows, err := tx.Query(ctx, `WITH actual AS (
+			SELECT charity_id, sum(amount_cents)::int8 AS cents, count(*)::int8 AS n
+			FROM donations WHERE status = 'SUCCEEDED' GROUP BY charity_id),
+		kept AS (
+			SELECT charity_id, sum(total_cents)::int8 AS cents, sum(donation_count)::int8 AS n
+			FROM event_totals GROUP BY charity_id)
+		SELECT coalesce(a.charity_id, k.charity_id)::text,
+			coalesce(a.cents, 0) - coalesce(k.cents, 0), coalesce(a.n, 0) - coalesce(k.n, 0)
+		FROM actual a FULL JOIN kept k ON k.charity_id = a.charity_id
+		WHERE coalesce(a.cents, 0) <> coalesce(k.cents, 0) OR coalesce(a.n, 0) <> coalesce(k.n, 0)`)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile event totals: %w", err)
+	}
+	fixes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TotalsCorrection, error) {
+		var c TotalsCorrection
+		return c, r.Scan(&c.CharityID, &c.Cents, &c.Donations)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile event totals: %w", err)
+	}
+	_ = tx.Rollback(ctx)
+	if len(fixes) == 0 {
+		return nil, nil
+	}
+	err = db.InTx(ctx, func(tx pgx.Tx) error {
+		for _, c := range fixes {
 			if _, err := tx.Exec(ctx, `INSERT INTO event_totals (charity_id, shard, total_cents, donation_count)
 				VALUES ($1, 0, $2, $3) ON CONFLICT (charity_id, shard) DO UPDATE SET
 					total_cents = event_totals.total_cents + excluded.total_cents,
@@ -108,11 +118,10 @@ func (db *DB) ReconcileEventTotals(ctx context.Context) ([]TotalsCorrection, err
 				return err
 			}
 		}
-		fixed = list
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile event totals: %w", err)
 	}
-	return fixed, nil
+	return fixes, nil
 }

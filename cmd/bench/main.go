@@ -208,6 +208,16 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	if err := procs.WaitHTTP(ctx, server, apiURL+"/readyz", time.Minute); err != nil {
 		return err
 	}
+	// The receipts of (c)'s donations are still queued: let the server send them first, so
+	// the latency measured is that of 100/s, not of a backlog.
+	if err := waitJobsDone(ctx, pool, 10*time.Minute); err != nil {
+		return err
+	}
+	// And write out what the earlier phases left in memory now, rather than in a checkpoint
+	// in the middle of (d).
+	if _, err := pool.Exec(ctx, `CHECKPOINT`); err != nil {
+		return fmt.Errorf("checkpoint before (d): %w", err)
+	}
 	if res.Fixed, err = loadgen(ctx, o, dir, "d", "-url", apiURL, "-rate", "100", "-clients", "64", "-duration", (3 * o.duration).String()); err != nil {
 		return err
 	}
@@ -296,6 +306,25 @@ func waitSettled(ctx context.Context, pool *pgxpool.Pool, limit time.Duration) (
 		}
 		if time.Now().After(deadline) {
 			return settled, fmt.Errorf("%d donations still open after %s", open, limit)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitJobsDone waits until River has no job left to run but the periodic ones.
+func waitJobsDone(ctx context.Context, pool *pgxpool.Pool, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var left int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job
+			WHERE state IN ('available', 'running', 'retryable') AND kind <> 'reconcile'`).Scan(&left); err != nil {
+			return err
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d jobs still queued after %s", left, limit)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
