@@ -134,8 +134,10 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 	}
 	if cfg.App != nil {
 		// The web app takes every other page; its router shows its own "not found".
-		r.Get("/*", cfg.App.ServeHTTP)
-		r.Head("/*", cfg.App.ServeHTTP)
+		// Its script and styles go out compressed (about a quarter of their size).
+		app := middleware.Compress(5, "text/html", "text/css", "text/javascript", "application/javascript", "image/svg+xml")(cfg.App)
+		r.Get("/*", app.ServeHTTP)
+		r.Head("/*", app.ServeHTTP)
 	}
 	return r
 }

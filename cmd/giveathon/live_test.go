@@ -199,3 +199,21 @@ func TestAFullPageWithEveryFieldFitsTheDefaultLimits(t *testing.T) {
 			recentDonations(first: 50) { donorName amountCents currency settledAt charity { id name } } } }`, nil)
 	r.NoErrors(t)
 }
+
+// TestTheWebAppIsServedCompressed: the app's page (or, in a binary built without it, the page
+// that says how to build it) goes out gzipped to a browser that accepts it.
+func TestTheWebAppIsServedCompressed(t *testing.T) {
+	t.Parallel()
+	srv := start(t, map[string]string{"DATABASE_URL": testenv.URL(t), "LOG_LEVEL": "warn"})
+	req, _ := http.NewRequest(http.MethodGet, srv.url+"/give", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Fatalf("GET /give: %d %v", resp.StatusCode, resp.Header)
+	}
+}
