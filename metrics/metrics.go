@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -175,8 +176,25 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	rows, err := pool.Query(ctx, `SELECT queue, state::text, count(*) FROM river_job
-		WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled') GROUP BY queue, state`)
+	// Every queue River knows and every unfinished state, zeros included: an empty queue is a
+	// 0 on a dashboard, not a gap. The counts use River's index on state.
+	states := []string{"available", "pending", "retryable", "running", "scheduled"}
+	depth := map[[2]string]int64{}
+	rows, err := pool.Query(ctx, `SELECT name FROM river_queue`)
+	if err != nil {
+		return
+	}
+	queues, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, q := range queues {
+		for _, st := range states {
+			depth[[2]string{q, st}] = 0
+		}
+	}
+	rows, err = pool.Query(ctx, `SELECT queue, state::text, count(*) FROM river_job
+		WHERE state = ANY($1::river_job_state[]) GROUP BY queue, state`, states)
 	if err != nil {
 		return
 	}
@@ -185,7 +203,10 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		var queue, state string
 		var n int64
 		if rows.Scan(&queue, &state, &n) == nil {
-			ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(n), queue, state)
+			depth[[2]string{queue, state}] = n
 		}
+	}
+	for k, n := range depth {
+		ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(n), k[0], k[1])
 	}
 }
