@@ -418,8 +418,13 @@ func (o *options) cpuProfile(log io.Writer, adminPort, name string, after, lengt
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
 		path := filepath.Join(o.profile, name+".pprof")
-		if err := os.MkdirAll(o.profile, 0o755); err == nil {
+		err = os.MkdirAll(o.profile, 0o755)
+		if err == nil {
 			err = os.WriteFile(path, body, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(log, "bench: profile", name+":", err)
+			return
 		}
 		fmt.Fprintln(log, "bench: CPU profile of", name, "in", path)
 	}()
