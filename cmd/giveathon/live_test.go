@@ -37,21 +37,8 @@ func TestLiveUpdatesReachAnotherProcess(t *testing.T) {
 	api := startWith(t, common, "serve", "--no-workers")
 	sb.SetWebhook(api.url+"/webhooks/stripe", secret)
 
-	workCtx, stopWork := context.WithCancel(context.Background())
-	workDone := make(chan error, 1)
-	workLogs := &syncBuffer{}
-	go func() {
-		workDone <- (&program{stdout: workLogs, stderr: workLogs, getenv: envFunc(common)}).run(workCtx, []string{"work"})
-	}()
-	defer func() {
-		stopWork()
-		if err := <-workDone; err != nil {
-			t.Errorf("work: %v\n%s", err, workLogs)
-		}
-	}()
-
-	m := &money{srv: api}
-	m.charity = api.client.Do(t, `{ charities(first: 1) { edges { node { id } } } }`, nil).NoErrors(t).String("charities", "edges", 0, "node", "id")
+	startWorkers(t, common)
+	m := withAPI(t, api)
 
 	// Anyone may watch the totals: nothing raised yet.
 	totals := api.client.Subscribe(t, eventTotalsOp, nil, nil)

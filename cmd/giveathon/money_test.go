@@ -784,22 +784,8 @@ func TestSplitRoles(t *testing.T) {
 	}
 	api := startWith(t, apiEnv, "serve", "--no-workers")
 
-	workCtx, stopWork := context.WithCancel(context.Background())
-	workDone := make(chan error, 1)
-	workLogs := &syncBuffer{}
-	go func() {
-		workDone <- (&program{stdout: workLogs, stderr: workLogs, getenv: envFunc(common)}).run(workCtx, []string{"work"})
-	}()
-	defer func() {
-		stopWork()
-		if err := <-workDone; err != nil {
-			t.Errorf("work: %v\n%s", err, workLogs)
-		}
-	}()
-
-	m := &money{srv: api}
-	r := api.client.Do(t, `{ charities(first: 1) { edges { node { id } } } }`, nil).NoErrors(t)
-	m.charity = r.String("charities", "edges", 0, "node", "id")
+	startWorkers(t, common)
+	m := withAPI(t, api)
 	c := m.donor(t)
 	card := m.addCard(t, c, "pm_card_visa")
 	id := m.give(t, c, card, 4200)
@@ -817,6 +803,32 @@ func TestSplitRoles(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&ledger); err != nil || ledger.Count != 1 || ledger.TotalAmount != 4200 {
 		t.Fatalf("ledger: %+v, %v", ledger, err)
 	}
+}
+
+// startWorkers runs `giveathon work` with env until the test ends, and fails the test if it
+// does not stop cleanly.
+func startWorkers(t *testing.T, env map[string]string) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	logs := &syncBuffer{}
+	go func() {
+		done <- (&program{stdout: logs, stderr: logs, getenv: envFunc(env)}).run(ctx, []string{"work"})
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("work: %v\n%s", err, logs)
+		}
+	})
+}
+
+// withAPI returns the money-path helpers over a running API, giving to its first charity.
+func withAPI(t *testing.T, api *running) *money {
+	t.Helper()
+	m := &money{srv: api}
+	m.charity = api.client.Do(t, `{ charities(first: 1) { edges { node { id } } } }`, nil).NoErrors(t).String("charities", "edges", 0, "node", "id")
+	return m
 }
 
 func freePort(t *testing.T) string {
