@@ -130,8 +130,11 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if !ok {
 		return nil
 	}
-	s.sessions().forget(h)
-	return s.Store.RevokeSession(ctx, h)
+	// Before the revoke and after it: no read of the session under way can cache it again.
+	s.sessions().forget(h, s.Now())
+	err := s.Store.RevokeSession(ctx, h)
+	s.sessions().forget(h, s.Now())
+	return err
 }
 
 // Authenticate implements giveathon.AuthService.

@@ -20,6 +20,9 @@ type sessionCache struct {
 type cachedSession struct {
 	user  giveathon.User
 	until time.Time
+	// revoked marks a token signed out through this process: a read of it that was under way
+	// during the sign-out must not cache it again.
+	revoked bool
 }
 
 // maxCachedSessions bounds the cache; when it is full it starts again empty.
@@ -32,7 +35,7 @@ func (c *sessionCache) get(key []byte, now time.Time) (*giveathon.User, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[string(key)]
-	if !ok || !now.Before(e.until) {
+	if !ok || e.revoked || !now.Before(e.until) {
 		return nil, false
 	}
 	u := e.user
@@ -48,14 +51,21 @@ func (c *sessionCache) put(key []byte, u *giveathon.User, now time.Time) {
 	if c.m == nil || len(c.m) >= maxCachedSessions {
 		c.m = make(map[string]cachedSession)
 	}
+	if e, ok := c.m[string(key)]; ok && e.revoked && now.Before(e.until) {
+		return
+	}
 	c.m[string(key)] = cachedSession{user: *u, until: now.Add(c.ttl)}
 }
 
-func (c *sessionCache) forget(key []byte) {
+// forget drops a signed-out token and, for the TTL, refuses to cache it again.
+func (c *sessionCache) forget(key []byte, now time.Time) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, string(key))
+	if c.m == nil {
+		c.m = make(map[string]cachedSession)
+	}
+	c.m[string(key)] = cachedSession{revoked: true, until: now.Add(c.ttl)}
 }

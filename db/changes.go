@@ -85,11 +85,14 @@ func (c *Changes) send(ctx context.Context, payloads []string) error {
 	return nil
 }
 
-// Send starts sending the published notices in batches, until ctx ends (what is waiting
-// then is sent before it returns). Call it once, before publishing.
-func (c *Changes) Send(ctx context.Context) {
+// Send starts sending the published notices in batches, until ctx ends; what is waiting then
+// is sent (within a second) before the returned channel closes. Call it once, before
+// publishing.
+func (c *Changes) Send(ctx context.Context) <-chan struct{} {
 	c.outbox = make(chan string, outboxSize)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		ticker := time.NewTicker(sendEvery)
 		defer ticker.Stop()
 		var batch []string
@@ -119,6 +122,7 @@ func (c *Changes) Send(ctx context.Context) {
 			}
 		}
 	}()
+	return done
 }
 
 // SubscribeDonation returns a channel that receives a wake-up whenever donation id may have

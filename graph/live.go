@@ -43,6 +43,9 @@ type Live struct {
 // recentLimit is how many recent donations a snapshot holds: the most a client may ask for.
 const recentLimit = 50
 
+// totalsReadTimeout bounds one read of the totals, which every reader of the instance waits for.
+const totalsReadTimeout = 5 * time.Second
+
 func (l *Live) defaults() (maxAge, minInterval, poll time.Duration) {
 	maxAge, minInterval, poll = l.MaxAge, l.MinInterval, l.Poll
 	if maxAge <= 0 {
@@ -73,7 +76,10 @@ func (l *Live) snapshotSince(ctx context.Context, since time.Time) (*giveathon.E
 		return l.snap, nil
 	}
 	from := time.Now()
-	snap, err := l.Totals.FindEventTotals(ctx, l.Event, recentLimit)
+	// Others wait for this read: it gets a bounded time of its own, whoever asked.
+	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), totalsReadTimeout)
+	defer cancel()
+	snap, err := l.Totals.FindEventTotals(readCtx, l.Event, recentLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -174,16 +180,22 @@ func websocketInit(authService giveathon.AuthService) func(ctx context.Context, 
 
 // subscribeDonation starts donationUpdated for the signed-in owner of donation id.
 func (r *Resolver) subscribeDonation(ctx context.Context, id string) (<-chan *giveathon.Donation, error) {
-	d, err := r.ownDonation(ctx, id)
-	if err != nil {
-		return nil, err
-	}
 	u, err := auth.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
+	raw, err := parseID(typeDonation, id)
+	if err != nil {
+		return nil, err
+	}
+	// Listen first, then read: a move committed in between is in the read or wakes us.
+	wake, stop := r.Live.Changes.SubscribeDonation(raw)
+	d, err := r.DonationService.FindDonationByID(ctx, u.ID, raw)
+	if err != nil {
+		stop()
+		return nil, err
+	}
 	_, _, poll := r.Live.defaults()
-	wake, stop := r.Live.Changes.SubscribeDonation(d.ID)
 	out := make(chan *giveathon.Donation, 1)
 	go watch(ctx, r.Logger, wake, stop, 0, poll, d, func(ctx context.Context, _ time.Time) (*giveathon.Donation, error) {
 		return r.DonationService.FindDonationByID(ctx, u.ID, d.ID)
@@ -193,12 +205,15 @@ func (r *Resolver) subscribeDonation(ctx context.Context, id string) (<-chan *gi
 
 // subscribeTotals starts eventTotals.
 func (r *Resolver) subscribeTotals(ctx context.Context) (<-chan *giveathon.EventSnapshot, error) {
-	snap, err := r.Live.Snapshot(ctx)
+	// Listen first, then read something read after that: a change committed in between is in
+	// the read or wakes us.
+	wake, stop := r.Live.Changes.SubscribeTotals()
+	snap, err := r.Live.snapshotSince(ctx, time.Now())
 	if err != nil {
+		stop()
 		return nil, err
 	}
 	_, minInterval, poll := r.Live.defaults()
-	wake, stop := r.Live.Changes.SubscribeTotals()
 	out := make(chan *giveathon.EventSnapshot, 1)
 	read := func(ctx context.Context, woke time.Time) (*giveathon.EventSnapshot, error) {
 		if woke.IsZero() {

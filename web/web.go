@@ -5,6 +5,7 @@ package web
 import (
 	"bytes"
 	"embed"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
@@ -38,11 +39,11 @@ func Handler(o Options) http.Handler {
 }
 
 func handler(app fs.FS, o Options) http.Handler {
-	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; " +
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws://%[1]s wss://%[1]s; " +
 		"frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 	if o.StripeJS {
 		csp = "default-src 'self'; script-src 'self' https://js.stripe.com; style-src 'self' 'unsafe-inline'; " +
-			"img-src 'self' data: https://*.stripe.com; connect-src 'self' ws: wss: https://api.stripe.com; " +
+			"img-src 'self' data: https://*.stripe.com; connect-src 'self' ws://%[1]s wss://%[1]s https://api.stripe.com; " +
 			"frame-src https://js.stripe.com https://hooks.stripe.com; frame-ancestors 'none'; base-uri 'none'; " +
 			"form-action 'self'; object-src 'none'"
 	}
@@ -60,7 +61,8 @@ func handler(app fs.FS, o Options) http.Handler {
 	files := http.FileServerFS(app)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
+		// The app's websocket goes back to the host the page came from, and nowhere else.
+		h.Set("Content-Security-Policy", fmt.Sprintf(csp, r.Host))
 		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
 		if name != "" && name != "index.html" {
 			if st, err := fs.Stat(app, name); err == nil && !st.IsDir() {

@@ -43,7 +43,8 @@ func TestServesTheAppWithCachingAndFallback(t *testing.T) {
 			t.Errorf("GET %s: %d %q cache %q; want %d %q cache %q", tt.path, w.Code, w.Body.String(), w.Header().Get("Cache-Control"),
 				tt.wantStatus, tt.wantBody, tt.wantCache)
 		}
-		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "stripe") {
+		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "stripe") ||
+			!strings.Contains(csp, "connect-src 'self' ws://example.com wss://example.com;") {
 			t.Errorf("GET %s: CSP %q", tt.path, csp)
 		}
 	}

@@ -39,6 +39,7 @@ type app struct {
 	// changes carries donation changes to the live subscribers of every API instance.
 	changes     *db.Changes
 	stopSending context.CancelFunc
+	sent        <-chan struct{}
 }
 
 // newApp builds the payment gateway (and the in-process sandbox when no Stripe key is set),
@@ -72,7 +73,7 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, s *stores, pu
 	a.gateway = payments.NewGateway(stripeCfg)
 	// Change notices go out in batches until the app is closed, after its workers stopped.
 	sendCtx, stopSending := context.WithCancel(context.WithoutCancel(ctx))
-	a.changes.Send(sendCtx)
+	a.sent = a.changes.Send(sendCtx)
 	a.stopSending = stopSending
 
 	var err error
@@ -169,7 +170,9 @@ func (a *app) stop(ctx context.Context, workers bool) {
 
 func (a *app) close() {
 	if a.stopSending != nil {
+		// The last moves' notices go out before the pools close.
 		a.stopSending()
+		<-a.sent
 	}
 	if a.sandboxServer != nil {
 		_ = a.sandboxServer.Close()

@@ -87,6 +87,20 @@ func TestLiveUpdatesReachAnotherProcess(t *testing.T) {
 	if ev.Get("event", "totalCents") != float64(2500) || ev.Get("event", "donationCount") != float64(1) || ev.Get("event", "open") != true {
 		t.Fatalf("event after a declined gift: %s", ev.Raw)
 	}
+
+	// A stopping server ends its live subscriptions (their connections outlive Shutdown
+	// otherwise) and stops cleanly, with subscribers still connected.
+	stopped := make(chan error, 1)
+	go func() { stopped <- api.stop(t) }()
+	if closed, got := totals.Refused(30 * time.Second); !closed {
+		t.Fatalf("a subscription outlived the server's stop: %s", got)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop with subscribers connected: %v", err)
+	}
+	if strings.Contains(api.logs.String(), "subscription: read failed") || strings.Contains(api.logs.String(), "closed pool") {
+		t.Fatalf("subscriptions read after the pools closed:\n%s", api.logs)
+	}
 }
 
 func TestSubscriptionsCheckWhoIsAsking(t *testing.T) {

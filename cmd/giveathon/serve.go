@@ -83,7 +83,12 @@ func (p *program) serve(ctx context.Context, args []string) error {
 			return nil
 		},
 	})
+	// Live subscriptions hold hijacked connections, which Shutdown does not wait for: their
+	// context ends once the ordinary requests have finished, before the pools close.
+	baseCtx, endSubscriptions := context.WithCancel(context.WithoutCancel(ctx))
+	defer endSubscriptions()
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,

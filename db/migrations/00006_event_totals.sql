@@ -14,7 +14,7 @@ CREATE TABLE event_totals (
     PRIMARY KEY (charity_id, shard)
 );
 INSERT INTO event_totals (charity_id, shard, total_cents, donation_count)
-    SELECT charity_id, 0, sum(amount_cents), count(*) FROM donations WHERE status = 'SUCCEEDED' GROUP BY charity_id;
+    SELECT charity_id, 0, sum(amount_cents)::INT8, count(*)::INT8 FROM donations WHERE status = 'SUCCEEDED' GROUP BY charity_id;
 
 -- The public list of the latest gifts.
 CREATE INDEX donations_succeeded_settled_idx ON donations (settled_at DESC) WHERE status = 'SUCCEEDED';
