@@ -157,12 +157,24 @@ func AuthError(ctx context.Context) error {
 	return nil
 }
 
-// RequestToken returns the session token the request carried, if any.
+// RequestToken returns the session token the request carried, if any: the bearer token or
+// cookie of the HTTP request, or the one a websocket connection sent when it started.
 func RequestToken(ctx context.Context) string {
+	if token, ok := ctx.Value(connectionTokenKey{}).(string); ok {
+		return token
+	}
 	if st, ok := ctx.Value(requestKey{}).(*request); ok {
 		return st.token
 	}
 	return ""
+}
+
+type connectionTokenKey struct{}
+
+// WithConnectionToken records the session token a long-lived connection (a websocket)
+// authenticated with, for RequestToken.
+func WithConnectionToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, connectionTokenKey{}, token)
 }
 
 // SetSessionCookie sets (or, with an empty token, clears) the session cookie on the response.

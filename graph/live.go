@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ type Live struct {
 	// readFrom is when the read of snap began: it shows every change committed before then.
 	readFrom time.Time
 }
+
+// errSessionEnded ends a donor's subscription whose session was signed out or expired.
+var errSessionEnded = errors.New("the session has ended")
 
 // recentLimit is how many recent donations a snapshot holds: the most a client may ask for.
 const recentLimit = 50
@@ -126,6 +130,9 @@ func watch[T any](ctx context.Context, logger *slog.Logger, wake <-chan struct{}
 		case <-ticker.C:
 		}
 		now, err := read(ctx, woke)
+		if errors.Is(err, errSessionEnded) {
+			return
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				logger.WarnContext(ctx, "subscription: read failed, will try again", "err", err)
@@ -170,11 +177,12 @@ func websocketInit(authService giveathon.AuthService) func(ctx context.Context, 
 		if !strings.EqualFold(scheme, "Bearer") {
 			return ctx, nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "Authorization must be \"Bearer <token>\"")
 		}
-		u, err := authService.Authenticate(ctx, strings.TrimSpace(token))
+		token = strings.TrimSpace(token)
+		u, err := authService.Authenticate(ctx, token)
 		if err != nil {
 			return ctx, nil, err
 		}
-		return giveathon.NewContextWithUser(ctx, u), nil, nil
+		return auth.WithConnectionToken(giveathon.NewContextWithUser(ctx, u), token), nil, nil
 	}
 }
 
@@ -197,7 +205,14 @@ func (r *Resolver) subscribeDonation(ctx context.Context, id string) (<-chan *gi
 	}
 	_, _, poll := r.Live.defaults()
 	out := make(chan *giveathon.Donation, 1)
+	token := auth.RequestToken(ctx)
 	go watch(ctx, r.Logger, wake, stop, 0, poll, d, func(ctx context.Context, _ time.Time) (*giveathon.Donation, error) {
+		// The donor may have signed out since: then the stream ends, as the session did.
+		if _, err := r.Auth.Authenticate(ctx, token); giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED {
+			return nil, errSessionEnded
+		} else if err != nil {
+			return nil, err
+		}
 		return r.DonationService.FindDonationByID(ctx, u.ID, d.ID)
 	}, donationChanged, out)
 	return out, nil

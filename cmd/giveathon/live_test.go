@@ -92,7 +92,7 @@ func TestLiveUpdatesReachAnotherProcess(t *testing.T) {
 	// otherwise) and stops cleanly, with subscribers still connected.
 	stopped := make(chan error, 1)
 	go func() { stopped <- api.stop(t) }()
-	if closed, got := totals.Refused(30 * time.Second); !closed {
+	if closed, got := totals.Ended(30 * time.Second); !closed {
 		t.Fatalf("a subscription outlived the server's stop: %s", got)
 	}
 	if err := <-stopped; err != nil {
@@ -123,7 +123,7 @@ func TestSubscriptionsCheckWhoIsAsking(t *testing.T) {
 	// A made-up token is refused when the connection starts.
 	if s, err := m.srv.client.As("not-a-token").TrySubscribe(donationUpdatedOp, map[string]any{"id": id}, nil); err == nil {
 		defer s.Close()
-		if refused, got := s.Refused(10 * time.Second); !refused {
+		if refused, got := s.Ended(10 * time.Second); !refused {
 			t.Fatalf("a bad token's connection was not refused: %s", got)
 		}
 	}
@@ -139,6 +139,28 @@ func TestSubscriptionsCheckWhoIsAsking(t *testing.T) {
 	if s, err := m.srv.client.TrySubscribe(donationUpdatedOp, map[string]any{"id": id}, evil); err == nil {
 		s.Close()
 		t.Fatal("a cross-site page opened a websocket with the donor's cookie")
+	}
+}
+
+// TestSigningOutEndsTheDonorsSubscriptions: the stream of a donation stops with the session
+// that opened it (checked at each re-read; here every 200 ms).
+func TestSigningOutEndsTheDonorsSubscriptions(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t, "LIVE_RESYNC_INTERVAL=200ms")
+	c := m.donor(t)
+	id := m.give(t, c, m.addCard(t, c, "pm_card_visa"), 1200)
+	sub := c.Subscribe(t, donationUpdatedOp, map[string]any{"id": id}, nil)
+	sub.Next(t, 10*time.Second).NoErrors(t)
+	c.Do(t, `mutation { logout }`, nil).NoErrors(t)
+	for {
+		ended, got := sub.Ended(10 * time.Second)
+		if ended {
+			break
+		}
+		// Pushes of the gift's own progress may come first.
+		if !strings.HasPrefix(got, "next ") {
+			t.Fatalf("after sign-out the subscription sent %s", got)
+		}
 	}
 }
 

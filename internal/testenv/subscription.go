@@ -157,12 +157,13 @@ func (s *Subscription) Close() {
 	s.cancel()
 }
 
-// Refused reports whether the server closed the connection (within timeout) without
-// delivering a result, and what it sent instead if it did not.
-func (s *Subscription) Refused(timeout time.Duration) (bool, string) {
+// Ended reports whether the server ended the subscription (within timeout) without
+// delivering a result, by completing it or closing the connection, and what it sent instead
+// if it did not.
+func (s *Subscription) Ended(timeout time.Duration) (bool, string) {
 	select {
 	case m, ok := <-s.msgs:
-		if !ok {
+		if !ok || m.Type == "complete" {
 			return true, ""
 		}
 		return false, m.Type + " " + string(m.Payload)
