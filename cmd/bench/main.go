@@ -166,13 +166,14 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 		return err
 	}
 	res.SubmitCPU = submitShares.String()
-	o.writeStatements(ctx, pool, log, "statements-submit.txt", int(res.SubmitPerSecond*o.duration.Seconds()))
 	fmt.Fprintln(log, "bench: CPU during (b), donor registration included:", res.SubmitCPU)
 	var sub struct {
 		SubmitPerSecond float64 `json:"submit_per_second"`
+		Submitted       int     `json:"submitted"`
 	}
 	_ = json.Unmarshal(res.Submit, &sub)
 	res.SubmitPerSecond = sub.SubmitPerSecond
+	o.writeStatements(ctx, pool, log, "statements-submit.txt", sub.Submitted)
 
 	fmt.Fprintf(log, "bench: (c) settle throughput (%d workers, sandbox latency %s)\n", o.workers, o.latency)
 	if err := setLatency(sbURL, o.latency); err != nil {
