@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { StripeElements, Stripe } from '@stripe/stripe-js';
 import { client } from '../client';
 import { AddPaymentMethodMutation, CreateSetupIntentMutation } from '../operations';
-import { problems } from '../lib/errors';
+import { errorText, problems } from '../lib/errors';
 import { getStripe, retrieveSetupIntent, setupPaymentMethodId } from '../lib/stripe';
 import { FormAlert, Loading } from './ui';
 import type { CardFragment } from '../gql/graphql';
@@ -21,9 +21,7 @@ async function save(pmId: string, makeDefault: boolean): Promise<CardFragment | 
     .toPromise();
   if (r.data?.addPaymentMethod) return r.data.addPaymentMethod;
   return (
-    problems(r.error)
-      .map((p) => p.message)
-      .join(' ') || 'The card could not be saved.'
+    errorText(r.error) || 'The card could not be saved.'
   );
 }
 

@@ -40,6 +40,13 @@ export function problems(error: CombinedError | undefined | null): Problem[] {
   });
 }
 
+/** The problems' messages in one sentence (empty when there are none). */
+export function errorText(error: CombinedError | undefined | null): string {
+  return problems(error)
+    .map((p) => p.message)
+    .join(' ');
+}
+
 export interface FormErrors {
   /** Messages by input field. */
   fields: Record<string, string>;

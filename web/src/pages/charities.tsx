@@ -3,7 +3,7 @@ import type { CombinedError } from '@urql/core';
 import { client } from '../client';
 import { CharitiesQuery } from '../operations';
 import type { CharitiesQuery as CharitiesData } from '../gql/graphql';
-import { problems } from '../lib/errors';
+import { errorText } from '../lib/errors';
 import { Loading, Notice, useTitle } from '../components/ui';
 
 type Charity = CharitiesData['charities']['edges'][number]['node'];
@@ -73,9 +73,7 @@ export function Charities() {
       </p>
       {error && (
         <Notice kind="error">
-          {problems(error)
-            .map((p) => p.message)
-            .join(' ')}
+          {errorText(error)}
         </Notice>
       )}
       <ul class="charity-list">

@@ -7,7 +7,7 @@ import { client } from '../client';
 import { DonationQuery, DonationUpdatedSubscription, PaymentsConfigQuery, RefreshDonationMutation } from '../operations';
 import type { DonationDetailFragment } from '../gql/graphql';
 import { cardLabel, formatDateTime, money } from '../lib/format';
-import { hasCode, problems } from '../lib/errors';
+import { errorText, hasCode, problems } from '../lib/errors';
 import { useSessionExpiry } from '../auth';
 import { FormAlert, Loading, Notice, StatusBadge, ThreeDSecureReturn, useTitle } from '../components/ui';
 
@@ -117,9 +117,7 @@ export function DonationPage() {
         <Notice kind="error">
           {hasCode(res.error, 'NOT_FOUND') || (res.data && !res.data.donation)
             ? 'There is no gift of yours at this address.'
-            : problems(res.error)
-                .map((p) => p.message)
-                .join(' ') || 'The gift could not be loaded.'}
+            : errorText(res.error) || 'The gift could not be loaded.'}
         </Notice>
         <p>
           <a href="/history">See all your gifts</a>

@@ -4,7 +4,7 @@ import { client } from '../client';
 import { HistoryQuery } from '../operations';
 import type { HistoryQuery as HistoryData } from '../gql/graphql';
 import { formatDateTime, money } from '../lib/format';
-import { problems } from '../lib/errors';
+import { errorText } from '../lib/errors';
 import { useSessionExpiry } from '../auth';
 import { Loading, Notice, StatusBadge, useTitle } from '../components/ui';
 
@@ -60,9 +60,7 @@ export function History() {
       </p>
       {error && (
         <Notice kind="error">
-          {problems(error)
-            .map((p) => p.message)
-            .join(' ')}
+          {errorText(error)}
         </Notice>
       )}
       {gifts.length > 0 && (
