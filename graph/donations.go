@@ -11,15 +11,25 @@ import (
 // ownDonation returns one of the signed-in donor's donations by global or raw id; anyone
 // else's, and ids that are not donations, are NOT_FOUND.
 func (r *Resolver) ownDonation(ctx context.Context, id string) (*giveathon.Donation, error) {
-	u, err := auth.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := parseID(typeDonation, id)
+	u, raw, err := signedInAndDonationID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return r.DonationService.FindDonationByID(ctx, u.ID, raw)
+}
+
+// signedInAndDonationID returns the signed-in donor and the raw id of a donation's global or
+// raw id.
+func signedInAndDonationID(ctx context.Context, id string) (*giveathon.User, string, error) {
+	u, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	raw, err := parseID(typeDonation, id)
+	if err != nil {
+		return nil, "", err
+	}
+	return u, raw, nil
 }
 
 // submitInput decodes the GraphQL input: the ids must be a charity's and a payment method's.

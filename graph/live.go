@@ -188,11 +188,7 @@ func websocketInit(authService giveathon.AuthService) func(ctx context.Context, 
 
 // subscribeDonation starts donationUpdated for the signed-in owner of donation id.
 func (r *Resolver) subscribeDonation(ctx context.Context, id string) (<-chan *giveathon.Donation, error) {
-	u, err := auth.RequireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := parseID(typeDonation, id)
+	u, raw, err := signedInAndDonationID(ctx, id)
 	if err != nil {
 		return nil, err
 	}

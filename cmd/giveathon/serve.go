@@ -27,14 +27,11 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	started := time.Now()
-	cfg, logger, s, err := p.open(ctx)
+	cfg, logger, s, err := p.openPrepared(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	if err := prepareDatabase(ctx, cfg, s, logger); err != nil {
-		return err
-	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -104,13 +101,11 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		p.listening(addr)
 	}
 
-	if cfg.AdminAddr != "" {
-		admin, err := startAdmin(cfg.AdminAddr, logger)
-		if err != nil {
-			return err
-		}
-		defer admin.Close()
+	stopAdmin, err := startAdmin(cfg.AdminAddr, logger)
+	if err != nil {
+		return err
 	}
+	defer stopAdmin()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -126,6 +121,20 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("shut down http server: %w", err)
 	}
 	return nil
+}
+
+// openPrepared opens the configuration, the logger and the stores, and prepares the database
+// (prepareDatabase); the caller closes the stores.
+func (p *program) openPrepared(ctx context.Context) (*Config, *slog.Logger, *stores, error) {
+	cfg, logger, s, err := p.open(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := prepareDatabase(ctx, cfg, s, logger); err != nil {
+		s.close()
+		return nil, nil, nil, err
+	}
+	return cfg, logger, s, nil
 }
 
 // prepareDatabase migrates and seeds in development; in production it only checks that the
@@ -164,21 +173,16 @@ func (p *program) work(ctx context.Context, args []string) error {
 		fmt.Fprintln(p.stderr, commandHelp["work"])
 		return errUsage
 	}
-	cfg, logger, s, err := p.open(ctx)
+	cfg, logger, s, err := p.openPrepared(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	if err := prepareDatabase(ctx, cfg, s, logger); err != nil {
+	stopAdmin, err := startAdmin(cfg.AdminAddr, logger)
+	if err != nil {
 		return err
 	}
-	if cfg.AdminAddr != "" {
-		admin, err := startAdmin(cfg.AdminAddr, logger)
-		if err != nil {
-			return err
-		}
-		defer admin.Close()
-	}
+	defer stopAdmin()
 	a, err := newApp(ctx, cfg, logger, s, "")
 	if err != nil {
 		return err
@@ -251,8 +255,12 @@ func envName(cfg *Config) string {
 	return "development"
 }
 
-// startAdmin serves pprof on its own listener, apart from the public API.
-func startAdmin(addr string, logger *slog.Logger) (*http.Server, error) {
+// startAdmin serves pprof on its own listener, apart from the public API, when addr is set;
+// it returns the function that stops it.
+func startAdmin(addr string, logger *slog.Logger) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -266,5 +274,5 @@ func startAdmin(addr string, logger *slog.Logger) (*http.Server, error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	logger.Info("admin listener (pprof) is serving", "addr", ln.Addr().String())
-	return srv, nil
+	return func() { _ = srv.Close() }, nil
 }

@@ -147,6 +147,12 @@ func (c *call) updateCustomer() (any, *stripeError) {
 // methodParam resolves a payment method id given as a parameter. A test name (pm_card_visa)
 // creates a new method of that card, as Stripe's test mode does.
 func (c *call) methodParam(id, param string) (*paymentMethod, *stripeError) {
+	return c.method(id, http.StatusBadRequest, param)
+}
+
+// method resolves a payment method id (or test name); an unknown one is a status error
+// about param.
+func (c *call) method(id string, status int, param string) (*paymentMethod, *stripeError) {
 	if tc := testCards[id]; tc != nil {
 		pm := newPaymentMethod(tc, c.now)
 		c.s.methods[pm.ID] = pm
@@ -154,20 +160,15 @@ func (c *call) methodParam(id, param string) (*paymentMethod, *stripeError) {
 	}
 	pm := c.s.methods[id]
 	if pm == nil {
-		return nil, errNoSuch(http.StatusBadRequest, "PaymentMethod", id, param)
+		return nil, errNoSuch(status, "PaymentMethod", id, param)
 	}
 	return pm, nil
 }
 
 func (c *call) getMethod() (any, *stripeError) {
-	if tc := testCards[c.id]; tc != nil {
-		pm := newPaymentMethod(tc, c.now)
-		c.s.methods[pm.ID] = pm
-		return pm, nil
-	}
-	pm := c.s.methods[c.id]
-	if pm == nil {
-		return nil, errNoSuch(http.StatusNotFound, "PaymentMethod", c.id, "payment_method")
+	pm, err := c.method(c.id, http.StatusNotFound, "payment_method")
+	if err != nil {
+		return nil, err
 	}
 	return pm, nil
 }
