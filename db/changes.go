@@ -34,6 +34,9 @@ type Changes struct {
 	mu        sync.Mutex
 	donations map[string]map[chan struct{}]struct{}
 	totals    map[chan struct{}]struct{}
+	// totalsAt is when the last notice that the totals changed arrived (or notices may have
+	// been missed).
+	totalsAt time.Time
 
 	// outbox holds notices for the sender started by Send; nil: each is sent at once.
 	outbox chan string
@@ -159,6 +162,14 @@ func (c *Changes) SubscribeTotals() (<-chan struct{}, func()) {
 	}
 }
 
+// TotalsChangedAt returns when this process last heard that the event's totals changed: a
+// snapshot read after it is current.
+func (c *Changes) TotalsChangedAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.totalsAt
+}
+
 // wake sends a wake-up without blocking: one pending wake-up per subscriber is enough.
 func wake(ch chan struct{}) {
 	select {
@@ -178,6 +189,7 @@ func (c *Changes) deliver(payload string) {
 		}
 	}
 	if payload == totalsNotice || status == string(giveathon.StatusSucceeded) || status == string(giveathon.StatusRefunded) {
+		c.totalsAt = time.Now()
 		for ch := range c.totals {
 			wake(ch)
 		}
@@ -188,6 +200,7 @@ func (c *Changes) deliver(payload string) {
 func (c *Changes) wakeAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.totalsAt = time.Now()
 	for _, set := range c.donations {
 		for ch := range set {
 			wake(ch)

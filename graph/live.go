@@ -18,6 +18,8 @@ import (
 type Changes interface {
 	SubscribeDonation(id string) (<-chan struct{}, func())
 	SubscribeTotals() (<-chan struct{}, func())
+	// TotalsChangedAt is when the last notice that the totals changed arrived.
+	TotalsChangedAt() time.Time
 }
 
 // Live is what the live parts of the API need: the event, its totals and change notices.
@@ -216,10 +218,16 @@ func (r *Resolver) subscribeDonation(ctx context.Context, id string) (<-chan *gi
 
 // subscribeTotals starts eventTotals.
 func (r *Resolver) subscribeTotals(ctx context.Context) (<-chan *giveathon.EventSnapshot, error) {
-	// Listen first, then read something read after that: a change committed in between is in
-	// the read or wakes us.
+	// Listen first, then read: a change committed in between is in the read or wakes us. The
+	// shared snapshot serves if its read began after the last change heard of (and within
+	// MaxAge), so a crowd opening the live page costs one read, not one each.
 	wake, stop := r.Live.Changes.SubscribeTotals()
-	snap, err := r.Live.snapshotSince(ctx, time.Now())
+	maxAge, _, _ := r.Live.defaults()
+	since := time.Now().Add(-maxAge)
+	if changed := r.Live.Changes.TotalsChangedAt(); changed.After(since) {
+		since = changed
+	}
+	snap, err := r.Live.snapshotSince(ctx, since)
 	if err != nil {
 		stop()
 		return nil, err
