@@ -28,18 +28,42 @@ const (
 	StatusRefunded       DonationStatus = "REFUNDED"
 )
 
-// moves lists, for each state, the states it may move to.
-var moves = map[DonationStatus][]DonationStatus{
-	StatusPending:        {StatusProcessing},
-	StatusProcessing:     {StatusSucceeded, StatusFailed, StatusRequiresAction},
-	StatusRequiresAction: {StatusSucceeded, StatusFailed},
-	StatusSucceeded:      {StatusRefunded},
+// Kinds of e-mail a move sends (the outbox rows it writes in notifications).
+const (
+	EmailReceipt = "receipt"
+	EmailFailure = "failure"
+)
+
+// StateRule is what reaching a status means: the states a donation may come from, and the
+// consequences the move writes in the same statement (the settlement package and the
+// database's move read them here, and nowhere else).
+type StateRule struct {
+	// From lists the states a donation may move into this one from.
+	From []DonationStatus
+	// Settles stamps settled_at: the charge is decided.
+	Settles bool
+	// Totals is how the move changes the event's totals: +1 adds the gift, -1 takes it out.
+	Totals int
+	// Email is the kind of e-mail the move queues in the outbox, or "" for none.
+	Email string
+	// RecordsFailure keeps the failure's code and message on the donation.
+	RecordsFailure bool
+}
+
+// States is the state table: every status a donation may reach by a move, with what reaching
+// it writes. PENDING is only ever the first state.
+var States = map[DonationStatus]StateRule{
+	StatusProcessing:     {From: []DonationStatus{StatusPending}},
+	StatusRequiresAction: {From: []DonationStatus{StatusProcessing}},
+	StatusSucceeded:      {From: []DonationStatus{StatusProcessing, StatusRequiresAction}, Settles: true, Totals: +1, Email: EmailReceipt},
+	StatusFailed:         {From: []DonationStatus{StatusProcessing, StatusRequiresAction}, Settles: true, Email: EmailFailure, RecordsFailure: true},
+	StatusRefunded:       {From: []DonationStatus{StatusSucceeded}, Totals: -1},
 }
 
 // CanMoveTo reports whether a donation in s may move to next.
 func (s DonationStatus) CanMoveTo(next DonationStatus) bool {
-	for _, n := range moves[s] {
-		if n == next {
+	for _, f := range States[next].From {
+		if f == s {
 			return true
 		}
 	}
@@ -48,13 +72,7 @@ func (s DonationStatus) CanMoveTo(next DonationStatus) bool {
 
 // MovesInto returns the states from which a donation may move to s.
 func (s DonationStatus) MovesInto() []DonationStatus {
-	var from []DonationStatus
-	for _, f := range []DonationStatus{StatusPending, StatusProcessing, StatusRequiresAction, StatusSucceeded} {
-		if f.CanMoveTo(s) {
-			from = append(from, f)
-		}
-	}
-	return from
+	return States[s].From
 }
 
 // Final reports whether the donation's charge is decided: nothing more happens to it but a
@@ -203,7 +221,9 @@ func (in SubmitDonationInput) RequestHash() string {
 type SubmitResult struct {
 	Donation *Donation
 	// Created is true when this submission made the donation (not a replay of its key).
-	Created           bool
+	Created bool
+	// Queued is true when the donation's charge was queued in the transaction that made it.
+	Queued            bool
 	NeedsConfirmation bool
 	DuplicateOf       *Donation
 }
@@ -258,4 +278,69 @@ func (s *DonationStatus) UnmarshalGQL(v any) error {
 	}
 	*s = DonationStatus(str)
 	return nil
+}
+
+// Move is a decided change of a donation's status, with what is recorded beside it in the
+// same statement. The state table says where it may come from and what it writes.
+type Move struct {
+	DonationID     string
+	To             DonationStatus
+	FailureCode    string
+	FailureMessage string
+	// PaymentIntentID is recorded if the donation has none yet.
+	PaymentIntentID string
+	// Attempt, when set, records how that payment attempt ended, whether or not the donation
+	// moves.
+	Attempt *AttemptEnd
+	// Event, when set, records the provider event that caused the move: the move is made only
+	// if the event is new, so an event delivered twice is applied once.
+	Event *ProviderEvent
+}
+
+// AttemptEnd is how a payment attempt ended.
+type AttemptEnd struct {
+	No      int
+	Status  string
+	Code    string
+	Message string
+}
+
+// ProviderEvent names an event of the payment provider (a webhook).
+type ProviderEvent struct {
+	ID   string
+	Type string
+}
+
+// SubmitFacts is what a new gift is checked against, read in the transaction that records it.
+type SubmitFacts struct {
+	// Existing is the donor's donation under the same idempotency key, if any.
+	Existing *Donation
+	// CharityActive is nil when the charity does not exist.
+	CharityActive *bool
+	// CardRemoved is nil when the card is not one of the donor's.
+	CardRemoved *bool
+	// Duplicate is an equal gift (donor, charity, amount) inside the duplicate window, looked
+	// for only when the donor has not confirmed a duplicate.
+	Duplicate *Donation
+}
+
+// SubmitDecider rules on a submission from the facts read in its transaction: an answer
+// without a new donation (a replay of its key, a duplicate to confirm), an error, or insert.
+type SubmitDecider func(SubmitFacts) (res *SubmitResult, insert bool, err error)
+
+// ChargeContext is what charging a donation needs besides the donation.
+type ChargeContext struct {
+	Donation                *Donation
+	ProviderCustomerID      string
+	ProviderPaymentMethodID string
+	DonorEmail              string
+	DonorName               string
+}
+
+// TotalsCorrection is a difference the reconciler found between a charity's counters and its
+// donations, and booked.
+type TotalsCorrection struct {
+	CharityID string
+	Cents     int64
+	Donations int64
 }

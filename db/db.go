@@ -27,6 +27,9 @@ type DB struct {
 	// CockroachDB always runs, so its 40001 retries are exercised); READ COMMITTED is safe too,
 	// since every guarantee rests on unique constraints and conditional updates.
 	Isolation pgx.TxIsoLevel
+	// EnqueueTx, set when River's jobs live in this database, queues a new donation's charge in
+	// the transaction that records it; nil: the settlement queues it after commit.
+	EnqueueTx Enqueuer
 }
 
 // Open connects a pool to the database at url and checks it answers.

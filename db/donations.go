@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
-	"github.com/giveathon/giveathon/metrics"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -37,132 +36,85 @@ func collectDonations(rows pgx.Rows) ([]*giveathon.Donation, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*giveathon.Donation, error) { return scanDonation(r) })
 }
 
-// Enqueuer queues a donation's charge. Within a transaction (tx non-nil) it must insert the job
-// in that transaction; with tx nil it inserts on its own.
+// Enqueuer queues a donation's charge inside the transaction that records it.
 type Enqueuer func(ctx context.Context, tx pgx.Tx, donationID string) error
 
-// DonationService implements giveathon.DonationService on the database.
-type DonationService struct {
-	DB     *DB
-	Limits giveathon.DonationLimits
-	// Enqueue queues the charge of a new donation.
-	Enqueue Enqueuer
-	// EnqueueInTx says the jobs live in this database, so the job is inserted in the
-	// donation's own transaction; otherwise it is inserted right after commit and the
-	// reconciler catches a crash in between.
-	EnqueueInTx bool
-	// Event, when set, takes donations only inside its window.
-	Event *giveathon.Event
-}
-
-var _ giveathon.DonationService = (*DonationService)(nil)
-
-// SubmitDonation implements giveathon.DonationService.
-func (s *DonationService) SubmitDonation(ctx context.Context, userID string, in giveathon.SubmitDonationInput) (*giveathon.SubmitResult, error) {
-	in, err := in.Validate(s.Limits)
-	if err != nil {
-		return nil, err
-	}
-	hash := in.RequestHash()
-	// Concurrent submits with one key race to insert: the loser's unique violation (or
-	// serialization failure, retried inside InTx) sends it round again to find the winner's row.
+// SubmitDonation records a gift in one transaction: it reads the facts the gift is checked
+// against in one round trip, lets decide rule on them, and inserts the donation (PENDING)
+// when decide says so, queuing its charge in the same transaction when the jobs live in this
+// database (db.EnqueueTx set; the answer says Queued).
+func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
 	for round := 0; ; round++ {
-		res, err := s.submitOnce(ctx, userID, in, hash)
+		res, err := db.submitOnce(ctx, userID, in, hash, decide)
+		// Concurrent submits with one key race to insert: the loser's unique violation sends it
+		// round again, to find the winner's row.
 		if isUniqueViolation(err, "donations_user_idempotency_key") && round < 3 {
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		if res.Created {
-			metrics.Donations.WithLabelValues(string(giveathon.StatusPending)).Inc()
-		}
-		if !s.EnqueueInTx && res.Created {
-			if err := s.Enqueue(ctx, nil, res.Donation.ID); err != nil {
-				// The donation is recorded; the reconciler will queue it.
-				return res, nil //nolint:nilerr // accepted: the reconciler is the safety net
-			}
-		}
-		return res, nil
+		return res, err
 	}
 }
 
-func (s *DonationService) submitOnce(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string) (*giveathon.SubmitResult, error) {
+func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
 	var res *giveathon.SubmitResult
-	err := s.DB.InTx(ctx, func(tx pgx.Tx) error {
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		res = nil
-		// One round trip for everything a new gift is checked against: a donation under this
-		// key, the charity, the card, and an equal gift in the duplicate window.
 		var existingID, dupID *string
-		var charityActive, cardRemoved *bool
+		var f giveathon.SubmitFacts
 		err := tx.QueryRow(ctx, `SELECT
 			(SELECT id::text FROM donations WHERE user_id = $1 AND idempotency_key = $2),
 			(SELECT active FROM charities WHERE id = $3),
 			(SELECT removed_at IS NOT NULL FROM payment_methods WHERE id = $4 AND user_id = $1),
 			(SELECT id::text FROM donations WHERE NOT $7 AND user_id = $1 AND charity_id = $3 AND amount_cents = $5
-				AND status <> 'FAILED' AND created_at > $6 ORDER BY created_at DESC LIMIT 1)`,
+				AND status <> $8 AND created_at > $6 ORDER BY created_at DESC LIMIT 1)`,
 			userID, in.IdempotencyKey, in.CharityID, in.PaymentMethodID, in.AmountCents,
-			time.Now().Add(-giveathon.DuplicateWindow), in.ConfirmDuplicate).Scan(&existingID, &charityActive, &cardRemoved, &dupID)
+			time.Now().Add(-giveathon.DuplicateWindow), in.ConfirmDuplicate, string(giveathon.StatusFailed)).
+			Scan(&existingID, &f.CharityActive, &f.CardRemoved, &dupID)
 		if err != nil {
 			return err
 		}
-		if existingID != nil {
-			existing, err := scanDonation(tx.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, *existingID))
-			if err != nil {
-				return err
+		for _, p := range []struct {
+			id *string
+			d  **giveathon.Donation
+		}{{existingID, &f.Existing}, {dupID, &f.Duplicate}} {
+			if p.id == nil {
+				continue
 			}
-			if existing.RequestHash != hash {
-				return giveathon.Invalid("idempotencyKey", "this idempotencyKey was used for a different donation: use a new key for a new gift").WithCode(giveathon.ECONFLICT)
-			}
-			res = &giveathon.SubmitResult{Donation: existing}
-			return nil
-		}
-		// Checked only for a new gift: a retry of one accepted just before the close still
-		// gets its answer.
-		if s.Event != nil {
-			if err := s.Event.CheckOpen(time.Now()); err != nil {
+			if *p.d, err = scanDonation(tx.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, *p.id)); err != nil {
 				return err
 			}
 		}
-		if charityActive == nil || !*charityActive {
-			return giveathon.Invalid("charityId", "charityId is not a charity that takes donations")
+		answer, insert, err := decide(f)
+		if err != nil || !insert {
+			res = answer
+			return err
 		}
-		if cardRemoved == nil || *cardRemoved {
-			return giveathon.Invalid("paymentMethodId", "paymentMethodId is not one of your saved payment methods")
-		}
-		if dupID != nil {
-			dup, err := scanDonation(tx.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, *dupID))
-			if err != nil {
-				return err
-			}
-			res = &giveathon.SubmitResult{NeedsConfirmation: true, DuplicateOf: dup}
-			return nil
-		}
-
 		d, err := scanDonation(tx.QueryRow(ctx, `INSERT INTO donations
 			(user_id, charity_id, amount_cents, currency, status, idempotency_key, request_hash, payment_method_id, message, anonymous)
-			VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, $8, $9) RETURNING `+donationColumns,
-			userID, in.CharityID, in.AmountCents, in.Currency, in.IdempotencyKey, hash, in.PaymentMethodID, in.Message, in.Anonymous))
+			VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $9) RETURNING `+donationColumns,
+			userID, in.CharityID, in.AmountCents, in.Currency, in.IdempotencyKey, hash, in.PaymentMethodID, in.Message, in.Anonymous,
+			string(giveathon.StatusPending)))
 		if err != nil {
 			return err
 		}
-		if s.EnqueueInTx {
-			if err := s.Enqueue(ctx, tx, d.ID); err != nil {
+		res = &giveathon.SubmitResult{Donation: d, Created: true}
+		if db.EnqueueTx != nil {
+			if err := db.EnqueueTx(ctx, tx, d.ID); err != nil {
 				return fmt.Errorf("queue charge: %w", err)
 			}
+			res.Queued = true
 		}
-		res = &giveathon.SubmitResult{Donation: d, Created: true}
 		return nil
 	})
-	if err != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL && !isUniqueViolation(err, "donations_user_idempotency_key") {
+	if err != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL {
 		return nil, fmt.Errorf("submit donation: %w", err)
 	}
 	return res, err
 }
 
-// FindDonationByID implements giveathon.DonationService.
-func (s *DonationService) FindDonationByID(ctx context.Context, userID, id string) (*giveathon.Donation, error) {
-	d, err := s.DB.FindDonation(ctx, id)
+// FindDonationByID returns one of the user's donations, or ENOTFOUND (another donor's too).
+func (db *DB) FindDonationByID(ctx context.Context, userID, id string) (*giveathon.Donation, error) {
+	d, err := db.FindDonation(ctx, id)
 	if err != nil || d.UserID != userID {
 		if err == nil || giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
 			return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
@@ -187,10 +139,10 @@ type donationCursor struct {
 	ID        string    `json:"i"`
 }
 
-// FindDonations implements giveathon.DonationService: newest first, by (created_at, id), so
+// FindDonations returns a page of a donor's donations, newest first, by (created_at, id), so
 // donations made while a donor pages through appear before the first page and never shift
 // the pages after it.
-func (s *DonationService) FindDonations(ctx context.Context, f giveathon.DonationFilter) ([]*giveathon.Donation, []string, int, error) {
+func (db *DB) FindDonations(ctx context.Context, f giveathon.DonationFilter) ([]*giveathon.Donation, []string, int, error) {
 	page, err := f.Page.Validate()
 	if err != nil {
 		return nil, nil, 0, err
@@ -210,7 +162,7 @@ func (s *DonationService) FindDonations(ctx context.Context, f giveathon.Donatio
 	}
 	var list []*giveathon.Donation
 	var total int
-	err = s.DB.InTx(ctx, func(tx pgx.Tx) error {
+	err = db.InTx(ctx, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM donations WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)`,
 			f.UserID, status).Scan(&total); err != nil {
 			return err
@@ -240,11 +192,6 @@ func (s *DonationService) FindDonations(ctx context.Context, f giveathon.Donatio
 		cursors[i] = encodeCursor(donationCursor{CreatedAt: d.CreatedAt, ID: d.ID})
 	}
 	return list, cursors, total, nil
-}
-
-// FindPaymentAttempts implements giveathon.DonationService.
-func (s *DonationService) FindPaymentAttempts(ctx context.Context, donationID string) ([]*giveathon.PaymentAttempt, error) {
-	return s.DB.FindPaymentAttempts(ctx, donationID)
 }
 
 // FindPaymentAttempts returns a donation's attempts in order.

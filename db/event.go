@@ -63,14 +63,6 @@ func (db *DB) FindEventTotals(ctx context.Context, e giveathon.Event, recentLimi
 	return snap, nil
 }
 
-// TotalsCorrection is a difference the reconciler found between a charity's counters and its
-// succeeded donations, and booked.
-type TotalsCorrection struct {
-	CharityID string
-	Cents     int64
-	Donations int64
-}
-
 // ReconcileEventTotals compares every charity's counters with the sum of its SUCCEEDED
 // donations in one snapshot and books each difference on shard 0, so the totals agree with
 // the table again. The comparison reads in a snapshot of its own (REPEATABLE READ, read only):
@@ -78,7 +70,7 @@ type TotalsCorrection struct {
 // meanwhile a serialization conflict. The corrections are written afterwards; moves committed
 // in between are in neither side of the comparison, and their own counter updates stay
 // correct.
-func (db *DB) ReconcileEventTotals(ctx context.Context) ([]TotalsCorrection, error) {
+func (db *DB) ReconcileEventTotals(ctx context.Context) ([]giveathon.TotalsCorrection, error) {
 	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile event totals: %w", err)
@@ -86,19 +78,19 @@ func (db *DB) ReconcileEventTotals(ctx context.Context) ([]TotalsCorrection, err
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only
 	rows, err := tx.Query(ctx, `WITH actual AS (
 			SELECT charity_id, sum(amount_cents)::int8 AS cents, count(*)::int8 AS n
-			FROM donations WHERE status = 'SUCCEEDED' GROUP BY charity_id),
+			FROM donations WHERE status = $1 GROUP BY charity_id),
 		kept AS (
 			SELECT charity_id, sum(total_cents)::int8 AS cents, sum(donation_count)::int8 AS n
 			FROM event_totals GROUP BY charity_id)
 		SELECT coalesce(a.charity_id, k.charity_id)::text,
 			coalesce(a.cents, 0) - coalesce(k.cents, 0), coalesce(a.n, 0) - coalesce(k.n, 0)
 		FROM actual a FULL JOIN kept k ON k.charity_id = a.charity_id
-		WHERE coalesce(a.cents, 0) <> coalesce(k.cents, 0) OR coalesce(a.n, 0) <> coalesce(k.n, 0)`)
+		WHERE coalesce(a.cents, 0) <> coalesce(k.cents, 0) OR coalesce(a.n, 0) <> coalesce(k.n, 0)`, string(giveathon.StatusSucceeded))
 	if err != nil {
 		return nil, fmt.Errorf("reconcile event totals: %w", err)
 	}
-	fixes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TotalsCorrection, error) {
-		var c TotalsCorrection
+	fixes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (giveathon.TotalsCorrection, error) {
+		var c giveathon.TotalsCorrection
 		return c, r.Scan(&c.CharityID, &c.Cents, &c.Donations)
 	})
 	if err != nil {

@@ -2,17 +2,22 @@ package db
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/giveathon/giveathon"
-	"github.com/google/uuid"
+	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/jackc/pgx/v5"
 )
 
-// NotificationContext is what a donation's e-mail says: the donation, its donor and charity.
-type NotificationContext struct {
+// OutboxEmail is a claimed outbox row with what its e-mail says: the donation, its donor and
+// its charity.
+type OutboxEmail struct {
+	ID       string
+	Kind     string
+	Attempts int
+	// CreatedAt is when the move wrote the row.
+	CreatedAt   time.Time
 	Donation    *giveathon.Donation
 	DonorName   string
 	DonorEmail  string
@@ -20,65 +25,100 @@ type NotificationContext struct {
 	CharityEIN  string
 }
 
-// FindNotificationContext reads a donation with its donor and charity, in one query.
-func (db *DB) FindNotificationContext(ctx context.Context, donationID string) (*NotificationContext, error) {
-	if _, err := uuid.Parse(donationID); err != nil {
-		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
-	}
-	n := &NotificationContext{}
-	var err error
-	n.Donation, err = scanDonation(db.Pool.QueryRow(ctx, `SELECT `+donationColumnsOf("d.")+`, u.name, u.email, c.name, c.ein
-		FROM donations d JOIN users u ON u.id = d.user_id JOIN charities c ON c.id = d.charity_id
-		WHERE d.id = $1`, donationID), &n.DonorName, &n.DonorEmail, &n.CharityName, &n.CharityEIN)
-	if err != nil {
-		return nil, oneRow(err, "donation", "find notification context of "+donationID)
-	}
-	return n, nil
-}
-
-// Notification statuses: sending (claimed, the e-mail may or may not have left), sent, and
-// logged (no SMTP server configured: recorded only).
+// Notification statuses: pending (written by the move, waiting for the drainer), sending
+// (claimed under a lease: the e-mail may or may not have left), sent, logged (no SMTP server
+// configured: recorded only), and failed (given up).
 const (
+	NotificationPending = "pending"
 	NotificationSending = "sending"
 	NotificationSent    = "sent"
 	NotificationLogged  = "logged"
+	NotificationFailed  = "failed"
 )
 
-// ClaimNotification records that the notice of kind for a donation is being sent, counting
-// the delivery, and returns the status it had before: "" for a new claim, NotificationSending
-// when an earlier try died before recording its delivery (send again), or sent/logged when it
-// is done (send nothing, count nothing).
-func (db *DB) ClaimNotification(ctx context.Context, userID, donationID, kind string) (string, error) {
-	var before string
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		before = ""
-		err := tx.QueryRow(ctx, `SELECT status FROM notifications WHERE donation_id = $1 AND kind = $2`, donationID, kind).Scan(&before)
-		if err == nil {
-			if before == NotificationSending {
-				_, err = tx.Exec(ctx, `UPDATE notifications SET deliveries = deliveries + 1 WHERE donation_id = $1 AND kind = $2`, donationID, kind)
-			}
-			return err
-		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO notifications (user_id, donation_id, kind, channel, status, deliveries)
-			VALUES ($1, $2, $3, 'email', 'sending', 1)`, userID, donationID, kind)
-		return err
-	})
-	if isUniqueViolation(err, "notifications_donation_kind_key") {
-		return NotificationSending, nil
-	} else if err != nil {
-		return "", fmt.Errorf("claim %s notification of %s: %w", kind, donationID, err)
+// ClaimNotifications claims up to limit due outbox rows for lease: pending rows whose time has
+// come, and rows whose earlier claim's lease ran out (its drainer died, perhaps after the
+// server took the e-mail: that one counts as a delivery, and goes out again with the same
+// Message-ID). SKIP LOCKED lets several drainers share the outbox.
+func (db *DB) ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]*OutboxEmail, error) {
+	rows, err := db.Pool.Query(ctx, `WITH due AS (
+			SELECT id FROM notifications
+			WHERE status IN ($3, $4) AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),
+		claimed AS (
+			UPDATE notifications n SET status = $4, lease_until = now() + $2 * interval '1 second', attempts = n.attempts + 1,
+				deliveries = n.deliveries + CASE WHEN n.status = $4 THEN 1 ELSE 0 END
+			FROM due WHERE n.id = due.id
+			RETURNING n.id, n.kind, n.attempts, n.created_at, n.donation_id)
+		SELECT cl.id::text, cl.kind, cl.attempts, cl.created_at, `+donationColumnsOf("d.")+`, u.name, u.email, c.name, c.ein
+		FROM claimed cl JOIN donations d ON d.id = cl.donation_id JOIN users u ON u.id = d.user_id
+			JOIN charities c ON c.id = d.charity_id`, limit, lease.Seconds(), NotificationPending, NotificationSending)
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
-	return before, nil
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*OutboxEmail, error) {
+		var e OutboxEmail
+		d, err := scanDonation(prefixed{r, []any{&e.ID, &e.Kind, &e.Attempts, &e.CreatedAt}}, &e.DonorName, &e.DonorEmail, &e.CharityName, &e.CharityEIN)
+		e.Donation = d
+		return &e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
+	}
+	return list, nil
 }
 
-// FinishNotification marks a claimed notification sent (or logged).
-func (db *DB) FinishNotification(ctx context.Context, donationID, kind, status string) error {
-	_, err := db.Pool.Exec(ctx, `UPDATE notifications SET status = $3, sent_at = now() WHERE donation_id = $1 AND kind = $2`,
-		donationID, kind, status)
+// prefixed scans some columns before a donation's (scanDonation reads the donation first).
+type prefixed struct {
+	row  pgx.Row
+	head []any
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.row.Scan(append(p.head, dest...)...) }
+
+// MarkNotifications records, in one statement, that the claimed rows ids were handed to the
+// SMTP server (or logged): status is NotificationSent or NotificationLogged.
+func (db *DB) MarkNotifications(ctx context.Context, ids []string, status string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := db.Pool.Exec(ctx, `UPDATE notifications SET status = $2, sent_at = now(), lease_until = NULL,
+		deliveries = deliveries + 1, last_error = NULL
+		WHERE id = ANY($1::uuid[]) AND status = $3`, ids, status, NotificationSending)
 	if err != nil {
-		return fmt.Errorf("finish %s notification of %s: %w", kind, donationID, err)
+		return fmt.Errorf("mark %d notifications %s: %w", len(ids), status, err)
+	}
+	return nil
+}
+
+// OutboxFailure is a claimed row whose e-mail did not go out.
+type OutboxFailure struct {
+	ID    string
+	Error string
+	// RetryAt is when to try again; zero: never (the row fails).
+	RetryAt time.Time
+}
+
+// ReleaseNotifications puts claimed rows whose e-mail did not go out back in the outbox for
+// their retry time, or marks them failed, in one statement.
+func (db *DB) ReleaseNotifications(ctx context.Context, list []OutboxFailure) error {
+	if len(list) == 0 {
+		return nil
+	}
+	ids, errs, at := make([]string, len(list)), make([]string, len(list)), make([]*time.Time, len(list))
+	for i, f := range list {
+		ids[i], errs[i] = f.ID, f.Error
+		if !f.RetryAt.IsZero() {
+			at[i] = &list[i].RetryAt
+		}
+	}
+	_, err := db.Pool.Exec(ctx, `UPDATE notifications n SET
+			status = CASE WHEN f.retry_at IS NULL THEN $4 ELSE $5 END,
+			next_attempt_at = coalesce(f.retry_at, n.next_attempt_at), lease_until = NULL, last_error = f.err
+		FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS f(id, err, retry_at)
+		WHERE n.id = f.id AND n.status = $6`, ids, errs, at, NotificationFailed, NotificationPending, NotificationSending)
+	if err != nil {
+		return fmt.Errorf("release %d notifications: %w", len(list), err)
 	}
 	return nil
 }

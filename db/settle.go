@@ -9,66 +9,74 @@ import (
 	"github.com/giveathon/giveathon"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
-
-// Move is a decided change of a donation's status.
-type Move struct {
-	To             giveathon.DonationStatus
-	FailureCode    string
-	FailureMessage string
-	// PaymentIntentID is recorded if the donation has none yet.
-	PaymentIntentID string
-}
-
-// Execer runs a statement: a transaction, or the pool for a statement of its own.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
 
 // Querier runs a query: a transaction, or the pool for a statement of its own.
 type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// MoveDonation applies a move inside tx (or as a statement of its own) as a conditional
-// UPDATE: only from a status that may move to m.To, so of two writers racing only one wins.
-// A move into SUCCEEDED adds the gift to the event's totals, and one into REFUNDED takes it
-// back out, in the same statement. It returns the donation as it is now and whether this
-// call moved it.
-func MoveDonation(ctx context.Context, tx Querier, id string, m Move) (*giveathon.Donation, bool, error) {
-	from := make([]string, 0, 4)
-	for _, f := range m.To.MovesInto() {
+// MoveDonation applies a move as ONE statement: a conditional UPDATE (only from a state the
+// state table lets move into m.To, so of two writers racing only one wins), and with it what
+// the table says reaching m.To writes (settled_at, the event's totals, the outbox row of its
+// e-mail), the end of the payment attempt, and the provider event (the move is made only if
+// the event is new). No status is written here as a literal: each comes from the state table.
+// It returns the donation as it is now and whether this call moved it.
+func (db *DB) MoveDonation(ctx context.Context, m giveathon.Move) (*giveathon.Donation, bool, error) {
+	rule, ok := giveathon.States[m.To]
+	if !ok {
+		return nil, false, fmt.Errorf("move donation %s: %s is not a state a donation moves to", m.DonationID, m.To)
+	}
+	from := make([]string, 0, len(rule.From))
+	for _, f := range rule.From {
 		from = append(from, string(f))
 	}
-	d, err := scanDonation(tx.QueryRow(ctx, `WITH moved AS (UPDATE donations SET status = $2,
-			failure_code = CASE WHEN $2 = 'FAILED' THEN nullif($3, '') ELSE failure_code END,
-			failure_message = CASE WHEN $2 = 'FAILED' THEN nullif($4, '') ELSE failure_message END,
-			payment_intent_id = coalesce(payment_intent_id, nullif($5, '')),
-			updated_at = now(),
-			settled_at = CASE WHEN $2 IN ('SUCCEEDED', 'FAILED') THEN now() ELSE settled_at END
-		WHERE id = $1 AND status = ANY($6::text[])
-		RETURNING `+donationColumns+`), counted AS (
+	var event, eventType, attemptStatus, attemptCode, attemptMessage string
+	attemptNo := 0
+	if m.Event != nil {
+		event, eventType = m.Event.ID, m.Event.Type
+	}
+	if a := m.Attempt; a != nil {
+		attemptNo, attemptStatus, attemptCode, attemptMessage = a.No, a.Status, a.Code, a.Message
+	}
+	d, err := scanDonation(db.Pool.QueryRow(ctx, `WITH ev AS (
+			INSERT INTO webhook_events (provider_event_id, type, processed_at)
+			SELECT $10, $11, now() WHERE $10 <> ''
+			ON CONFLICT (provider_event_id) DO NOTHING RETURNING 1),
+		attempt AS (
+			UPDATE payment_attempts SET status = $13, error_code = nullif($14, ''),
+				error_message = nullif($15, ''), finished_at = now()
+			WHERE $12 > 0 AND donation_id = $1 AND attempt_no = $12 RETURNING 1),
+		moved AS (
+			UPDATE donations SET status = $2,
+				failure_code = CASE WHEN $7 THEN nullif($3, '') ELSE failure_code END,
+				failure_message = CASE WHEN $7 THEN nullif($4, '') ELSE failure_message END,
+				payment_intent_id = coalesce(payment_intent_id, nullif($5, '')),
+				updated_at = now(),
+				settled_at = CASE WHEN $8 THEN now() ELSE settled_at END
+			WHERE id = $1 AND status = ANY($6::text[]) AND ($10 = '' OR EXISTS (SELECT 1 FROM ev))
+			RETURNING `+donationColumns+`),
+		counted AS (
 			INSERT INTO event_totals (charity_id, shard, total_cents, donation_count)
-			SELECT charity_id::uuid, floor(random() * 64)::int, sign * amount_cents, sign
-			FROM moved, (SELECT CASE $2 WHEN 'SUCCEEDED' THEN 1 ELSE -1 END AS sign) s
-			WHERE $2 IN ('SUCCEEDED', 'REFUNDED')
+			SELECT charity_id::uuid, floor(random() * 64)::int, $9 * amount_cents, $9
+			FROM moved WHERE $9 <> 0
 			ON CONFLICT (charity_id, shard) DO UPDATE SET
 				total_cents = event_totals.total_cents + excluded.total_cents,
-				donation_count = event_totals.donation_count + excluded.donation_count)
-		SELECT * FROM moved`, id, string(m.To), m.FailureCode, m.FailureMessage, m.PaymentIntentID, from))
+				donation_count = event_totals.donation_count + excluded.donation_count),
+		mailed AS (
+			INSERT INTO notifications (user_id, donation_id, kind, channel, status)
+			SELECT user_id::uuid, id::uuid, $16, 'email', 'pending' FROM moved WHERE $16 <> ''
+			ON CONFLICT (donation_id, kind) DO NOTHING)
+		SELECT * FROM moved`, m.DonationID, string(m.To), m.FailureCode, m.FailureMessage, m.PaymentIntentID, from,
+		rule.RecordsFailure, rule.Settles, int64(rule.Totals), event, eventType,
+		attemptNo, attemptStatus, attemptCode, attemptMessage, rule.Email))
 	if err == nil {
 		return d, true, nil
 	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, fmt.Errorf("move donation %s to %s: %w", id, m.To, err)
+		return nil, false, fmt.Errorf("move donation %s to %s: %w", m.DonationID, m.To, err)
 	}
-	d, err = scanDonation(tx.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
-	} else if err != nil {
-		return nil, false, fmt.Errorf("read donation %s: %w", id, err)
-	}
-	return d, false, nil
+	d, err = db.FindDonation(ctx, m.DonationID)
+	return d, false, err
 }
 
 // SetPaymentIntentID records a donation's PaymentIntent as soon as it is known (once).
@@ -87,21 +95,12 @@ func (db *DB) FindDonationByPaymentIntent(ctx context.Context, paymentIntentID s
 	return d, oneRow(err, "donation", "find donation by payment intent")
 }
 
-// ChargeContext is what charging a donation needs besides the donation.
-type ChargeContext struct {
-	Donation                *giveathon.Donation
-	ProviderCustomerID      string
-	ProviderPaymentMethodID string
-	DonorEmail              string
-	DonorName               string
-}
-
 // FindChargeContext returns a donation with its donor's and card's provider ids, in one query.
-func (db *DB) FindChargeContext(ctx context.Context, donationID string) (*ChargeContext, error) {
+func (db *DB) FindChargeContext(ctx context.Context, donationID string) (*giveathon.ChargeContext, error) {
 	if _, err := uuid.Parse(donationID); err != nil {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
 	}
-	c := &ChargeContext{}
+	c := &giveathon.ChargeContext{}
 	var err error
 	c.Donation, err = scanDonation(db.Pool.QueryRow(ctx, `SELECT `+donationColumnsOf("d.")+`,
 			pm.provider_customer_id, pm.provider_payment_method_id, u.email, u.name
@@ -121,8 +120,8 @@ func (db *DB) StartAttempt(ctx context.Context, donationID, keyPrefix string) (i
 		var no int
 		var key string
 		err := db.Pool.QueryRow(ctx, `INSERT INTO payment_attempts (donation_id, attempt_no, provider_request_key, status)
-			SELECT $1, n, $2 || n, 'started' FROM (SELECT coalesce(max(attempt_no), 0) + 1 AS n FROM payment_attempts WHERE donation_id = $1) AS next
-			RETURNING attempt_no, provider_request_key`, donationID, keyPrefix).Scan(&no, &key)
+			SELECT $1, n, $2 || n, $3 FROM (SELECT coalesce(max(attempt_no), 0) + 1 AS n FROM payment_attempts WHERE donation_id = $1) AS next
+			RETURNING attempt_no, provider_request_key`, donationID, keyPrefix, giveathon.AttemptStarted).Scan(&no, &key)
 		if isUniqueViolation(err, "payment_attempts_donation_attempt_key") && round < 5 {
 			continue
 		} else if err != nil {
@@ -130,17 +129,6 @@ func (db *DB) StartAttempt(ctx context.Context, donationID, keyPrefix string) (i
 		}
 		return no, key, nil
 	}
-}
-
-// FinishAttempt records how an attempt ended, in tx or as a statement of its own (the pool).
-func FinishAttempt(ctx context.Context, tx Execer, donationID string, attemptNo int, status, code, message string) error {
-	_, err := tx.Exec(ctx, `UPDATE payment_attempts SET status = $3, error_code = nullif($4, ''),
-		error_message = nullif($5, ''), finished_at = now()
-		WHERE donation_id = $1 AND attempt_no = $2`, donationID, attemptNo, status, code, message)
-	if err != nil {
-		return fmt.Errorf("finish attempt %d on %s: %w", attemptNo, donationID, err)
-	}
-	return nil
 }
 
 // FindStaleDonations returns up to limit donations in status whose last change is older than
@@ -163,9 +151,9 @@ func (db *DB) FindStaleDonations(ctx context.Context, status giveathon.DonationS
 // donation says otherwise.
 func (db *DB) FindDisagreeingDonations(ctx context.Context, limit int) ([]*giveathon.Donation, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT `+donationColumns+` FROM donations d
-		WHERE d.status NOT IN ('SUCCEEDED', 'REFUNDED')
-		  AND EXISTS (SELECT 1 FROM payment_attempts a WHERE a.donation_id = d.id AND a.status = 'succeeded')
-		LIMIT $1`, limit)
+		WHERE d.status <> ALL($2::text[])
+		  AND EXISTS (SELECT 1 FROM payment_attempts a WHERE a.donation_id = d.id AND a.status = $3)
+		LIMIT $1`, limit, []string{string(giveathon.StatusSucceeded), string(giveathon.StatusRefunded)}, giveathon.AttemptSucceeded)
 	if err != nil {
 		return nil, fmt.Errorf("find disagreeing donations: %w", err)
 	}
@@ -175,24 +163,36 @@ func (db *DB) FindDisagreeingDonations(ctx context.Context, limit int) ([]*givea
 // CloseAbandonedAttempts marks attempts left "started" (their worker died) on settled
 // donations as errors, and returns how many it closed.
 func (db *DB) CloseAbandonedAttempts(ctx context.Context, olderThan time.Duration) (int64, error) {
-	tag, err := db.Pool.Exec(ctx, `UPDATE payment_attempts a SET status = 'error', error_code = 'abandoned',
+	tag, err := db.Pool.Exec(ctx, `UPDATE payment_attempts a SET status = $2, error_code = 'abandoned',
 		error_message = 'the worker stopped before the attempt finished', finished_at = now()
 		FROM donations d
-		WHERE a.donation_id = d.id AND a.status = 'started' AND a.started_at < $1 AND d.settled_at IS NOT NULL`,
-		time.Now().Add(-olderThan))
+		WHERE a.donation_id = d.id AND a.status = $3 AND a.started_at < $1 AND d.settled_at IS NOT NULL`,
+		time.Now().Add(-olderThan), giveathon.AttemptError, giveathon.AttemptStarted)
 	if err != nil {
 		return 0, fmt.Errorf("close abandoned attempts: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }
 
-// RecordWebhookEvent records a provider event inside tx and reports whether it is new: an
-// event seen before is not handled again.
-func RecordWebhookEvent(ctx context.Context, tx Execer, eventID, eventType string) (bool, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO webhook_events (provider_event_id, type, processed_at) VALUES ($1, $2, now())
-		ON CONFLICT (provider_event_id) DO NOTHING`, eventID, eventType)
+// RecordProviderEvent records a provider event that moves nothing (a statement of its own)
+// and reports whether it is new.
+func (db *DB) RecordProviderEvent(ctx context.Context, e giveathon.ProviderEvent) (bool, error) {
+	tag, err := db.Pool.Exec(ctx, `INSERT INTO webhook_events (provider_event_id, type, processed_at) VALUES ($1, $2, now())
+		ON CONFLICT (provider_event_id) DO NOTHING`, e.ID, e.Type)
 	if err != nil {
-		return false, fmt.Errorf("record webhook event %s: %w", eventID, err)
+		return false, fmt.Errorf("record provider event %s: %w", e.ID, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// FinishAttempt records how an attempt ended when the donation does not move (a retryable
+// failure); an attempt that decides the donation ends in MoveDonation's statement.
+func (db *DB) FinishAttempt(ctx context.Context, donationID string, a giveathon.AttemptEnd) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE payment_attempts SET status = $3, error_code = nullif($4, ''),
+		error_message = nullif($5, ''), finished_at = now()
+		WHERE donation_id = $1 AND attempt_no = $2`, donationID, a.No, a.Status, a.Code, a.Message)
+	if err != nil {
+		return fmt.Errorf("finish attempt %d on %s: %w", a.No, donationID, err)
+	}
+	return nil
 }

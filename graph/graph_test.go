@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/graph"
 	"github.com/giveathon/giveathon/internal/testenv"
+	"github.com/giveathon/giveathon/settlement"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -57,7 +57,7 @@ func setup(t *testing.T, opts ...setupOpts) *bundle {
 		ready = func(ctx context.Context) error { return d.Pool.Ping(ctx) }
 	}
 	res := &graph.Resolver{Auth: svc, CharityService: d, Logger: logger,
-		DonationService: &db.DonationService{DB: d, Limits: giveathon.DefaultDonationLimits}}
+		DonationService: settlement.New(d, nil, nil, nil, logger, settlement.Config{})}
 	h := graph.NewHandler(res, graph.Config{
 		Production: o.production, Logger: logger, Ready: ready, MaxComplexity: 500,
 		MaxDepth: o.maxDepth, PersistedQueries: o.persisted, CORSOrigins: o.cors,

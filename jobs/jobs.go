@@ -1,7 +1,7 @@
-// Package jobs is Giveathon's background work on River: charging donations with retries,
-// sending one e-mail per outcome, and the periodic reconciler that finishes what a crash, a
-// lost job or a lost answer left behind. One file per job; the shared settlement of a
-// donation's outcome is in settle.go.
+// Package jobs is Giveathon's background work: River's workers that charge donations with
+// retries and run the periodic reconciler, and the outbox drainer that sends the e-mails the
+// moves wrote. One file per job; the workers are thin callers of the settlement package,
+// which holds the rules.
 package jobs
 
 import (
@@ -13,11 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/metrics"
 	"github.com/giveathon/giveathon/notify"
-	"github.com/giveathon/giveathon/payments"
+	"github.com/giveathon/giveathon/settlement"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -27,9 +26,8 @@ import (
 
 // Queue names.
 const (
-	QueuePayments      = "payments"
-	QueueNotifications = "notifications"
-	QueueMaintenance   = river.QueueDefault
+	QueuePayments    = "payments"
+	QueueMaintenance = river.QueueDefault
 )
 
 // Config tunes the jobs. Zero values take the defaults below.
@@ -41,15 +39,9 @@ type Config struct {
 	RetryMax  time.Duration
 	// ReconcileInterval is how often the reconciler runs.
 	ReconcileInterval time.Duration
-	// StalePending is how long a donation may wait in PENDING before the reconciler queues it.
-	StalePending time.Duration
-	// StaleProcessing is how long a donation may sit in PROCESSING before the reconciler
-	// reads its PaymentIntent.
-	StaleProcessing time.Duration
-	// RequiresActionTimeout is how long a donor has to complete 3-D Secure.
-	RequiresActionTimeout time.Duration
-	PaymentWorkers        int
-	NotificationWorkers   int
+	PaymentWorkers    int
+	// OutboxInterval is how often the outbox drainer looks for e-mails when it found none.
+	OutboxInterval time.Duration
 	// FetchPollInterval and FetchCooldown tune how quickly workers pick up new jobs.
 	FetchPollInterval time.Duration
 	FetchCooldown     time.Duration
@@ -71,9 +63,7 @@ func (c Config) withDefaults() Config {
 	def(&c.RetryBase, 5*time.Second)
 	def(&c.RetryMax, 5*time.Minute)
 	def(&c.ReconcileInterval, time.Minute)
-	def(&c.StalePending, time.Minute)
-	def(&c.StaleProcessing, 5*time.Minute)
-	def(&c.RequiresActionTimeout, 24*time.Hour)
+	def(&c.OutboxInterval, 250*time.Millisecond)
 	def(&c.FetchPollInterval, time.Second)
 	def(&c.FetchCooldown, 20*time.Millisecond)
 	def(&c.JobTimeout, time.Minute)
@@ -81,69 +71,49 @@ func (c Config) withDefaults() Config {
 	if c.PaymentWorkers <= 0 {
 		c.PaymentWorkers = 50
 	}
-	if c.NotificationWorkers <= 0 {
-		c.NotificationWorkers = 20
-	}
 	return c
 }
 
-// Gateway is what the jobs need of the payment provider.
-type Gateway interface {
-	CreatePaymentIntent(ctx context.Context, r payments.ChargeRequest) (*payments.PaymentIntent, error)
-	ConfirmPaymentIntent(ctx context.Context, id, paymentMethodID, idempotencyKey string) (*payments.PaymentIntent, error)
-	RetrievePaymentIntent(ctx context.Context, id string) (*payments.PaymentIntent, error)
-	CancelPaymentIntent(ctx context.Context, id, idempotencyKey string) (*payments.PaymentIntent, error)
-	FindPaymentIntentForDonation(ctx context.Context, customerID, donationID string) (*payments.PaymentIntent, error)
-}
-
-// Mailer sends donation e-mails, recording each as sent just before the server takes it.
+// Mailer sends donation e-mails, many over one connection.
 type Mailer interface {
-	SendOnce(ctx context.Context, e notify.DonationEmail, record notify.Recorder) error
+	SendBatch(ctx context.Context, list []notify.DonationEmail) []error
 	Enabled() bool
 }
 
 // Deps are the parts the jobs work with.
 type Deps struct {
-	DB      *db.DB
-	Gateway Gateway
-	Mailer  Mailer
+	DB         *db.DB
+	Settlement *settlement.Service
+	Mailer     Mailer
 	// PublicURL is where donors reach the web app (links in e-mails).
 	PublicURL string
-	// Changes hears of every move, for live subscribers; nil: nobody listens.
-	Changes Publisher
-	Logger  *slog.Logger
+	Logger    *slog.Logger
 }
 
-// Publisher tells subscribers, in every API instance, that a donation or the event's totals
-// changed (db.Changes).
-type Publisher interface {
-	DonationChanged(ctx context.Context, d *giveathon.Donation) error
-	TotalsChanged(ctx context.Context) error
-}
-
-// Jobs is the River client with Giveathon's workers, and the settlement they share.
+// Jobs is the River client with Giveathon's workers, and the outbox drainer.
 type Jobs struct {
-	Client  *river.Client[pgx.Tx]
-	Settler *Settler
-	cfg     Config
+	Client *river.Client[pgx.Tx]
+	Outbox *Outbox
+	cfg    Config
 	// unsubscribe ends the metrics' subscription to job events.
 	unsubscribe func()
+	// stopOutbox ends the drainer and waits for its batch.
+	stopOutbox func()
 }
 
-// New builds the River client on the jobs database. jobsInDomainDB says the jobs live in the
-// domain database, so jobs are inserted in the same transactions as the rows they follow.
-func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config, jobsInDomainDB bool) (*Jobs, error) {
+// New builds the River client on the jobs database, and the outbox drainer on the domain
+// database.
+func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config) (*Jobs, error) {
 	cfg = cfg.withDefaults()
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	j := &Jobs{cfg: cfg}
-	j.Settler = &Settler{DB: deps.DB, Gateway: deps.Gateway, Changes: deps.Changes, Logger: deps.Logger, jobs: j, inTx: jobsInDomainDB}
+	j := &Jobs{cfg: cfg, Outbox: &Outbox{DB: deps.DB, Mailer: deps.Mailer, PublicURL: deps.PublicURL,
+		Logger: deps.Logger.With("component", "outbox"), Interval: cfg.OutboxInterval}}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &ChargeDonationWorker{deps: deps, settler: j.Settler})
-	river.AddWorker(workers, &NotifyDonationWorker{deps: deps})
-	river.AddWorker(workers, &ReconcileWorker{deps: deps, settler: j.Settler, jobs: j, cfg: cfg})
+	river.AddWorker(workers, &ChargeDonationWorker{deps: deps})
+	river.AddWorker(workers, &ReconcileWorker{deps: deps})
 
 	client, err := river.NewClient(riverpgxv5.New(jobsPool), &river.Config{
 		Logger:               deps.Logger.With("component", "river"),
@@ -154,9 +124,8 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config, jobsInDomainDB bool) (*J
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
 		Queues: map[string]river.QueueConfig{
-			QueuePayments:      {MaxWorkers: cfg.PaymentWorkers},
-			QueueNotifications: {MaxWorkers: cfg.NotificationWorkers},
-			QueueMaintenance:   {MaxWorkers: 2},
+			QueuePayments:    {MaxWorkers: cfg.PaymentWorkers},
+			QueueMaintenance: {MaxWorkers: 2},
 		},
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileInterval),
@@ -171,21 +140,27 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config, jobsInDomainDB bool) (*J
 	return j, nil
 }
 
-// Enqueue queues a donation's charge, in tx when given. It is the db.Enqueuer of
-// db.DonationService.
-func (j *Jobs) Enqueue(ctx context.Context, tx pgx.Tx, donationID string) error {
-	args := ChargeDonationArgs{DonationID: donationID}
-	opts := &river.InsertOpts{MaxAttempts: j.cfg.ChargeMaxAttempts}
-	var err error
-	if tx != nil {
-		_, err = j.Client.InsertTx(ctx, tx, args, opts)
-	} else {
-		_, err = j.Client.Insert(ctx, args, opts)
-	}
+// Enqueue queues a donation's charge (settlement.Queue) and reports whether it queued one: a
+// charge already queued for the donation is left alone.
+func (j *Jobs) Enqueue(ctx context.Context, donationID string) (bool, error) {
+	res, err := j.Client.Insert(ctx, ChargeDonationArgs{DonationID: donationID}, j.chargeOpts())
 	if err != nil {
+		return false, fmt.Errorf("queue charge of %s: %w", donationID, err)
+	}
+	return !res.UniqueSkippedAsDuplicate, nil
+}
+
+// EnqueueTx queues a donation's charge in tx (db.Enqueuer), when the jobs share the domain
+// database.
+func (j *Jobs) EnqueueTx(ctx context.Context, tx pgx.Tx, donationID string) error {
+	if _, err := j.Client.InsertTx(ctx, tx, ChargeDonationArgs{DonationID: donationID}, j.chargeOpts()); err != nil {
 		return fmt.Errorf("queue charge of %s: %w", donationID, err)
 	}
 	return nil
+}
+
+func (j *Jobs) chargeOpts() *river.InsertOpts {
+	return &river.InsertOpts{MaxAttempts: j.cfg.ChargeMaxAttempts}
 }
 
 // Start runs the workers until Stop, and records each job run in the metrics.
@@ -204,13 +179,29 @@ func (j *Jobs) Start(ctx context.Context) error {
 			}
 		}
 	}()
-	return j.Client.Start(ctx)
+	if err := j.Client.Start(ctx); err != nil {
+		return err
+	}
+	drainCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		j.Outbox.Run(drainCtx)
+	}()
+	j.stopOutbox = sync.OnceFunc(func() {
+		stop()
+		<-done
+	})
+	return nil
 }
 
 // Stop lets running jobs finish (up to ctx's deadline) and stops the workers.
 func (j *Jobs) Stop(ctx context.Context) error {
 	if j.unsubscribe != nil {
 		defer j.unsubscribe()
+	}
+	if j.stopOutbox != nil {
+		defer j.stopOutbox()
 	}
 	err := j.Client.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -234,17 +225,4 @@ func (b *backoff) NextRetry(job *rivertype.JobRow) time.Time {
 	// failed together do not arrive together.
 	d = d/2 + time.Duration(rand.Int64N(int64(d)+1))
 	return time.Now().Add(d)
-}
-
-// statusOfAttempt names an attempt's end by the donation status it led to.
-func statusOfAttempt(s giveathon.DonationStatus) string {
-	switch s {
-	case giveathon.StatusSucceeded:
-		return giveathon.AttemptSucceeded
-	case giveathon.StatusFailed:
-		return giveathon.AttemptFailed
-	case giveathon.StatusRequiresAction:
-		return giveathon.AttemptRequiresAction
-	}
-	return giveathon.AttemptError
 }

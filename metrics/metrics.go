@@ -57,6 +57,15 @@ var (
 	JobQueueWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "giveathon_job_queue_wait_seconds", Help: "Time River jobs waited in the queue before running, by kind.", Buckets: latencyBuckets,
 	}, []string{"kind"})
+	// OutboxEmails counts e-mails the outbox drainer handled, by kind and outcome (sent,
+	// logged, retry, failed).
+	OutboxEmails = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "giveathon_outbox_emails_total", Help: "E-mails the outbox drainer handled, by kind and outcome (sent, logged, retry, failed).",
+	}, []string{"kind", "outcome"})
+	// OutboxWait is how long an e-mail waited in the outbox, from its move to its delivery.
+	OutboxWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "giveathon_outbox_wait_seconds", Help: "Time from a donation's move to its e-mail's delivery.", Buckets: latencyBuckets,
+	})
 	// StripeCalls counts provider calls by operation and outcome.
 	StripeCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "giveathon_stripe_calls_total", Help: "Stripe calls by operation and outcome (ok, declined, authentication_required, retryable, permanent).",
@@ -73,7 +82,7 @@ var (
 
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		HTTPRequests, HTTPDuration, GraphQLOperations, GraphQLDuration, Donations, JobRuns, JobRunDuration, JobQueueWait,
+		HTTPRequests, HTTPDuration, GraphQLOperations, GraphQLDuration, Donations, JobRuns, JobRunDuration, JobQueueWait, OutboxEmails, OutboxWait,
 		StripeCalls, StripeDuration, StripeRateLimitWait, &poolCollector{}, &queueCollector{})
 }
 

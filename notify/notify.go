@@ -10,7 +10,6 @@ package notify
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,14 +20,15 @@ import (
 
 	"github.com/giveathon/giveathon"
 	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 )
 
 // Kinds of e-mail.
 const (
 	// KindReceipt is the receipt for a donation that succeeded.
-	KindReceipt = "receipt"
+	KindReceipt = giveathon.EmailReceipt
 	// KindFailure is the notice that a donation failed.
-	KindFailure = "failure"
+	KindFailure = giveathon.EmailFailure
 )
 
 // Headers that name the donation and the kind of each e-mail, for tests and audits.
@@ -130,49 +130,73 @@ func (m *Mailer) String() string {
 // error, such as a server that cannot be reached or refuses the message for now, is worth
 // retrying later. Send gives up after SendTimeout, or sooner when ctx ends.
 func (m *Mailer) Send(ctx context.Context, e DonationEmail) error {
-	return m.SendOnce(ctx, e, nil)
+	return m.SendBatch(ctx, []DonationEmail{e})[0]
 }
 
-// Recorder records an e-mail as sent (see SendOnce).
-type Recorder func() error
-
-// ErrDelivered wraps the error of a record that failed after the server took the message: the
-// e-mail is delivered, and only its record is missing.
-var ErrDelivered = errors.New("delivered, but not recorded")
-
-// SendOnce is Send for callers that record each e-mail as sent: record runs once the server
-// has taken the message. If the record fails, SendOnce returns an error wrapping ErrDelivered
-// and the caller should record it again rather than send it again.
+// SendBatch sends e-mails over one connection to the server (or logs each in log-only mode)
+// and returns, for each, nil once the server has taken it, or why not: EINVALID when it
+// cannot be made, another error when it is worth trying again. It gives up after SendTimeout
+// per message, or sooner when ctx ends.
 //
 // Delivery is at least once: no two systems without a shared transaction can do better across
-// a crash. A process killed between the server's acceptance and the record sends the message
-// again on retry, with the same Message-ID, which mail services and clients (and Mailpit with
-// --ignore-duplicate-ids) keep once; the other order would lose a receipt instead.
-//
-// In log-only mode record runs after the line is logged.
-func (m *Mailer) SendOnce(ctx context.Context, e DonationEmail, record Recorder) error {
-	msg, err := m.compose(e)
-	if err != nil {
-		return fmt.Errorf("send %s e-mail for donation %s: %w", e.Kind, e.DonationID, err)
-	}
-	if record == nil {
-		record = func() error { return nil }
-	}
-	if m.smtp == nil {
-		m.logger.InfoContext(ctx, "notify: e-mail logged, not sent (SMTP_URL is empty)",
-			"kind", e.Kind, "donation_id", e.DonationID, "to", msg.to)
-		return record()
-	}
-	ctx, cancel := context.WithTimeout(ctx, SendTimeout)
-	defer cancel()
-	if err := m.deliver(ctx, msg.msg, record); err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			err = fmt.Errorf("%w: %v", cerr, err)
+// a crash. The caller records the e-mails sent after this returns; a process killed in
+// between sends them again, with the same Message-ID, which mail services and clients (and
+// Mailpit with --ignore-duplicate-ids) keep once. The other order would lose a receipt.
+func (m *Mailer) SendBatch(ctx context.Context, list []DonationEmail) []error {
+	errs := make([]error, len(list))
+	msgs := make([]*composed, len(list))
+	ready := 0
+	for i, e := range list {
+		msg, err := m.compose(e)
+		if err != nil {
+			errs[i] = fmt.Errorf("send %s e-mail for donation %s: %w", e.Kind, e.DonationID, err)
+			continue
 		}
-		return fmt.Errorf("send %s e-mail for donation %s to %s: %w", e.Kind, e.DonationID, m.smtp.addr(), err)
+		msgs[i] = msg
+		ready++
+		if m.smtp == nil {
+			m.logger.InfoContext(ctx, "notify: e-mail logged, not sent (SMTP_URL is empty)",
+				"kind", e.Kind, "donation_id", e.DonationID, "to", msg.to)
+		}
 	}
-	m.logger.DebugContext(ctx, "notify: e-mail sent", "kind", e.Kind, "donation_id", e.DonationID)
-	return nil
+	if m.smtp == nil || ready == 0 {
+		return errs
+	}
+	ctx, cancel := context.WithTimeout(ctx, SendTimeout*time.Duration(ready))
+	defer cancel()
+	sc, err := m.dial(ctx)
+	for i, msg := range msgs {
+		if msg == nil {
+			continue
+		}
+		if err == nil {
+			err = send(sc, msg.msg)
+			if err == nil {
+				m.logger.DebugContext(ctx, "notify: e-mail sent", "kind", list[i].Kind, "donation_id", list[i].DonationID)
+				continue
+			}
+			// A refusal of one message leaves the connection usable after RSET; anything
+			// else ends it for the rest.
+			if rerr := sc.Reset(); rerr == nil {
+				errs[i] = m.sendError(ctx, list[i], err)
+				err = nil
+				continue
+			}
+		}
+		errs[i] = m.sendError(ctx, list[i], err)
+	}
+	if sc != nil {
+		_ = sc.Quit()
+		_ = sc.Close()
+	}
+	return errs
+}
+
+func (m *Mailer) sendError(ctx context.Context, e DonationEmail, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		err = fmt.Errorf("%w: %v", cerr, err)
+	}
+	return fmt.Errorf("send %s e-mail for donation %s to %s: %w", e.Kind, e.DonationID, m.smtp.addr(), err)
 }
 
 // preferredAuth lists the SMTP AUTH mechanisms to use, best first. go-mail refuses PLAIN and
@@ -182,8 +206,8 @@ var preferredAuth = []gomail.SMTPAuthType{
 	gomail.SMTPAuthSCRAMSHA256, gomail.SMTPAuthSCRAMSHA1, gomail.SMTPAuthPlain, gomail.SMTPAuthLogin, gomail.SMTPAuthCramMD5,
 }
 
-// deliver hands msg to the server over a connection of its own, then records it (see SendOnce).
-func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg, record Recorder) error {
+// dial opens a connection to the server, closed when ctx ends.
+func (m *Mailer) dial(ctx context.Context) (*smtp.Client, error) {
 	s := m.smtp
 	tlsConfig := &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
 	opts := []gomail.Option{
@@ -223,13 +247,17 @@ func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg, record Recorder) 
 	}
 	client, err := gomail.NewClient(s.host, opts...)
 	if err != nil {
-		return fmt.Errorf("set up SMTP client: %w", err)
+		return nil, fmt.Errorf("set up SMTP client: %w", err)
 	}
 	sc, err := client.DialToSMTPClientWithContext(ctx)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return nil, fmt.Errorf("connect: %w", err)
 	}
-	defer sc.Close()
+	return sc, nil
+}
+
+// send hands one message to the server over an open connection.
+func send(sc *smtp.Client, msg *gomail.Msg) error {
 	from, err := msg.GetSender(false)
 	if err != nil {
 		return fmt.Errorf("sender: %w", err)
@@ -255,10 +283,6 @@ func (m *Mailer) deliver(ctx context.Context, msg *gomail.Msg, record Recorder) 
 	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("end of data: %w", err)
-	}
-	_ = sc.Quit()
-	if err := record(); err != nil {
-		return fmt.Errorf("%w: %w", ErrDelivered, err)
 	}
 	return nil
 }

@@ -472,47 +472,41 @@ func TestBadSender(t *testing.T) {
 	}
 }
 
-// TestSendOnceRecordsAfterDelivery checks the ways SendOnce ends: a good record after one
-// delivery; a record that fails after delivery says so (ErrDelivered), so the caller records
-// rather than resends; and a server that cannot be reached delivers nothing and records nothing.
-func TestSendOnceRecordsAfterDelivery(t *testing.T) {
+// TestSendBatchSendsEachOverOneConnection checks a drainer's batch: every good e-mail reaches
+// the server once, one that cannot be made is EINVALID without holding back the others, and a
+// server that cannot be reached takes none (each gets an error worth retrying).
+func TestSendBatchSendsEachOverOneConnection(t *testing.T) {
 	t.Parallel()
 	mp := testenv.StartMailpit(t)
 	m, err := notify.New(notify.Config{SMTPURL: mp.SMTPURL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	count := func(e notify.DonationEmail) int {
-		time.Sleep(100 * time.Millisecond)
-		return len(mp.Messages(t, "message-id:"+notify.MessageID(e.DonationID, e.Kind)))
-	}
-
-	good := receipt()
-	var recorded int
-	err = m.SendOnce(context.Background(), good, func() error {
-		recorded++
-		if n := len(mp.Messages(t, "message-id:"+notify.MessageID(good.DonationID, good.Kind))); n != 1 {
-			t.Errorf("the record ran before the server took the message (%d messages)", n)
+	bad := receipt()
+	bad.DonorEmail = "not an address"
+	batch := []notify.DonationEmail{receipt(), bad, receipt(), receipt()}
+	errs := m.SendBatch(context.Background(), batch)
+	time.Sleep(200 * time.Millisecond)
+	for i, e := range batch {
+		n := len(mp.Messages(t, "message-id:"+notify.MessageID(e.DonationID, e.Kind)))
+		if i == 1 {
+			if giveathon.ErrorCode(errs[i]) != giveathon.EINVALID || n != 0 {
+				t.Errorf("the e-mail without an address: %v, %d messages", errs[i], n)
+			}
+			continue
 		}
-		return nil
-	})
-	if err != nil || recorded != 1 || count(good) != 1 {
-		t.Fatalf("SendOnce: %v, record ran %d times, %d messages", err, recorded, count(good))
-	}
-
-	lost := receipt()
-	err = m.SendOnce(context.Background(), lost, func() error { return errors.New("database down") })
-	if !errors.Is(err, notify.ErrDelivered) || count(lost) != 1 {
-		t.Fatalf("a record that fails after delivery: %v, %d messages", err, count(lost))
+		if errs[i] != nil || n != 1 {
+			t.Errorf("e-mail %d: %v, %d messages", i, errs[i], n)
+		}
 	}
 
 	down, err := notify.New(notify.Config{SMTPURL: "smtp://127.0.0.1:1?tls=none"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	recorded = 0
-	err = down.SendOnce(context.Background(), receipt(), func() error { recorded++; return nil })
-	if err == nil || errors.Is(err, notify.ErrDelivered) || recorded != 0 {
-		t.Fatalf("an unreachable server: %v, recorded %d times", err, recorded)
+	for i, err := range down.SendBatch(context.Background(), []notify.DonationEmail{receipt(), receipt()}) {
+		if err == nil || giveathon.ErrorCode(err) == giveathon.EINVALID {
+			t.Errorf("e-mail %d to an unreachable server: %v", i, err)
+		}
 	}
 }

@@ -3,9 +3,12 @@ package payments
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +23,11 @@ type EventHandler interface {
 
 // WebhookTolerance is how old a signed event may be.
 const WebhookTolerance = 5 * time.Minute
+
+// WebhookClockSkew is how far in the future a signed event's timestamp may be (the two clocks
+// differ a little); an event from further ahead is refused, as a stale one is: a timestamp in
+// the future would stretch the replay window of a captured event.
+const WebhookClockSkew = 30 * time.Second
 
 // maxWebhookBody bounds an event's size.
 const maxWebhookBody = 1 << 20
@@ -40,8 +48,12 @@ func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Han
 			http.Error(w, "unreadable or oversized body", http.StatusBadRequest)
 			return
 		}
-		event, err := webhook.ConstructEventWithOptions(body, r.Header.Get("Stripe-Signature"), secret,
+		header := r.Header.Get("Stripe-Signature")
+		event, err := webhook.ConstructEventWithOptions(body, header, secret,
 			webhook.ConstructEventOptions{Tolerance: WebhookTolerance})
+		if err == nil {
+			err = checkNotFuture(header, time.Now())
+		}
 		if err != nil {
 			logger.WarnContext(r.Context(), "webhook refused", "err", err)
 			http.Error(w, "invalid signature", http.StatusBadRequest)
@@ -64,4 +76,22 @@ func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Han
 		}
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// checkNotFuture refuses a signature header whose timestamp (t=) is more than
+// WebhookClockSkew ahead of now.
+func checkNotFuture(header string, now time.Time) error {
+	for _, part := range strings.Split(header, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "t="); ok {
+			t, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("webhook timestamp %q is not a number", v)
+			}
+			if ahead := time.Unix(t, 0).Sub(now); ahead > WebhookClockSkew {
+				return fmt.Errorf("webhook timestamp is %s in the future", ahead.Round(time.Second))
+			}
+			return nil
+		}
+	}
+	return errors.New("webhook signature has no timestamp")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/giveathon/giveathon/notify"
 	"github.com/giveathon/giveathon/payments"
 	"github.com/giveathon/giveathon/payments/sandbox"
+	"github.com/giveathon/giveathon/settlement"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -29,8 +30,11 @@ type app struct {
 	logger  *slog.Logger
 	stores  *stores
 	gateway *payments.Gateway
-	jobs    *jobs.Jobs
-	mailer  *notify.Mailer
+	// settlement holds the money path's rules; the workers, the webhook and the resolvers
+	// call it.
+	settlement *settlement.Service
+	jobs       *jobs.Jobs
+	mailer     *notify.Mailer
 	// sandbox is the in-process Stripe sandbox, when no Stripe key is configured.
 	sandbox       *sandbox.Server
 	sandboxURL    string
@@ -82,12 +86,19 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, s *stores, pu
 		a.close()
 		return nil, err
 	}
+	a.settlement = settlement.New(s.DB, a.gateway, nil, a.changes, logger.With("component", "settlement"), cfg.Settlement)
 	a.jobs, err = jobs.New(s.Migrator.Jobs, jobs.Deps{
-		DB: s.DB, Gateway: a.gateway, Mailer: a.mailer, PublicURL: cfg.PublicURL, Changes: a.changes, Logger: logger.With("component", "jobs"),
-	}, cfg.Jobs, s.Migrator.Jobs == s.Migrator.Domain)
+		DB: s.DB, Settlement: a.settlement, Mailer: a.mailer, PublicURL: cfg.PublicURL, Logger: logger.With("component", "jobs"),
+	}, cfg.Jobs)
 	if err != nil {
 		a.close()
 		return nil, err
+	}
+	a.settlement.Queue = a.jobs
+	// The one place that knows whether the jobs share the domain database: then a new
+	// donation's charge is queued in the donation's own transaction.
+	if s.Migrator.Jobs == s.Migrator.Domain {
+		s.DB.EnqueueTx = a.jobs.EnqueueTx
 	}
 	return a, nil
 }
@@ -124,13 +135,12 @@ func (a *app) resolver() *graph.Resolver {
 	authService.Guard = guard
 	authService.SessionCacheTTL = a.cfg.SessionCacheTTL
 	r := &graph.Resolver{
-		Auth:           authService,
-		CharityService: a.stores.DB,
-		Guard:          guard,
-		DonationService: &db.DonationService{DB: a.stores.DB, Limits: a.cfg.Donation, Enqueue: a.jobs.Enqueue,
-			EnqueueInTx: a.stores.Migrator.Jobs == a.stores.Migrator.Domain, Event: &a.cfg.Event},
+		Auth:                 authService,
+		CharityService:       a.stores.DB,
+		Guard:                guard,
+		DonationService:      a.settlement,
 		PaymentMethodService: &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger},
-		Refresher:            a.jobs.Settler,
+		Refresher:            a.settlement,
 		PaymentIntents:       a.gateway,
 		Live:                 &graph.Live{Event: a.cfg.Event, Totals: a.stores.DB, Changes: a.changes, Poll: a.cfg.LiveResync},
 		Payments:             model.PaymentsConfig{PublishableKey: publishable, TestPaymentMethods: []*model.TestPaymentMethod{}},
@@ -155,7 +165,7 @@ func (a *app) resolver() *graph.Resolver {
 
 // routes adds the webhook endpoint.
 func (a *app) routes(r chi.Router) {
-	r.Method(http.MethodPost, "/webhooks/stripe", payments.WebhookHandler(a.webhookSecret, a.jobs.Settler, a.logger.With("component", "webhooks")))
+	r.Method(http.MethodPost, "/webhooks/stripe", payments.WebhookHandler(a.webhookSecret, a.settlement, a.logger.With("component", "webhooks")))
 }
 
 // stop stops the workers (letting running jobs finish within the timeout) and the sandbox.

@@ -18,6 +18,7 @@ import (
 	"github.com/giveathon/giveathon/graph"
 	"github.com/giveathon/giveathon/jobs"
 	"github.com/giveathon/giveathon/payments"
+	"github.com/giveathon/giveathon/settlement"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -95,8 +96,8 @@ type Config struct {
 	WebhookSecret    string
 	SMTPURL          string
 	MailFrom         string
-	Donation         giveathon.DonationLimits
 	Event            giveathon.Event
+	Settlement       settlement.Config
 	LiveResync       time.Duration
 	SessionCacheTTL  time.Duration
 	Jobs             jobs.Config
@@ -229,10 +230,11 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		}
 		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 	}
-	c.Donation.MinAmountCents = intSetting("DONATION_MIN_CENTS", 1, 1<<40)
-	c.Donation.MaxAmountCents = intSetting("DONATION_MAX_CENTS", 1, 1<<40)
-	if c.Donation.MinAmountCents > c.Donation.MaxAmountCents {
-		bad("DONATION_MIN_CENTS", "%d is above DONATION_MAX_CENTS (%d)", c.Donation.MinAmountCents, c.Donation.MaxAmountCents)
+	limits := &c.Settlement.Limits
+	limits.MinAmountCents = intSetting("DONATION_MIN_CENTS", 1, 1<<40)
+	limits.MaxAmountCents = intSetting("DONATION_MAX_CENTS", 1, 1<<40)
+	if limits.MinAmountCents > limits.MaxAmountCents {
+		bad("DONATION_MIN_CENTS", "%d is above DONATION_MAX_CENTS (%d)", limits.MinAmountCents, limits.MaxAmountCents)
 	}
 	c.Event = giveathon.Event{Name: get("EVENT_NAME"), GoalCents: intSetting("EVENT_GOAL_CENTS", 1, 1<<52)}
 	eventTime := func(name string, def time.Time) time.Time {
@@ -279,8 +281,8 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	c.Jobs.RetryBase = duration("CHARGE_RETRY_BASE")
 	c.Jobs.RetryMax = duration("CHARGE_RETRY_MAX")
 	c.Jobs.ReconcileInterval = duration("RECONCILE_INTERVAL")
-	c.Jobs.StalePending = duration("STALE_PENDING")
-	c.Jobs.StaleProcessing = duration("STALE_PROCESSING")
+	c.Settlement.StalePending = duration("STALE_PENDING")
+	c.Settlement.StaleProcessing = duration("STALE_PROCESSING")
 	c.Jobs.FetchPollInterval = duration("JOBS_POLL_INTERVAL")
 	c.Jobs.JobTimeout = duration("JOB_TIMEOUT")
 	c.Jobs.RescueStuckJobsAfter = duration("RESCUE_STUCK_JOBS_AFTER")
@@ -313,6 +315,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	default:
 		bad("LOG_FORMAT", "%q is not text, json or auto", f)
 	}
+	c.Settlement.Event = &c.Event
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %w", errors.Join(errs...))
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/giveathon/giveathon/internal/testenv"
 	"github.com/giveathon/giveathon/notify"
 	"github.com/giveathon/giveathon/payments/sandbox"
-	"github.com/jackc/pgx/v5"
+	"github.com/giveathon/giveathon/settlement"
 	"github.com/stripe/stripe-go/v76/webhook"
 )
 
@@ -227,7 +227,8 @@ func TestDonationSucceedsWithOneChargeAndOneReceipt(t *testing.T) {
 		`giveathon_stripe_calls_total{op="create payment intent",outcome="ok"}`,
 		`giveathon_stripe_rate_limit_wait_seconds_count`,
 		`giveathon_jobs_total{kind="charge_donation",outcome="completed"}`,
-		`giveathon_job_queue_wait_seconds_bucket{kind="notify_donation"`,
+		`giveathon_outbox_emails_total{kind="receipt",outcome="sent"} 1`,
+		`giveathon_outbox_wait_seconds_bucket`,
 		`giveathon_db_pool_connections{pool="domain",state="idle"}`,
 	}
 	var missing []string
@@ -577,8 +578,7 @@ func TestReconcilerFinishesADonationWhoseJobWasLost(t *testing.T) {
 	userID := rawID(t, me.String("me", "id"))
 
 	// A donation recorded while its job was lost (the enqueue after commit failed).
-	lost := &db.DonationService{DB: m.db, Limits: giveathon.DefaultDonationLimits,
-		Enqueue: func(context.Context, pgx.Tx, string) error { return fmt.Errorf("lost") }}
+	lost := settlement.New(m.db, nil, lostQueue{}, nil, nil, settlement.Config{})
 	res, err := lost.SubmitDonation(context.Background(), userID, giveathon.SubmitDonationInput{
 		CharityID: rawID(t, m.charity), AmountCents: 777, PaymentMethodID: rawID(t, card), IdempotencyKey: newKey(),
 	})
@@ -841,3 +841,8 @@ func freePort(t *testing.T) string {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
 }
+
+// lostQueue loses every charge it is asked to queue.
+type lostQueue struct{}
+
+func (lostQueue) Enqueue(context.Context, string) (bool, error) { return false, fmt.Errorf("lost") }

@@ -1,9 +1,10 @@
-package payments
+package settlement
 
 import (
 	"fmt"
 
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/payments"
 )
 
 // Outcome is what a PaymentIntent's state means for its donation.
@@ -17,21 +18,21 @@ type Outcome struct {
 }
 
 // OutcomeOf maps a PaymentIntent's state onto a donation status.
-func OutcomeOf(pi *PaymentIntent) Outcome {
+func OutcomeOf(pi *payments.PaymentIntent) Outcome {
 	switch pi.Status {
-	case PIStatusSucceeded:
+	case payments.PIStatusSucceeded:
 		return Outcome{Decided: true, Status: giveathon.StatusSucceeded}
-	case PIStatusRequiresAction:
+	case payments.PIStatusRequiresAction:
 		return Outcome{Decided: true, Status: giveathon.StatusRequiresAction}
-	case PIStatusCanceled:
+	case payments.PIStatusCanceled:
 		return Outcome{Decided: true, Status: giveathon.StatusFailed, FailureCode: "canceled", FailureMessage: "The payment was canceled."}
-	case PIStatusRequiresPaymentMethod:
+	case payments.PIStatusRequiresPaymentMethod:
 		switch {
 		case pi.LastErrorCode == "":
 			return Outcome{}
 		case pi.LastErrorCode == "authentication_required" || pi.LastErrorDeclineCode == "authentication_required":
 			return Outcome{Decided: true, Status: giveathon.StatusRequiresAction}
-		case retryableCardCodes[pi.LastErrorCode]:
+		case payments.IsRetryableCardCode(pi.LastErrorCode):
 			return Outcome{}
 		}
 		return Failed(pi.LastErrorCode, pi.LastErrorDeclineCode, pi.LastErrorMessage)

@@ -1,0 +1,271 @@
+package settlement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/payments"
+)
+
+// VerdictKind says what the queue should do with a charge job after one run.
+type VerdictKind int
+
+// Verdicts of a charge run.
+const (
+	// Done: nothing more to do for this job.
+	Done VerdictKind = iota
+	// Retry: try again after the queue's backoff (Verdict.Err says why).
+	Retry
+	// Snooze: try again after Verdict.Wait without spending an attempt.
+	Snooze
+	// Cancel: never try again (Verdict.Err says why).
+	Cancel
+)
+
+// Verdict is the end of one charge run.
+type Verdict struct {
+	Kind VerdictKind
+	Wait time.Duration
+	Err  error
+}
+
+// Charge runs one attempt at charging a donation: ONE PaymentIntent per donation, created and
+// confirmed off-session in one call under a key derived from the donation. Every attempt
+// re-reads the donation and its PaymentIntent first, so a retry after a crash or a lost answer
+// never charges twice. attempt and maxAttempts are the queue's count of this job's runs.
+func (s *Service) Charge(ctx context.Context, donationID string, attempt, maxAttempts int) Verdict {
+	cc, err := s.Store.FindChargeContext(ctx, donationID)
+	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
+		return Verdict{Kind: Cancel, Err: err}
+	} else if err != nil {
+		return Verdict{Kind: Retry, Err: err}
+	}
+	d := cc.Donation
+	if d.Status.Final() || d.Status == giveathon.StatusRequiresAction {
+		return Verdict{} // settled by someone else (webhook, reconciler) meanwhile
+	}
+	if d.Status == giveathon.StatusPending {
+		now, moved, err := s.move(ctx, giveathon.Move{DonationID: donationID, To: giveathon.StatusProcessing})
+		if err != nil {
+			return Verdict{Kind: Retry, Err: err}
+		}
+		if !moved && now.Status != giveathon.StatusProcessing {
+			return Verdict{}
+		}
+	}
+
+	attemptNo, key, err := s.Store.StartAttempt(ctx, donationID, requestKeyPrefix(donationID, "a"))
+	if err != nil {
+		return Verdict{Kind: Retry, Err: err}
+	}
+	pi, chargeErr := s.charge(ctx, cc, attemptNo, key)
+	if o := outcome(pi, chargeErr); o.Decided {
+		// The attempt's end, the move (which records the PaymentIntent) and its consequences
+		// are one statement.
+		m := o.move(donationID, piID(pi))
+		m.Attempt = &giveathon.AttemptEnd{No: attemptNo, Status: statusOfAttempt(o.Status), Code: o.FailureCode, Message: o.FailureMessage}
+		if _, _, err := s.move(ctx, m); err != nil {
+			return Verdict{Kind: Retry, Err: err}
+		}
+		if o.Status == giveathon.StatusFailed {
+			// Retrying a declined card is pointless.
+			return Verdict{Kind: Cancel, Err: fmt.Errorf("donation %s failed: %s", donationID, o.FailureCode)}
+		}
+		return Verdict{}
+	}
+
+	if chargeErr == nil {
+		chargeErr = fmt.Errorf("payment intent %s is %s: not decided yet", piID(pi), piStatus(pi))
+	}
+	code, msg := errorCode(chargeErr)
+	if err := s.Store.FinishAttempt(ctx, donationID, giveathon.AttemptEnd{No: attemptNo, Status: giveathon.AttemptError, Code: code, Message: msg}); err != nil {
+		return Verdict{Kind: Retry, Err: err}
+	}
+	if pe, ok := payments.AsError(chargeErr); ok && pe.HTTPStatus == 429 && attempt < maxAttempts {
+		// Over the provider's rate limit: wait without spending an attempt.
+		wait := pe.RetryAfter
+		if wait <= 0 {
+			wait = time.Second + time.Duration(rand.Int64N(int64(2*time.Second)))
+		}
+		return Verdict{Kind: Snooze, Wait: wait}
+	}
+	if attempt >= maxAttempts {
+		if err := s.giveUp(ctx, cc, pi, chargeErr, attemptNo); err != nil {
+			return Verdict{Kind: Retry, Err: err}
+		}
+		return Verdict{}
+	}
+	return Verdict{Kind: Retry, Err: chargeErr}
+}
+
+// charge finds or creates the donation's PaymentIntent and confirms it if a retryable failure
+// left it unconfirmed. A PaymentIntent it learns of is recorded at once.
+func (s *Service) charge(ctx context.Context, cc *giveathon.ChargeContext, attemptNo int, key string) (*payments.PaymentIntent, error) {
+	d := cc.Donation
+	pi, err := s.findPaymentIntent(ctx, cc, attemptNo)
+	if err != nil {
+		return nil, err
+	}
+	if pi == nil {
+		pi, err = s.Gateway.CreatePaymentIntent(ctx, payments.ChargeRequest{
+			DonationID: d.ID, UserID: d.UserID, AmountCents: d.AmountCents, Currency: d.Currency,
+			CustomerID: cc.ProviderCustomerID, PaymentMethodID: cc.ProviderPaymentMethodID,
+			Description: "Giveathon donation " + d.ID, IdempotencyKey: key,
+		})
+		if pe, ok := payments.AsError(err); ok && pe.PaymentIntent != nil {
+			pi = pe.PaymentIntent
+		}
+		if pi != nil && !OutcomeOf(pi).Decided {
+			// A decided outcome records the id with its move, in the next statement; an
+			// undecided one records it now, for the next attempt.
+			if err := s.Store.SetPaymentIntentID(ctx, d.ID, pi.ID); err != nil {
+				return pi, err
+			}
+		}
+		return pi, err
+	}
+	if o := OutcomeOf(pi); o.Decided || pi.Status == payments.PIStatusProcessing {
+		return pi, nil
+	}
+	// The PaymentIntent exists but is not decided (a processing error, say): confirm it again
+	// under a key of this attempt, since a reused key would replay the saved failure.
+	confirmed, err := s.Gateway.ConfirmPaymentIntent(ctx, pi.ID, cc.ProviderPaymentMethodID, requestKey(d.ID, "confirm-a", attemptNo))
+	if pe, ok := payments.AsError(err); ok && pe.PaymentIntent != nil {
+		confirmed = pe.PaymentIntent
+	}
+	if confirmed == nil {
+		confirmed = pi
+	}
+	return confirmed, err
+}
+
+// findPaymentIntent returns the donation's PaymentIntent if one exists: by its recorded id,
+// or, when an earlier attempt may have created one whose answer was lost, by listing the
+// donor's PaymentIntents and matching the donation id in their metadata.
+func (s *Service) findPaymentIntent(ctx context.Context, cc *giveathon.ChargeContext, attemptNo int) (*payments.PaymentIntent, error) {
+	d := cc.Donation
+	if d.PaymentIntentID != "" {
+		return s.Gateway.RetrievePaymentIntent(ctx, d.PaymentIntentID)
+	}
+	if attemptNo == 1 {
+		return nil, nil
+	}
+	pi, err := s.Gateway.FindPaymentIntentForDonation(ctx, cc.ProviderCustomerID, d.ID)
+	if err != nil || pi == nil {
+		return nil, err
+	}
+	if err := s.Store.SetPaymentIntentID(ctx, d.ID, pi.ID); err != nil {
+		return nil, err
+	}
+	return pi, nil
+}
+
+// giveUp ends a donation whose last attempt failed for a retryable reason. It first makes
+// sure no charge went through unseen: a PaymentIntent that succeeded settles the donation as
+// SUCCEEDED; any other is canceled, so it never can succeed later, before the donation FAILS.
+// If the provider cannot be asked, the donation stays PROCESSING for the reconciler.
+func (s *Service) giveUp(ctx context.Context, cc *giveathon.ChargeContext, pi *payments.PaymentIntent, lastErr error, attemptNo int) error {
+	d := cc.Donation
+	if pi == nil {
+		var err error
+		if pi, err = s.findPaymentIntent(ctx, cc, 2); err != nil {
+			return fmt.Errorf("last attempt on %s: cannot tell whether it was charged (%w); the reconciler will look again", d.ID, err)
+		}
+	}
+	if pi != nil && pi.Status != payments.PIStatusCanceled {
+		if pi.Status == payments.PIStatusSucceeded {
+			_, _, err := s.Apply(ctx, d.ID, OutcomeOf(pi), pi.ID)
+			return err
+		}
+		// A key of this attempt: a key the provider saved a failure for would replay it.
+		canceled, err := s.Gateway.CancelPaymentIntent(ctx, pi.ID, requestKey(d.ID, "cancel-a", attemptNo))
+		if err != nil {
+			return fmt.Errorf("last attempt on %s: cancel %s: %w", d.ID, pi.ID, err)
+		}
+		if canceled.Status == payments.PIStatusSucceeded {
+			_, _, err := s.Apply(ctx, d.ID, OutcomeOf(canceled), pi.ID)
+			return err
+		}
+	}
+	code, _ := errorCode(lastErr)
+	_, _, err := s.Apply(ctx, d.ID, Failed(code, "", ""), piID(pi))
+	return err
+}
+
+// outcome decides a donation's fate from a PaymentIntent and the error of the call.
+func outcome(pi *payments.PaymentIntent, err error) Outcome {
+	if pi != nil {
+		if o := OutcomeOf(pi); o.Decided {
+			return o
+		}
+	}
+	if pe, ok := payments.AsError(err); ok {
+		switch pe.Kind {
+		case payments.Declined:
+			return Failed(pe.Code, pe.DeclineCode, pe.Message)
+		case payments.AuthenticationRequired:
+			return Outcome{Decided: true, Status: giveathon.StatusRequiresAction}
+		}
+	}
+	return Outcome{}
+}
+
+// statusOfAttempt names an attempt's end by the donation status it led to.
+func statusOfAttempt(s giveathon.DonationStatus) string {
+	switch s {
+	case giveathon.StatusSucceeded:
+		return giveathon.AttemptSucceeded
+	case giveathon.StatusFailed:
+		return giveathon.AttemptFailed
+	case giveathon.StatusRequiresAction:
+		return giveathon.AttemptRequiresAction
+	}
+	return giveathon.AttemptError
+}
+
+// requestKey derives an idempotency key from the donation: the same attempt always sends the
+// same key, so the provider replays rather than repeats.
+func requestKey(donationID, what string, n int) string {
+	return requestKeyPrefix(donationID, what) + strconv.Itoa(n)
+}
+
+// requestKeyPrefix is requestKey without the number, for the database to complete.
+func requestKeyPrefix(donationID, what string) string {
+	return "donation-" + donationID + "-" + what
+}
+
+func errorCode(err error) (string, string) {
+	if pe, ok := payments.AsError(err); ok {
+		code := pe.Code
+		if pe.DeclineCode != "" {
+			code = pe.DeclineCode
+		}
+		if code == "" {
+			code = "provider_unavailable"
+		}
+		return code, pe.Message
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout", err.Error()
+	}
+	return "provider_unavailable", err.Error()
+}
+
+func piID(pi *payments.PaymentIntent) string {
+	if pi == nil {
+		return ""
+	}
+	return pi.ID
+}
+
+func piStatus(pi *payments.PaymentIntent) string {
+	if pi == nil {
+		return "unknown"
+	}
+	return pi.Status
+}

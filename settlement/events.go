@@ -1,0 +1,115 @@
+package settlement
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/payments"
+)
+
+// HandlePaymentIntentEvent applies a provider event about a PaymentIntent, once per event id:
+// the event is recorded in the same statement as the move it causes. An event moves a
+// donation only if it is the donation's own PaymentIntent: the id the donation recorded (once
+// it has one), the donation's amount and currency, and the donor's customer. An event that
+// fails the check is recorded and changes nothing: a signed event about another payment must
+// not settle this one.
+func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventType string, pi *payments.PaymentIntent) error {
+	ev := giveathon.ProviderEvent{ID: eventID, Type: eventType}
+	cc, err := s.findEventDonation(ctx, pi)
+	if err != nil {
+		return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
+	}
+	o := OutcomeOf(pi)
+	switch {
+	case cc == nil:
+		// Something else on the same provider account.
+		s.Logger.InfoContext(ctx, "webhook for a PaymentIntent that is not a donation", "event", eventID, "payment_intent", pi.ID)
+		o = Outcome{}
+	case mismatch(cc, pi) != "":
+		s.Logger.WarnContext(ctx, "webhook refused: its PaymentIntent is not the donation's", "event", eventID, "type", eventType,
+			"donation", cc.Donation.ID, "payment_intent", pi.ID, "mismatch", mismatch(cc, pi))
+		o = Outcome{}
+	case pi.Status == payments.PIStatusCanceled:
+		// Giveathon cancels a PaymentIntent only on its way to failing the donation with the
+		// real reason (the charge worker's last attempt, the 3-D Secure timeout): that move,
+		// not this echo of it, settles the donation.
+		o = Outcome{}
+	case o.Decided && cc.Donation.Status.Final() && !slices.Contains(o.Status.MovesInto(), cc.Donation.Status):
+		// Settled already (usually by the charge worker, from the same answer): a final
+		// status moves no further but to REFUNDED.
+		o = Outcome{}
+	}
+	if !o.Decided {
+		// This event can change nothing: recorded in a statement of its own.
+		if _, err := s.Store.RecordProviderEvent(ctx, ev); err != nil {
+			return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
+		}
+		return nil
+	}
+	m := o.move(cc.Donation.ID, pi.ID)
+	m.Event = &ev
+	_, moved, err := s.move(ctx, m)
+	if err != nil {
+		return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
+	}
+	if moved {
+		s.Logger.InfoContext(ctx, "webhook settled a donation", "event", eventID, "type", eventType, "donation", cc.Donation.ID)
+	}
+	return nil
+}
+
+// findEventDonation finds the donation an event's PaymentIntent names: by the metadata the
+// charge worker set, or by the PaymentIntent id; nil when it names none.
+func (s *Service) findEventDonation(ctx context.Context, pi *payments.PaymentIntent) (*giveathon.ChargeContext, error) {
+	id := pi.Metadata["donation_id"]
+	if id == "" {
+		d, err := s.Store.FindDonationByPaymentIntent(ctx, pi.ID)
+		if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		id = d.ID
+	}
+	cc, err := s.Store.FindChargeContext(ctx, id)
+	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
+		return nil, nil
+	}
+	return cc, err
+}
+
+// mismatch says how a PaymentIntent differs from the donation's own, or "" when it does not.
+func mismatch(cc *giveathon.ChargeContext, pi *payments.PaymentIntent) string {
+	d := cc.Donation
+	switch {
+	case d.PaymentIntentID != "" && pi.ID != d.PaymentIntentID:
+		return "payment intent id"
+	case pi.AmountCents != d.AmountCents:
+		return "amount"
+	case !strings.EqualFold(pi.Currency, d.Currency):
+		return "currency"
+	case pi.CustomerID != cc.ProviderCustomerID:
+		return "customer"
+	}
+	return ""
+}
+
+// Refresh reads a donation's PaymentIntent from the provider and applies what it says: after
+// the donor completes 3-D Secure, say, without waiting for the webhook.
+func (s *Service) Refresh(ctx context.Context, d *giveathon.Donation) (*giveathon.Donation, error) {
+	if d.PaymentIntentID == "" || d.Status.Final() {
+		return d, nil
+	}
+	pi, err := s.Gateway.RetrievePaymentIntent(ctx, d.PaymentIntentID)
+	if err != nil {
+		if payments.IsRetryable(err) {
+			return nil, giveathon.Errorf(giveathon.EUNAVAILABLE, "the payment provider is not answering: try again in a moment")
+		}
+		return nil, err
+	}
+	now, _, err := s.Apply(ctx, d.ID, OutcomeOf(pi), pi.ID)
+	return now, err
+}
