@@ -41,3 +41,8 @@ func (w *ChargeDonationWorker) Work(ctx context.Context, job *river.Job[ChargeDo
 	}
 	return nil
 }
+
+// NewChargeDonationWorker returns the charge worker over a settlement.
+func NewChargeDonationWorker(s *settlement.Service) *ChargeDonationWorker {
+	return &ChargeDonationWorker{deps: Deps{Settlement: s}}
+}

@@ -112,7 +112,7 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config) (*Jobs, error) {
 		Logger: deps.Logger.With("component", "outbox"), Interval: cfg.OutboxInterval}}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &ChargeDonationWorker{deps: deps})
+	river.AddWorker(workers, NewChargeDonationWorker(deps.Settlement))
 	river.AddWorker(workers, &ReconcileWorker{deps: deps})
 
 	client, err := river.NewClient(riverpgxv5.New(jobsPool), &river.Config{
