@@ -535,17 +535,9 @@ func TestWebhooks(t *testing.T) {
 	}
 
 	// A signed event delivered twice is handled once.
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(strings.Replace(body, "evt_forged", "evt_twice", 1)), Secret: m.secret, Timestamp: time.Now()})
 	for i := 0; i < 2; i++ {
-		req, _ := http.NewRequest(http.MethodPost, m.srv.url+"/webhooks/stripe", strings.NewReader(string(signed.Payload)))
-		req.Header.Set("Stripe-Signature", signed.Header)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("signed webhook delivery %d: %d", i+1, resp.StatusCode)
+		if code := m.postSigned(t, strings.Replace(body, "evt_forged", "evt_twice", 1), time.Now()); code != http.StatusOK {
+			t.Fatalf("signed webhook delivery %d: %d", i+1, code)
 		}
 	}
 	var n int
@@ -556,16 +548,8 @@ func TestWebhooks(t *testing.T) {
 
 	// An event about a PaymentIntent that is no donation of ours is acknowledged and ignored.
 	foreign := strings.NewReplacer("evt_forged", "evt_foreign", rawID(t, id), "not-a-donation").Replace(body)
-	signed = webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(foreign), Secret: m.secret, Timestamp: time.Now()})
-	req, _ = http.NewRequest(http.MethodPost, m.srv.url+"/webhooks/stripe", strings.NewReader(string(signed.Payload)))
-	req.Header.Set("Stripe-Signature", signed.Header)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("foreign event: %d", resp.StatusCode)
+	if code := m.postSigned(t, foreign, time.Now()); code != http.StatusOK {
+		t.Fatalf("foreign event: %d", code)
 	}
 }
 

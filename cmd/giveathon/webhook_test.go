@@ -43,7 +43,9 @@ func TestWebhookAboutAnotherPaymentMovesNothing(t *testing.T) {
 	total := func() float64 {
 		return c.Do(t, `{ event { totalCents } }`, nil).NoErrors(t).Get("event", "totalCents").(float64)
 	}
-	status := func() string { return c.Do(t, getOp, map[string]any{"id": id}).NoErrors(t).String("donation", "status") }
+	status := func() string {
+		return c.Do(t, getOp, map[string]any{"id": id}).NoErrors(t).String("donation", "status")
+	}
 	before := total()
 	event := func(evt, piID string, amount, currency, cus string) string {
 		return `{"id":"` + evt + `","object":"event","api_version":"2023-10-16","type":"payment_intent.succeeded","data":{"object":{` +
