@@ -126,11 +126,3 @@ func UserFromContext(ctx context.Context) *User {
 	u, _ := ctx.Value(userContextKey{}).(*User)
 	return u
 }
-
-// RequireUser returns the signed-in user or an EUNAUTHORIZED error.
-func RequireUser(ctx context.Context) (*User, error) {
-	if u := UserFromContext(ctx); u != nil {
-		return u, nil
-	}
-	return nil, Errorf(EUNAUTHORIZED, "sign in first")
-}

@@ -176,6 +176,23 @@ func observe(op string, start time.Time, err error) {
 	metrics.StripeDuration.WithLabelValues(op).Observe(metrics.Since(start))
 }
 
+// call makes one provider call: it takes a token from the rate limit, runs do, classifies
+// its error and records its latency and outcome under op.
+func call[T any](ctx context.Context, g *Gateway, op string, do func() (T, error)) (T, error) {
+	var zero T
+	if err := g.wait(ctx); err != nil {
+		return zero, err
+	}
+	start := time.Now()
+	v, err := do()
+	err = g.classify(op, err)
+	observe(op, start, err)
+	if err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
 // classify turns a stripe-go error into an *Error.
 func (g *Gateway) classify(op string, err error) error {
 	if err == nil {
@@ -184,14 +201,11 @@ func (g *Gateway) classify(op string, err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {
 		// No answer: network error or timeout. The call may or may not have executed.
-		kind := Retryable
 		var netErr net.Error
-		if errors.Is(err, context.Canceled) {
-			kind = Retryable
-		} else if errors.As(err, &netErr) && netErr.Timeout() {
-			return &Error{Kind: kind, Code: "timeout", Message: op + ": no answer in time", Err: err}
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			return &Error{Kind: Retryable, Code: "timeout", Message: op + ": no answer in time", Err: err}
 		}
-		return &Error{Kind: kind, Code: "network_error", Message: op + ": " + err.Error(), Err: err}
+		return &Error{Kind: Retryable, Code: "network_error", Message: op + ": " + err.Error(), Err: err}
 	}
 	pe := &Error{Code: string(se.Code), DeclineCode: string(se.DeclineCode), Message: se.Msg, HTTPStatus: se.HTTPStatusCode, Err: err}
 	if se.LastResponse != nil {
@@ -285,53 +299,41 @@ type Card struct {
 // CreateCustomer creates the provider customer of a donor. The idempotency key is derived
 // from the user id, so two concurrent first cards make one customer.
 func (g *Gateway) CreateCustomer(ctx context.Context, userID, email, name string) (string, error) {
-	if err := g.wait(ctx); err != nil {
-		return "", err
-	}
-	p := &stripe.CustomerParams{Email: stripe.String(email), Name: stripe.String(name)}
-	p.Context = ctx
-	p.AddMetadata("user_id", userID)
-	p.SetIdempotencyKey("customer-" + userID)
-	callStart := time.Now()
-	c, err := g.api.Customers.New(p)
-	err = g.classify("create customer", err)
-	observe("create customer", callStart, err)
-	if err != nil {
-		return "", err
-	}
-	return c.ID, nil
+	return call(ctx, g, "create customer", func() (string, error) {
+		p := &stripe.CustomerParams{Email: stripe.String(email), Name: stripe.String(name)}
+		p.Context = ctx
+		p.AddMetadata("user_id", userID)
+		p.SetIdempotencyKey("customer-" + userID)
+		c, err := g.api.Customers.New(p)
+		if err != nil {
+			return "", err
+		}
+		return c.ID, nil
+	})
 }
 
 // CreateSetupIntent starts saving a card for off-session use and returns its client secret.
 func (g *Gateway) CreateSetupIntent(ctx context.Context, customerID string) (string, error) {
-	if err := g.wait(ctx); err != nil {
-		return "", err
-	}
-	p := &stripe.SetupIntentParams{Customer: stripe.String(customerID), Usage: stripe.String(string(stripe.SetupIntentUsageOffSession))}
-	p.Context = ctx
-	p.PaymentMethodTypes = []*string{stripe.String("card")}
-	callStart := time.Now()
-	si, err := g.api.SetupIntents.New(p)
-	err = g.classify("create setup intent", err)
-	observe("create setup intent", callStart, err)
-	if err != nil {
-		return "", err
-	}
-	return si.ClientSecret, nil
+	return call(ctx, g, "create setup intent", func() (string, error) {
+		p := &stripe.SetupIntentParams{Customer: stripe.String(customerID), Usage: stripe.String(string(stripe.SetupIntentUsageOffSession))}
+		p.Context = ctx
+		p.PaymentMethodTypes = []*string{stripe.String("card")}
+		si, err := g.api.SetupIntents.New(p)
+		if err != nil {
+			return "", err
+		}
+		return si.ClientSecret, nil
+	})
 }
 
 // AttachPaymentMethod attaches a payment method to the donor's customer and returns its card.
 // With a test key, Stripe's test names (pm_card_visa) attach as a new pm_ of the donor's own.
 func (g *Gateway) AttachPaymentMethod(ctx context.Context, paymentMethodID, customerID string) (*Card, error) {
-	if err := g.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := &stripe.PaymentMethodAttachParams{Customer: stripe.String(customerID)}
-	p.Context = ctx
-	callStart := time.Now()
-	pm, err := g.api.PaymentMethods.Attach(paymentMethodID, p)
-	err = g.classify("attach payment method", err)
-	observe("attach payment method", callStart, err)
+	pm, err := call(ctx, g, "attach payment method", func() (*stripe.PaymentMethod, error) {
+		p := &stripe.PaymentMethodAttachParams{Customer: stripe.String(customerID)}
+		p.Context = ctx
+		return g.api.PaymentMethods.Attach(paymentMethodID, p)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -344,15 +346,11 @@ func (g *Gateway) AttachPaymentMethod(ctx context.Context, paymentMethodID, cust
 
 // DetachPaymentMethod detaches a payment method from its customer.
 func (g *Gateway) DetachPaymentMethod(ctx context.Context, paymentMethodID string) error {
-	if err := g.wait(ctx); err != nil {
-		return err
-	}
-	p := &stripe.PaymentMethodDetachParams{}
-	p.Context = ctx
-	callStart := time.Now()
-	_, err := g.api.PaymentMethods.Detach(paymentMethodID, p)
-	err = g.classify("detach payment method", err)
-	observe("detach payment method", callStart, err)
+	_, err := call(ctx, g, "detach payment method", func() (*stripe.PaymentMethod, error) {
+		p := &stripe.PaymentMethodDetachParams{}
+		p.Context = ctx
+		return g.api.PaymentMethods.Detach(paymentMethodID, p)
+	})
 	return err
 }
 
@@ -369,109 +367,85 @@ type ChargeRequest struct {
 	IdempotencyKey string
 }
 
-// CreatePaymentIntent creates and confirms the donation's PaymentIntent: one Stripe call on
-// the happy path. A decline comes back as an *Error that carries the PaymentIntent.
-func (g *Gateway) CreatePaymentIntent(ctx context.Context, r ChargeRequest) (*PaymentIntent, error) {
-	if err := g.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := &stripe.PaymentIntentParams{
-		Amount:        stripe.Int64(r.AmountCents),
-		Currency:      stripe.String(strings.ToLower(r.Currency)),
-		Customer:      stripe.String(r.CustomerID),
-		PaymentMethod: stripe.String(r.PaymentMethodID),
-		Confirm:       stripe.Bool(true),
-		OffSession:    stripe.Bool(true),
-		Description:   stripe.String(r.Description),
-	}
-	p.PaymentMethodTypes = []*string{stripe.String("card")}
-	p.Context = ctx
-	p.AddMetadata("donation_id", r.DonationID)
-	p.AddMetadata("user_id", r.UserID)
-	p.SetIdempotencyKey(r.IdempotencyKey)
-	callStart := time.Now()
-	pi, err := g.api.PaymentIntents.New(p)
-	err = g.classify("create payment intent", err)
-	observe("create payment intent", callStart, err)
+// paymentIntentCall makes one call that answers a PaymentIntent.
+func (g *Gateway) paymentIntentCall(ctx context.Context, op string, do func() (*stripe.PaymentIntent, error)) (*PaymentIntent, error) {
+	pi, err := call(ctx, g, op, do)
 	if err != nil {
 		return nil, err
 	}
 	return fromStripe(pi), nil
+}
+
+// CreatePaymentIntent creates and confirms the donation's PaymentIntent: one Stripe call on
+// the happy path. A decline comes back as an *Error that carries the PaymentIntent.
+func (g *Gateway) CreatePaymentIntent(ctx context.Context, r ChargeRequest) (*PaymentIntent, error) {
+	return g.paymentIntentCall(ctx, "create payment intent", func() (*stripe.PaymentIntent, error) {
+		p := &stripe.PaymentIntentParams{
+			Amount:        stripe.Int64(r.AmountCents),
+			Currency:      stripe.String(strings.ToLower(r.Currency)),
+			Customer:      stripe.String(r.CustomerID),
+			PaymentMethod: stripe.String(r.PaymentMethodID),
+			Confirm:       stripe.Bool(true),
+			OffSession:    stripe.Bool(true),
+			Description:   stripe.String(r.Description),
+		}
+		p.PaymentMethodTypes = []*string{stripe.String("card")}
+		p.Context = ctx
+		p.AddMetadata("donation_id", r.DonationID)
+		p.AddMetadata("user_id", r.UserID)
+		p.SetIdempotencyKey(r.IdempotencyKey)
+		return g.api.PaymentIntents.New(p)
+	})
 }
 
 // ConfirmPaymentIntent confirms an existing PaymentIntent again, off-session.
 func (g *Gateway) ConfirmPaymentIntent(ctx context.Context, id, paymentMethodID, idempotencyKey string) (*PaymentIntent, error) {
-	if err := g.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := &stripe.PaymentIntentConfirmParams{PaymentMethod: stripe.String(paymentMethodID), OffSession: stripe.Bool(true)}
-	p.Context = ctx
-	p.SetIdempotencyKey(idempotencyKey)
-	callStart := time.Now()
-	pi, err := g.api.PaymentIntents.Confirm(id, p)
-	err = g.classify("confirm payment intent", err)
-	observe("confirm payment intent", callStart, err)
-	if err != nil {
-		return nil, err
-	}
-	return fromStripe(pi), nil
+	return g.paymentIntentCall(ctx, "confirm payment intent", func() (*stripe.PaymentIntent, error) {
+		p := &stripe.PaymentIntentConfirmParams{PaymentMethod: stripe.String(paymentMethodID), OffSession: stripe.Bool(true)}
+		p.Context = ctx
+		p.SetIdempotencyKey(idempotencyKey)
+		return g.api.PaymentIntents.Confirm(id, p)
+	})
 }
 
 // RetrievePaymentIntent reads a PaymentIntent.
 func (g *Gateway) RetrievePaymentIntent(ctx context.Context, id string) (*PaymentIntent, error) {
-	if err := g.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := &stripe.PaymentIntentParams{}
-	p.Context = ctx
-	callStart := time.Now()
-	pi, err := g.api.PaymentIntents.Get(id, p)
-	err = g.classify("retrieve payment intent", err)
-	observe("retrieve payment intent", callStart, err)
-	if err != nil {
-		return nil, err
-	}
-	return fromStripe(pi), nil
+	return g.paymentIntentCall(ctx, "retrieve payment intent", func() (*stripe.PaymentIntent, error) {
+		p := &stripe.PaymentIntentParams{}
+		p.Context = ctx
+		return g.api.PaymentIntents.Get(id, p)
+	})
 }
 
 // CancelPaymentIntent cancels a PaymentIntent that has not succeeded, so it never can.
 func (g *Gateway) CancelPaymentIntent(ctx context.Context, id, idempotencyKey string) (*PaymentIntent, error) {
-	if err := g.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := &stripe.PaymentIntentCancelParams{}
-	p.Context = ctx
-	p.SetIdempotencyKey(idempotencyKey)
-	callStart := time.Now()
-	pi, err := g.api.PaymentIntents.Cancel(id, p)
-	err = g.classify("cancel payment intent", err)
-	observe("cancel payment intent", callStart, err)
-	if err != nil {
-		return nil, err
-	}
-	return fromStripe(pi), nil
+	return g.paymentIntentCall(ctx, "cancel payment intent", func() (*stripe.PaymentIntent, error) {
+		p := &stripe.PaymentIntentCancelParams{}
+		p.Context = ctx
+		p.SetIdempotencyKey(idempotencyKey)
+		return g.api.PaymentIntents.Cancel(id, p)
+	})
 }
 
 // FindPaymentIntentForDonation lists the customer's PaymentIntents and returns the one whose
 // metadata names the donation, or nil: how a charge whose answer was lost is found again.
 func (g *Gateway) FindPaymentIntentForDonation(ctx context.Context, customerID, donationID string) (*PaymentIntent, error) {
-	if err := g.wait(ctx); err != nil {
+	pi, err := call(ctx, g, "list payment intents", func() (*stripe.PaymentIntent, error) {
+		p := &stripe.PaymentIntentListParams{Customer: stripe.String(customerID)}
+		p.Context = ctx
+		p.Limit = stripe.Int64(100)
+		it := g.api.PaymentIntents.List(p)
+		for it.Next() {
+			if pi := it.PaymentIntent(); pi.Metadata["donation_id"] == donationID {
+				return pi, nil
+			}
+		}
+		return nil, it.Err()
+	})
+	if err != nil || pi == nil {
 		return nil, err
 	}
-	p := &stripe.PaymentIntentListParams{Customer: stripe.String(customerID)}
-	p.Context = ctx
-	p.Limit = stripe.Int64(100)
-	callStart := time.Now()
-	it := g.api.PaymentIntents.List(p)
-	for it.Next() {
-		if pi := it.PaymentIntent(); pi.Metadata["donation_id"] == donationID {
-			observe("list payment intents", callStart, nil)
-			return fromStripe(pi), nil
-		}
-	}
-	err := g.classify("list payment intents", it.Err())
-	observe("list payment intents", callStart, err)
-	return nil, err
+	return fromStripe(pi), nil
 }
 
 // ClientSecret returns a PaymentIntent's client secret, which the donor's browser needs to
