@@ -6,6 +6,7 @@ package payments
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -296,14 +297,52 @@ type Card struct {
 	ExpYear         int
 }
 
-// CreateCustomer creates the provider customer of a donor. The idempotency key is derived
-// from the user id, so two concurrent first cards make one customer.
+// FindCustomer returns the provider customer made earlier for a donor, found by the user id
+// in its metadata among the customers with the donor's e-mail address, or "": how a customer
+// whose creation answer was lost is found again. It lists rather than searches, because
+// Stripe's search sees a new customer only after a delay (up to a minute).
+func (g *Gateway) FindCustomer(ctx context.Context, userID, email string) (string, error) {
+	return call(ctx, g, "list customers", func() (string, error) {
+		p := &stripe.CustomerListParams{Email: stripe.String(email)}
+		p.Context = ctx
+		p.Limit = stripe.Int64(100)
+		c, err := findByMetadata(g.api.Customers.List(p), "user_id", userID, func(c *stripe.Customer) map[string]string { return c.Metadata })
+		if err != nil || c == nil {
+			return "", err
+		}
+		return c.ID, nil
+	})
+}
+
+// listIter is what findByMetadata needs of a stripe-go list iterator.
+type listIter interface {
+	Next() bool
+	Current() interface{}
+	Err() error
+}
+
+// findByMetadata pages through a list and returns the first item whose metadata has key set
+// to value, or the zero T.
+func findByMetadata[T any](it listIter, key, value string, metadata func(T) map[string]string) (T, error) {
+	for it.Next() {
+		if v, ok := it.Current().(T); ok && metadata(v)[key] == value {
+			return v, nil
+		}
+	}
+	var zero T
+	return zero, it.Err()
+}
+
+// CreateCustomer creates the provider customer of a donor, with the user id in its metadata.
+// Each call sends a fresh idempotency key: Stripe saves an error (a 500) for its key and
+// replays it for a day, so a key derived from the user would keep a donor whose first try met
+// one failure from ever saving a card. Look for an earlier customer first (FindCustomer).
 func (g *Gateway) CreateCustomer(ctx context.Context, userID, email, name string) (string, error) {
 	return call(ctx, g, "create customer", func() (string, error) {
 		p := &stripe.CustomerParams{Email: stripe.String(email), Name: stripe.String(name)}
 		p.Context = ctx
 		p.AddMetadata("user_id", userID)
-		p.SetIdempotencyKey("customer-" + userID)
+		p.SetIdempotencyKey("customer-" + userID + "-" + rand.Text())
 		c, err := g.api.Customers.New(p)
 		if err != nil {
 			return "", err
@@ -434,13 +473,7 @@ func (g *Gateway) FindPaymentIntentForDonation(ctx context.Context, customerID, 
 		p := &stripe.PaymentIntentListParams{Customer: stripe.String(customerID)}
 		p.Context = ctx
 		p.Limit = stripe.Int64(100)
-		it := g.api.PaymentIntents.List(p)
-		for it.Next() {
-			if pi := it.PaymentIntent(); pi.Metadata["donation_id"] == donationID {
-				return pi, nil
-			}
-		}
-		return nil, it.Err()
+		return findByMetadata(g.api.PaymentIntents.List(p), "donation_id", donationID, func(pi *stripe.PaymentIntent) map[string]string { return pi.Metadata })
 	})
 	if err != nil || pi == nil {
 		return nil, err

@@ -31,13 +31,19 @@ var _ giveathon.PaymentMethodService = (*MethodService)(nil)
 
 var providerIDPattern = regexp.MustCompile(`^pm_[A-Za-z0-9_]{1,250}$`)
 
-// customer returns the donor's provider customer, creating it on first use.
+// customer returns the donor's provider customer, creating it on first use. One whose
+// creation answer was lost (or whose id was not stored) is found at the provider by its
+// metadata first, so a retry makes no second customer. Two first cards at the same moment may
+// still make two: the first stored is the donor's, the other is left without cards.
 func (s *MethodService) customer(ctx context.Context, u *giveathon.User) (string, error) {
 	id, err := s.Store.FindProviderCustomerID(ctx, u.ID)
 	if err != nil || id != "" {
 		return id, err
 	}
-	id, err = s.Gateway.CreateCustomer(ctx, u.ID, u.Email, u.Name)
+	id, err = s.Gateway.FindCustomer(ctx, u.ID, u.Email)
+	if err == nil && id == "" {
+		id, err = s.Gateway.CreateCustomer(ctx, u.ID, u.Email, u.Name)
+	}
 	if err != nil {
 		return "", providerError(err)
 	}

@@ -49,6 +49,8 @@ var routes = []route{
 		"address", "balance", "cash_balance", "description", "email", "invoice_prefix", "invoice_settings",
 		"metadata", "name", "next_invoice_sequence", "payment_method", "phone", "preferred_locales",
 		"shipping", "source", "tax", "tax_exempt", "tax_id_data", "test_clock"),
+	newRoute("GET", "/v1/customers", "list:customer", (*call).listCustomers,
+		"created", "email", "ending_before", "limit", "starting_after", "test_clock"),
 	newRoute("GET", "/v1/customers/*", "customer", (*call).getCustomer),
 	newRoute("POST", "/v1/customers/*", "customer", (*call).updateCustomer,
 		"address", "balance", "cash_balance", "default_source", "description", "email", "invoice_prefix",

@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -44,6 +46,7 @@ func (c *call) createCustomer() (any, *stripeError) {
 		pm, _ = c.methodParam(pmID, "payment_method")
 	}
 	cus := &customer{
+		seq:                 creationSeq.Add(1),
 		ID:                  newID("cus_", 14),
 		Object:              "customer",
 		Created:             c.now,
@@ -86,6 +89,21 @@ func (c *call) customerParam(param string) (*customer, *stripeError) {
 		return nil, errNoSuch(http.StatusBadRequest, "customer", id, param)
 	}
 	return cus, nil
+}
+
+// listCustomers lists customers newest first, those with the given e-mail address only when
+// one is asked for (Stripe matches it exactly, case included). Unlike search, a list sees a
+// customer as soon as it is created.
+func (c *call) listCustomers() (any, *stripeError) {
+	email := c.params.str("email")
+	items := make([]*customer, 0)
+	for _, cus := range c.s.customers {
+		if email == "" || (cus.Email != nil && *cus.Email == email) {
+			items = append(items, cus)
+		}
+	}
+	slices.SortFunc(items, func(a, b *customer) int { return cmp.Compare(b.seq, a.seq) })
+	return paginate(c, items, func(cus *customer) string { return cus.ID }, "customer", "/v1/customers")
 }
 
 func (c *call) getCustomer() (any, *stripeError) {
