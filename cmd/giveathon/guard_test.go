@@ -1,0 +1,74 @@
+package main
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/giveathon/giveathon/internal/testenv"
+)
+
+// concurrently sends n requests at once and counts the answers by extensions.code ("" for a
+// success); every RATE_LIMITED answer must carry a retryAfter.
+func concurrently(t *testing.T, n int, do func() *testenv.Response) map[string]int {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		codes = map[string]int{}
+		start = make(chan struct{})
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r := do()
+			mu.Lock()
+			defer mu.Unlock()
+			codes[r.Code()]++
+			if r.Code() == "RATE_LIMITED" {
+				if s, _ := r.Errors[0].Extensions["retryAfter"].(float64); s < 1 {
+					t.Errorf("RATE_LIMITED without a retryAfter: %s", r.Raw)
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return codes
+}
+
+// TestFailedSignInsAreCountedBeforeThePasswordIsChecked: 30 wrong passwords at once against
+// an account allowed 10 failures; no more than 10 may reach the password check.
+func TestFailedSignInsAreCountedBeforeThePasswordIsChecked(t *testing.T) {
+	t.Parallel()
+	srv := start(t, map[string]string{"DATABASE_URL": testenv.URL(t), "LOG_LEVEL": "warn",
+		"LIMIT_LOGIN_FAILURES_PER_ACCOUNT": "10/15m"})
+	srv.client.Do(t, registerOp, creds("race@example.org")).NoErrors(t)
+	wrong := map[string]any{"i": map[string]any{"email": "race@example.org", "password": "wrong password"}}
+
+	codes := concurrently(t, 30, func() *testenv.Response { return srv.client.Do(t, loginOp, wrong) })
+	t.Logf("30 concurrent wrong passwords: %v", codes)
+	if codes["UNAUTHENTICATED"] > 10 || codes["UNAUTHENTICATED"] < 1 || codes["UNAUTHENTICATED"]+codes["RATE_LIMITED"] != 30 {
+		t.Fatalf("answers %v: want at most 10 UNAUTHENTICATED (checked) and the rest RATE_LIMITED", codes)
+	}
+	// The account now waits, even with the right password.
+	retryAfter(t, srv.client.Do(t, loginOp, login("race@example.org")))
+
+	// A successful sign-in gives back the attempt it counted: nine failures and any number of
+	// sign-ins leave the tenth failure still answered as a failure.
+	srv.client.Do(t, registerOp, creds("typo@example.org")).NoErrors(t)
+	wrong = map[string]any{"i": map[string]any{"email": "typo@example.org", "password": "wrong password"}}
+	for range 9 {
+		if r := srv.client.Do(t, loginOp, wrong); r.Code() != "UNAUTHENTICATED" {
+			t.Fatalf("failure within the limit: %s", r.Raw)
+		}
+	}
+	for range 5 {
+		srv.client.Do(t, loginOp, login("typo@example.org")).NoErrors(t)
+	}
+	if r := srv.client.Do(t, loginOp, wrong); r.Code() != "UNAUTHENTICATED" {
+		t.Fatalf("the tenth failure after successful sign-ins: %s", r.Raw)
+	}
+	retryAfter(t, srv.client.Do(t, loginOp, wrong))
+}
