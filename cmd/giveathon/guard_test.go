@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 
@@ -71,4 +72,35 @@ func TestFailedSignInsAreCountedBeforeThePasswordIsChecked(t *testing.T) {
 		t.Fatalf("the tenth failure after successful sign-ins: %s", r.Raw)
 	}
 	retryAfter(t, srv.client.Do(t, loginOp, wrong))
+}
+
+// TestNamesRefuseHiddenAndControlCharacters: a donor's name is shown on the public live page,
+// so characters that hide text or reorder it (C1 controls, bidi overrides, embeddings and
+// isolates, zero-width characters) are refused, naming the field; so are they in a
+// donation's message.
+func TestNamesRefuseHiddenAndControlCharacters(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t)
+	for _, r := range []rune{0x01, 0x7f, 0x80, 0x85, 0x9f, 0x200b, 0x200d, 0x200f, 0x202a, 0x202e, 0x2060, 0x2066, 0x2069, 0xfeff} {
+		name := "Ada " + string(r) + "Lovelace"
+		in := map[string]any{"i": map[string]any{"email": fmt.Sprintf("hidden-%x@example.org", r), "name": name, "password": "correct horse battery"}}
+		if res := m.srv.client.Do(t, registerOp, in); res.Code() != "BAD_USER_INPUT" || res.Field() != "name" {
+			t.Errorf("name with U+%04X: %s", r, res.Raw)
+		}
+	}
+	// Names in other scripts, accents and emoji stay welcome.
+	in := map[string]any{"i": map[string]any{"email": "welcome@example.org", "name": "Zoë Ōtsuka 李 🎉", "password": "correct horse battery"}}
+	m.srv.client.Do(t, registerOp, in).NoErrors(t)
+
+	c := m.donor(t)
+	card := m.addCard(t, c, "pm_card_visa")
+	for _, msg := range []string{"thanks \u202egnp.exe", "hi\u200bthere", "a\u0085b"} {
+		if res := m.submit(t, c, card, 1000, newKey(), map[string]any{"message": msg}); res.Code() != "BAD_USER_INPUT" || res.Field() != "message" {
+			t.Errorf("message %q: %s", msg, res.Raw)
+		}
+	}
+	res := m.submit(t, c, card, 1000, newKey(), map[string]any{"message": "Merci !\nFor Grandma, with love 🎉"}).NoErrors(t)
+	if res.String("submitDonation", "donation", "status") != "PENDING" {
+		t.Fatalf("a plain message: %s", res.Raw)
+	}
 }
