@@ -54,16 +54,21 @@ type Limits struct {
 	SubmitPerDonor      Limit
 	AddCardPerDonor     Limit
 	FailingCardsPerHour Limit // distinct declined cards of one donor
+	// ProviderCallsPerDonor bounds the requests of one donor that call the payment provider
+	// at once (createSetupIntent, refreshDonation): they draw on the Stripe rate the charge
+	// workers need.
+	ProviderCallsPerDonor Limit
 }
 
 // DefaultLimits are the limits when none are configured.
 var DefaultLimits = Limits{
-	LoginPerIP:          Limit{600, time.Minute},
-	LoginPerAccount:     Limit{10, 15 * time.Minute},
-	RegisterPerIP:       Limit{300, 10 * time.Minute},
-	SubmitPerDonor:      Limit{120, time.Minute},
-	AddCardPerDonor:     Limit{10, time.Hour},
-	FailingCardsPerHour: Limit{3, time.Hour},
+	LoginPerIP:            Limit{600, time.Minute},
+	LoginPerAccount:       Limit{10, 15 * time.Minute},
+	RegisterPerIP:         Limit{300, 10 * time.Minute},
+	SubmitPerDonor:        Limit{120, time.Minute},
+	AddCardPerDonor:       Limit{10, time.Hour},
+	FailingCardsPerHour:   Limit{3, time.Hour},
+	ProviderCallsPerDonor: Limit{20, 10 * time.Minute},
 }
 
 // Counter counts hits in fixed windows, in storage every API instance shares.
@@ -157,6 +162,15 @@ func (g *Guard) AddCard(ctx context.Context, userID string) error {
 		return err
 	}
 	return g.cardTesting(ctx, userID)
+}
+
+// ProviderCall is checked before a donor's request that calls the payment provider at once
+// (a SetupIntent, a refresh of a donation), per donor.
+func (g *Guard) ProviderCall(ctx context.Context, userID string) error {
+	if g == nil {
+		return nil
+	}
+	return g.allow(ctx, g.Limits.ProviderCallsPerDonor, "payment provider requests", userID)
 }
 
 func (g *Guard) cardTesting(ctx context.Context, userID string) error {

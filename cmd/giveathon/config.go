@@ -69,6 +69,7 @@ var settings = []setting{
 	{"LIMIT_DONATIONS_PER_DONOR", "120/1m", "Donation submissions (retries included) one donor may make."},
 	{"LIMIT_CARDS_PER_DONOR", "10/1h", "Cards one donor may save."},
 	{"LIMIT_DECLINED_CARDS_PER_DONOR", "3/1h", "Distinct declined cards after which a donor may give only with a card that worked before (card testing)."},
+	{"LIMIT_PROVIDER_CALLS_PER_DONOR", "20/10m", "Requests of one donor that call Stripe at once (createSetupIntent, refreshDonation)."},
 	{"CORS_ORIGINS", "", "Comma-separated origins (https://app.example.org) of other sites whose pages may call the API with the donor's session."},
 	{"TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the proxies in front of the server, whose X-Forwarded-For names the client."},
 	{"MAX_BODY_BYTES", "1048576", "Largest request body accepted; larger ones get 413."},
@@ -204,6 +205,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		LoginPerIP: limit("LIMIT_LOGIN_PER_IP"), LoginPerAccount: limit("LIMIT_LOGIN_FAILURES_PER_ACCOUNT"),
 		RegisterPerIP: limit("LIMIT_REGISTER_PER_IP"), SubmitPerDonor: limit("LIMIT_DONATIONS_PER_DONOR"),
 		AddCardPerDonor: limit("LIMIT_CARDS_PER_DONOR"), FailingCardsPerHour: limit("LIMIT_DECLINED_CARDS_PER_DONOR"),
+		ProviderCallsPerDonor: limit("LIMIT_PROVIDER_CALLS_PER_DONOR"),
 	}
 	for _, o := range strings.Split(get("CORS_ORIGINS"), ",") {
 		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o == "" {

@@ -104,3 +104,33 @@ func TestNamesRefuseHiddenAndControlCharacters(t *testing.T) {
 		t.Fatalf("a plain message: %s", res.Raw)
 	}
 }
+
+// TestProviderCallsAreLimitedPerDonor: requests that call Stripe at once for a donor
+// (createSetupIntent, refreshDonation) share one per-donor limit, so one donor cannot spend
+// the Stripe rate the charge workers need; other donors are not affected.
+func TestProviderCallsAreLimitedPerDonor(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t, "LIMIT_PROVIDER_CALLS_PER_DONOR=5/1m")
+	const setupOp = `mutation { createSetupIntent { clientSecret } }`
+	const refreshOp = `mutation($id: ID!) { refreshDonation(id: $id) { id status } }`
+
+	c := m.donor(t)
+	card := m.addCard(t, c, "pm_card_visa")
+	id := m.give(t, c, card, 2100)
+	codes := concurrently(t, 24, func() *testenv.Response { return c.Do(t, setupOp, nil) })
+	t.Logf("24 concurrent createSetupIntent of one donor: %v", codes)
+	if codes[""] != 5 || codes["RATE_LIMITED"] != 19 {
+		t.Fatalf("answers %v: want 5 answered and 19 RATE_LIMITED", codes)
+	}
+	// refreshDonation draws on the same allowance.
+	if wait := retryAfter(t, c.Do(t, refreshOp, map[string]any{"id": id})); wait > 61 {
+		t.Fatalf("retryAfter %v beyond the window", wait)
+	}
+
+	// Another donor is not affected.
+	other := m.donor(t)
+	card = m.addCard(t, other, "pm_card_visa")
+	id = m.give(t, other, card, 2200)
+	other.Do(t, setupOp, nil).NoErrors(t)
+	other.Do(t, refreshOp, map[string]any{"id": id}).NoErrors(t)
+}
