@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/metrics"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
@@ -30,16 +31,38 @@ type Config struct {
 	// RateLimit is the most calls per second this process makes; 0: 80 for live keys, 20 for
 	// test keys (Stripe allows about 100 and 25).
 	RateLimit float64
+	// DonorShare is the fraction of RateLimit that calls made while serving a donor's request
+	// may use; 0: DefaultDonorShare. The rest is kept for the charge workers.
+	DonorShare float64
 	// Timeout bounds one call.
 	Timeout time.Duration
 	Logger  *slog.Logger
 }
 
+// DefaultDonorShare is the share of the rate limit donors' requests may use when none is set.
+const DefaultDonorShare = 0.25
+
+// maxDonorWait is the longest a call made for a donor's request waits for its share of the
+// rate limit before it is refused as retryable: the donor is waiting on the answer.
+const maxDonorWait = time.Second
+
 // Gateway makes the Stripe calls Giveathon needs.
+//
+// Every call takes a token from one process-wide bucket of RateLimit calls per second. The
+// charge workers (and the reconciler and webhooks: any call without a signed-in user in its
+// context) wait for theirs. A call made while serving a donor's request (a user in the
+// context: customer, SetupIntent, attach, detach, refreshDonation's retrieve) first needs a
+// token of the donors' share (DonorShare of the rate, waiting at most maxDonorWait), and then
+// takes one from the process-wide bucket only if one is free at once: it never waits there,
+// so it never queues ahead of a charge, and while charges use the whole rate (their waits
+// hold every coming token) donors' calls are refused at once with a retryable error whose
+// RetryAfter says when to try again.
 type Gateway struct {
 	api     *client.API
 	limiter *rate.Limiter
-	logger  *slog.Logger
+	// donors bounds the calls made for donors' requests to their share of the rate.
+	donors *rate.Limiter
+	logger *slog.Logger
 }
 
 // NewGateway returns a gateway with its own Stripe client. It makes no call.
@@ -67,13 +90,14 @@ func NewGateway(cfg Config) *Gateway {
 		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, bc),
 		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, bc),
 	}
-	burst := int(cfg.RateLimit)
-	if burst < 1 {
-		burst = 1
+	if cfg.DonorShare <= 0 || cfg.DonorShare > 1 {
+		cfg.DonorShare = DefaultDonorShare
 	}
+	donorRate := cfg.RateLimit * cfg.DonorShare
 	return &Gateway{
 		api:     client.New(cfg.SecretKey, backends),
-		limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), burst),
+		limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), max(1, int(cfg.RateLimit))),
+		donors:  rate.NewLimiter(rate.Limit(donorRate), max(1, int(donorRate))),
 		logger:  cfg.Logger,
 	}
 }
@@ -86,14 +110,52 @@ func DefaultRateLimit(key string) float64 {
 	return 20
 }
 
-// wait takes a token from the process-wide bucket.
+// wait takes a token for a call: from the process-wide bucket, or for a call made while
+// serving a donor, from the donors' share first (see Gateway).
 func (g *Gateway) wait(ctx context.Context) error {
 	start := time.Now()
 	defer func() { metrics.StripeRateLimitWait.Observe(metrics.Since(start)) }()
+	if giveathon.UserFromContext(ctx) != nil {
+		return g.waitForDonor(ctx)
+	}
 	if err := g.limiter.Wait(ctx); err != nil {
-		return &Error{Kind: Retryable, Code: "client_rate_limit", Message: "waiting for the provider rate limit: " + err.Error(), Err: err}
+		return errClientRateLimit(err.Error(), 0, err)
 	}
 	return nil
+}
+
+// waitForDonor takes a token of the donors' share, waiting at most maxDonorWait, then one of
+// the process-wide bucket only if it is free now.
+func (g *Gateway) waitForDonor(ctx context.Context) error {
+	now := time.Now()
+	r := g.donors.ReserveN(now, 1)
+	if d := r.DelayFrom(now); !r.OK() || d > maxDonorWait {
+		r.CancelAt(now)
+		return errClientRateLimit("donors' share of the provider rate limit is spent", d, nil)
+	} else if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			r.Cancel()
+			return errClientRateLimit(ctx.Err().Error(), 0, ctx.Err())
+		}
+	}
+	if !g.limiter.Allow() {
+		return errClientRateLimit("the provider rate limit is in use by charges", 0, nil)
+	}
+	return nil
+}
+
+// codeClientRateLimit is the code of a call our own rate limit refused.
+const codeClientRateLimit = "client_rate_limit"
+
+// errClientRateLimit is the retryable error of a call refused by our own rate limit, before
+// it reached the provider.
+func errClientRateLimit(msg string, retryAfter time.Duration, err error) *Error {
+	return &Error{Kind: Retryable, Code: codeClientRateLimit, Message: "waiting for the provider rate limit: " + msg,
+		RetryAfter: max(retryAfter.Round(time.Second), time.Second), Err: err}
 }
 
 // ErrorKind classifies a provider failure by what the caller should do.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
+	"time"
 
 	"github.com/giveathon/giveathon"
 )
@@ -108,10 +109,17 @@ func (s *MethodService) FindPaymentMethodByID(ctx context.Context, userID, id st
 	return s.Store.FindPaymentMethodByID(ctx, userID, id)
 }
 
-// providerError turns a provider failure into what a donor may see.
+// providerError turns a provider failure into what a donor may see: a retryable one is
+// EUNAVAILABLE, with the wait the provider (or our own rate limit) asked for.
 func providerError(err error) error {
-	if IsRetryable(err) {
-		return giveathon.Errorf(giveathon.EUNAVAILABLE, "the payment provider is not answering: try again in a moment")
+	pe, ok := AsError(err)
+	if !ok || pe.Kind != Retryable {
+		return err
 	}
-	return err
+	e := giveathon.Errorf(giveathon.EUNAVAILABLE, "the payment provider is not answering: try again in a moment")
+	if pe.Code == codeClientRateLimit {
+		e.Message = "the payment provider is busy: try again in a moment"
+	}
+	e.RetryAfter = max(pe.RetryAfter, time.Second)
+	return e
 }
