@@ -198,8 +198,8 @@ func (in SubmitDonationInput) Validate(l DonationLimits) (SubmitDonationInput, e
 		return in, Invalid("message", "message is not valid UTF-8")
 	case utf8.RuneCountInString(in.Message) > MaxMessageLen:
 		return in, Invalid("message", "message must be at most %d characters", MaxMessageLen)
-	case strings.ContainsFunc(in.Message, func(r rune) bool { return isControl(r) && r != '\n' && r != '\t' && r != '\r' }):
-		return in, Invalid("message", "message contains control characters")
+	case strings.ContainsFunc(in.Message, func(r rune) bool { return isHiddenOrControl(r) && r != '\n' && r != '\t' && r != '\r' }):
+		return in, Invalid("message", "message contains control or invisible characters")
 	}
 	return in, nil
 }

@@ -54,6 +54,8 @@ func TestSubmitDonationInputValidate(t *testing.T) {
 		"key with slash": {func(i *giveathon.SubmitDonationInput) { i.IdempotencyKey = "a/b" }, "idempotencyKey"},
 		"long message":   {func(i *giveathon.SubmitDonationInput) { i.Message = strings.Repeat("é", 501) }, "message"},
 		"control chars":  {func(i *giveathon.SubmitDonationInput) { i.Message = "hi\x07" }, "message"},
+		"bidi override":  {func(i *giveathon.SubmitDonationInput) { i.Message = "hi\u202eereht" }, "message"},
+		"zero width":     {func(i *giveathon.SubmitDonationInput) { i.Message = "hi\ufeff" }, "message"},
 	} {
 		in := ok
 		tc.change(&in)

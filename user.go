@@ -91,8 +91,8 @@ func (in RegisterInput) Validate() (RegisterInput, error) {
 		return in, Invalid("name", "name is required")
 	case utf8.RuneCountInString(in.Name) > MaxNameLen:
 		return in, Invalid("name", "name must be at most %d characters", MaxNameLen)
-	case !utf8.ValidString(in.Name) || strings.ContainsFunc(in.Name, isControl):
-		return in, Invalid("name", "name contains control characters")
+	case !utf8.ValidString(in.Name) || strings.ContainsFunc(in.Name, isHiddenOrControl):
+		return in, Invalid("name", "name contains control or invisible characters")
 	}
 	if err := ValidatePassword(in.Password); err != nil {
 		return in, err
@@ -112,7 +112,20 @@ func ValidatePassword(pw string) error {
 	return nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// isHiddenOrControl reports whether r has no business in a name or message that others are
+// shown (the public live page shows donors' names): C0 and C1 control characters and DEL;
+// bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which reorder the
+// text after them; and zero-width characters (U+200B-U+200F, U+2060-U+2064, U+FEFF), which
+// hide text or make two names look alike.
+func isHiddenOrControl(r rune) bool {
+	switch {
+	case r < 0x20, r >= 0x7f && r <= 0x9f:
+		return true
+	case r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2060 && r <= 0x2069, r == 0xfeff:
+		return true
+	}
+	return false
+}
 
 type userContextKey struct{}
 
@@ -125,12 +138,4 @@ func NewContextWithUser(ctx context.Context, u *User) context.Context {
 func UserFromContext(ctx context.Context) *User {
 	u, _ := ctx.Value(userContextKey{}).(*User)
 	return u
-}
-
-// RequireUser returns the signed-in user or an EUNAUTHORIZED error.
-func RequireUser(ctx context.Context) (*User, error) {
-	if u := UserFromContext(ctx); u != nil {
-		return u, nil
-	}
-	return nil, Errorf(EUNAUTHORIZED, "sign in first")
 }

@@ -88,14 +88,17 @@ func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveatho
 	if err != nil || len(in.Password) > 4*giveathon.MaxPasswordLen {
 		return nil, errBadLogin
 	}
-	if err := s.Guard.Login(ctx, email); err != nil {
+	// The attempt is counted as a failure before the password is checked, and given back if
+	// it succeeds.
+	attempt, err := s.Guard.Login(ctx, email)
+	if err != nil {
 		return nil, err
 	}
 	u, hash, err := s.Store.FindUserByEmail(ctx, email)
 	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
 		// Spend the same time as a real check, so timing does not tell which e-mails exist.
 		_, _ = CheckPassword(in.Password, s.dummy())
-		return nil, s.failedLogin(ctx, email)
+		return nil, errBadLogin
 	} else if err != nil {
 		return nil, err
 	}
@@ -103,7 +106,10 @@ func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveatho
 	if err != nil {
 		return nil, fmt.Errorf("check password of user %s: %w", u.ID, err)
 	} else if !ok {
-		return nil, s.failedLogin(ctx, email)
+		return nil, errBadLogin
+	}
+	if err := attempt.Release(ctx); err != nil {
+		s.Logger.WarnContext(ctx, "give back the sign-in attempt of a successful sign-in", "err", err)
 	}
 	token, tokenHash, err := newToken()
 	if err != nil {
@@ -114,14 +120,6 @@ func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveatho
 		return nil, err
 	}
 	return &giveathon.Session{Token: token, User: u, ExpiresAt: expires}, nil
-}
-
-// failedLogin counts a failed sign-in and returns the one answer to it.
-func (s *Service) failedLogin(ctx context.Context, email string) error {
-	if err := s.Guard.LoginFailed(ctx, email); err != nil {
-		s.Logger.WarnContext(ctx, "count a failed sign-in", "err", err)
-	}
-	return errBadLogin
 }
 
 // Logout implements giveathon.AuthService.

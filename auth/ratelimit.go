@@ -54,22 +54,47 @@ type Limits struct {
 	SubmitPerDonor      Limit
 	AddCardPerDonor     Limit
 	FailingCardsPerHour Limit // distinct declined cards of one donor
+	// ProviderCallsPerDonor bounds the requests of one donor that call the payment provider
+	// at once (createSetupIntent, refreshDonation): they draw on the Stripe rate the charge
+	// workers need.
+	ProviderCallsPerDonor Limit
 }
 
 // DefaultLimits are the limits when none are configured.
 var DefaultLimits = Limits{
-	LoginPerIP:          Limit{600, time.Minute},
-	LoginPerAccount:     Limit{10, 15 * time.Minute},
-	RegisterPerIP:       Limit{300, 10 * time.Minute},
-	SubmitPerDonor:      Limit{120, time.Minute},
-	AddCardPerDonor:     Limit{10, time.Hour},
-	FailingCardsPerHour: Limit{3, time.Hour},
+	LoginPerIP:            Limit{600, time.Minute},
+	LoginPerAccount:       Limit{10, 15 * time.Minute},
+	RegisterPerIP:         Limit{300, 10 * time.Minute},
+	SubmitPerDonor:        Limit{120, time.Minute},
+	AddCardPerDonor:       Limit{10, time.Hour},
+	FailingCardsPerHour:   Limit{3, time.Hour},
+	ProviderCallsPerDonor: Limit{20, 10 * time.Minute},
 }
 
 // Counter counts hits in fixed windows, in storage every API instance shares.
 type Counter interface {
+	// Hit counts one hit in the window of this length that holds now, and returns the hits so
+	// far in it and when it ends.
 	Hit(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error)
-	Hits(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error)
+	// Release gives back one hit of the window that starts at start.
+	Release(ctx context.Context, bucket string, start time.Time) error
+}
+
+// Reservation is a hit counted before the work it limits, so that concurrent requests cannot
+// all pass the check before any is counted. Release gives it back when the work turns out not
+// to count.
+type Reservation struct {
+	store  Counter
+	bucket string
+	start  time.Time
+}
+
+// Release gives the hit back. A nil *Reservation (no limit) does nothing.
+func (r *Reservation) Release(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	return r.store.Release(ctx, r.bucket, r.start)
 }
 
 // GuardStore is the storage the guard needs: the shared counter, and the donor's card
@@ -87,24 +112,18 @@ type Guard struct {
 	Limits Limits
 }
 
-// Login is checked before a sign-in: per client address, and per account (failed sign-ins).
-func (g *Guard) Login(ctx context.Context, email string) error {
+// Login is checked before a sign-in: per client address, and per account, where the
+// attempt is counted as a failure before the password is checked (argon2id takes a while, and
+// a count written after it let concurrent guesses all through). A sign-in that succeeds gives
+// the failure back with the returned reservation's Release.
+func (g *Guard) Login(ctx context.Context, email string) (*Reservation, error) {
 	if g == nil {
-		return nil
+		return nil, nil
 	}
 	if err := g.allow(ctx, g.Limits.LoginPerIP, "sign-ins", ClientIP(ctx)); err != nil {
-		return err
+		return nil, err
 	}
-	return g.check(ctx, g.Limits.LoginPerAccount, "failed sign-ins", email)
-}
-
-// LoginFailed counts a failed sign-in of an account.
-func (g *Guard) LoginFailed(ctx context.Context, email string) error {
-	if g == nil || g.Limits.LoginPerAccount.Off() {
-		return nil
-	}
-	_, _, err := g.Store.Hit(ctx, "failed sign-ins:"+email, g.Limits.LoginPerAccount.Window)
-	return err
+	return g.reserve(ctx, g.Limits.LoginPerAccount, "failed sign-ins", email)
 }
 
 // Register is checked before an account is opened, per client address.
@@ -145,6 +164,15 @@ func (g *Guard) AddCard(ctx context.Context, userID string) error {
 	return g.cardTesting(ctx, userID)
 }
 
+// ProviderCall is checked before a donor's request that calls the payment provider at once
+// (a SetupIntent, a refresh of a donation), per donor.
+func (g *Guard) ProviderCall(ctx context.Context, userID string) error {
+	if g == nil {
+		return nil
+	}
+	return g.allow(ctx, g.Limits.ProviderCallsPerDonor, "payment provider requests", userID)
+}
+
 func (g *Guard) cardTesting(ctx context.Context, userID string) error {
 	l := g.Limits.FailingCardsPerHour
 	if l.Off() {
@@ -163,32 +191,25 @@ func (g *Guard) cardTesting(ctx context.Context, userID string) error {
 // allow counts a hit on the bucket and returns ERATELIMITED, with the time to wait, when the
 // limit is passed.
 func (g *Guard) allow(ctx context.Context, limit Limit, what, key string) error {
-	if limit.Off() {
-		return nil
-	}
-	hits, end, err := g.Store.Hit(ctx, what+":"+key, limit.Window)
-	if err != nil {
-		return err
-	}
-	if hits > limit.Max {
-		return rateLimited(what, end)
-	}
-	return nil
+	_, err := g.reserve(ctx, limit, what, key)
+	return err
 }
 
-// check returns ERATELIMITED when the bucket is already at the limit, without counting.
-func (g *Guard) check(ctx context.Context, limit Limit, what, key string) error {
+// reserve is allow, returning the hit it counted so that it can be given back; nil when the
+// limit is off.
+func (g *Guard) reserve(ctx context.Context, limit Limit, what, key string) (*Reservation, error) {
 	if limit.Off() {
-		return nil
+		return nil, nil
 	}
-	hits, end, err := g.Store.Hits(ctx, what+":"+key, limit.Window)
+	bucket := what + ":" + key
+	hits, end, err := g.Store.Hit(ctx, bucket, limit.Window)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if hits >= limit.Max {
-		return rateLimited(what, end)
+	if hits > limit.Max {
+		return nil, rateLimited(what, end)
 	}
-	return nil
+	return &Reservation{store: g.Store, bucket: bucket, start: end.Add(-limit.Window)}, nil
 }
 
 func rateLimited(what string, until time.Time) error {

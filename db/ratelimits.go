@@ -23,16 +23,15 @@ func (db *DB) Hit(ctx context.Context, bucket string, window time.Duration) (int
 	return hits, start.Add(window), nil
 }
 
-// Hits returns the hits on a bucket in the current window without counting one.
-func (db *DB) Hits(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error) {
-	start := time.Now().Truncate(window)
-	var hits int
-	err := db.Pool.QueryRow(ctx, `SELECT coalesce(sum(hits), 0) FROM rate_limits WHERE bucket = $1 AND window_start = $2`,
-		bucket, start).Scan(&hits)
+// Release gives back one hit counted by Hit in the window that starts at start (the end Hit
+// returned, less the window): a hit reserved for work that turned out not to count.
+func (db *DB) Release(ctx context.Context, bucket string, start time.Time) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND window_start = $2 AND hits > 0`,
+		bucket, start)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("read rate limit %s: %w", bucket, err)
+		return fmt.Errorf("release rate limit %s: %w", bucket, err)
 	}
-	return hits, start.Add(window), nil
+	return nil
 }
 
 // PruneRateLimits deletes windows that ended more than a day ago.

@@ -124,6 +124,9 @@ func (r *mutationResolver) CreateSetupIntent(ctx context.Context) (*giveathon.Se
 	if err != nil {
 		return nil, err
 	}
+	if err := r.Guard.ProviderCall(ctx, u.ID); err != nil {
+		return nil, err
+	}
 	return r.PaymentMethodService.CreateSetupIntent(ctx, u)
 }
 
@@ -175,6 +178,9 @@ func (r *mutationResolver) SubmitDonation(ctx context.Context, input model.Submi
 func (r *mutationResolver) RefreshDonation(ctx context.Context, id string) (*giveathon.Donation, error) {
 	d, err := r.ownDonation(ctx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.Guard.ProviderCall(ctx, d.UserID); err != nil {
 		return nil, err
 	}
 	return r.Refresher.Refresh(ctx, d)

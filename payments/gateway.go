@@ -6,6 +6,7 @@ package payments
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/metrics"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
@@ -29,16 +31,38 @@ type Config struct {
 	// RateLimit is the most calls per second this process makes; 0: 80 for live keys, 20 for
 	// test keys (Stripe allows about 100 and 25).
 	RateLimit float64
+	// DonorShare is the fraction of RateLimit that calls made while serving a donor's request
+	// may use; 0: DefaultDonorShare. The rest is kept for the charge workers.
+	DonorShare float64
 	// Timeout bounds one call.
 	Timeout time.Duration
 	Logger  *slog.Logger
 }
 
+// DefaultDonorShare is the share of the rate limit donors' requests may use when none is set.
+const DefaultDonorShare = 0.25
+
+// maxDonorWait is the longest a call made for a donor's request waits for its share of the
+// rate limit before it is refused as retryable: the donor is waiting on the answer.
+const maxDonorWait = time.Second
+
 // Gateway makes the Stripe calls Giveathon needs.
+//
+// Every call takes a token from one process-wide bucket of RateLimit calls per second. The
+// charge workers (and the reconciler and webhooks: any call without a signed-in user in its
+// context) wait for theirs. A call made while serving a donor's request (a user in the
+// context: customer, SetupIntent, attach, detach, refreshDonation's retrieve) first needs a
+// token of the donors' share (DonorShare of the rate, waiting at most maxDonorWait), and then
+// takes one from the process-wide bucket only if one is free at once: it never waits there,
+// so it never queues ahead of a charge, and while charges use the whole rate (their waits
+// hold every coming token) donors' calls are refused at once with a retryable error whose
+// RetryAfter says when to try again.
 type Gateway struct {
 	api     *client.API
 	limiter *rate.Limiter
-	logger  *slog.Logger
+	// donors bounds the calls made for donors' requests to their share of the rate.
+	donors *rate.Limiter
+	logger *slog.Logger
 }
 
 // NewGateway returns a gateway with its own Stripe client. It makes no call.
@@ -66,13 +90,14 @@ func NewGateway(cfg Config) *Gateway {
 		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, bc),
 		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, bc),
 	}
-	burst := int(cfg.RateLimit)
-	if burst < 1 {
-		burst = 1
+	if cfg.DonorShare <= 0 || cfg.DonorShare > 1 {
+		cfg.DonorShare = DefaultDonorShare
 	}
+	donorRate := cfg.RateLimit * cfg.DonorShare
 	return &Gateway{
 		api:     client.New(cfg.SecretKey, backends),
-		limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), burst),
+		limiter: rate.NewLimiter(rate.Limit(cfg.RateLimit), max(1, int(cfg.RateLimit))),
+		donors:  rate.NewLimiter(rate.Limit(donorRate), max(1, int(donorRate))),
 		logger:  cfg.Logger,
 	}
 }
@@ -85,14 +110,52 @@ func DefaultRateLimit(key string) float64 {
 	return 20
 }
 
-// wait takes a token from the process-wide bucket.
+// wait takes a token for a call: from the process-wide bucket, or for a call made while
+// serving a donor, from the donors' share first (see Gateway).
 func (g *Gateway) wait(ctx context.Context) error {
 	start := time.Now()
 	defer func() { metrics.StripeRateLimitWait.Observe(metrics.Since(start)) }()
+	if giveathon.UserFromContext(ctx) != nil {
+		return g.waitForDonor(ctx)
+	}
 	if err := g.limiter.Wait(ctx); err != nil {
-		return &Error{Kind: Retryable, Code: "client_rate_limit", Message: "waiting for the provider rate limit: " + err.Error(), Err: err}
+		return errClientRateLimit(err.Error(), 0, err)
 	}
 	return nil
+}
+
+// waitForDonor takes a token of the donors' share, waiting at most maxDonorWait, then one of
+// the process-wide bucket only if it is free now.
+func (g *Gateway) waitForDonor(ctx context.Context) error {
+	now := time.Now()
+	r := g.donors.ReserveN(now, 1)
+	if d := r.DelayFrom(now); !r.OK() || d > maxDonorWait {
+		r.CancelAt(now)
+		return errClientRateLimit("donors' share of the provider rate limit is spent", d, nil)
+	} else if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			r.Cancel()
+			return errClientRateLimit(ctx.Err().Error(), 0, ctx.Err())
+		}
+	}
+	if !g.limiter.Allow() {
+		return errClientRateLimit("the provider rate limit is in use by charges", 0, nil)
+	}
+	return nil
+}
+
+// codeClientRateLimit is the code of a call our own rate limit refused.
+const codeClientRateLimit = "client_rate_limit"
+
+// errClientRateLimit is the retryable error of a call refused by our own rate limit, before
+// it reached the provider.
+func errClientRateLimit(msg string, retryAfter time.Duration, err error) *Error {
+	return &Error{Kind: Retryable, Code: codeClientRateLimit, Message: "waiting for the provider rate limit: " + msg,
+		RetryAfter: max(retryAfter.Round(time.Second), time.Second), Err: err}
 }
 
 // ErrorKind classifies a provider failure by what the caller should do.
@@ -176,6 +239,23 @@ func observe(op string, start time.Time, err error) {
 	metrics.StripeDuration.WithLabelValues(op).Observe(metrics.Since(start))
 }
 
+// call makes one provider call: it takes a token from the rate limit, runs do, classifies
+// its error and records its latency and outcome under op.
+func call[T any](ctx context.Context, g *Gateway, op string, do func() (T, error)) (T, error) {
+	var zero T
+	if err := g.wait(ctx); err != nil {
+		return zero, err
+	}
+	start := time.Now()
+	v, err := do()
+	err = g.classify(op, err)
+	observe(op, start, err)
+	if err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
 // classify turns a stripe-go error into an *Error.
 func (g *Gateway) classify(op string, err error) error {
 	if err == nil {
@@ -184,14 +264,11 @@ func (g *Gateway) classify(op string, err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {
 		// No answer: network error or timeout. The call may or may not have executed.
-		kind := Retryable
 		var netErr net.Error
-		if errors.Is(err, context.Canceled) {
-			kind = Retryable
-		} else if errors.As(err, &netErr) && netErr.Timeout() {
-			return &Error{Kind: kind, Code: "timeout", Message: op + ": no answer in time", Err: err}
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			return &Error{Kind: Retryable, Code: "timeout", Message: op + ": no answer in time", Err: err}
 		}
-		return &Error{Kind: kind, Code: "network_error", Message: op + ": " + err.Error(), Err: err}
+		return &Error{Kind: Retryable, Code: "network_error", Message: op + ": " + err.Error(), Err: err}
 	}
 	pe := &Error{Code: string(se.Code), DeclineCode: string(se.DeclineCode), Message: se.Msg, HTTPStatus: se.HTTPStatusCode, Err: err}
 	if se.LastResponse != nil {
@@ -282,56 +359,82 @@ type Card struct {
 	ExpYear         int
 }
 
-// CreateCustomer creates the provider customer of a donor. The idempotency key is derived
-// from the user id, so two concurrent first cards make one customer.
+// FindCustomer returns the provider customer made earlier for a donor, found by the user id
+// in its metadata among the customers with the donor's e-mail address, or "": how a customer
+// whose creation answer was lost is found again. It lists rather than searches, because
+// Stripe's search sees a new customer only after a delay (up to a minute).
+func (g *Gateway) FindCustomer(ctx context.Context, userID, email string) (string, error) {
+	return call(ctx, g, "list customers", func() (string, error) {
+		p := &stripe.CustomerListParams{Email: stripe.String(email)}
+		p.Context = ctx
+		p.Limit = stripe.Int64(100)
+		c, err := findByMetadata(g.api.Customers.List(p), "user_id", userID, func(c *stripe.Customer) map[string]string { return c.Metadata })
+		if err != nil || c == nil {
+			return "", err
+		}
+		return c.ID, nil
+	})
+}
+
+// listIter is what findByMetadata needs of a stripe-go list iterator.
+type listIter interface {
+	Next() bool
+	Current() interface{}
+	Err() error
+}
+
+// findByMetadata pages through a list and returns the first item whose metadata has key set
+// to value, or the zero T.
+func findByMetadata[T any](it listIter, key, value string, metadata func(T) map[string]string) (T, error) {
+	for it.Next() {
+		if v, ok := it.Current().(T); ok && metadata(v)[key] == value {
+			return v, nil
+		}
+	}
+	var zero T
+	return zero, it.Err()
+}
+
+// CreateCustomer creates the provider customer of a donor, with the user id in its metadata.
+// Each call sends a fresh idempotency key: Stripe saves an error (a 500) for its key and
+// replays it for a day, so a key derived from the user would keep a donor whose first try met
+// one failure from ever saving a card. Look for an earlier customer first (FindCustomer).
 func (g *Gateway) CreateCustomer(ctx context.Context, userID, email, name string) (string, error) {
-	if err := g.wait(ctx); err != nil {
-		return "", err
-	}
-	p := &stripe.CustomerParams{Email: stripe.String(email), Name: stripe.String(name)}
-	p.Context = ctx
-	p.AddMetadata("user_id", userID)
-	p.SetIdempotencyKey("customer-" + userID)
-	callStart := time.Now()
-	c, err := g.api.Customers.New(p)
-	err = g.classify("create customer", err)
-	observe("create customer", callStart, err)
-	if err != nil {
-		return "", err
-	}
-	return c.ID, nil
+	return call(ctx, g, "create customer", func() (string, error) {
+		p := &stripe.CustomerParams{Email: stripe.String(email), Name: stripe.String(name)}
+		p.Context = ctx
+		p.AddMetadata("user_id", userID)
+		p.SetIdempotencyKey("customer-" + userID + "-" + rand.Text())
+		c, err := g.api.Customers.New(p)
+		if err != nil {
+			return "", err
+		}
+		return c.ID, nil
+	})
 }
 
 // CreateSetupIntent starts saving a card for off-session use and returns its client secret.
 func (g *Gateway) CreateSetupIntent(ctx context.Context, customerID string) (string, error) {
-	if err := g.wait(ctx); err != nil {
-		return "", err
-	}
-	p := &stripe.SetupIntentParams{Customer: stripe.String(customerID), Usage: stripe.String(string(stripe.SetupIntentUsageOffSession))}
-	p.Context = ctx
-	p.PaymentMethodTypes = []*string{stripe.String("card")}
-	callStart := time.Now()
-	si, err := g.api.SetupIntents.New(p)
-	err = g.classify("create setup intent", err)
-	observe("create setup intent", callStart, err)
-	if err != nil {
-		return "", err
-	}
-	return si.ClientSecret, nil
+	return call(ctx, g, "create setup intent", func() (string, error) {
+		p := &stripe.SetupIntentParams{Customer: stripe.String(customerID), Usage: stripe.String(string(stripe.SetupIntentUsageOffSession))}
+		p.Context = ctx
+		p.PaymentMethodTypes = []*string{stripe.String("card")}
+		si, err := g.api.SetupIntents.New(p)
+		if err != nil {
+			return "", err
+		}
+		return si.ClientSecret, nil
+	})
 }
 
 // AttachPaymentMethod attaches a payment method to the donor's customer and returns its card.
 // With a test key, Stripe's test names (pm_card_visa) attach as a new pm_ of the donor's own.
 func (g *Gateway) AttachPaymentMethod(ctx context.Context, paymentMethodID, customerID string) (*Card, error) {
-	if err := g.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := &stripe.PaymentMethodAttachParams{Customer: stripe.String(customerID)}
-	p.Context = ctx
-	callStart := time.Now()
-	pm, err := g.api.PaymentMethods.Attach(paymentMethodID, p)
-	err = g.classify("attach payment method", err)
-	observe("attach payment method", callStart, err)
+	pm, err := call(ctx, g, "attach payment method", func() (*stripe.PaymentMethod, error) {
+		p := &stripe.PaymentMethodAttachParams{Customer: stripe.String(customerID)}
+		p.Context = ctx
+		return g.api.PaymentMethods.Attach(paymentMethodID, p)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -344,15 +447,11 @@ func (g *Gateway) AttachPaymentMethod(ctx context.Context, paymentMethodID, cust
 
 // DetachPaymentMethod detaches a payment method from its customer.
 func (g *Gateway) DetachPaymentMethod(ctx context.Context, paymentMethodID string) error {
-	if err := g.wait(ctx); err != nil {
-		return err
-	}
-	p := &stripe.PaymentMethodDetachParams{}
-	p.Context = ctx
-	callStart := time.Now()
-	_, err := g.api.PaymentMethods.Detach(paymentMethodID, p)
-	err = g.classify("detach payment method", err)
-	observe("detach payment method", callStart, err)
+	_, err := call(ctx, g, "detach payment method", func() (*stripe.PaymentMethod, error) {
+		p := &stripe.PaymentMethodDetachParams{}
+		p.Context = ctx
+		return g.api.PaymentMethods.Detach(paymentMethodID, p)
+	})
 	return err
 }
 
@@ -369,109 +468,79 @@ type ChargeRequest struct {
 	IdempotencyKey string
 }
 
-// CreatePaymentIntent creates and confirms the donation's PaymentIntent: one Stripe call on
-// the happy path. A decline comes back as an *Error that carries the PaymentIntent.
-func (g *Gateway) CreatePaymentIntent(ctx context.Context, r ChargeRequest) (*PaymentIntent, error) {
-	if err := g.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := &stripe.PaymentIntentParams{
-		Amount:        stripe.Int64(r.AmountCents),
-		Currency:      stripe.String(strings.ToLower(r.Currency)),
-		Customer:      stripe.String(r.CustomerID),
-		PaymentMethod: stripe.String(r.PaymentMethodID),
-		Confirm:       stripe.Bool(true),
-		OffSession:    stripe.Bool(true),
-		Description:   stripe.String(r.Description),
-	}
-	p.PaymentMethodTypes = []*string{stripe.String("card")}
-	p.Context = ctx
-	p.AddMetadata("donation_id", r.DonationID)
-	p.AddMetadata("user_id", r.UserID)
-	p.SetIdempotencyKey(r.IdempotencyKey)
-	callStart := time.Now()
-	pi, err := g.api.PaymentIntents.New(p)
-	err = g.classify("create payment intent", err)
-	observe("create payment intent", callStart, err)
+// paymentIntentCall makes one call that answers a PaymentIntent.
+func (g *Gateway) paymentIntentCall(ctx context.Context, op string, do func() (*stripe.PaymentIntent, error)) (*PaymentIntent, error) {
+	pi, err := call(ctx, g, op, do)
 	if err != nil {
 		return nil, err
 	}
 	return fromStripe(pi), nil
+}
+
+// CreatePaymentIntent creates and confirms the donation's PaymentIntent: one Stripe call on
+// the happy path. A decline comes back as an *Error that carries the PaymentIntent.
+func (g *Gateway) CreatePaymentIntent(ctx context.Context, r ChargeRequest) (*PaymentIntent, error) {
+	return g.paymentIntentCall(ctx, "create payment intent", func() (*stripe.PaymentIntent, error) {
+		p := &stripe.PaymentIntentParams{
+			Amount:        stripe.Int64(r.AmountCents),
+			Currency:      stripe.String(strings.ToLower(r.Currency)),
+			Customer:      stripe.String(r.CustomerID),
+			PaymentMethod: stripe.String(r.PaymentMethodID),
+			Confirm:       stripe.Bool(true),
+			OffSession:    stripe.Bool(true),
+			Description:   stripe.String(r.Description),
+		}
+		p.PaymentMethodTypes = []*string{stripe.String("card")}
+		p.Context = ctx
+		p.AddMetadata("donation_id", r.DonationID)
+		p.AddMetadata("user_id", r.UserID)
+		p.SetIdempotencyKey(r.IdempotencyKey)
+		return g.api.PaymentIntents.New(p)
+	})
 }
 
 // ConfirmPaymentIntent confirms an existing PaymentIntent again, off-session.
 func (g *Gateway) ConfirmPaymentIntent(ctx context.Context, id, paymentMethodID, idempotencyKey string) (*PaymentIntent, error) {
-	if err := g.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := &stripe.PaymentIntentConfirmParams{PaymentMethod: stripe.String(paymentMethodID), OffSession: stripe.Bool(true)}
-	p.Context = ctx
-	p.SetIdempotencyKey(idempotencyKey)
-	callStart := time.Now()
-	pi, err := g.api.PaymentIntents.Confirm(id, p)
-	err = g.classify("confirm payment intent", err)
-	observe("confirm payment intent", callStart, err)
-	if err != nil {
-		return nil, err
-	}
-	return fromStripe(pi), nil
+	return g.paymentIntentCall(ctx, "confirm payment intent", func() (*stripe.PaymentIntent, error) {
+		p := &stripe.PaymentIntentConfirmParams{PaymentMethod: stripe.String(paymentMethodID), OffSession: stripe.Bool(true)}
+		p.Context = ctx
+		p.SetIdempotencyKey(idempotencyKey)
+		return g.api.PaymentIntents.Confirm(id, p)
+	})
 }
 
 // RetrievePaymentIntent reads a PaymentIntent.
 func (g *Gateway) RetrievePaymentIntent(ctx context.Context, id string) (*PaymentIntent, error) {
-	if err := g.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := &stripe.PaymentIntentParams{}
-	p.Context = ctx
-	callStart := time.Now()
-	pi, err := g.api.PaymentIntents.Get(id, p)
-	err = g.classify("retrieve payment intent", err)
-	observe("retrieve payment intent", callStart, err)
-	if err != nil {
-		return nil, err
-	}
-	return fromStripe(pi), nil
+	return g.paymentIntentCall(ctx, "retrieve payment intent", func() (*stripe.PaymentIntent, error) {
+		p := &stripe.PaymentIntentParams{}
+		p.Context = ctx
+		return g.api.PaymentIntents.Get(id, p)
+	})
 }
 
 // CancelPaymentIntent cancels a PaymentIntent that has not succeeded, so it never can.
 func (g *Gateway) CancelPaymentIntent(ctx context.Context, id, idempotencyKey string) (*PaymentIntent, error) {
-	if err := g.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := &stripe.PaymentIntentCancelParams{}
-	p.Context = ctx
-	p.SetIdempotencyKey(idempotencyKey)
-	callStart := time.Now()
-	pi, err := g.api.PaymentIntents.Cancel(id, p)
-	err = g.classify("cancel payment intent", err)
-	observe("cancel payment intent", callStart, err)
-	if err != nil {
-		return nil, err
-	}
-	return fromStripe(pi), nil
+	return g.paymentIntentCall(ctx, "cancel payment intent", func() (*stripe.PaymentIntent, error) {
+		p := &stripe.PaymentIntentCancelParams{}
+		p.Context = ctx
+		p.SetIdempotencyKey(idempotencyKey)
+		return g.api.PaymentIntents.Cancel(id, p)
+	})
 }
 
 // FindPaymentIntentForDonation lists the customer's PaymentIntents and returns the one whose
 // metadata names the donation, or nil: how a charge whose answer was lost is found again.
 func (g *Gateway) FindPaymentIntentForDonation(ctx context.Context, customerID, donationID string) (*PaymentIntent, error) {
-	if err := g.wait(ctx); err != nil {
+	pi, err := call(ctx, g, "list payment intents", func() (*stripe.PaymentIntent, error) {
+		p := &stripe.PaymentIntentListParams{Customer: stripe.String(customerID)}
+		p.Context = ctx
+		p.Limit = stripe.Int64(100)
+		return findByMetadata(g.api.PaymentIntents.List(p), "donation_id", donationID, func(pi *stripe.PaymentIntent) map[string]string { return pi.Metadata })
+	})
+	if err != nil || pi == nil {
 		return nil, err
 	}
-	p := &stripe.PaymentIntentListParams{Customer: stripe.String(customerID)}
-	p.Context = ctx
-	p.Limit = stripe.Int64(100)
-	callStart := time.Now()
-	it := g.api.PaymentIntents.List(p)
-	for it.Next() {
-		if pi := it.PaymentIntent(); pi.Metadata["donation_id"] == donationID {
-			observe("list payment intents", callStart, nil)
-			return fromStripe(pi), nil
-		}
-	}
-	err := g.classify("list payment intents", it.Err())
-	observe("list payment intents", callStart, err)
-	return nil, err
+	return fromStripe(pi), nil
 }
 
 // ClientSecret returns a PaymentIntent's client secret, which the donor's browser needs to

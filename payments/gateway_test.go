@@ -19,6 +19,9 @@ func TestGatewayCallsMatchStripesSpec(t *testing.T) {
 	g := payments.NewGateway(payments.Config{SecretKey: "sk_test_123", APIBase: base, RateLimit: 1000})
 	ctx := context.Background()
 
+	if _, err := g.FindCustomer(ctx, "5f0f6f7e-9a36-4c7d-8d0a-6d8f1a1b2c3d", "ada@example.org"); err != nil {
+		t.Fatalf("list customers: %v", err)
+	}
 	cus, err := g.CreateCustomer(ctx, "5f0f6f7e-9a36-4c7d-8d0a-6d8f1a1b2c3d", "ada@example.org", "Ada Lovelace")
 	if err != nil || cus == "" {
 		t.Fatalf("create customer: %q, %v", cus, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
+	"time"
 
 	"github.com/giveathon/giveathon"
 )
@@ -31,13 +32,19 @@ var _ giveathon.PaymentMethodService = (*MethodService)(nil)
 
 var providerIDPattern = regexp.MustCompile(`^pm_[A-Za-z0-9_]{1,250}$`)
 
-// customer returns the donor's provider customer, creating it on first use.
+// customer returns the donor's provider customer, creating it on first use. One whose
+// creation answer was lost (or whose id was not stored) is found at the provider by its
+// metadata first, so a retry makes no second customer. Two first cards at the same moment may
+// still make two: the first stored is the donor's, the other is left without cards.
 func (s *MethodService) customer(ctx context.Context, u *giveathon.User) (string, error) {
 	id, err := s.Store.FindProviderCustomerID(ctx, u.ID)
 	if err != nil || id != "" {
 		return id, err
 	}
-	id, err = s.Gateway.CreateCustomer(ctx, u.ID, u.Email, u.Name)
+	id, err = s.Gateway.FindCustomer(ctx, u.ID, u.Email)
+	if err == nil && id == "" {
+		id, err = s.Gateway.CreateCustomer(ctx, u.ID, u.Email, u.Name)
+	}
 	if err != nil {
 		return "", providerError(err)
 	}
@@ -102,10 +109,17 @@ func (s *MethodService) FindPaymentMethodByID(ctx context.Context, userID, id st
 	return s.Store.FindPaymentMethodByID(ctx, userID, id)
 }
 
-// providerError turns a provider failure into what a donor may see.
+// providerError turns a provider failure into what a donor may see: a retryable one is
+// EUNAVAILABLE, with the wait the provider (or our own rate limit) asked for.
 func providerError(err error) error {
-	if IsRetryable(err) {
-		return giveathon.Errorf(giveathon.EUNAVAILABLE, "the payment provider is not answering: try again in a moment")
+	pe, ok := AsError(err)
+	if !ok || pe.Kind != Retryable {
+		return err
 	}
-	return err
+	e := giveathon.Errorf(giveathon.EUNAVAILABLE, "the payment provider is not answering: try again in a moment")
+	if pe.Code == codeClientRateLimit {
+		e.Message = "the payment provider is busy: try again in a moment"
+	}
+	e.RetryAfter = max(pe.RetryAfter, time.Second)
+	return e
 }

@@ -42,7 +42,7 @@ var settings = []setting{
 	{"STRIPE_PUBLISHABLE_KEY", "", "Stripe publishable key handed to the browser (pk_test_sandbox with the sandbox)."},
 	{"STRIPE_WEBHOOK_SECRET", "", "Secret that signs Stripe's webhooks (whsec_...). Required in production; random with the in-process sandbox."},
 	{"STRIPE_API_BASE", "", "Base URL of the Stripe API (a standalone sandbox, stripe-mock). Unset: Stripe's own, or the in-process sandbox."},
-	{"STRIPE_RATE_LIMIT", "0", "Most Stripe calls per second from this process. 0: 80 for live keys, 20 for test keys."},
+	{"STRIPE_RATE_LIMIT", "0", "Most Stripe calls per second from this process. 0: 80 for live keys, 20 for test keys. Calls made for a donor's request (saving a card, refreshDonation) may use a quarter of it and never queue ahead of charges: past that they answer SERVICE_UNAVAILABLE with retryAfter."},
 	{"STRIPE_TIMEOUT", "30s", "How long one Stripe call may take."},
 	{"SMTP_URL", "", "SMTP server for receipts: smtp://[user:pass@]host:port[?tls=none|starttls|tls]. Unset: e-mails are logged and recorded only."},
 	{"MAIL_FROM", "Giveathon <receipts@giveathon.local>", "Sender of receipts."},
@@ -70,6 +70,7 @@ var settings = []setting{
 	{"LIMIT_DONATIONS_PER_DONOR", "120/1m", "Donation submissions (retries included) one donor may make."},
 	{"LIMIT_CARDS_PER_DONOR", "10/1h", "Cards one donor may save."},
 	{"LIMIT_DECLINED_CARDS_PER_DONOR", "3/1h", "Distinct declined cards after which a donor may give only with a card that worked before (card testing)."},
+	{"LIMIT_PROVIDER_CALLS_PER_DONOR", "20/10m", "Requests of one donor that call Stripe at once (createSetupIntent, refreshDonation)."},
 	{"CORS_ORIGINS", "", "Comma-separated origins (https://app.example.org) of other sites whose pages may call the API with the donor's session."},
 	{"TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the proxies in front of the server, whose X-Forwarded-For names the client."},
 	{"MAX_BODY_BYTES", "1048576", "Largest request body accepted; larger ones get 413."},
@@ -205,6 +206,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		LoginPerIP: limit("LIMIT_LOGIN_PER_IP"), LoginPerAccount: limit("LIMIT_LOGIN_FAILURES_PER_ACCOUNT"),
 		RegisterPerIP: limit("LIMIT_REGISTER_PER_IP"), SubmitPerDonor: limit("LIMIT_DONATIONS_PER_DONOR"),
 		AddCardPerDonor: limit("LIMIT_CARDS_PER_DONOR"), FailingCardsPerHour: limit("LIMIT_DECLINED_CARDS_PER_DONOR"),
+		ProviderCallsPerDonor: limit("LIMIT_PROVIDER_CALLS_PER_DONOR"),
 	}
 	for _, o := range strings.Split(get("CORS_ORIGINS"), ",") {
 		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o == "" {

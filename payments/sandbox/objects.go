@@ -100,6 +100,8 @@ type customer struct {
 	Shipping            any               `json:"shipping"`
 	TaxExempt           string            `json:"tax_exempt"`
 	TestClock           *string           `json:"test_clock"`
+
+	seq uint64 // creation order, for lists
 }
 
 type cardChecks struct {
@@ -149,11 +151,12 @@ type paymentMethod struct {
 	seq      uint64    // creation order, for lists
 }
 
-var methodSeq atomic.Uint64
+// creationSeq orders the objects that are listed newest first.
+var creationSeq atomic.Uint64
 
 func newPaymentMethod(tc *testCard, now int64) *paymentMethod {
 	return &paymentMethod{
-		seq:    methodSeq.Add(1),
+		seq:    creationSeq.Add(1),
 		ID:     newID("pm_1", 23),
 		Object: "payment_method",
 		Card: cardDetails{
