@@ -548,7 +548,7 @@ func (g *Gateway) FindPaymentIntentForDonation(ctx context.Context, customerID, 
 func (g *Gateway) ClientSecret(ctx context.Context, paymentIntentID string) (string, error) {
 	pi, err := g.RetrievePaymentIntent(ctx, paymentIntentID)
 	if err != nil {
-		return "", providerError(err)
+		return "", ProviderError(err)
 	}
 	return pi.ClientSecret, nil
 }

@@ -46,7 +46,7 @@ func (s *MethodService) customer(ctx context.Context, u *giveathon.User) (string
 		id, err = s.Gateway.CreateCustomer(ctx, u.ID, u.Email, u.Name)
 	}
 	if err != nil {
-		return "", providerError(err)
+		return "", ProviderError(err)
 	}
 	return s.Store.SetProviderCustomerID(ctx, u.ID, id)
 }
@@ -59,7 +59,7 @@ func (s *MethodService) CreateSetupIntent(ctx context.Context, u *giveathon.User
 	}
 	secret, err := s.Gateway.CreateSetupIntent(ctx, cus)
 	if err != nil {
-		return nil, providerError(err)
+		return nil, ProviderError(err)
 	}
 	return &giveathon.SetupIntent{ClientSecret: secret, PublishableKey: s.PublishableKey}, nil
 }
@@ -77,7 +77,7 @@ func (s *MethodService) AddPaymentMethod(ctx context.Context, u *giveathon.User,
 	if pe, ok := AsError(err); ok && pe.Kind != Retryable {
 		return nil, giveathon.Invalid("providerPaymentMethodId", "providerPaymentMethodId was refused by the payment provider: %s", pe.Message)
 	} else if err != nil {
-		return nil, providerError(err)
+		return nil, ProviderError(err)
 	}
 	return s.Store.CreatePaymentMethod(ctx, &giveathon.PaymentMethod{
 		UserID: u.ID, ProviderCustomerID: cus, ProviderPaymentMethodID: card.PaymentMethodID,
@@ -109,9 +109,9 @@ func (s *MethodService) FindPaymentMethodByID(ctx context.Context, userID, id st
 	return s.Store.FindPaymentMethodByID(ctx, userID, id)
 }
 
-// providerError turns a provider failure into what a donor may see: a retryable one is
+// ProviderError turns a provider failure into what a donor may see: a retryable one is
 // EUNAVAILABLE, with the wait the provider (or our own rate limit) asked for.
-func providerError(err error) error {
+func ProviderError(err error) error {
 	pe, ok := AsError(err)
 	if !ok || pe.Kind != Retryable {
 		return err

@@ -105,10 +105,7 @@ func (s *Service) Refresh(ctx context.Context, d *giveathon.Donation) (*giveatho
 	}
 	pi, err := s.Gateway.RetrievePaymentIntent(ctx, d.PaymentIntentID)
 	if err != nil {
-		if payments.IsRetryable(err) {
-			return nil, giveathon.Errorf(giveathon.EUNAVAILABLE, "the payment provider is not answering: try again in a moment")
-		}
-		return nil, err
+		return nil, payments.ProviderError(err)
 	}
 	now, _, err := s.Apply(ctx, d.ID, OutcomeOf(pi), pi.ID)
 	return now, err
