@@ -8,13 +8,13 @@ import (
 
 // Hit counts one hit on a rate-limit bucket in the fixed window of the given length that
 // holds now, and returns the hits so far in that window and when the window ends. It is one
-// statement (no transaction to retry), so many instances counting the same bucket at once
-// all count.
+// statement, so many instances counting the same bucket at once all count; run again after
+// a connection lost at its end, it may count one hit twice, which errs on the limit's side.
 func (db *DB) Hit(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error) {
 	now := time.Now()
 	start := now.Truncate(window)
 	var hits int
-	err := db.Pool.QueryRow(ctx, `INSERT INTO rate_limits (bucket, window_start) VALUES ($1, $2)
+	err := db.QueryRow(ctx, `INSERT INTO rate_limits (bucket, window_start) VALUES ($1, $2)
 		ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
 		RETURNING hits`, bucket, start).Scan(&hits)
 	if err != nil {
@@ -27,7 +27,7 @@ func (db *DB) Hit(ctx context.Context, bucket string, window time.Duration) (int
 func (db *DB) Hits(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error) {
 	start := time.Now().Truncate(window)
 	var hits int
-	err := db.Pool.QueryRow(ctx, `SELECT coalesce(sum(hits), 0) FROM rate_limits WHERE bucket = $1 AND window_start = $2`,
+	err := db.QueryRow(ctx, `SELECT coalesce(sum(hits), 0) FROM rate_limits WHERE bucket = $1 AND window_start = $2`,
 		bucket, start).Scan(&hits)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("read rate limit %s: %w", bucket, err)
@@ -48,7 +48,7 @@ func (db *DB) PruneRateLimits(ctx context.Context) (int64, error) {
 // the sign of card testing.
 func (db *DB) CountFailingCards(ctx context.Context, userID string, since time.Time) (int, error) {
 	var n int
-	err := db.Pool.QueryRow(ctx, `SELECT count(DISTINCT payment_method_id) FROM donations
+	err := db.QueryRow(ctx, `SELECT count(DISTINCT payment_method_id) FROM donations
 		WHERE user_id = $1 AND status = 'FAILED' AND created_at > $2
 		  AND failure_code NOT IN ('provider_unavailable', 'processing_error', 'timeout', 'network_error', 'canceled')`,
 		userID, since).Scan(&n)
@@ -61,7 +61,7 @@ func (db *DB) CountFailingCards(ctx context.Context, userID string, since time.T
 // CardHasSucceeded reports whether a donation with this card ever succeeded.
 func (db *DB) CardHasSucceeded(ctx context.Context, userID, paymentMethodID string) (bool, error) {
 	var ok bool
-	err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM donations WHERE user_id = $1 AND payment_method_id = $2 AND status = 'SUCCEEDED')`,
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM donations WHERE user_id = $1 AND payment_method_id = $2 AND status = 'SUCCEEDED')`,
 		userID, paymentMethodID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("card history: %w", err)

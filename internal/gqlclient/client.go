@@ -59,14 +59,11 @@ func (c *Client) Do(ctx context.Context, token, query string, vars map[string]an
 	if err != nil {
 		return fmt.Errorf("%w: read: %v", ErrTransient, err)
 	}
-	if resp.StatusCode >= 500 {
-		return fmt.Errorf("%w: status %d", ErrTransient, resp.StatusCode)
-	}
 	var doc struct {
 		Data   json.RawMessage `json:"data"`
 		Errors []Error         `json:"errors"`
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	if err := json.Unmarshal(raw, &doc); err != nil || resp.StatusCode >= 500 && len(doc.Errors) == 0 {
 		return fmt.Errorf("%w: status %d, undecodable answer: %.100s", ErrTransient, resp.StatusCode, raw)
 	}
 	if len(doc.Errors) > 0 {
