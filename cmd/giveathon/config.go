@@ -35,7 +35,7 @@ var settings = []setting{
 	{"DATABASE_URL", "", "PostgreSQL (or CockroachDB) URL of the domain data. Unset: a private PostgreSQL in DATA_DIR."},
 	{"DATA_DIR", "./.data", "Folder of the embedded PostgreSQL (used when DATABASE_URL is unset)."},
 	{"JOBS_DATABASE_URL", "", "PostgreSQL URL of River's job queue. Unset: DATABASE_URL (jobs are then queued in the same transaction as the donation)."},
-	{"DB_ISOLATION", "serializable", "Isolation of the transactions that read before they write (a submit's 60 s duplicate window, a donor's first card becoming the default): serializable keeps those rules exact (CockroachDB always runs it); read_committed (PostgreSQL) lets concurrent submits slip past the duplicate window. Writes guarded by constraints and conditional updates alone run at read committed either way."},
+	{"DB_ISOLATION", "serializable", "Isolation of Giveathon's multi-statement transactions: serializable keeps the rules that read before they write exact (a submit's 60 s duplicate window, a donor's first card becoming the default) and is what CockroachDB runs; read_committed (PostgreSQL) lets concurrent submits slip past the duplicate window. Single statements and sign-up run at read committed either way."},
 	{"DB_RETRY_TIMEOUT", "10s", "How long a request keeps retrying database conflicts (40001, 40P01) and lost connections before it is answered UNAVAILABLE with retryAfter."},
 	{"DB_MAX_CONNS", "40", "Size of the database connection pool."},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key. Unset: a Stripe sandbox runs in-process on loopback (development only)."},
