@@ -20,7 +20,10 @@ const (
 	EFORBIDDEN      = "forbidden"
 	ERATELIMITED    = "rate_limited"
 	ENOTIMPLEMENTED = "not_implemented"
-	EUNAVAILABLE    = "unavailable"
+	// EUNAVAILABLE is retryable: the change was not made durable in time (the database is
+	// restarting or failing over, or conflicts did not clear before the deadline); RetryAfter
+	// says when to try again.
+	EUNAVAILABLE = "unavailable"
 )
 
 // Error is an error a user may see: a code, a human message and, for invalid input, the field
@@ -30,7 +33,10 @@ type Error struct {
 	Message string
 	// Field names the input field that is wrong, for EINVALID (e.g. "email").
 	Field string
-	// RetryAfter says when to try again, for ERATELIMITED.
+	// RetryAfter says when to try again: for ERATELIMITED, when the window ends; for
+	// EUNAVAILABLE (the database could not make the change durable in time: conflicts that
+	// did not clear, a restart or failover), a short wait after which trying again with the
+	// same idempotency key is expected to work.
 	RetryAfter time.Duration
 }
 
@@ -50,6 +56,11 @@ func Errorf(code string, format string, args ...any) *Error {
 // Invalid returns an EINVALID error that names the wrong field.
 func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable returns an EUNAVAILABLE error that says to try again after retryAfter.
+func Unavailable(retryAfter time.Duration, format string, args ...any) *Error {
+	return &Error{Code: EUNAVAILABLE, Message: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
 }
 
 // ErrorCode returns the code of err, or EINTERNAL when err is not an *Error.

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"mime"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +49,11 @@ func Middleware(svc giveathon.AuthService, cfg MiddlewareConfig) func(http.Handl
 					ctx = giveathon.NewContextWithUser(ctx, u)
 				case giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED:
 					st.authErr = err
+				case giveathon.ErrorCode(err) == giveathon.EUNAVAILABLE:
+					// The session could not be read in time (the database restarting): the
+					// client is told to come back, as the resolvers would tell it.
+					unavailable(w, err)
+					return
 				default:
 					logger.ErrorContext(ctx, "authenticate request", "err", err)
 					http.Error(w, `{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`, http.StatusInternalServerError)
@@ -56,6 +63,18 @@ func Middleware(svc giveathon.AuthService, cfg MiddlewareConfig) func(http.Handl
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// unavailable answers 503 with a GraphQL error of code UNAVAILABLE, its retryAfter in seconds
+// and the same in a Retry-After header.
+func unavailable(w http.ResponseWriter, err error) {
+	seconds := max(1, int(giveathon.ErrorRetryAfter(err).Round(time.Second)/time.Second))
+	body, _ := json.Marshal(map[string]any{"errors": []any{map[string]any{"message": giveathon.ErrorMessage(err),
+		"extensions": map[string]any{"code": "UNAVAILABLE", "retryAfter": seconds}}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", strconv.Itoa(seconds))
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(body)
 }
 
 // MiddlewareConfig configures Middleware.

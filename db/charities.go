@@ -33,7 +33,7 @@ func (db *DB) FindCharityByID(ctx context.Context, id string) (*giveathon.Charit
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "charity not found")
 	}
-	c, err := scanCharity(db.Pool.QueryRow(ctx, `SELECT `+charityColumns+` FROM charities WHERE id = $1`, id))
+	c, err := scanCharity(db.QueryRow(ctx, `SELECT `+charityColumns+` FROM charities WHERE id = $1`, id))
 	return c, oneRow(err, "charity", "find charity")
 }
 
@@ -112,7 +112,8 @@ func (db *DB) FindCharities(ctx context.Context, f giveathon.CharityFilter) ([]*
 	var total int
 	var list []*giveathon.Charity
 	var cursors []string
-	err = db.InTx(ctx, func(tx pgx.Tx) error {
+	// Read only: a snapshot at REPEATABLE READ is consistent and never fails to serialize.
+	err = db.InTxAt(ctx, pgx.RepeatableRead, func(tx pgx.Tx) error {
 		list, cursors = nil, nil
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM charities WHERE `+where, args...).Scan(&total); err != nil {
 			return err

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/giveathon/giveathon"
@@ -20,12 +19,15 @@ import (
 // DB is the domain database.
 type DB struct {
 	Pool *pgxpool.Pool
-	// MaxTxAttempts bounds how often a transaction is tried when it hits a serialization
-	// failure or deadlock.
-	MaxTxAttempts int
-	// Isolation is the isolation level of InTx's transactions: SERIALIZABLE by default (what
-	// CockroachDB always runs, so its 40001 retries are exercised); READ COMMITTED is safe too,
-	// since every guarantee rests on unique constraints and conditional updates.
+	// RetryTimeout bounds how long Retry (and so InTx) keeps trying work that conflicts or
+	// loses its connection when the caller's context has no deadline (DefaultRetryTimeout
+	// when zero). A context with a deadline is tried until that deadline.
+	RetryTimeout time.Duration
+	// Isolation is the isolation level of InTx's transactions: SERIALIZABLE by default, for
+	// the transactions that read before they write and whose rule rests on that read (the
+	// duplicate window of a submit, a donor's first card becoming the default). Transactions
+	// whose guarantees rest on constraints and conditional updates alone say so with InTxAt.
+	// See docs/design-notes.md, "Isolation and retries".
 	Isolation pgx.TxIsoLevel
 	// EnqueueTx, set when River's jobs live in this database, queues a new donation's charge in
 	// the transaction that records it; nil: the settlement queues it after commit.
@@ -56,55 +58,50 @@ func Open(ctx context.Context, url string, maxConns int32) (*DB, error) {
 
 // New wraps an open pool.
 func New(pool *pgxpool.Pool) *DB {
-	return &DB{Pool: pool, MaxTxAttempts: 10, Isolation: pgx.Serializable}
+	return &DB{Pool: pool, RetryTimeout: DefaultRetryTimeout, Isolation: pgx.Serializable}
 }
 
 // Close closes the pool.
 func (db *DB) Close() { db.Pool.Close() }
 
-// InTx runs fn in a transaction (SERIALIZABLE unless Isolation says otherwise) and commits it; on a serialization failure
-// (40001) or deadlock (40P01) it rolls back and runs fn again, with a short jittered backoff.
-// fn must therefore have no effects outside the transaction.
+// InTx runs fn in a transaction at db.Isolation (SERIALIZABLE unless configured otherwise)
+// and commits it. Like Retry, it runs the whole transaction again after a serialization
+// failure, a deadlock or a lost connection (a failed BEGIN or COMMIT included), until ctx's
+// deadline, and answers EUNAVAILABLE with RetryAfter when that passes first.
+//
+// fn must therefore have no effects outside the transaction, and its writes must be
+// idempotent: every caller writes under a unique key (the donation's idempotency key, one
+// notification per donation and kind, River's unique jobs) or moves state with a conditional
+// UPDATE (WHERE status = the old status), so running fn again after a COMMIT whose answer was
+// lost finds the first run's work done instead of doing it twice.
 func (db *DB) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = db.tryTx(ctx, fn)
-		if err == nil || !IsRetryable(err) || attempt >= db.MaxTxAttempts {
+	return db.InTxAt(ctx, db.Isolation, fn)
+}
+
+// InTxAt is InTx at the given isolation level, for a transaction whose guarantees hold at
+// that level: READ COMMITTED for one whose writes are all guarded by constraints and
+// conditional updates; REPEATABLE READ for a read-only snapshot, which never fails to
+// serialize.
+func (db *DB) InTxAt(ctx context.Context, level pgx.TxIsoLevel, fn func(tx pgx.Tx) error) error {
+	return db.Retry(ctx, func(ctx context.Context) error {
+		tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: level})
+		if err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		defer func() {
+			// After Commit this is a no-op; after a failure it must not outlive a dead server.
+			rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = tx.Rollback(rbCtx)
+		}()
+		if err := fn(tx); err != nil {
 			return err
 		}
-		backoff := time.Duration(attempt*attempt) * time.Millisecond
-		backoff += time.Duration(rand.Int64N(int64(backoff) + 1))
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(backoff):
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("commit: %w", err)
 		}
-	}
-}
-
-func (db *DB) tryTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: db.Isolation})
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit this is a no-op
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// IsRetryable reports whether err is a serialization failure or deadlock, after which the
-// whole transaction may simply be run again.
-func IsRetryable(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "40001" || pgErr.Code == "40P01"
-	}
-	return false
+		return nil
+	})
 }
 
 // isUniqueViolation reports whether err is a unique violation of the named constraint (any

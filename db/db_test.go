@@ -17,7 +17,6 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 func TestInTxRetriesSerializationFailures(t *testing.T) {
 	t.Parallel()
 	d := testenv.DB(t)
-	d.MaxTxAttempts = 100
 	ctx := context.Background()
 	if _, err := d.Pool.Exec(ctx, `CREATE TABLE counter (id int PRIMARY KEY, v int NOT NULL); INSERT INTO counter VALUES (1, 0)`); err != nil {
 		t.Fatal(err)

@@ -26,7 +26,7 @@ func scanPaymentMethod(row pgx.Row) (*giveathon.PaymentMethod, error) {
 // FindProviderCustomerID returns the user's provider customer id, or "" when none was made yet.
 func (db *DB) FindProviderCustomerID(ctx context.Context, userID string) (string, error) {
 	var id *string
-	if err := db.Pool.QueryRow(ctx, `SELECT provider_customer_id FROM users WHERE id = $1`, userID).Scan(&id); err != nil {
+	if err := db.QueryRow(ctx, `SELECT provider_customer_id FROM users WHERE id = $1`, userID).Scan(&id); err != nil {
 		return "", fmt.Errorf("find provider customer: %w", err)
 	}
 	if id == nil {
@@ -36,13 +36,11 @@ func (db *DB) FindProviderCustomerID(ctx context.Context, userID string) (string
 }
 
 // SetProviderCustomerID stores the user's provider customer id unless one is stored already,
-// and returns the one that is stored.
+// and returns the one that is stored: one conditional statement, safe to run again.
 func (db *DB) SetProviderCustomerID(ctx context.Context, userID, customerID string) (string, error) {
 	var stored string
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `UPDATE users SET provider_customer_id = coalesce(provider_customer_id, $2)
-			WHERE id = $1 RETURNING provider_customer_id`, userID, customerID).Scan(&stored)
-	})
+	err := db.QueryRow(ctx, `UPDATE users SET provider_customer_id = coalesce(provider_customer_id, $2)
+		WHERE id = $1 RETURNING provider_customer_id`, userID, customerID).Scan(&stored)
 	if err != nil {
 		return "", fmt.Errorf("store provider customer: %w", err)
 	}
@@ -50,8 +48,23 @@ func (db *DB) SetProviderCustomerID(ctx context.Context, userID, customerID stri
 }
 
 // CreatePaymentMethod saves a card. The first card, or one saved with IsDefault, becomes the
-// default. Saving a card the donor already has (and has not removed) returns that one.
+// default. Saving a card the donor already has (and has not removed) returns that one. The
+// transaction runs at db.Isolation: "the first card becomes the default" is a count read
+// before the write, which only SERIALIZABLE keeps exact for two cards saved at once.
 func (db *DB) CreatePaymentMethod(ctx context.Context, pm *giveathon.PaymentMethod) (*giveathon.PaymentMethod, error) {
+	saved, err := db.createPaymentMethod(ctx, pm)
+	if isUniqueViolation(err, "payment_methods_user_provider_key") {
+		// The same card saved twice at once (below SERIALIZABLE): this time the other's row is
+		// there to be found.
+		saved, err = db.createPaymentMethod(ctx, pm)
+	}
+	if err != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL {
+		return nil, fmt.Errorf("save payment method: %w", err)
+	}
+	return saved, err
+}
+
+func (db *DB) createPaymentMethod(ctx context.Context, pm *giveathon.PaymentMethod) (*giveathon.PaymentMethod, error) {
 	var saved *giveathon.PaymentMethod
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		existing, err := scanPaymentMethod(tx.QueryRow(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
@@ -84,10 +97,7 @@ func (db *DB) CreatePaymentMethod(ctx context.Context, pm *giveathon.PaymentMeth
 			pm.UserID, pm.ProviderCustomerID, pm.ProviderPaymentMethodID, pm.Brand, pm.Last4, pm.ExpMonth, pm.ExpYear, makeDefault))
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("save payment method: %w", err)
-	}
-	return saved, nil
+	return saved, err
 }
 
 // FindPaymentMethodByID returns one of the user's saved cards (removed ones too), or ENOTFOUND.
@@ -95,19 +105,22 @@ func (db *DB) FindPaymentMethodByID(ctx context.Context, userID, id string) (*gi
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "payment method not found")
 	}
-	pm, err := scanPaymentMethod(db.Pool.QueryRow(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
+	pm, err := scanPaymentMethod(db.QueryRow(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
 		WHERE id = $1 AND user_id = $2`, id, userID))
 	return pm, oneRow(err, "payment method", "find payment method")
 }
 
 // FindPaymentMethods returns the user's saved (not removed) cards, the default first.
 func (db *DB) FindPaymentMethods(ctx context.Context, userID string) ([]*giveathon.PaymentMethod, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
-		WHERE user_id = $1 AND removed_at IS NULL ORDER BY is_default DESC, created_at, id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("find payment methods: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*giveathon.PaymentMethod, error) { return scanPaymentMethod(r) })
+	var list []*giveathon.PaymentMethod
+	err := db.Retry(ctx, func(ctx context.Context) error {
+		rows, err := db.Pool.Query(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
+			WHERE user_id = $1 AND removed_at IS NULL ORDER BY is_default DESC, created_at, id`, userID)
+		if err == nil {
+			list, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*giveathon.PaymentMethod, error) { return scanPaymentMethod(r) })
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("find payment methods: %w", err)
 	}
@@ -120,12 +133,8 @@ func (db *DB) RemovePaymentMethod(ctx context.Context, userID, id string) (*give
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "payment method not found")
 	}
-	var pm *giveathon.PaymentMethod
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		pm, err = scanPaymentMethod(tx.QueryRow(ctx, `UPDATE payment_methods SET removed_at = now(), is_default = false
-			WHERE id = $1 AND user_id = $2 AND removed_at IS NULL RETURNING `+paymentMethodColumns, id, userID))
-		return err
-	})
+	// One conditional statement: of two removals, one wins.
+	pm, err := scanPaymentMethod(db.QueryRow(ctx, `UPDATE payment_methods SET removed_at = now(), is_default = false
+		WHERE id = $1 AND user_id = $2 AND removed_at IS NULL RETURNING `+paymentMethodColumns, id, userID))
 	return pm, oneRow(err, "payment method", "remove payment method")
 }

@@ -8,13 +8,13 @@ import (
 
 // Hit counts one hit on a rate-limit bucket in the fixed window of the given length that
 // holds now, and returns the hits so far in that window and when the window ends. It is one
-// statement (no transaction to retry), so many instances counting the same bucket at once
-// all count.
+// statement, so many instances counting the same bucket at once all count; run again after
+// a connection lost at its end, it may count one hit twice, which errs on the limit's side.
 func (db *DB) Hit(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error) {
 	now := time.Now()
 	start := now.Truncate(window)
 	var hits int
-	err := db.Pool.QueryRow(ctx, `INSERT INTO rate_limits (bucket, window_start) VALUES ($1, $2)
+	err := db.QueryRow(ctx, `INSERT INTO rate_limits (bucket, window_start) VALUES ($1, $2)
 		ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
 		RETURNING hits`, bucket, start).Scan(&hits)
 	if err != nil {
@@ -26,7 +26,7 @@ func (db *DB) Hit(ctx context.Context, bucket string, window time.Duration) (int
 // Release gives back one hit counted by Hit in the window that starts at start (the end Hit
 // returned, less the window): a hit reserved for work that turned out not to count.
 func (db *DB) Release(ctx context.Context, bucket string, start time.Time) error {
-	_, err := db.Pool.Exec(ctx, `UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND window_start = $2 AND hits > 0`,
+	_, err := db.Exec(ctx, `UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND window_start = $2 AND hits > 0`,
 		bucket, start)
 	if err != nil {
 		return fmt.Errorf("release rate limit %s: %w", bucket, err)
@@ -47,7 +47,7 @@ func (db *DB) PruneRateLimits(ctx context.Context) (int64, error) {
 // the sign of card testing.
 func (db *DB) CountFailingCards(ctx context.Context, userID string, since time.Time) (int, error) {
 	var n int
-	err := db.Pool.QueryRow(ctx, `SELECT count(DISTINCT payment_method_id) FROM donations
+	err := db.QueryRow(ctx, `SELECT count(DISTINCT payment_method_id) FROM donations
 		WHERE user_id = $1 AND status = 'FAILED' AND created_at > $2
 		  AND failure_code NOT IN ('provider_unavailable', 'processing_error', 'timeout', 'network_error', 'canceled')`,
 		userID, since).Scan(&n)
@@ -60,7 +60,7 @@ func (db *DB) CountFailingCards(ctx context.Context, userID string, since time.T
 // CardHasSucceeded reports whether a donation with this card ever succeeded.
 func (db *DB) CardHasSucceeded(ctx context.Context, userID, paymentMethodID string) (bool, error) {
 	var ok bool
-	err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM donations WHERE user_id = $1 AND payment_method_id = $2 AND status = 'SUCCEEDED')`,
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM donations WHERE user_id = $1 AND payment_method_id = $2 AND status = 'SUCCEEDED')`,
 		userID, paymentMethodID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("card history: %w", err)

@@ -39,7 +39,7 @@ func (db *DB) MoveDonation(ctx context.Context, m giveathon.Move) (*giveathon.Do
 	if a := m.Attempt; a != nil {
 		attemptNo, attemptStatus, attemptCode, attemptMessage = a.No, a.Status, a.Code, a.Message
 	}
-	d, err := scanDonation(db.Pool.QueryRow(ctx, `WITH ev AS (
+	d, err := scanDonation(db.QueryRow(ctx, `WITH ev AS (
 			INSERT INTO webhook_events (provider_event_id, type, processed_at)
 			SELECT $10, $11, now() WHERE $10 <> ''
 			ON CONFLICT (provider_event_id) DO NOTHING RETURNING 1),

@@ -22,35 +22,42 @@ func scanUser(row pgx.Row, extra ...any) (*giveathon.User, error) {
 }
 
 // CreateUserWithSession inserts a new account and its first session in one transaction. The
-// e-mail must already be case-folded; a taken e-mail is ECONFLICT.
+// e-mail must already be case-folded; a taken e-mail is ECONFLICT. The unique e-mail is the
+// whole guarantee, so it runs at READ COMMITTED. Run again after a COMMIT whose answer was
+// lost, it finds its own account (the e-mail with this very password hash, salted afresh for
+// each sign-up) and session instead of answering ECONFLICT.
 func (db *DB) CreateUserWithSession(ctx context.Context, u *giveathon.User, passwordHash string, tokenHash []byte, expiresAt time.Time) error {
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		row := tx.QueryRow(ctx, `INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3)
-			RETURNING `+userColumns, u.Email, u.Name, passwordHash)
-		created, err := scanUser(row)
+	err := db.InTxAt(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		created, err := scanUser(tx.QueryRow(ctx, `INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3)
+			ON CONFLICT (email) DO NOTHING RETURNING `+userColumns, u.Email, u.Name, passwordHash))
+		if errors.Is(err, pgx.ErrNoRows) {
+			created, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1 AND password_hash = $2`,
+				u.Email, passwordHash))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return giveathon.Invalid("email", "an account with this email already exists").WithCode(giveathon.ECONFLICT)
+			}
+		}
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
-			tokenHash, created.ID, expiresAt); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (token_hash) DO NOTHING`, tokenHash, created.ID, expiresAt); err != nil {
 			return err
 		}
 		*u = *created
 		return nil
 	})
-	if isUniqueViolation(err, "users_email_key") {
-		return giveathon.Invalid("email", "an account with this email already exists").WithCode(giveathon.ECONFLICT)
-	} else if err != nil {
+	if err != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL {
 		return fmt.Errorf("create user: %w", err)
 	}
-	return nil
+	return err
 }
 
 // FindUserByEmail returns the account with a case-folded e-mail and its password hash, or
 // ENOTFOUND.
 func (db *DB) FindUserByEmail(ctx context.Context, email string) (*giveathon.User, string, error) {
 	var hash string
-	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE email = $1`, email), &hash)
+	u, err := scanUser(db.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE email = $1`, email), &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, "", giveathon.Errorf(giveathon.ENOTFOUND, "user not found")
 	} else if err != nil {
@@ -61,14 +68,15 @@ func (db *DB) FindUserByEmail(ctx context.Context, email string) (*giveathon.Use
 
 // FindUserByID returns one account, or ENOTFOUND.
 func (db *DB) FindUserByID(ctx context.Context, id string) (*giveathon.User, error) {
-	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	u, err := scanUser(db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	return u, oneRow(err, "user", "find user")
 }
 
 // CreateSession stores a new session for a user under the hash of its token.
 func (db *DB) CreateSession(ctx context.Context, tokenHash []byte, userID string, expiresAt time.Time) error {
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
-		tokenHash, userID, expiresAt); err != nil {
+	// The token is random: a row under its hash can only be this call's, from a lost answer.
+	if _, err := db.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (token_hash) DO NOTHING`, tokenHash, userID, expiresAt); err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
 	return nil
@@ -76,7 +84,7 @@ func (db *DB) CreateSession(ctx context.Context, tokenHash []byte, userID string
 
 // FindSessionUser returns the user of a live (unexpired, unrevoked) session, or ENOTFOUND.
 func (db *DB) FindSessionUser(ctx context.Context, tokenHash []byte) (*giveathon.User, error) {
-	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT u.id::text, u.email, u.name, u.home_region, u.created_at
+	u, err := scanUser(db.QueryRow(ctx, `SELECT u.id::text, u.email, u.name, u.home_region, u.created_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()`, tokenHash))
 	return u, oneRow(err, "session", "find session")
@@ -84,7 +92,7 @@ func (db *DB) FindSessionUser(ctx context.Context, tokenHash []byte) (*giveathon
 
 // RevokeSession ends a session; revoking an unknown or revoked session is not an error.
 func (db *DB) RevokeSession(ctx context.Context, tokenHash []byte) error {
-	if _, err := db.Pool.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL`, tokenHash); err != nil {
+	if _, err := db.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL`, tokenHash); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
 	return nil

@@ -194,7 +194,7 @@ var codes = map[string]string{
 	giveathon.EFORBIDDEN:      "FORBIDDEN",
 	giveathon.ERATELIMITED:    "RATE_LIMITED",
 	giveathon.ENOTIMPLEMENTED: "NOT_IMPLEMENTED",
-	giveathon.EUNAVAILABLE:    "SERVICE_UNAVAILABLE",
+	giveathon.EUNAVAILABLE:    "UNAVAILABLE",
 }
 
 // errorPresenter turns domain errors into extensions.code (and extensions.field), keeps

@@ -36,7 +36,8 @@ var settings = []setting{
 	{"DATABASE_URL", "", "PostgreSQL (or CockroachDB) URL of the domain data. Unset: a private PostgreSQL in DATA_DIR."},
 	{"DATA_DIR", "./.data", "Folder of the embedded PostgreSQL (used when DATABASE_URL is unset)."},
 	{"JOBS_DATABASE_URL", "", "PostgreSQL URL of River's job queue. Unset: DATABASE_URL (jobs are then queued in the same transaction as the donation)."},
-	{"DB_ISOLATION", "serializable", "Isolation of Giveathon's transactions: serializable (as CockroachDB) or read_committed (PostgreSQL only; the guarantees rest on constraints and conditional updates, so both are safe)."},
+	{"DB_ISOLATION", "serializable", "Isolation of Giveathon's multi-statement transactions: serializable keeps the rules that read before they write exact (a submit's 60 s duplicate window, a donor's first card becoming the default) and is what CockroachDB runs; read_committed (PostgreSQL) lets concurrent submits slip past the duplicate window. Single statements and sign-up run at read committed either way."},
+	{"DB_RETRY_TIMEOUT", "10s", "How long a request keeps retrying database conflicts (40001, 40P01) and lost connections before it is answered UNAVAILABLE with retryAfter."},
 	{"DB_MAX_CONNS", "40", "Size of the database connection pool."},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key. Unset: a Stripe sandbox runs in-process on loopback (development only)."},
 	{"STRIPE_PUBLISHABLE_KEY", "", "Stripe publishable key handed to the browser (pk_test_sandbox with the sandbox)."},
@@ -108,6 +109,7 @@ type Config struct {
 	DataDir          string
 	DBMaxConns       int32
 	DBIsolation      pgx.TxIsoLevel
+	DBRetryTimeout   time.Duration
 	MaxBodyBytes     int64
 	MaxComplexity    int
 	MaxDepth         int
@@ -273,6 +275,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		return d
 	}
 	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT")
+	c.DBRetryTimeout = duration("DB_RETRY_TIMEOUT")
 	c.Stripe.Timeout = duration("STRIPE_TIMEOUT")
 	c.LiveResync = duration("LIVE_RESYNC_INTERVAL")
 	if v := get("SESSION_CACHE_TTL"); v == "0" {

@@ -182,7 +182,7 @@ func openStores(ctx context.Context, cfg *Config, logger *slog.Logger) (*stores,
 			return nil, fmt.Errorf("jobs database: %w", err)
 		}
 	}
-	d.Isolation = cfg.DBIsolation
+	d.Isolation, d.RetryTimeout = cfg.DBIsolation, cfg.DBRetryTimeout
 	metrics.RegisterPool("domain", d.Pool)
 	metrics.RegisterPool("jobs", jobsDB.Pool)
 	metrics.RegisterQueueDepth(jobsDB.Pool)

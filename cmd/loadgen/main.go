@@ -97,11 +97,16 @@ type Result struct {
 	SubmitPerSecond float64            `json:"submit_per_second"`
 	LatencyMs       map[string]float64 `json:"submit_latency_ms"`
 	HistoryReads    int                `json:"history_reads"`
-	Errors          map[string]int     `json:"errors_by_code"`
-	Settled         int                `json:"settled,omitempty"`
-	SettleSeconds   float64            `json:"settle_seconds,omitempty"`
-	SettlePerSecond float64            `json:"settle_per_second,omitempty"`
-	UnsettledAtEnd  int                `json:"unsettled_at_end,omitempty"`
+	// Errors counts failed answers by extensions.code (INTERNAL_SERVER_ERROR, UNAVAILABLE,
+	// RATE_LIMITED, ...); "no_answer" counts requests that got no GraphQL answer at all (a
+	// network error, a 5xx, an undecodable body) and "NO_CODE" errors without a code.
+	Errors map[string]int `json:"errors_by_code"`
+	// ErrorSamples holds the first error seen of each code.
+	ErrorSamples    map[string]string `json:"error_samples,omitempty"`
+	Settled         int               `json:"settled,omitempty"`
+	SettleSeconds   float64           `json:"settle_seconds,omitempty"`
+	SettlePerSecond float64           `json:"settle_per_second,omitempty"`
+	UnsettledAtEnd  int               `json:"unsettled_at_end,omitempty"`
 }
 
 func (r *Result) print(w io.Writer) {
@@ -117,6 +122,10 @@ func (r *Result) print(w io.Writer) {
 		}
 		sort.Strings(codes)
 		fmt.Fprintf(w, "  errors           %s\n", strings.Join(codes, " "))
+		for _, c := range codes {
+			code, _, _ := strings.Cut(c, "=")
+			fmt.Fprintf(w, "    first %-12s %.200s\n", code, r.ErrorSamples[code])
+		}
 	}
 	if r.SettleSeconds > 0 {
 		fmt.Fprintf(w, "  settled          %d in %.1f s from the first submit = %.0f/s (%d unsettled at the end)\n",
@@ -190,7 +199,7 @@ func load(ctx context.Context, o *options, log io.Writer) (*Result, error) {
 
 	hist := hdrhistogram.New(1, 60_000_000, 3) // microseconds
 	var mu sync.Mutex
-	res := &Result{Label: o.label, Clients: o.clients, Errors: map[string]int{}}
+	res := &Result{Label: o.label, Clients: o.clients, Errors: map[string]int{}, ErrorSamples: map[string]string{}}
 	var seq int
 	record := func(latency time.Duration, err error, history bool) {
 		mu.Lock()
@@ -199,11 +208,11 @@ func load(ctx context.Context, o *options, log io.Writer) (*Result, error) {
 			res.HistoryReads++
 		}
 		if err != nil {
-			code, _, _ := strings.Cut(err.Error(), ":")
-			if errors.Is(err, gqlclient.ErrTransient) {
-				code = "transient"
-			}
+			code := errorCode(err)
 			res.Errors[code]++
+			if _, seen := res.ErrorSamples[code]; !seen {
+				res.ErrorSamples[code] = err.Error()
+			}
 			return
 		}
 		if !history {
@@ -288,6 +297,21 @@ func load(ctx context.Context, o *options, log io.Writer) (*Result, error) {
 		settleUntil(ctx, api, donors, o.settle, start, res)
 	}
 	return res, nil
+}
+
+// errorCode names a failed request by the extensions.code of its GraphQL answer.
+func errorCode(err error) string {
+	var gqlErr *gqlclient.Error
+	switch {
+	case errors.As(err, &gqlErr) && gqlErr.Code() == "":
+		return "NO_CODE"
+	case errors.As(err, &gqlErr):
+		return gqlErr.Code()
+	case errors.Is(err, gqlclient.ErrTransient):
+		return "no_answer"
+	}
+	code, _, _ := strings.Cut(err.Error(), ":") // the generator's own (DROPPED)
+	return code
 }
 
 // settleUntil polls every donor's history until no donation is PENDING or PROCESSING.

@@ -19,13 +19,23 @@ type Client struct {
 	HTTP *http.Client
 }
 
-// Error is one GraphQL error.
+// Error is one GraphQL error. Do returns it wrapped, so errors.As finds the answer's code.
 type Error struct {
 	Message    string         `json:"message"`
 	Extensions map[string]any `json:"extensions"`
 }
 
-// ErrTransient is an answer worth retrying: no answer, a 5xx, or an internal error.
+// Error implements error: the message.
+func (e *Error) Error() string { return e.Message }
+
+// Code returns extensions.code, or "" when the answer has none.
+func (e *Error) Code() string {
+	code, _ := e.Extensions["code"].(string)
+	return code
+}
+
+// ErrTransient is an answer worth retrying: no answer, a 5xx, an internal error, UNAVAILABLE
+// or RATE_LIMITED.
 var ErrTransient = errors.New("transient")
 
 // Do posts one operation and decodes data into out. It returns ErrTransient (wrapped) for
@@ -49,23 +59,21 @@ func (c *Client) Do(ctx context.Context, token, query string, vars map[string]an
 	if err != nil {
 		return fmt.Errorf("%w: read: %v", ErrTransient, err)
 	}
-	if resp.StatusCode >= 500 {
-		return fmt.Errorf("%w: status %d", ErrTransient, resp.StatusCode)
-	}
 	var doc struct {
 		Data   json.RawMessage `json:"data"`
 		Errors []Error         `json:"errors"`
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	if err := json.Unmarshal(raw, &doc); err != nil || resp.StatusCode >= 500 && len(doc.Errors) == 0 {
 		return fmt.Errorf("%w: status %d, undecodable answer: %.100s", ErrTransient, resp.StatusCode, raw)
 	}
 	if len(doc.Errors) > 0 {
-		code, _ := doc.Errors[0].Extensions["code"].(string)
-		switch code {
-		case "INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "RATE_LIMITED", "":
-			return fmt.Errorf("%w: %s: %s", ErrTransient, code, doc.Errors[0].Message)
+		first := &doc.Errors[0]
+		switch code := first.Code(); code {
+		case "INTERNAL_SERVER_ERROR", "UNAVAILABLE", "RATE_LIMITED", "":
+			return fmt.Errorf("%w: %s: %w", ErrTransient, code, first)
+		default:
+			return fmt.Errorf("%s: %w", code, first)
 		}
-		return fmt.Errorf("%s: %s", code, doc.Errors[0].Message)
 	}
 	if out != nil {
 		return json.Unmarshal(doc.Data, out)
