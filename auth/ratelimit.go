@@ -153,15 +153,19 @@ func (g *Guard) Submit(ctx context.Context, userID, paymentMethodID string) erro
 	return nil
 }
 
-// AddCard is checked before a card is saved: per donor, and against card testing.
-func (g *Guard) AddCard(ctx context.Context, userID string) error {
+// AddCard is checked before a card is saved: per donor, and against card testing. The try
+// is counted at once; a save that never reached a verdict (the provider busy or unreachable)
+// gives it back with the returned reservation's Release, so a donor who retries through an
+// outage is not locked out of saving a card.
+func (g *Guard) AddCard(ctx context.Context, userID string) (*Reservation, error) {
 	if g == nil {
-		return nil
+		return nil, nil
 	}
-	if err := g.allow(ctx, g.Limits.AddCardPerDonor, "new cards", userID); err != nil {
-		return err
+	hold, err := g.reserve(ctx, g.Limits.AddCardPerDonor, "new cards", userID)
+	if err != nil {
+		return nil, err
 	}
-	return g.cardTesting(ctx, userID)
+	return hold, g.cardTesting(ctx, userID)
 }
 
 // ProviderCall is checked before a donor's request that calls the payment provider at once

@@ -136,10 +136,18 @@ func (r *mutationResolver) AddPaymentMethod(ctx context.Context, input giveathon
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Guard.AddCard(ctx, u.ID); err != nil {
+	hold, err := r.Guard.AddCard(ctx, u.ID)
+	if err != nil {
 		return nil, err
 	}
-	return r.PaymentMethodService.AddPaymentMethod(ctx, u, input)
+	pm, err := r.PaymentMethodService.AddPaymentMethod(ctx, u, input)
+	if giveathon.ErrorCode(err) == giveathon.EUNAVAILABLE {
+		// The provider never judged the card: this try does not count against the donor.
+		if rerr := hold.Release(context.WithoutCancel(ctx)); rerr != nil {
+			r.Logger.WarnContext(ctx, "give back a card try", "err", rerr)
+		}
+	}
+	return pm, err
 }
 
 // RemovePaymentMethod is the resolver for the removePaymentMethod field.

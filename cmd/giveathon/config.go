@@ -43,7 +43,7 @@ var settings = []setting{
 	{"STRIPE_PUBLISHABLE_KEY", "", "Stripe publishable key handed to the browser (pk_test_sandbox with the sandbox)."},
 	{"STRIPE_WEBHOOK_SECRET", "", "Secret that signs Stripe's webhooks (whsec_...). Required in production; random with the in-process sandbox."},
 	{"STRIPE_API_BASE", "", "Base URL of the Stripe API (a standalone sandbox, stripe-mock). Unset: Stripe's own, or the in-process sandbox."},
-	{"STRIPE_RATE_LIMIT", "0", "Most Stripe calls per second from this process. 0: 80 for live keys, 20 for test keys. Calls made for a donor's request (saving a card, refreshDonation) may use a quarter of it and never queue ahead of charges: past that they answer SERVICE_UNAVAILABLE with retryAfter."},
+	{"STRIPE_RATE_LIMIT", "0", "Most Stripe calls per second from this process. 0: 80 for live keys, 20 for test keys. Calls made for a donor's request (saving a card, refreshDonation) may use a quarter of it and never queue ahead of charges: past that they answer UNAVAILABLE with retryAfter."},
 	{"STRIPE_TIMEOUT", "30s", "How long one Stripe call may take."},
 	{"SMTP_URL", "", "SMTP server for receipts: smtp://[user:pass@]host:port[?tls=none|starttls|tls]. Unset: e-mails are logged and recorded only."},
 	{"MAIL_FROM", "Giveathon <receipts@giveathon.local>", "Sender of receipts."},

@@ -55,7 +55,7 @@ func TestOneProviderFailureDoesNotBlockSavingACard(t *testing.T) {
 	// One 500 on customer creation, then the provider is healthy: the next try saves the card.
 	c, email := m.donorWithEmail(t)
 	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/customers", Fault: sandbox.FaultError500, Count: 1})
-	if r := c.Do(t, addPMOp, visa); r.Code() != "SERVICE_UNAVAILABLE" || r.Errors[0].Extensions["retryAfter"] == nil {
+	if r := c.Do(t, addPMOp, visa); r.Code() != "UNAVAILABLE" || r.Errors[0].Extensions["retryAfter"] == nil {
 		t.Fatalf("during the 500: %s", r.Raw)
 	}
 	m.addCard(t, c, "pm_card_visa")
@@ -69,7 +69,7 @@ func TestOneProviderFailureDoesNotBlockSavingACard(t *testing.T) {
 	// The customer is created but the answer is lost: the retry finds it, and makes no other.
 	c, email = m.donorWithEmail(t)
 	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/customers", Fault: sandbox.FaultTimeoutAfter, Count: 1})
-	if r := c.Do(t, addPMOp, visa); r.Code() != "SERVICE_UNAVAILABLE" {
+	if r := c.Do(t, addPMOp, visa); r.Code() != "UNAVAILABLE" {
 		t.Fatalf("answer lost: %s", r.Raw)
 	}
 	if ids := m.customersAt(t, email); len(ids) != 1 {
