@@ -155,7 +155,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: websocketInit(res.Auth)})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if !cfg.Production {
@@ -221,9 +221,6 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		var inner *gqlerror.Error
 		if errors.As(err, &inner) && inner.Err == nil {
 			// gqlgen's and gqlparser's own errors: bad JSON, parse, validation, coercion.
-			if strings.HasPrefix(gqlErr.Message, "json request body could not be decoded") {
-				gqlErr.Message = "the request body is not valid JSON" // the original echoes the body
-			}
 			if _, ok := gqlErr.Extensions["code"]; !ok {
 				gqlErr.Extensions["code"] = errcode.ValidationFailed
 			}
