@@ -114,7 +114,12 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 
-	r.Method(http.MethodGet, "/metrics", metrics.Handler())
+	if !cfg.Production {
+		r.Method(http.MethodGet, "/metrics", metrics.Handler())
+	} else {
+		// Production serves them on the admin listener only; a 404 here, not the web app.
+		r.Get("/metrics", http.NotFound)
+	}
 
 	gql := NewGraphQLServer(res, cfg)
 	r.Group(func(r chi.Router) {

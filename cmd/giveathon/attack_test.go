@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -10,6 +12,14 @@ import (
 )
 
 // The attacks of issue 10, sent to the running server as an attacker would.
+
+// productionEnv is the environment of a production server on a migrated database that makes
+// no Stripe call.
+func productionEnv(t *testing.T) map[string]string {
+	return map[string]string{"DATABASE_URL": testenv.URL(t), "ENV": "production",
+		"STRIPE_SECRET_KEY": "sk_test_production_test", "STRIPE_WEBHOOK_SECRET": "whsec_production_test",
+		"EVENT_STARTS_AT": "2026-12-01T09:00:00-05:00", "STRIPE_API_BASE": "http://127.0.0.1:9"}
+}
 
 // TestNULInSearchAndCursorsIsBadInput: PostgreSQL refuses NUL in text, so a NUL must be
 // refused as the field's mistake before it reaches SQL.
@@ -45,5 +55,34 @@ func TestNULInSearchAndCursorsIsBadInput(t *testing.T) {
 	}
 	if strings.Contains(srv.logs.String(), "internal error") {
 		t.Errorf("logged internal errors:\n%s", srv.logs)
+	}
+}
+
+// TestMetricsOnlyOnTheAdminListenerInProduction: the API port does not serve /metrics in
+// production; the admin listener does.
+func TestMetricsOnlyOnTheAdminListenerInProduction(t *testing.T) {
+	t.Parallel()
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	env := productionEnv(t)
+	admin := "127.0.0.1:" + freePort(t)
+	env["ADMIN_ADDR"] = admin
+	prod := start(t, env)
+	if status, body := get(prod.url + "/metrics"); status != http.StatusNotFound || strings.Contains(body, "go_goroutines") {
+		t.Errorf("production API port /metrics: %d %.200s", status, body)
+	}
+	if status, body := get("http://" + admin + "/metrics"); status != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("production admin /metrics: %d %.200s", status, body)
+	}
+	dev := start(t, map[string]string{"DATABASE_URL": testenv.URL(t), "LOG_LEVEL": "warn"})
+	if status, body := get(dev.url + "/metrics"); status != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("development API port /metrics: %d %.200s", status, body)
 	}
 }

@@ -30,7 +30,7 @@ type setting struct {
 var settings = []setting{
 	{"ENV", "development", "development or production. Production turns introspection and the playground off, marks cookies Secure, logs JSON, and never migrates on its own."},
 	{"HTTP_ADDR", "localhost:8080", "Address the HTTP server listens on (host:port; port 0 picks a free one)."},
-	{"ADMIN_ADDR", "", "Address of the admin listener with pprof (/debug/pprof/). Unset: off. Keep it on loopback."},
+	{"ADMIN_ADDR", "", "Address of the admin listener with pprof (/debug/pprof/) and Prometheus metrics (/metrics; in production only there, in development on HTTP_ADDR too). Unset: off. Keep it on loopback."},
 	{"PUBLIC_URL", "http://<HTTP_ADDR>", "The URL donors reach the service at, used in links."},
 	{"DATABASE_URL", "", "PostgreSQL (or CockroachDB) URL of the domain data. Unset: a private PostgreSQL in DATA_DIR."},
 	{"DATA_DIR", "./.data", "Folder of the embedded PostgreSQL (used when DATABASE_URL is unset)."},
