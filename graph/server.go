@@ -35,16 +35,8 @@ import (
 type Config struct {
 	// Production turns introspection and the playground off and marks cookies Secure.
 	Production bool
-	// MaxBodyBytes is the largest request body accepted.
-	MaxBodyBytes int64
-	// MaxComplexity is the largest query complexity accepted (each field costs 1, a list
-	// costs its page size times its children).
-	MaxComplexity int
-	// MaxDepth, MaxAliases and MaxQueryBytes bound a query's nesting, aliases and length.
-	MaxDepth, MaxAliases, MaxQueryBytes int
-	// PersistedQueries, when set, is the only queries accepted (sha256 hex -> query):
-	// persisted-query-only mode, for production.
-	PersistedQueries map[string]string
+	// Limits bound what one request may ask.
+	Limits
 	// Ready reports whether the service can take traffic (database reachable and migrated).
 	Ready func(ctx context.Context) error
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
@@ -58,32 +50,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Defaults for Config.
-const (
-	DefaultMaxBodyBytes = 1 << 20
-	// DefaultMaxComplexity lets a full page (100) of any list with every field through, and
-	// stops the multiplying of pages by pages.
-	DefaultMaxComplexity = 5000
-)
-
 // NewHandler returns the HTTP handler of the whole API: /graphql, /playground, /healthz,
 // /readyz and whatever Config.Routes adds.
 func NewHandler(res *Resolver, cfg Config) http.Handler {
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if cfg.MaxComplexity <= 0 {
-		cfg.MaxComplexity = DefaultMaxComplexity
-	}
-	if cfg.MaxDepth <= 0 {
-		cfg.MaxDepth = DefaultMaxDepth
-	}
-	if cfg.MaxAliases <= 0 {
-		cfg.MaxAliases = DefaultMaxAliases
-	}
-	if cfg.MaxQueryBytes <= 0 {
-		cfg.MaxQueryBytes = DefaultMaxQueryBytes
-	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, recoverer(cfg.Logger), securityHeaders(cfg.Production),
 		metrics.HTTPMiddleware(func(r *http.Request) string { return chi.RouteContext(r.Context()).RoutePattern() }))
@@ -155,6 +125,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 		return listCost(child, first)
 	}
 	srv := handler.New(generated.NewExecutableSchema(c))
+	cfg.Limits = cfg.Limits.withDefaults()
 
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
 	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: websocketInit(res.Auth)})
@@ -162,13 +133,17 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(postTransport{})
 
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	checked := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(checked)
+	srv.SetParserTokenLimit(cfg.MaxTokens)
+	srv.SetDisableSuggestion(cfg.Production)
+	srv.SetValidationRulesFn(validationRules(cfg.Production))
 	if !cfg.Production {
 		srv.Use(extension.Introspection{})
 	}
 	// Before the persisted-query extension, so that in persisted-only mode nothing unlisted
 	// reaches its cache.
-	srv.Use(queryLimits{maxDepth: cfg.MaxDepth, maxAliases: cfg.MaxAliases, maxBytes: cfg.MaxQueryBytes, allowed: cfg.PersistedQueries})
+	srv.Use(queryLimits{Limits: cfg.Limits, checked: checked})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](max(1000, len(cfg.PersistedQueries)))})
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 

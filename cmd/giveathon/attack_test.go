@@ -3,15 +3,82 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/giveathon/giveathon/internal/testenv"
 )
 
 // The attacks of issue 10, sent to the running server as an attacker would.
+
+// attackBodyLimit is the most an answer to an attack may weigh: a few errors, not thousands.
+const attackBodyLimit = 4 << 10
+
+// TestValidationAttacksAreRefusedCheaply sends queries whose checking used to cost seconds or
+// megabytes: each is refused with a client error and a small answer.
+func TestValidationAttacksAreRefusedCheaply(t *testing.T) {
+	t.Parallel()
+	srv := start(t, map[string]string{"DATABASE_URL": testenv.URL(t), "LOG_LEVEL": "warn"})
+
+	var fanOut strings.Builder // 2^30 paths through 30 fragments, in about 900 bytes
+	fanOut.WriteString("{ ...F0 }")
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&fanOut, " fragment F%d on Query { ...F%d ...F%d }", i, i+1, i+1)
+	}
+	fanOut.WriteString(" fragment F30 on Query { me { id } }")
+	manyFragments := "{ me {"
+	for i := 0; i < 300; i++ {
+		manyFragments += fmt.Sprintf(" ...U%d", i)
+	}
+	manyFragments += " } }"
+	for i := 0; i < 300; i++ {
+		manyFragments += fmt.Sprintf(" fragment U%d on User { id }", i)
+	}
+	conflicts := func(n int, aliased bool) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := 0; i < n; i++ {
+			switch {
+			case aliased && i%2 == 0:
+				fmt.Fprintf(&b, " a: me { id }")
+			case aliased:
+				fmt.Fprintf(&b, " a: charities(first: %d) { totalCount }", i)
+			default:
+				fmt.Fprintf(&b, " charities(first: %d) { totalCount }", i+1)
+			}
+		}
+		return b.String() + " }"
+	}
+
+	for _, c := range []struct{ name, query string }{
+		{"fragments fanning out", fanOut.String()},
+		{"5400 tokens", "{ me {" + strings.Repeat(" id", 5400) + " } }"},
+		{"1500 times the same field", "{ me {" + strings.Repeat(" id", 1500) + " } }"},
+		{"300 fragments in one selection", manyFragments},
+		{"200 conflicting fields", conflicts(200, false)},
+		{"200 conflicting aliases", conflicts(200, true)},
+		{"60 conflicting fields", conflicts(60, false)},
+		{"20 conflicting fields (190 conflicts)", conflicts(20, false)},
+	} {
+		started := time.Now()
+		r := srv.client.Do(t, c.query, nil)
+		took := time.Since(started)
+		t.Logf("%s (%d bytes): %s, %d bytes of answer", c.name, len(c.query), took.Round(time.Microsecond), len(r.Raw))
+		if len(r.Errors) == 0 || r.Data != nil {
+			t.Errorf("%s: answered: %.300s", c.name, r.Raw)
+		}
+		if code := r.Code(); code != "GRAPHQL_VALIDATION_FAILED" && code != "BAD_USER_INPUT" {
+			t.Errorf("%s: code %q: %.300s", c.name, code, r.Raw)
+		}
+		if len(r.Raw) > attackBodyLimit {
+			t.Errorf("%s: %d bytes of answer: %.300s", c.name, len(r.Raw), r.Raw)
+		}
+	}
+}
 
 // productionEnv is the environment of a production server on a migrated database that makes
 // no Stripe call.
@@ -19,6 +86,52 @@ func productionEnv(t *testing.T) map[string]string {
 	return map[string]string{"DATABASE_URL": testenv.URL(t), "ENV": "production",
 		"STRIPE_SECRET_KEY": "sk_test_production_test", "STRIPE_WEBHOOK_SECRET": "whsec_production_test",
 		"EVENT_STARTS_AT": "2026-12-01T09:00:00-05:00", "STRIPE_API_BASE": "http://127.0.0.1:9"}
+}
+
+// TestProductionTellsNothingOfTheSchema: no "Did you mean" suggestions, and introspection is
+// refused as the client's mistake, not logged as the server's.
+func TestProductionTellsNothingOfTheSchema(t *testing.T) {
+	t.Parallel()
+	for _, production := range []bool{false, true} {
+		env := map[string]string{"DATABASE_URL": testenv.URL(t)}
+		if production {
+			env = productionEnv(t)
+		}
+		srv := start(t, env)
+		for _, q := range []string{
+			`{ charitie { id } }`,                                       // a field
+			`{ charities(frist: 1) { totalCount } }`,                    // an argument
+			`{ me { donations(status: SUCCEDED) { totalCount } } }`,     // an enum value
+			`query($n: Strin) { charities(search: $n) { totalCount } }`, // a type
+			`{ me }`, // a selection missing
+		} {
+			r := srv.client.Do(t, q, nil)
+			if r.Code() != "GRAPHQL_VALIDATION_FAILED" {
+				t.Errorf("%s: %s", q, r.Raw)
+			}
+			if production && strings.Contains(r.Raw, "Did you mean") {
+				t.Errorf("production: %s answered %s", q, r.Raw)
+			}
+			// In development the suggestions stay (a check that the test sees them).
+			if !production && q == `{ charitie { id } }` && !strings.Contains(r.Raw, "Did you mean") {
+				t.Errorf("development: %s answered %s", q, r.Raw)
+			}
+		}
+		if !production {
+			continue
+		}
+		for _, q := range []string{`{ __schema { queryType { name } } }`, `{ __type(name: "Query") { name } }`,
+			`{ ...I } fragment I on Query { __schema { types { name } } }`} {
+			r := srv.client.Do(t, q, nil)
+			if r.Code() != "GRAPHQL_VALIDATION_FAILED" || !strings.Contains(r.Errors[0].Message, "introspection is disabled") || r.Data != nil {
+				t.Errorf("introspection in production %s: %s", q, r.Raw)
+			}
+		}
+		srv.client.Do(t, `{ event { __typename name } }`, nil).NoErrors(t)
+		if logs := srv.logs.String(); strings.Contains(logs, "internal error") || strings.Contains(logs, "introspection") {
+			t.Errorf("production logged the refusals as errors:\n%s", logs)
+		}
+	}
 }
 
 // TestNULInSearchAndCursorsIsBadInput: PostgreSQL refuses NUL in text, so a NUL must be

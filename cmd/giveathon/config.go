@@ -76,6 +76,7 @@ var settings = []setting{
 	{"GRAPHQL_MAX_DEPTH", "12", "Deepest nesting of fields a query may have."},
 	{"GRAPHQL_MAX_ALIASES", "30", "Most aliases a query may use."},
 	{"GRAPHQL_MAX_QUERY_BYTES", "16384", "Longest query text accepted."},
+	{"GRAPHQL_MAX_TOKENS", "2000", "Most tokens (names, punctuation and values) a query may have; the parser stops at the next one."},
 	{"PERSISTED_QUERIES_FILE", "", "JSON file of sha256 -> query: when set, only these queries are accepted (persisted-query-only mode)."},
 	{"SHUTDOWN_TIMEOUT", "20s", "How long a stopping server waits for requests in flight."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
@@ -84,37 +85,33 @@ var settings = []setting{
 
 // Config is the parsed, validated configuration of a Giveathon process.
 type Config struct {
-	Production       bool
-	HTTPAddr         string
-	AdminAddr        string
-	PublicURL        string
-	DatabaseURL      string
-	JobsDatabaseURL  string
-	Stripe           payments.Config
-	StripePublic     string
-	WebhookSecret    string
-	SMTPURL          string
-	MailFrom         string
-	Donation         giveathon.DonationLimits
-	Event            giveathon.Event
-	LiveResync       time.Duration
-	SessionCacheTTL  time.Duration
-	Jobs             jobs.Config
-	Limits           auth.Limits
-	TrustedProxies   []netip.Prefix
-	CORSOrigins      []string
-	DataDir          string
-	DBMaxConns       int32
-	DBIsolation      pgx.TxIsoLevel
-	MaxBodyBytes     int64
-	MaxComplexity    int
-	MaxDepth         int
-	MaxAliases       int
-	MaxQueryBytes    int
-	PersistedQueries map[string]string
-	ShutdownTimeout  time.Duration
-	LogLevel         slog.Level
-	LogJSON          bool
+	Production      bool
+	HTTPAddr        string
+	AdminAddr       string
+	PublicURL       string
+	DatabaseURL     string
+	JobsDatabaseURL string
+	Stripe          payments.Config
+	StripePublic    string
+	WebhookSecret   string
+	SMTPURL         string
+	MailFrom        string
+	Donation        giveathon.DonationLimits
+	Event           giveathon.Event
+	LiveResync      time.Duration
+	SessionCacheTTL time.Duration
+	Jobs            jobs.Config
+	Limits          auth.Limits
+	TrustedProxies  []netip.Prefix
+	CORSOrigins     []string
+	DataDir         string
+	DBMaxConns      int32
+	DBIsolation     pgx.TxIsoLevel
+	// GraphQL bounds what one request may ask; serve hands it to the server whole.
+	GraphQL         graph.Limits
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+	LogJSON         bool
 	// getenv is kept for settings read by a part itself (the sandbox's faults).
 	getenv func(string) string
 }
@@ -181,14 +178,17 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	default:
 		bad("DB_ISOLATION", "%q is neither serializable nor read_committed", v)
 	}
-	c.MaxBodyBytes = intSetting("MAX_BODY_BYTES", 1024, 64<<20)
-	c.MaxComplexity = int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000))
-	c.MaxDepth = int(intSetting("GRAPHQL_MAX_DEPTH", 2, 100))
-	c.MaxAliases = int(intSetting("GRAPHQL_MAX_ALIASES", 0, 10_000))
-	c.MaxQueryBytes = int(intSetting("GRAPHQL_MAX_QUERY_BYTES", 256, 1<<20))
+	c.GraphQL = graph.Limits{
+		MaxBodyBytes:  intSetting("MAX_BODY_BYTES", 1024, 64<<20),
+		MaxComplexity: int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000)),
+		MaxDepth:      int(intSetting("GRAPHQL_MAX_DEPTH", 2, 100)),
+		MaxAliases:    int(intSetting("GRAPHQL_MAX_ALIASES", 0, 10_000)),
+		MaxQueryBytes: int(intSetting("GRAPHQL_MAX_QUERY_BYTES", 256, 1<<20)),
+		MaxTokens:     int(intSetting("GRAPHQL_MAX_TOKENS", 20, 1_000_000)),
+	}
 	if path := get("PERSISTED_QUERIES_FILE"); path != "" {
 		var err error
-		if c.PersistedQueries, err = graph.LoadPersistedQueries(path); err != nil {
+		if c.GraphQL.PersistedQueries, err = graph.LoadPersistedQueries(path); err != nil {
 			bad("PERSISTED_QUERIES_FILE", "%v", err)
 		}
 	}

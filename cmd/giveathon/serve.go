@@ -62,8 +62,7 @@ func (p *program) serve(ctx context.Context, args []string) error {
 
 	handler := graph.NewHandler(a.resolver(), graph.Config{
 		Production:     cfg.Production,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		MaxComplexity:  cfg.MaxComplexity,
+		Limits:         cfg.GraphQL,
 		TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins:    cfg.CORSOrigins,
 		Logger:         logger,
