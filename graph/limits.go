@@ -27,6 +27,9 @@ type Limits struct {
 	// MaxDepth, MaxAliases, MaxQueryBytes and MaxTokens bound a query's nesting, aliases,
 	// length and number of tokens (names, punctuation, values).
 	MaxDepth, MaxAliases, MaxQueryBytes, MaxTokens int
+	// MaxSubscriptionsPerSocket is how many subscriptions one websocket connection may have
+	// open at once.
+	MaxSubscriptionsPerSocket int
 	// PersistedQueries, when set, is the only queries accepted (sha256 hex -> query):
 	// persisted-query-only mode, for production.
 	PersistedQueries map[string]string
@@ -37,11 +40,12 @@ const (
 	DefaultMaxBodyBytes = 1 << 20
 	// DefaultMaxComplexity lets a full page (100) of any list with every field through, and
 	// stops the multiplying of pages by pages.
-	DefaultMaxComplexity = 5000
-	DefaultMaxDepth      = 12
-	DefaultMaxAliases    = 30
-	DefaultMaxQueryBytes = 16 << 10
-	DefaultMaxTokens     = 2000
+	DefaultMaxComplexity             = 5000
+	DefaultMaxDepth                  = 12
+	DefaultMaxAliases                = 30
+	DefaultMaxQueryBytes             = 16 << 10
+	DefaultMaxTokens                 = 2000
+	DefaultMaxSubscriptionsPerSocket = 20
 )
 
 // Bounds on a query's shape that no client needs to change: they keep the work of checking
@@ -69,7 +73,7 @@ func (l Limits) withDefaults() Limits {
 		v   *int
 		def int
 	}{{&l.MaxComplexity, DefaultMaxComplexity}, {&l.MaxDepth, DefaultMaxDepth}, {&l.MaxAliases, DefaultMaxAliases},
-		{&l.MaxQueryBytes, DefaultMaxQueryBytes}, {&l.MaxTokens, DefaultMaxTokens}} {
+		{&l.MaxQueryBytes, DefaultMaxQueryBytes}, {&l.MaxTokens, DefaultMaxTokens}, {&l.MaxSubscriptionsPerSocket, DefaultMaxSubscriptionsPerSocket}} {
 		if *f.v <= 0 {
 			*f.v = f.def
 		}

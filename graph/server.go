@@ -127,8 +127,10 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	srv := handler.New(generated.NewExecutableSchema(c))
 	cfg.Limits = cfg.Limits.withDefaults()
 
+	_, _, recheck := res.Live.defaults()
+	ws := sockets{auth: res.Auth, recheck: recheck, maxSubscriptions: cfg.MaxSubscriptionsPerSocket, logger: cfg.Logger}
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: websocketInit(res.Auth)})
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: ws.init})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(postTransport{})
@@ -141,6 +143,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	if !cfg.Production {
 		srv.Use(extension.Introspection{})
 	}
+	srv.Use(ws)
 	// Before the persisted-query extension, so that in persisted-only mode nothing unlisted
 	// reaches its cache.
 	srv.Use(queryLimits{Limits: cfg.Limits, checked: checked})

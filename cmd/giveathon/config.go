@@ -49,7 +49,7 @@ var settings = []setting{
 	{"EVENT_STARTS_AT", "", "When donations open (RFC 3339, 2026-12-01T09:00:00-05:00). Unset: when the process starts (development only; required in production)."},
 	{"EVENT_ENDS_AT", "", "When donations close (RFC 3339). Unset: three days after EVENT_STARTS_AT."},
 	{"EVENT_GOAL_CENTS", "100000000", "The event's goal in cents ($1,000,000), shown against the total."},
-	{"LIVE_RESYNC_INTERVAL", "10s", "How often a live subscription re-reads what it watches even without a change notice (a notice is lost when its sender dies between commit and notify)."},
+	{"LIVE_RESYNC_INTERVAL", "10s", "How often a live subscription re-reads what it watches even without a change notice (a notice is lost when its sender dies between commit and notify), and how often a signed-in websocket checks that its session still holds."},
 	{"DONATION_MIN_CENTS", "100", "Smallest donation, in cents."},
 	{"DONATION_MAX_CENTS", "10000000", "Largest donation, in cents."},
 	{"CHARGE_MAX_ATTEMPTS", "5", "How often a charge is tried before the donation fails."},
@@ -77,6 +77,7 @@ var settings = []setting{
 	{"GRAPHQL_MAX_ALIASES", "30", "Most aliases a query may use."},
 	{"GRAPHQL_MAX_QUERY_BYTES", "16384", "Longest query text accepted."},
 	{"GRAPHQL_MAX_TOKENS", "2000", "Most tokens (names, punctuation and values) a query may have; the parser stops at the next one."},
+	{"GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET", "20", "Most subscriptions one websocket connection may have open at once."},
 	{"PERSISTED_QUERIES_FILE", "", "JSON file of sha256 -> query: when set, only these queries are accepted (persisted-query-only mode)."},
 	{"SHUTDOWN_TIMEOUT", "20s", "How long a stopping server waits for requests in flight."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
@@ -179,12 +180,13 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		bad("DB_ISOLATION", "%q is neither serializable nor read_committed", v)
 	}
 	c.GraphQL = graph.Limits{
-		MaxBodyBytes:  intSetting("MAX_BODY_BYTES", 1024, 64<<20),
-		MaxComplexity: int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000)),
-		MaxDepth:      int(intSetting("GRAPHQL_MAX_DEPTH", 2, 100)),
-		MaxAliases:    int(intSetting("GRAPHQL_MAX_ALIASES", 0, 10_000)),
-		MaxQueryBytes: int(intSetting("GRAPHQL_MAX_QUERY_BYTES", 256, 1<<20)),
-		MaxTokens:     int(intSetting("GRAPHQL_MAX_TOKENS", 20, 1_000_000)),
+		MaxBodyBytes:              intSetting("MAX_BODY_BYTES", 1024, 64<<20),
+		MaxComplexity:             int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000)),
+		MaxDepth:                  int(intSetting("GRAPHQL_MAX_DEPTH", 2, 100)),
+		MaxAliases:                int(intSetting("GRAPHQL_MAX_ALIASES", 0, 10_000)),
+		MaxQueryBytes:             int(intSetting("GRAPHQL_MAX_QUERY_BYTES", 256, 1<<20)),
+		MaxTokens:                 int(intSetting("GRAPHQL_MAX_TOKENS", 20, 1_000_000)),
+		MaxSubscriptionsPerSocket: int(intSetting("GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET", 1, 10_000)),
 	}
 	if path := get("PERSISTED_QUERIES_FILE"); path != "" {
 		var err error

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/giveathon/giveathon/internal/testenv"
 )
@@ -66,6 +67,19 @@ func TestEveryRequestLimitSettingChangesTheServer(t *testing.T) {
 			ask: askQuery(`{ charities(first: 20) { edges { node { id name } } } }`), allowed: `{ charities(first: 1) { totalCount } }`},
 		{setting: "PERSISTED_QUERIES_FILE", value: allowlist, code: "PERSISTED_QUERY_NOT_ALLOWED",
 			ask: askQuery(`{ event { open } }`), allowed: listed},
+		{setting: "GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET", value: "2", code: "SUBSCRIPTION_LIMIT_EXCEEDED",
+			ask: func(t *testing.T, srv *running) *testenv.Response {
+				s := srv.client.Subscribe(t, `subscription { eventTotals { totalCents } }`, nil, nil)
+				s.Next(t, 10*time.Second).NoErrors(t)
+				var r *testenv.Response
+				for i := 0; i < 2; i++ {
+					var err error
+					if r, err = s.Send(t, `subscription { eventTotals { donationCount } }`, nil); err != nil {
+						t.Fatalf("subscription %d: %v", i+2, err)
+					}
+				}
+				return r
+			}},
 		{setting: "MAX_BODY_BYTES", value: "1024", code: "BAD_USER_INPUT",
 			ask: askQuery(`{ event { name` + strings.Repeat(" ", 2000) + `} }`), allowed: listed},
 	}
