@@ -40,8 +40,16 @@ func (p Page) Validate() (Page, error) {
 	case p.First > MaxPageSize:
 		return p, Invalid("first", "first must be at most %d", MaxPageSize)
 	}
+	if HasControl(p.After) {
+		return p, Invalid("after", "after is not a cursor this list gave out")
+	}
 	return p, nil
 }
+
+// HasControl reports whether s holds a control character, NUL among them, which PostgreSQL
+// refuses in text, or a hidden one (zero-width, bidi overrides). No search or cursor needs
+// one, so they are refused as the client's mistake before they reach SQL.
+func HasControl(s string) bool { return strings.ContainsFunc(s, isHiddenOrControl) }
 
 // CharityFilter selects charities: a page of those whose name or description contains every
 // word of Search (case-insensitive; empty: all).
@@ -54,10 +62,13 @@ type CharityFilter struct {
 const MaxSearchLength = 100
 
 // SearchWords returns the words of the filter's search, or an EINVALID error when it is too
-// long.
+// long or holds control characters.
 func (f CharityFilter) SearchWords() ([]string, error) {
 	if len(f.Search) > MaxSearchLength {
 		return nil, Invalid("search", "search must be at most %d characters", MaxSearchLength)
+	}
+	if HasControl(f.Search) {
+		return nil, Invalid("search", "search must not contain control characters")
 	}
 	return strings.Fields(f.Search), nil
 }

@@ -42,6 +42,7 @@ type Service struct {
 	SessionCacheTTL time.Duration
 	cache           *sessionCache
 	cacheOnce       sync.Once
+	watchers        sessionWatchers
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -132,6 +133,9 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	s.sessions().forget(h, s.Now())
 	err := s.Store.RevokeSession(ctx, h)
 	s.sessions().forget(h, s.Now())
+	if err == nil {
+		s.watchers.signedOut(h)
+	}
 	return err
 }
 

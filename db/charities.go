@@ -1,10 +1,12 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/giveathon/giveathon"
@@ -74,12 +76,31 @@ func encodeCursor(v any) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// decodeCursor decodes a cursor into v. Every string in it must be plain text: a cursor made
+// up with a NUL would otherwise reach SQL, which refuses it.
 func decodeCursor(s string, v any) error {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, v) != nil {
+	if err != nil || json.Unmarshal(b, v) != nil || !plainStrings(b) {
 		return giveathon.Invalid("after", "after is not a cursor this list gave out")
 	}
 	return nil
+}
+
+// plainStrings reports whether no string of a JSON document (keys included) holds a control
+// character.
+func plainStrings(doc []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return true
+		} else if err != nil {
+			return false
+		}
+		if s, ok := tok.(string); ok && giveathon.HasControl(s) {
+			return false
+		}
+	}
 }
 
 // FindCharities returns a page of charities ordered by name (then id, so the order is total

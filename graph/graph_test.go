@@ -59,8 +59,8 @@ func setup(t *testing.T, opts ...setupOpts) *bundle {
 	res := &graph.Resolver{Auth: svc, CharityService: d, Logger: logger,
 		DonationService: settlement.New(d, nil, nil, nil, logger, settlement.Config{})}
 	h := graph.NewHandler(res, graph.Config{
-		Production: o.production, Logger: logger, Ready: ready, MaxComplexity: 500,
-		MaxDepth: o.maxDepth, PersistedQueries: o.persisted, CORSOrigins: o.cors,
+		Production: o.production, Logger: logger, Ready: ready, CORSOrigins: o.cors,
+		Limits: graph.Limits{MaxComplexity: 500, MaxDepth: o.maxDepth, PersistedQueries: o.persisted},
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

@@ -7,33 +7,94 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 )
 
-// Defaults of the query limits.
+// Limits bound what one request may ask of the API. The process's configuration holds one
+// and hands it over whole, so no limit can be read and then left behind.
+type Limits struct {
+	// MaxBodyBytes is the largest request body accepted.
+	MaxBodyBytes int64
+	// MaxComplexity is the largest query complexity accepted (each field costs 1, a list
+	// costs its page size times its children).
+	MaxComplexity int
+	// MaxDepth, MaxAliases, MaxQueryBytes and MaxTokens bound a query's nesting, aliases,
+	// length and number of tokens (names, punctuation, values).
+	MaxDepth, MaxAliases, MaxQueryBytes, MaxTokens int
+	// MaxSubscriptionsPerSocket is how many subscriptions one websocket connection may have
+	// open at once.
+	MaxSubscriptionsPerSocket int
+	// PersistedQueries, when set, is the only queries accepted (sha256 hex -> query):
+	// persisted-query-only mode, for production.
+	PersistedQueries map[string]string
+}
+
+// Defaults of the limits (the settings table in cmd/giveathon says the same).
 const (
-	DefaultMaxDepth      = 12
-	DefaultMaxAliases    = 30
-	DefaultMaxQueryBytes = 16 << 10
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxComplexity lets a full page (100) of any list with every field through, and
+	// stops the multiplying of pages by pages.
+	DefaultMaxComplexity             = 5000
+	DefaultMaxDepth                  = 12
+	DefaultMaxAliases                = 30
+	DefaultMaxQueryBytes             = 16 << 10
+	DefaultMaxTokens                 = 2000
+	DefaultMaxSubscriptionsPerSocket = 20
 )
 
-// queryLimits refuses queries that are too long, too deep or that ask for the same field
-// under many aliases (each alias can multiply the work), and, in persisted-only mode, any
+// Bounds on a query's shape that no client needs to change: they keep the work of checking
+// a query (gqlparser compares the fields that merge into one answer pairwise) to
+// milliseconds.
+const (
+	// maxSelections is how many fields and fragment spreads a query may select once every
+	// fragment is expanded where it is spread.
+	maxSelections = 1000
+	// maxSelectionsPerSet is how many a selection set may hold, counting those of the
+	// fragments spread into it.
+	maxSelectionsPerSet = 100
+	// maxSameField is how often one field of the answer (a response path such as me.id) may
+	// be asked for.
+	maxSameField = 20
+	// maxValidationErrors is how many validation errors an answer lists.
+	maxValidationErrors = 10
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{{&l.MaxComplexity, DefaultMaxComplexity}, {&l.MaxDepth, DefaultMaxDepth}, {&l.MaxAliases, DefaultMaxAliases},
+		{&l.MaxQueryBytes, DefaultMaxQueryBytes}, {&l.MaxTokens, DefaultMaxTokens}, {&l.MaxSubscriptionsPerSocket, DefaultMaxSubscriptionsPerSocket}} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
+	}
+	return l
+}
+
+// queryLimits refuses, before gqlgen parses and validates a query, queries that are too long,
+// have too many tokens, are too deep, ask for the same field under many aliases (each alias
+// can multiply the work) or are too large to check cheaply, and, in persisted-only mode, any
 // query that is not on the allowlist.
 type queryLimits struct {
-	maxDepth, maxAliases, maxBytes int
-	// allowed is the persisted-query allowlist (sha256 hex -> query); nil: any query.
-	allowed map[string]string
+	Limits
+	// checked is the server's cache of parsed and validated queries: a query found there has
+	// passed these limits already.
+	checked graphql.Cache[*ast.QueryDocument]
 }
 
 var (
 	_ graphql.HandlerExtension          = queryLimits{}
 	_ graphql.OperationParameterMutator = queryLimits{}
-	_ graphql.OperationContextMutator   = queryLimits{}
 )
 
 func (queryLimits) ExtensionName() string                   { return "QueryLimits" }
@@ -44,26 +105,46 @@ func limitError(code, format string, args ...any) *gqlerror.Error {
 }
 
 // MutateOperationParameters checks the query's size and, in persisted-only mode, that it is
-// a persisted query: a known hash, or a query whose hash is on the allowlist.
-func (l queryLimits) MutateOperationParameters(_ context.Context, raw *graphql.RawParams) *gqlerror.Error {
-	if len(raw.Query) > l.maxBytes {
-		return limitError("BAD_USER_INPUT", "the query is %d bytes: at most %d are accepted", len(raw.Query), l.maxBytes)
+// a persisted query (a known hash, or a query whose hash is on the allowlist); then it parses
+// the query, at most MaxTokens tokens of it, and checks its shape.
+func (l queryLimits) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
+	if len(raw.Query) > l.MaxQueryBytes {
+		return limitError("BAD_USER_INPUT", "the query is %d bytes: at most %d are accepted", len(raw.Query), l.MaxQueryBytes)
 	}
-	if l.allowed == nil {
+	if l.PersistedQueries != nil {
+		hash := persistedHash(raw)
+		if raw.Query != "" {
+			sum := sha256.Sum256([]byte(raw.Query))
+			hash = hex.EncodeToString(sum[:])
+		}
+		if _, ok := l.PersistedQueries[hash]; !ok {
+			return limitError("PERSISTED_QUERY_NOT_ALLOWED", "only persisted queries are accepted here")
+		}
+		if raw.Query == "" {
+			raw.Query = l.PersistedQueries[hash]
+		}
+	}
+	// A hash alone names a query the persisted-query cache took after it passed here.
+	if raw.Query == "" {
 		return nil
 	}
-	hash := persistedHash(raw)
-	if raw.Query != "" {
-		sum := sha256.Sum256([]byte(raw.Query))
-		hash = hex.EncodeToString(sum[:])
+	if _, ok := l.checked.Get(ctx, raw.Query); ok {
+		return nil
 	}
-	if _, ok := l.allowed[hash]; !ok {
-		return limitError("PERSISTED_QUERY_NOT_ALLOWED", "only persisted queries are accepted here")
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: raw.Query}, l.MaxTokens)
+	if err != nil {
+		gqlErr, ok := err.(*gqlerror.Error)
+		if !ok {
+			gqlErr = gqlerror.Wrap(err)
+		}
+		// gqlparser says so only in its message.
+		if strings.HasPrefix(gqlErr.Message, "exceeded token limit") {
+			return limitError(errcode.ValidationFailed, "the query has more than %d tokens (names, punctuation and values): at most %d are accepted", l.MaxTokens, l.MaxTokens)
+		}
+		errcode.Set(gqlErr, errcode.ParseFailed)
+		return gqlErr
 	}
-	if raw.Query == "" {
-		raw.Query = l.allowed[hash]
-	}
-	return nil
+	return l.checkShape(doc)
 }
 
 // persistedHash returns the sha256Hash of an automatic persisted query request, if any.
@@ -73,52 +154,101 @@ func persistedHash(raw *graphql.RawParams) string {
 	return h
 }
 
-// MutateOperationContext checks the parsed operation's depth and aliases.
-func (l queryLimits) MutateOperationContext(_ context.Context, rc *graphql.OperationContext) *gqlerror.Error {
-	if rc.Operation == nil {
-		return nil
+// checkShape checks the depth and aliases of each operation of a parsed document, and that
+// checking it further stays cheap: few selections in all and in any one set, and no field of
+// the answer asked for many times. The walk expands each fragment where it is spread and
+// stops as soon as a bound is passed, so a document whose fragments fan out costs no more
+// than maxSelections steps.
+func (l queryLimits) checkShape(doc *ast.QueryDocument) *gqlerror.Error {
+	w := &shapeWalk{fragments: make(map[string]*ast.FragmentDefinition, len(doc.Fragments))}
+	for _, f := range doc.Fragments {
+		w.fragments[f.Name] = f
 	}
-	aliases := 0
-	depth := measure(rc.Operation.SelectionSet, rc.Doc.Fragments, 1, &aliases, map[string]bool{})
-	if depth > l.maxDepth {
-		return limitError(errcode.ValidationFailed, "the query is %d levels deep: at most %d are accepted", depth, l.maxDepth)
+	for _, op := range doc.Operations {
+		w.depth, w.aliases, w.asked = 0, 0, map[string]int{}
+		if err := w.walk(op.SelectionSet, "", 1, new(int), map[string]bool{}); err != nil {
+			return err
+		}
+		if w.depth > l.MaxDepth {
+			return limitError(errcode.ValidationFailed, "the query is %d levels deep: at most %d are accepted", w.depth, l.MaxDepth)
+		}
+		if w.aliases > l.MaxAliases {
+			return limitError(errcode.ValidationFailed, "the query has %d aliases: at most %d are accepted", w.aliases, l.MaxAliases)
+		}
 	}
-	if aliases > l.maxAliases {
-		return limitError(errcode.ValidationFailed, "the query has %d aliases: at most %d are accepted", aliases, l.maxAliases)
+	// gqlparser checks every fragment on its own too, used or not.
+	for _, f := range doc.Fragments {
+		w.asked = map[string]int{}
+		if err := w.walk(f.SelectionSet, "", 1, new(int), map[string]bool{f.Name: true}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// measure returns the depth of a selection set and counts its aliases, following fragments
-// (each fragment once per path, so a fragment cycle cannot loop).
-func measure(set ast.SelectionSet, fragments ast.FragmentDefinitionList, level int, aliases *int, onPath map[string]bool) int {
-	deepest := 0
+// shapeWalk is one walk of checkShape.
+type shapeWalk struct {
+	fragments map[string]*ast.FragmentDefinition
+	// steps counts the selections visited over the whole document.
+	steps int
+	// depth and aliases are the current operation's.
+	depth, aliases int
+	// asked counts the fields asked for at each response path.
+	asked map[string]int
+}
+
+// walk visits a selection set at level, whose fields' response paths start with path; inSet
+// counts the selections of the set the fields belong to (a fragment's fields join the set it
+// is spread into), and onPath the fragments being expanded, so a cycle (which validation
+// refuses) cannot loop.
+func (w *shapeWalk) walk(set ast.SelectionSet, path string, level int, inSet *int, onPath map[string]bool) *gqlerror.Error {
 	for _, sel := range set {
-		d := 0
+		w.steps++
+		if w.steps > maxSelections {
+			return limitError(errcode.ValidationFailed, "the query selects more than %d fields and fragments once its fragments are expanded where they are spread", maxSelections)
+		}
 		switch s := sel.(type) {
 		case *ast.Field:
+			*inSet++
 			if s.Alias != "" && s.Alias != s.Name {
-				*aliases++
+				w.aliases++
 			}
-			d = level
+			key := s.Alias
+			if key == "" {
+				key = s.Name
+			}
+			at := path + "." + key
+			if w.asked[at]++; w.asked[at] > maxSameField {
+				return limitError(errcode.ValidationFailed, "the query asks for %s more than %d times", strings.TrimPrefix(at, "."), maxSameField)
+			}
+			w.depth = max(w.depth, level)
 			if len(s.SelectionSet) > 0 {
-				d = measure(s.SelectionSet, fragments, level+1, aliases, onPath)
+				if err := w.walk(s.SelectionSet, at, level+1, new(int), onPath); err != nil {
+					return err
+				}
 			}
 		case *ast.InlineFragment:
-			d = measure(s.SelectionSet, fragments, level, aliases, onPath)
+			if err := w.walk(s.SelectionSet, path, level, inSet, onPath); err != nil {
+				return err
+			}
 		case *ast.FragmentSpread:
-			if onPath[s.Name] {
+			*inSet++
+			def := w.fragments[s.Name]
+			if def == nil || onPath[s.Name] {
 				continue
 			}
-			if def := fragments.ForName(s.Name); def != nil {
-				onPath[s.Name] = true
-				d = measure(def.SelectionSet, fragments, level, aliases, onPath)
-				delete(onPath, s.Name)
+			onPath[s.Name] = true
+			err := w.walk(def.SelectionSet, path, level, inSet, onPath)
+			delete(onPath, s.Name)
+			if err != nil {
+				return err
 			}
 		}
-		deepest = max(deepest, d)
+		if *inSet > maxSelectionsPerSet {
+			return limitError(errcode.ValidationFailed, "a selection set of the query holds more than %d fields and fragment spreads, counting those of the fragments spread into it", maxSelectionsPerSet)
+		}
 	}
-	return deepest
+	return nil
 }
 
 // LoadPersistedQueries reads an allowlist file: a JSON object of sha256 hex -> query, as

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
 )
@@ -52,8 +50,12 @@ const recentLimit = 50
 // totalsReadTimeout bounds one read of the totals, which every reader of the instance waits for.
 const totalsReadTimeout = 5 * time.Second
 
+// defaults returns MaxAge, MinInterval and Poll, or their defaults (all of them for a nil
+// Live: a server without live parts).
 func (l *Live) defaults() (maxAge, minInterval, poll time.Duration) {
-	maxAge, minInterval, poll = l.MaxAge, l.MinInterval, l.Poll
+	if l != nil {
+		maxAge, minInterval, poll = l.MaxAge, l.MinInterval, l.Poll
+	}
 	if maxAge <= 0 {
 		maxAge = 250 * time.Millisecond
 	}
@@ -159,33 +161,6 @@ func totalsChanged(old, now *giveathon.EventSnapshot) bool {
 	return old != now && (old.TotalCents != now.TotalCents || old.DonationCount != now.DonationCount ||
 		old.Open != now.Open || len(old.RecentDonations) != len(now.RecentDonations) ||
 		len(now.RecentDonations) > 0 && !now.RecentDonations[0].SettledAt.Equal(old.RecentDonations[0].SettledAt))
-}
-
-// websocketInit authenticates a graphql-ws connection whose connection_init payload carries
-// {"Authorization": "Bearer <token>"}; a browser's upgrade request carries its session cookie
-// instead, which the HTTP middleware has read already.
-func websocketInit(authService giveathon.AuthService) func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		h := p.Authorization()
-		if h == "" {
-			if s, ok := p["authorization"].(string); ok {
-				h = s
-			}
-		}
-		if h == "" {
-			return ctx, nil, nil
-		}
-		scheme, token, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			return ctx, nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "Authorization must be \"Bearer <token>\"")
-		}
-		token = strings.TrimSpace(token)
-		u, err := authService.Authenticate(ctx, token)
-		if err != nil {
-			return ctx, nil, err
-		}
-		return auth.WithConnectionToken(giveathon.NewContextWithUser(ctx, u), token), nil, nil
-	}
 }
 
 // subscribeDonation starts donationUpdated for the signed-in owner of donation id.

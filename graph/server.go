@@ -35,16 +35,8 @@ import (
 type Config struct {
 	// Production turns introspection and the playground off and marks cookies Secure.
 	Production bool
-	// MaxBodyBytes is the largest request body accepted.
-	MaxBodyBytes int64
-	// MaxComplexity is the largest query complexity accepted (each field costs 1, a list
-	// costs its page size times its children).
-	MaxComplexity int
-	// MaxDepth, MaxAliases and MaxQueryBytes bound a query's nesting, aliases and length.
-	MaxDepth, MaxAliases, MaxQueryBytes int
-	// PersistedQueries, when set, is the only queries accepted (sha256 hex -> query):
-	// persisted-query-only mode, for production.
-	PersistedQueries map[string]string
+	// Limits bound what one request may ask.
+	Limits
 	// Ready reports whether the service can take traffic (database reachable and migrated).
 	Ready func(ctx context.Context) error
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
@@ -58,32 +50,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Defaults for Config.
-const (
-	DefaultMaxBodyBytes = 1 << 20
-	// DefaultMaxComplexity lets a full page (100) of any list with every field through, and
-	// stops the multiplying of pages by pages.
-	DefaultMaxComplexity = 5000
-)
-
 // NewHandler returns the HTTP handler of the whole API: /graphql, /playground, /healthz,
 // /readyz and whatever Config.Routes adds.
 func NewHandler(res *Resolver, cfg Config) http.Handler {
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if cfg.MaxComplexity <= 0 {
-		cfg.MaxComplexity = DefaultMaxComplexity
-	}
-	if cfg.MaxDepth <= 0 {
-		cfg.MaxDepth = DefaultMaxDepth
-	}
-	if cfg.MaxAliases <= 0 {
-		cfg.MaxAliases = DefaultMaxAliases
-	}
-	if cfg.MaxQueryBytes <= 0 {
-		cfg.MaxQueryBytes = DefaultMaxQueryBytes
-	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, recoverer(cfg.Logger), securityHeaders(cfg.Production),
 		metrics.HTTPMiddleware(func(r *http.Request) string { return chi.RouteContext(r.Context()).RoutePattern() }))
@@ -114,7 +84,12 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 
-	r.Method(http.MethodGet, "/metrics", metrics.Handler())
+	if !cfg.Production {
+		r.Method(http.MethodGet, "/metrics", metrics.Handler())
+	} else {
+		// Production serves them on the admin listener only; a 404 here, not the web app.
+		r.Get("/metrics", http.NotFound)
+	}
 
 	gql := NewGraphQLServer(res, cfg)
 	r.Group(func(r chi.Router) {
@@ -150,20 +125,28 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 		return listCost(child, first)
 	}
 	srv := handler.New(generated.NewExecutableSchema(c))
+	cfg.Limits = cfg.Limits.withDefaults()
 
+	_, _, recheck := res.Live.defaults()
+	ws := sockets{auth: res.Auth, recheck: recheck, maxSubscriptions: cfg.MaxSubscriptionsPerSocket, logger: cfg.Logger}
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: websocketInit(res.Auth)})
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: ws.init})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{})
 
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	checked := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(checked)
+	srv.SetParserTokenLimit(cfg.MaxTokens)
+	srv.SetDisableSuggestion(cfg.Production)
+	srv.SetValidationRulesFn(validationRules(cfg.Production))
 	if !cfg.Production {
 		srv.Use(extension.Introspection{})
 	}
+	srv.Use(ws)
 	// Before the persisted-query extension, so that in persisted-only mode nothing unlisted
 	// reaches its cache.
-	srv.Use(queryLimits{maxDepth: cfg.MaxDepth, maxAliases: cfg.MaxAliases, maxBytes: cfg.MaxQueryBytes, allowed: cfg.PersistedQueries})
+	srv.Use(queryLimits{Limits: cfg.Limits, checked: checked})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](max(1000, len(cfg.PersistedQueries)))})
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 
@@ -221,9 +204,6 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		var inner *gqlerror.Error
 		if errors.As(err, &inner) && inner.Err == nil {
 			// gqlgen's and gqlparser's own errors: bad JSON, parse, validation, coercion.
-			if strings.HasPrefix(gqlErr.Message, "json request body could not be decoded") {
-				gqlErr.Message = "the request body is not valid JSON" // the original echoes the body
-			}
 			if _, ok := gqlErr.Extensions["code"]; !ok {
 				gqlErr.Extensions["code"] = errcode.ValidationFailed
 			}

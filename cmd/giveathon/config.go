@@ -31,7 +31,7 @@ type setting struct {
 var settings = []setting{
 	{"ENV", "development", "development or production. Production turns introspection and the playground off, marks cookies Secure, logs JSON, and never migrates on its own."},
 	{"HTTP_ADDR", "localhost:8080", "Address the HTTP server listens on (host:port; port 0 picks a free one)."},
-	{"ADMIN_ADDR", "", "Address of the admin listener with pprof (/debug/pprof/). Unset: off. Keep it on loopback."},
+	{"ADMIN_ADDR", "", "Address of the admin listener with pprof (/debug/pprof/) and Prometheus metrics (/metrics; in production only there, in development on HTTP_ADDR too). Unset: off. Keep it on loopback."},
 	{"PUBLIC_URL", "http://<HTTP_ADDR>", "The URL donors reach the service at, used in links."},
 	{"DATABASE_URL", "", "PostgreSQL (or CockroachDB) URL of the domain data. Unset: a private PostgreSQL in DATA_DIR."},
 	{"DATA_DIR", "./.data", "Folder of the embedded PostgreSQL (used when DATABASE_URL is unset)."},
@@ -51,7 +51,7 @@ var settings = []setting{
 	{"EVENT_STARTS_AT", "", "When donations open (RFC 3339, 2026-12-01T09:00:00-05:00). Unset: when the process starts (development only; required in production)."},
 	{"EVENT_ENDS_AT", "", "When donations close (RFC 3339). Unset: three days after EVENT_STARTS_AT."},
 	{"EVENT_GOAL_CENTS", "100000000", "The event's goal in cents ($1,000,000), shown against the total."},
-	{"LIVE_RESYNC_INTERVAL", "10s", "How often a live subscription re-reads what it watches even without a change notice (a notice is lost when its sender dies between commit and notify)."},
+	{"LIVE_RESYNC_INTERVAL", "10s", "How often a live subscription re-reads what it watches even without a change notice (a notice is lost when its sender dies between commit and notify), and how often a signed-in websocket checks that its session still holds."},
 	{"DONATION_MIN_CENTS", "100", "Smallest donation, in cents."},
 	{"DONATION_MAX_CENTS", "10000000", "Largest donation, in cents."},
 	{"CHARGE_MAX_ATTEMPTS", "5", "How often a charge is tried before the donation fails."},
@@ -79,6 +79,8 @@ var settings = []setting{
 	{"GRAPHQL_MAX_DEPTH", "12", "Deepest nesting of fields a query may have."},
 	{"GRAPHQL_MAX_ALIASES", "30", "Most aliases a query may use."},
 	{"GRAPHQL_MAX_QUERY_BYTES", "16384", "Longest query text accepted."},
+	{"GRAPHQL_MAX_TOKENS", "2000", "Most tokens (names, punctuation and values) a query may have; the parser stops at the next one."},
+	{"GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET", "20", "Most subscriptions one websocket connection may have open at once."},
 	{"PERSISTED_QUERIES_FILE", "", "JSON file of sha256 -> query: when set, only these queries are accepted (persisted-query-only mode)."},
 	{"SHUTDOWN_TIMEOUT", "20s", "How long a stopping server waits for requests in flight."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
@@ -87,38 +89,34 @@ var settings = []setting{
 
 // Config is the parsed, validated configuration of a Giveathon process.
 type Config struct {
-	Production       bool
-	HTTPAddr         string
-	AdminAddr        string
-	PublicURL        string
-	DatabaseURL      string
-	JobsDatabaseURL  string
-	Stripe           payments.Config
-	StripePublic     string
-	WebhookSecret    string
-	SMTPURL          string
-	MailFrom         string
-	Event            giveathon.Event
-	Settlement       settlement.Config
-	LiveResync       time.Duration
-	SessionCacheTTL  time.Duration
-	Jobs             jobs.Config
-	Limits           auth.Limits
-	TrustedProxies   []netip.Prefix
-	CORSOrigins      []string
-	DataDir          string
-	DBMaxConns       int32
-	DBIsolation      pgx.TxIsoLevel
-	DBRetryTimeout   time.Duration
-	MaxBodyBytes     int64
-	MaxComplexity    int
-	MaxDepth         int
-	MaxAliases       int
-	MaxQueryBytes    int
-	PersistedQueries map[string]string
-	ShutdownTimeout  time.Duration
-	LogLevel         slog.Level
-	LogJSON          bool
+	Production      bool
+	HTTPAddr        string
+	AdminAddr       string
+	PublicURL       string
+	DatabaseURL     string
+	JobsDatabaseURL string
+	Stripe          payments.Config
+	StripePublic    string
+	WebhookSecret   string
+	SMTPURL         string
+	MailFrom        string
+	Event           giveathon.Event
+	Settlement      settlement.Config
+	LiveResync      time.Duration
+	SessionCacheTTL time.Duration
+	Jobs            jobs.Config
+	Limits          auth.Limits
+	TrustedProxies  []netip.Prefix
+	CORSOrigins     []string
+	DataDir         string
+	DBMaxConns      int32
+	DBIsolation     pgx.TxIsoLevel
+	DBRetryTimeout  time.Duration
+	// GraphQL bounds what one request may ask; serve hands it to the server whole.
+	GraphQL         graph.Limits
+	ShutdownTimeout time.Duration
+	LogLevel        slog.Level
+	LogJSON         bool
 	// getenv is kept for settings read by a part itself (the sandbox's faults).
 	getenv func(string) string
 }
@@ -185,14 +183,18 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	default:
 		bad("DB_ISOLATION", "%q is neither serializable nor read_committed", v)
 	}
-	c.MaxBodyBytes = intSetting("MAX_BODY_BYTES", 1024, 64<<20)
-	c.MaxComplexity = int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000))
-	c.MaxDepth = int(intSetting("GRAPHQL_MAX_DEPTH", 2, 100))
-	c.MaxAliases = int(intSetting("GRAPHQL_MAX_ALIASES", 0, 10_000))
-	c.MaxQueryBytes = int(intSetting("GRAPHQL_MAX_QUERY_BYTES", 256, 1<<20))
+	c.GraphQL = graph.Limits{
+		MaxBodyBytes:              intSetting("MAX_BODY_BYTES", 1024, 64<<20),
+		MaxComplexity:             int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000)),
+		MaxDepth:                  int(intSetting("GRAPHQL_MAX_DEPTH", 2, 100)),
+		MaxAliases:                int(intSetting("GRAPHQL_MAX_ALIASES", 0, 10_000)),
+		MaxQueryBytes:             int(intSetting("GRAPHQL_MAX_QUERY_BYTES", 256, 1<<20)),
+		MaxTokens:                 int(intSetting("GRAPHQL_MAX_TOKENS", 20, 1_000_000)),
+		MaxSubscriptionsPerSocket: int(intSetting("GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET", 1, 10_000)),
+	}
 	if path := get("PERSISTED_QUERIES_FILE"); path != "" {
 		var err error
-		if c.PersistedQueries, err = graph.LoadPersistedQueries(path); err != nil {
+		if c.GraphQL.PersistedQueries, err = graph.LoadPersistedQueries(path); err != nil {
 			bad("PERSISTED_QUERIES_FILE", "%v", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/graph"
+	"github.com/giveathon/giveathon/metrics"
 	"github.com/giveathon/giveathon/payments/sandbox"
 	"github.com/giveathon/giveathon/web"
 )
@@ -61,8 +62,7 @@ func (p *program) serve(ctx context.Context, args []string) error {
 
 	handler := graph.NewHandler(a.resolver(), graph.Config{
 		Production:     cfg.Production,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		MaxComplexity:  cfg.MaxComplexity,
+		Limits:         cfg.GraphQL,
 		TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins:    cfg.CORSOrigins,
 		Logger:         logger,
@@ -255,8 +255,8 @@ func envName(cfg *Config) string {
 	return "development"
 }
 
-// startAdmin serves pprof on its own listener, apart from the public API, when addr is set;
-// it returns the function that stops it.
+// startAdmin serves pprof and the Prometheus metrics on their own listener, apart from the
+// public API, when addr is set; it returns the function that stops it.
 func startAdmin(addr string, logger *slog.Logger) (func(), error) {
 	if addr == "" {
 		return func() {}, nil
@@ -267,12 +267,13 @@ func startAdmin(addr string, logger *slog.Logger) (func(), error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/metrics", metrics.Handler())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for the admin listener on %s: %w", addr, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	logger.Info("admin listener (pprof) is serving", "addr", ln.Addr().String())
+	logger.Info("admin listener (pprof, metrics) is serving", "addr", ln.Addr().String())
 	return func() { _ = srv.Close() }, nil
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -115,19 +116,10 @@ func (s *Subscription) Next(t testing.TB, timeout time.Duration) *Response {
 			t.Fatalf("subscription: connection closed: %v", <-s.errs)
 		}
 		out := &Response{Status: http.StatusOK, Raw: string(m.Payload)}
-		switch m.Type {
-		case "next":
-			var doc struct {
-				Data   map[string]any `json:"data"`
-				Errors []GQLError     `json:"errors"`
-			}
-			_ = json.Unmarshal(m.Payload, &doc)
-			out.Data, out.Errors = doc.Data, doc.Errors
-		case "error":
-			_ = json.Unmarshal(m.Payload, &out.Errors)
-		case "complete":
+		if m.Type == "complete" {
 			t.Fatalf("subscription: completed by the server")
 		}
+		_ = decodeMessage(m, out)
 		return out
 	case <-time.After(timeout):
 		t.Fatalf("subscription: nothing within %s", timeout)
@@ -170,4 +162,22 @@ func (s *Subscription) Ended(timeout time.Duration) (bool, string) {
 	case <-time.After(timeout):
 		return false, "still open after " + timeout.String()
 	}
+}
+
+// decodeMessage fills out with the data and errors of a "next" message, or the errors of an
+// "error" one.
+func decodeMessage(m wsMessage, out *Response) error {
+	switch m.Type {
+	case "next":
+		var doc struct {
+			Data   map[string]any `json:"data"`
+			Errors []GQLError     `json:"errors"`
+		}
+		err := json.Unmarshal(m.Payload, &doc)
+		out.Data, out.Errors = doc.Data, doc.Errors
+		return err
+	case "error":
+		return json.Unmarshal(m.Payload, &out.Errors)
+	}
+	return fmt.Errorf("unexpected %s message: %s", m.Type, m.Payload)
 }

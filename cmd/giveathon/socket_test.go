@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/giveathon/giveathon/internal/testenv"
+)
+
+// TestSigningOutEndsTheSocket: a websocket opened with a session stops serving that session
+// once it is signed out, here or on another instance, and is closed.
+func TestSigningOutEndsTheSocket(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.URL(t)
+	env := map[string]string{"DATABASE_URL": dbURL, "LOG_LEVEL": "warn", "SESSION_CACHE_TTL": "200ms"}
+	a := start(t, env)
+	b := start(t, map[string]string{"DATABASE_URL": dbURL, "LOG_LEVEL": "warn", "SESSION_CACHE_TTL": "200ms"})
+	const totals = `subscription { eventTotals { totalCents } }`
+	const me = `{ me { id } }`
+	card := map[string]any{"i": map[string]any{"providerPaymentMethodId": "pm_card_visa"}}
+
+	for _, signOutOn := range []*running{a, b} {
+		token := a.client.Do(t, registerOp, creds(fmt.Sprintf("socket-%d@example.org", time.Now().UnixNano()))).NoErrors(t).String("register", "token")
+		byToken := a.client.As(token).Subscribe(t, totals, nil, nil)
+		byCookie := a.client.Subscribe(t, totals, nil, http.Header{"Cookie": {"giveathon_session=" + token}, "Origin": {a.url}})
+		for _, s := range []*testenv.Subscription{byToken, byCookie} {
+			s.Next(t, 10*time.Second).NoErrors(t)
+			if r, err := s.Send(t, me, nil); err != nil || r.String("me", "id") == "" {
+				t.Fatalf("me over the socket while signed in: %v %v", r, err)
+			}
+		}
+		signOutOn.client.As(token).Do(t, `mutation { logout }`, nil).NoErrors(t)
+
+		for name, s := range map[string]*testenv.Subscription{"token": byToken, "cookie": byCookie} {
+			// Every operation is refused (or finds the socket closed) once the session cache
+			// has forgotten the session: at once on the instance that signed out, within
+			// SESSION_CACHE_TTL on another.
+			deadline := time.Now().Add(5 * time.Second)
+			for _, op := range []struct {
+				query string
+				vars  map[string]any
+			}{{me, nil}, {addPMOp, card}, {me, nil}} {
+				for {
+					r, err := s.Send(t, op.query, op.vars)
+					if errors.Is(err, testenv.ErrConnectionClosed) {
+						break
+					}
+					if err != nil {
+						t.Fatalf("%s socket: %v", name, err)
+					}
+					if r.Code() == "UNAUTHENTICATED" {
+						break
+					}
+					if signOutOn == a || time.Now().After(deadline) {
+						t.Fatalf("%s socket, signed out on instance %s: %.60s answered %s", name, map[bool]string{true: "a", false: "b"}[signOutOn == a], op.query, r.Raw)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			// And the server closes the socket.
+			for {
+				ended, got := s.Ended(5 * time.Second)
+				if ended {
+					break
+				}
+				if !strings.HasPrefix(got, "next ") {
+					t.Fatalf("%s socket after sign-out: %s", name, got)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// socket is what the server keeps of one graphql-ws connection: the session it was opened
+// with, if any, and how many subscriptions it has open.
+type socket struct {
+	// token is the session token of a signed-in connection ("" for an anonymous one).
+	token string
+	// close ends the connection.
+	close context.CancelFunc
+
+	mu            sync.Mutex
+	subscriptions int
+}
+
+type socketKey struct{}
+
+// SessionWatcher tells of sessions signed out through this process (auth.Service does).
+type SessionWatcher interface {
+	// WatchSession returns a channel that is closed when the session of token is signed out,
+	// and the function that stops watching it.
+	WatchSession(token string) (<-chan struct{}, func())
+}
+
+// sockets authenticates graphql-ws connections and keeps them honest: every operation over a
+// signed-in connection checks its session again (as fresh as the auth service's session
+// cache), and the connection is closed when its session is signed out or expires. It also
+// caps the subscriptions open on one connection.
+type sockets struct {
+	auth giveathon.AuthService
+	// recheck is how often an idle signed-in connection checks its session (one signed out
+	// through this process closes its connections at once).
+	recheck          time.Duration
+	maxSubscriptions int
+	logger           *slog.Logger
+}
+
+var (
+	_ graphql.HandlerExtension          = sockets{}
+	_ graphql.OperationParameterMutator = sockets{}
+	_ graphql.OperationInterceptor      = sockets{}
+)
+
+func (sockets) ExtensionName() string                   { return "Sockets" }
+func (sockets) Validate(graphql.ExecutableSchema) error { return nil }
+
+// init authenticates a connection whose connection_init payload carries
+// {"Authorization": "Bearer <token>"}; a browser's upgrade request carries its session cookie
+// instead, which the HTTP middleware has read already.
+func (s sockets) init(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	h := p.Authorization()
+	if h == "" {
+		if v, ok := p["authorization"].(string); ok {
+			h = v
+		}
+	}
+	if h != "" {
+		scheme, token, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return ctx, nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "Authorization must be \"Bearer <token>\"")
+		}
+		token = strings.TrimSpace(token)
+		u, err := s.auth.Authenticate(ctx, token)
+		if err != nil {
+			return ctx, nil, err
+		}
+		ctx = auth.WithConnectionToken(giveathon.NewContextWithUser(ctx, u), token)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	sock := &socket{close: cancel}
+	if giveathon.UserFromContext(ctx) != nil {
+		sock.token = auth.RequestToken(ctx)
+	}
+	if sock.token != "" {
+		go s.watch(ctx, sock)
+	}
+	return context.WithValue(ctx, socketKey{}, sock), nil, nil
+}
+
+// watch closes a signed-in connection when its session is signed out through this process,
+// or when a periodic check finds it ended (signed out elsewhere, or expired).
+func (s sockets) watch(ctx context.Context, sock *socket) {
+	var ended <-chan struct{}
+	if w, ok := s.auth.(SessionWatcher); ok {
+		var stop func()
+		ended, stop = w.WatchSession(sock.token)
+		defer stop()
+	}
+	ticker := time.NewTicker(s.recheck)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ended:
+			sock.close()
+			return
+		case <-ticker.C:
+			err := s.check(ctx, sock)
+			if giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED {
+				return
+			} else if err != nil && ctx.Err() == nil {
+				s.logger.WarnContext(ctx, "websocket: check the session, will try again", "err", err)
+			}
+		}
+	}
+}
+
+// check authenticates the connection's session again; when it has ended, it closes the
+// connection and returns the EUNAUTHORIZED error that says so.
+func (s sockets) check(ctx context.Context, sock *socket) error {
+	if sock.token == "" {
+		return nil
+	}
+	_, err := s.auth.Authenticate(ctx, sock.token)
+	if giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED {
+		sock.close()
+	}
+	return err
+}
+
+// MutateOperationParameters refuses an operation over a connection whose session has ended.
+func (s sockets) MutateOperationParameters(ctx context.Context, _ *graphql.RawParams) *gqlerror.Error {
+	sock, ok := ctx.Value(socketKey{}).(*socket)
+	if !ok {
+		return nil
+	}
+	return gqlerror.WrapIfUnwrapped(s.check(ctx, sock))
+}
+
+// InterceptOperation refuses a subscription over a connection that has the most open already.
+func (s sockets) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	sock, ok := ctx.Value(socketKey{}).(*socket)
+	if !ok || graphql.GetOperationContext(ctx).Operation.Operation != ast.Subscription {
+		return next(ctx)
+	}
+	sock.mu.Lock()
+	full := sock.subscriptions >= s.maxSubscriptions
+	if !full {
+		sock.subscriptions++
+	}
+	sock.mu.Unlock()
+	if full {
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{limitError("SUBSCRIPTION_LIMIT_EXCEEDED",
+			"at most %d subscriptions may be open on one connection: complete one first", s.maxSubscriptions)}})
+	}
+	// The operation's context ends with the subscription: completed by either side, or the
+	// connection closed.
+	context.AfterFunc(ctx, func() {
+		sock.mu.Lock()
+		sock.subscriptions--
+		sock.mu.Unlock()
+	})
+	return next(ctx)
+}
