@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -22,12 +23,24 @@ type socket struct {
 	token string
 	// close ends the connection.
 	close context.CancelFunc
+	// ended is set when the connection's session has ended (signed out, expired).
+	ended atomic.Bool
 
 	mu            sync.Mutex
 	subscriptions int
 }
 
 type socketKey struct{}
+
+// end closes a connection whose session has ended.
+func (sock *socket) end() {
+	sock.ended.Store(true)
+	sock.close()
+}
+
+// errSocketSessionEnded answers an operation over a connection whose session has ended, even
+// one that raced the closing (its database read cut short by it).
+var errSocketSessionEnded = giveathon.Errorf(giveathon.EUNAUTHORIZED, "your session has ended: sign in again")
 
 // SessionWatcher tells of sessions signed out through this process (auth.Service does).
 type SessionWatcher interface {
@@ -107,7 +120,7 @@ func (s sockets) watch(ctx context.Context, sock *socket) {
 		case <-ctx.Done():
 			return
 		case <-ended:
-			sock.close()
+			sock.end()
 			return
 		case <-ticker.C:
 			err := s.check(ctx, sock)
@@ -125,10 +138,14 @@ func (s sockets) watch(ctx context.Context, sock *socket) {
 func (s sockets) check(ctx context.Context, sock *socket) error {
 	if sock.token == "" {
 		return nil
+	} else if sock.ended.Load() {
+		return errSocketSessionEnded
 	}
 	_, err := s.auth.Authenticate(ctx, sock.token)
 	if giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED {
-		sock.close()
+		sock.end()
+	} else if err != nil && sock.ended.Load() {
+		return errSocketSessionEnded
 	}
 	return err
 }
