@@ -35,7 +35,7 @@ type Limits struct {
 	PersistedQueries map[string]string
 }
 
-// Defaults of the limits (the settings table in cmd/giveathon says the same).
+// Defaults of the limits (the settings table in cmd/giveathon shows these).
 const (
 	DefaultMaxBodyBytes = 1 << 20
 	// DefaultMaxComplexity lets a full page (100) of any list with every field through, and
