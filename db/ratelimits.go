@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/giveathon/giveathon"
 )
 
 // Hit counts one hit on a rate-limit bucket in the fixed window of the given length that
@@ -48,9 +50,9 @@ func (db *DB) PruneRateLimits(ctx context.Context) (int64, error) {
 func (db *DB) CountFailingCards(ctx context.Context, userID string, since time.Time) (int, error) {
 	var n int
 	err := db.QueryRow(ctx, `SELECT count(DISTINCT payment_method_id) FROM donations
-		WHERE user_id = $1 AND status = 'FAILED' AND created_at > $2
+		WHERE user_id = $1 AND status = $3 AND created_at > $2
 		  AND failure_code NOT IN ('provider_unavailable', 'processing_error', 'timeout', 'network_error', 'canceled')`,
-		userID, since).Scan(&n)
+		userID, since, string(giveathon.StatusFailed)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count failing cards: %w", err)
 	}
@@ -60,8 +62,8 @@ func (db *DB) CountFailingCards(ctx context.Context, userID string, since time.T
 // CardHasSucceeded reports whether a donation with this card ever succeeded.
 func (db *DB) CardHasSucceeded(ctx context.Context, userID, paymentMethodID string) (bool, error) {
 	var ok bool
-	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM donations WHERE user_id = $1 AND payment_method_id = $2 AND status = 'SUCCEEDED')`,
-		userID, paymentMethodID).Scan(&ok)
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM donations WHERE user_id = $1 AND payment_method_id = $2 AND status = $3)`,
+		userID, paymentMethodID, string(giveathon.StatusSucceeded)).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("card history: %w", err)
 	}
