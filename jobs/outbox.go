@@ -16,8 +16,9 @@ const (
 	// outboxBatch is the most e-mails one claim takes (and one SMTP connection carries).
 	outboxBatch = 100
 	// outboxLease is how long a claim holds its rows: a drainer that dies with them lets
-	// another take them after this, comfortably more than a batch's sending.
-	outboxLease = 2 * time.Minute
+	// another take them after this. Sending a batch and recording it each get a third of it,
+	// so a live drainer is done with its rows before anyone else may take them.
+	outboxLease = 30 * time.Second
 	// outboxMaxAttempts is how often an e-mail is tried before it is given up as failed.
 	outboxMaxAttempts = 10
 )
@@ -76,9 +77,11 @@ func (o *Outbox) Drain(ctx context.Context) (int, error) {
 		}
 	}
 	// The sends are not cut short by a stopping process: a batch under way finishes and is
-	// recorded, or its lease runs out and it goes again.
-	sendCtx := context.WithoutCancel(ctx)
+	// recorded, or its lease runs out and it goes again. What is not sent in a third of the
+	// lease is refused, and tried again later.
+	sendCtx, cancelSend := context.WithTimeout(context.WithoutCancel(ctx), outboxLease/3)
 	errs := o.Mailer.SendBatch(sendCtx, emails)
+	cancelSend()
 	status := db.NotificationSent
 	if !o.Mailer.Enabled() {
 		status = db.NotificationLogged
@@ -107,7 +110,7 @@ func (o *Outbox) Drain(ctx context.Context) (int, error) {
 	}
 	// Delivered for sure: record it, however long the database takes to come back (within the
 	// lease), rather than let the lease run out and send again.
-	recordCtx, cancel := context.WithTimeout(sendCtx, outboxLease/2)
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboxLease/3)
 	defer cancel()
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		if err = o.DB.MarkNotifications(recordCtx, sent, status); err == nil {
@@ -119,5 +122,5 @@ func (o *Outbox) Drain(ctx context.Context) (int, error) {
 		case <-time.After(wait):
 		}
 	}
-	return len(claimed), o.DB.ReleaseNotifications(sendCtx, failed)
+	return len(claimed), o.DB.ReleaseNotifications(recordCtx, failed)
 }
