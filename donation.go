@@ -283,6 +283,9 @@ func (s *DonationStatus) UnmarshalGQL(v any) error {
 // Move is a decided change of a donation's status, with what is recorded beside it in the
 // same statement. The state table says where it may come from and what it writes.
 type Move struct {
+	// UserID and DonationID are the donation's key (the donor's id names its partition; ""
+	// has it looked up by the donation's id alone).
+	UserID         string
 	DonationID     string
 	To             DonationStatus
 	FailureCode    string

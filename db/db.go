@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/giveathon/giveathon"
@@ -105,13 +107,30 @@ func (db *DB) InTxAt(ctx context.Context, level pgx.TxIsoLevel, fn func(tx pgx.T
 }
 
 // isUniqueViolation reports whether err is a unique violation of the named constraint (any
-// constraint when name is empty).
+// constraint when name is empty). On a partitioned table PostgreSQL names the partition's own
+// index ("donations_p5_user_id_idempotency_key_key"), which partitionKeys maps back.
 func isUniqueViolation(err error, name string) bool {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return name == "" || pgErr.ConstraintName == name
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		return false
 	}
-	return false
+	if name == "" || pgErr.ConstraintName == name {
+		return true
+	}
+	parent := partitionSuffix.ReplaceAllString(pgErr.TableName, "")
+	own, ok := strings.CutPrefix(pgErr.ConstraintName, pgErr.TableName+"_")
+	return ok && partitionKeys[parent+"."+own] == name
+}
+
+// partitionSuffix is the end of a partition's name (donations_p5).
+var partitionSuffix = regexp.MustCompile(`_p[0-9]+$`)
+
+// partitionKeys names the unique constraints of the partitioned tables by their partitions'
+// own index names (table.columns_key).
+var partitionKeys = map[string]string{
+	"donations.user_id_idempotency_key_key":                  "donations_user_idempotency_key",
+	"payment_methods.user_id_provider_payment_method_id_key": "payment_methods_user_provider_key",
+	"payment_attempts.donation_id_attempt_no_key":            "payment_attempts_donation_attempt_key",
 }
 
 // pgxTx names the transaction type River's pgx driver works with.

@@ -37,7 +37,7 @@ func collectDonations(rows pgx.Rows) ([]*giveathon.Donation, error) {
 }
 
 // Enqueuer queues a donation's charge inside the transaction that records it.
-type Enqueuer func(ctx context.Context, tx pgx.Tx, donationID string) error
+type Enqueuer func(ctx context.Context, tx pgx.Tx, userID, donationID string) error
 
 // SubmitDonation records a gift in one transaction: it reads the facts the gift is checked
 // against in one round trip, lets decide rule on them, and inserts the donation (PENDING)
@@ -55,18 +55,22 @@ func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.Su
 	}
 }
 
+// sqlSubmitFacts reads, in one round trip, everything a new gift is checked against: a
+// donation under its key, the charity, the card, and an equal gift in the duplicate window.
+const sqlSubmitFacts = `SELECT
+	(SELECT id::text FROM donations WHERE user_id = $1 AND idempotency_key = $2),
+	(SELECT active FROM charities WHERE id = $3),
+	(SELECT removed_at IS NOT NULL FROM payment_methods WHERE id = $4 AND user_id = $1),
+	(SELECT id::text FROM donations WHERE NOT $7 AND user_id = $1 AND charity_id = $3 AND amount_cents = $5
+		AND status <> $8 AND created_at > $6 ORDER BY created_at DESC LIMIT 1)`
+
 func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
 	var res *giveathon.SubmitResult
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		res = nil
 		var existingID, dupID *string
 		var f giveathon.SubmitFacts
-		err := tx.QueryRow(ctx, `SELECT
-			(SELECT id::text FROM donations WHERE user_id = $1 AND idempotency_key = $2),
-			(SELECT active FROM charities WHERE id = $3),
-			(SELECT removed_at IS NOT NULL FROM payment_methods WHERE id = $4 AND user_id = $1),
-			(SELECT id::text FROM donations WHERE NOT $7 AND user_id = $1 AND charity_id = $3 AND amount_cents = $5
-				AND status <> $8 AND created_at > $6 ORDER BY created_at DESC LIMIT 1)`,
+		err := tx.QueryRow(ctx, sqlSubmitFacts,
 			userID, in.IdempotencyKey, in.CharityID, in.PaymentMethodID, in.AmountCents,
 			time.Now().Add(-giveathon.DuplicateWindow), in.ConfirmDuplicate, string(giveathon.StatusFailed)).
 			Scan(&existingID, &f.CharityActive, &f.CardRemoved, &dupID)
@@ -80,7 +84,7 @@ func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.Submit
 			if p.id == nil {
 				continue
 			}
-			if *p.d, err = scanDonation(tx.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, *p.id)); err != nil {
+			if *p.d, err = scanDonation(tx.QueryRow(ctx, sqlFindDonation, userID, *p.id)); err != nil {
 				return err
 			}
 		}
@@ -99,7 +103,7 @@ func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.Submit
 		}
 		res = &giveathon.SubmitResult{Donation: d, Created: true}
 		if db.EnqueueTx != nil {
-			if err := db.EnqueueTx(ctx, tx, d.ID); err != nil {
+			if err := db.EnqueueTx(ctx, tx, d.UserID, d.ID); err != nil {
 				return fmt.Errorf("queue charge: %w", err)
 			}
 			res.Queued = true
@@ -112,25 +116,44 @@ func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.Submit
 	return res, err
 }
 
-// FindDonationByID returns one of the user's donations, or ENOTFOUND (another donor's too).
+// FindDonationByID returns one of the user's donations, or ENOTFOUND (another donor's too:
+// the donor's key leads the lookup).
 func (db *DB) FindDonationByID(ctx context.Context, userID, id string) (*giveathon.Donation, error) {
-	d, err := db.FindDonation(ctx, id)
-	if err != nil || d.UserID != userID {
-		if err == nil || giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
-			return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
-		}
-		return nil, err
-	}
-	return d, nil
-}
-
-// FindDonation returns any donation by id, or ENOTFOUND (for workers: no owner check).
-func (db *DB) FindDonation(ctx context.Context, id string) (*giveathon.Donation, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if userID == "" {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
 	}
-	d, err := scanDonation(db.Pool.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, id))
+	return db.FindDonation(ctx, userID, id)
+}
+
+// FindDonation returns a donor's donation (for workers: no owner check), or ENOTFOUND. The
+// donor's id names the partition; "" (a job queued before the partitioning) finds the donor
+// first.
+func (db *DB) FindDonation(ctx context.Context, userID, id string) (*giveathon.Donation, error) {
+	userID, err := db.donorOf(ctx, userID, id)
+	if err != nil {
+		return nil, err
+	}
+	d, err := scanDonation(db.Pool.QueryRow(ctx, sqlFindDonation, userID, id))
 	return d, oneRow(err, "donation", "find donation")
+}
+
+// sqlFindDonation reads one donation by its key (donor, id).
+var sqlFindDonation = `SELECT ` + donationColumns + ` FROM donations WHERE user_id = $1 AND id = $2`
+
+// donorOf returns userID, or when it is "" the donor of donation id, looked up by the id
+// alone (each partition's index); ENOTFOUND for an id that is no donation.
+func (db *DB) donorOf(ctx context.Context, userID, id string) (string, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return "", giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
+	}
+	if userID != "" {
+		if _, err := uuid.Parse(userID); err != nil {
+			return "", giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
+		}
+		return userID, nil
+	}
+	err := db.Pool.QueryRow(ctx, `SELECT user_id::text FROM donations WHERE id = $1`, id).Scan(&userID)
+	return userID, oneRow(err, "donation", "find the donor of donation "+id)
 }
 
 // donationCursor is a donation's keyset position in newest-first order.
@@ -163,20 +186,15 @@ func (db *DB) FindDonations(ctx context.Context, f giveathon.DonationFilter) ([]
 	var list []*giveathon.Donation
 	var total int
 	err = db.InTx(ctx, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM donations WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)`,
-			f.UserID, status).Scan(&total); err != nil {
+		if err := tx.QueryRow(ctx, sqlHistoryCount, f.UserID, status).Scan(&total); err != nil {
 			return err
 		}
 		var rows pgx.Rows
 		var err error
 		if page.After == "" {
-			rows, err = tx.Query(ctx, `SELECT `+donationColumns+` FROM donations
-				WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)
-				ORDER BY created_at DESC, id DESC LIMIT $3`, f.UserID, status, page.First+1)
+			rows, err = tx.Query(ctx, sqlHistoryFirst, f.UserID, status, page.First+1)
 		} else {
-			rows, err = tx.Query(ctx, `SELECT `+donationColumns+` FROM donations
-				WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) AND (created_at, id) < ($3, $4::uuid)
-				ORDER BY created_at DESC, id DESC LIMIT $5`, f.UserID, status, after.CreatedAt, after.ID, page.First+1)
+			rows, err = tx.Query(ctx, sqlHistoryAfter, f.UserID, status, after.CreatedAt, after.ID, page.First+1)
 		}
 		if err != nil {
 			return err
@@ -194,11 +212,25 @@ func (db *DB) FindDonations(ctx context.Context, f giveathon.DonationFilter) ([]
 	return list, cursors, total, nil
 }
 
+// A donor's history: the count, the first page, and a page after a cursor.
+const sqlHistoryCount = `SELECT count(*) FROM donations WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)`
+
+var (
+	sqlHistoryFirst = `SELECT ` + donationColumns + ` FROM donations
+		WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)
+		ORDER BY created_at DESC, id DESC LIMIT $3`
+	sqlHistoryAfter = `SELECT ` + donationColumns + ` FROM donations
+		WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) AND (created_at, id) < ($3, $4::uuid)
+		ORDER BY created_at DESC, id DESC LIMIT $5`
+)
+
+const sqlPaymentAttempts = `SELECT id::text, donation_id::text, attempt_no, provider_request_key, status,
+	coalesce(error_code, ''), coalesce(error_message, ''), started_at, finished_at
+	FROM payment_attempts WHERE donation_id = $1 ORDER BY attempt_no`
+
 // FindPaymentAttempts returns a donation's attempts in order.
 func (db *DB) FindPaymentAttempts(ctx context.Context, donationID string) ([]*giveathon.PaymentAttempt, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT id::text, donation_id::text, attempt_no, provider_request_key, status,
-		coalesce(error_code, ''), coalesce(error_message, ''), started_at, finished_at
-		FROM payment_attempts WHERE donation_id = $1 ORDER BY attempt_no`, donationID)
+	rows, err := db.Pool.Query(ctx, sqlPaymentAttempts, donationID)
 	if err != nil {
 		return nil, fmt.Errorf("find payment attempts: %w", err)
 	}

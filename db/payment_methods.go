@@ -88,7 +88,7 @@ func (db *DB) createPaymentMethod(ctx context.Context, pm *giveathon.PaymentMeth
 		if existing != nil {
 			// Saved again after removal: bring it back.
 			saved, err = scanPaymentMethod(tx.QueryRow(ctx, `UPDATE payment_methods SET removed_at = NULL, is_default = $2
-				WHERE id = $1 RETURNING `+paymentMethodColumns, existing.ID, makeDefault))
+				WHERE user_id = $3 AND id = $1 RETURNING `+paymentMethodColumns, existing.ID, makeDefault, pm.UserID))
 			return err
 		}
 		saved, err = scanPaymentMethod(tx.QueryRow(ctx, `INSERT INTO payment_methods

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -27,6 +26,10 @@ func (db *DB) MoveDonation(ctx context.Context, m giveathon.Move) (*giveathon.Do
 	if !ok {
 		return nil, false, fmt.Errorf("move donation %s: %s is not a state a donation moves to", m.DonationID, m.To)
 	}
+	userID, err := db.donorOf(ctx, m.UserID, m.DonationID)
+	if err != nil {
+		return nil, false, err
+	}
 	from := make([]string, 0, len(rule.From))
 	for _, f := range rule.From {
 		from = append(from, string(f))
@@ -39,55 +42,60 @@ func (db *DB) MoveDonation(ctx context.Context, m giveathon.Move) (*giveathon.Do
 	if a := m.Attempt; a != nil {
 		attemptNo, attemptStatus, attemptCode, attemptMessage = a.No, a.Status, a.Code, a.Message
 	}
-	d, err := scanDonation(db.QueryRow(ctx, `WITH ev AS (
-			INSERT INTO webhook_events (provider_event_id, type, processed_at)
-			SELECT $10, $11, now() WHERE $10 <> ''
-			ON CONFLICT (provider_event_id) DO NOTHING RETURNING 1),
-		attempt AS (
-			UPDATE payment_attempts SET status = $13, error_code = nullif($14, ''),
-				error_message = nullif($15, ''), finished_at = now()
-			WHERE $12 > 0 AND donation_id = $1 AND attempt_no = $12 RETURNING 1),
-		moved AS (
-			UPDATE donations SET status = $2,
-				failure_code = CASE WHEN $7 THEN nullif($3, '') ELSE failure_code END,
-				failure_message = CASE WHEN $7 THEN nullif($4, '') ELSE failure_message END,
-				payment_intent_id = coalesce(payment_intent_id, nullif($5, '')),
-				updated_at = now(),
-				settled_at = CASE WHEN $8 THEN now() ELSE settled_at END
-			WHERE id = $1 AND status = ANY($6::text[]) AND ($10 = '' OR EXISTS (SELECT 1 FROM ev))
-			RETURNING `+donationColumns+`),
-		counted AS (
-			INSERT INTO event_totals (charity_id, shard, total_cents, donation_count)
-			SELECT charity_id::uuid, floor(random() * 64)::int, $9 * amount_cents, $9
-			FROM moved WHERE $9 <> 0
-			ON CONFLICT (charity_id, shard) DO UPDATE SET
-				total_cents = event_totals.total_cents + excluded.total_cents,
-				donation_count = event_totals.donation_count + excluded.donation_count),
-		mailed AS (
-			INSERT INTO notifications (user_id, donation_id, kind, channel, status)
-			SELECT user_id::uuid, id::uuid, $16, 'email', 'pending' FROM moved WHERE $16 <> ''
-			ON CONFLICT (donation_id, kind) DO NOTHING)
-		SELECT * FROM moved`, m.DonationID, string(m.To), m.FailureCode, m.FailureMessage, m.PaymentIntentID, from,
+	d, err := scanDonation(db.QueryRow(ctx, sqlMoveDonation, m.DonationID, string(m.To), m.FailureCode, m.FailureMessage, m.PaymentIntentID, from,
 		rule.RecordsFailure, rule.Settles, int64(rule.Totals), event, eventType,
-		attemptNo, attemptStatus, attemptCode, attemptMessage, rule.Email))
+		attemptNo, attemptStatus, attemptCode, attemptMessage, rule.Email, userID))
 	if err == nil {
 		return d, true, nil
 	} else if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, fmt.Errorf("move donation %s to %s: %w", m.DonationID, m.To, err)
 	}
-	d, err = db.FindDonation(ctx, m.DonationID)
+	d, err = db.FindDonation(ctx, userID, m.DonationID)
 	return d, false, err
 }
 
+// sqlMoveDonation is MoveDonation's one statement.
+var sqlMoveDonation = `WITH ev AS (
+		INSERT INTO webhook_events (provider_event_id, type, processed_at)
+		SELECT $10, $11, now() WHERE $10 <> ''
+		ON CONFLICT (provider_event_id) DO NOTHING RETURNING 1),
+	attempt AS (
+		UPDATE payment_attempts SET status = $13, error_code = nullif($14, ''),
+			error_message = nullif($15, ''), finished_at = now()
+		WHERE $12 > 0 AND donation_id = $1 AND attempt_no = $12 RETURNING 1),
+	moved AS (
+		UPDATE donations SET status = $2,
+			failure_code = CASE WHEN $7 THEN nullif($3, '') ELSE failure_code END,
+			failure_message = CASE WHEN $7 THEN nullif($4, '') ELSE failure_message END,
+			payment_intent_id = coalesce(payment_intent_id, nullif($5, '')),
+			updated_at = now(),
+			settled_at = CASE WHEN $8 THEN now() ELSE settled_at END
+		WHERE user_id = $17 AND id = $1 AND status = ANY($6::text[]) AND ($10 = '' OR EXISTS (SELECT 1 FROM ev))
+		RETURNING ` + donationColumns + `),
+	counted AS (
+		INSERT INTO event_totals (charity_id, shard, total_cents, donation_count)
+		SELECT charity_id::uuid, floor(random() * 64)::int, $9 * amount_cents, $9
+		FROM moved WHERE $9 <> 0
+		ON CONFLICT (charity_id, shard) DO UPDATE SET
+			total_cents = event_totals.total_cents + excluded.total_cents,
+			donation_count = event_totals.donation_count + excluded.donation_count),
+	mailed AS (
+		INSERT INTO notifications (user_id, donation_id, kind, channel, status)
+		SELECT user_id::uuid, id::uuid, $16, 'email', 'pending' FROM moved WHERE $16 <> ''
+		ON CONFLICT (donation_id, kind) DO NOTHING)
+	SELECT * FROM moved`
+
 // SetPaymentIntentID records a donation's PaymentIntent as soon as it is known (once).
-func (db *DB) SetPaymentIntentID(ctx context.Context, donationID, paymentIntentID string) error {
-	_, err := db.Pool.Exec(ctx, `UPDATE donations SET payment_intent_id = $2, updated_at = now()
-		WHERE id = $1 AND payment_intent_id IS NULL`, donationID, paymentIntentID)
+func (db *DB) SetPaymentIntentID(ctx context.Context, userID, donationID, paymentIntentID string) error {
+	_, err := db.Exec(ctx, sqlSetPaymentIntent, donationID, paymentIntentID, userID)
 	if err != nil {
 		return fmt.Errorf("record payment intent of %s: %w", donationID, err)
 	}
 	return nil
 }
+
+var sqlSetPaymentIntent = `UPDATE donations SET payment_intent_id = $2, updated_at = now()
+	WHERE user_id = $3 AND id = $1 AND payment_intent_id IS NULL`
 
 // FindDonationByPaymentIntent returns the donation a PaymentIntent belongs to, or ENOTFOUND.
 func (db *DB) FindDonationByPaymentIntent(ctx context.Context, paymentIntentID string) (*giveathon.Donation, error) {
@@ -95,22 +103,27 @@ func (db *DB) FindDonationByPaymentIntent(ctx context.Context, paymentIntentID s
 	return d, oneRow(err, "donation", "find donation by payment intent")
 }
 
-// FindChargeContext returns a donation with its donor's and card's provider ids, in one query.
-func (db *DB) FindChargeContext(ctx context.Context, donationID string) (*giveathon.ChargeContext, error) {
-	if _, err := uuid.Parse(donationID); err != nil {
-		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
+// FindChargeContext returns a donor's donation with the donor's and card's provider ids, in
+// one query of one partition ("" for the donor: found first, see FindDonation).
+func (db *DB) FindChargeContext(ctx context.Context, userID, donationID string) (*giveathon.ChargeContext, error) {
+	userID, err := db.donorOf(ctx, userID, donationID)
+	if err != nil {
+		return nil, err
 	}
 	c := &giveathon.ChargeContext{}
-	var err error
-	c.Donation, err = scanDonation(db.Pool.QueryRow(ctx, `SELECT `+donationColumnsOf("d.")+`,
-			pm.provider_customer_id, pm.provider_payment_method_id, u.email, u.name
-		FROM donations d JOIN payment_methods pm ON pm.id = d.payment_method_id JOIN users u ON u.id = d.user_id
-		WHERE d.id = $1`, donationID), &c.ProviderCustomerID, &c.ProviderPaymentMethodID, &c.DonorEmail, &c.DonorName)
+	c.Donation, err = scanDonation(db.Pool.QueryRow(ctx, sqlChargeContext, userID, donationID),
+		&c.ProviderCustomerID, &c.ProviderPaymentMethodID, &c.DonorEmail, &c.DonorName)
 	if err != nil {
 		return nil, oneRow(err, "donation", "find charge context of "+donationID)
 	}
 	return c, nil
 }
+
+var sqlChargeContext = `SELECT ` + donationColumnsOf("d.") + `,
+		pm.provider_customer_id, pm.provider_payment_method_id, u.email, u.name
+	FROM donations d JOIN payment_methods pm ON pm.user_id = d.user_id AND pm.id = d.payment_method_id
+		JOIN users u ON u.id = d.user_id
+	WHERE d.user_id = $1 AND d.id = $2`
 
 // StartAttempt records the start of a payment attempt, numbered one more than the donation's
 // attempts so far (whoever made them), with the provider request key keyPrefix+number; it
@@ -119,9 +132,7 @@ func (db *DB) StartAttempt(ctx context.Context, donationID, keyPrefix string) (i
 	for round := 0; ; round++ {
 		var no int
 		var key string
-		err := db.Pool.QueryRow(ctx, `INSERT INTO payment_attempts (donation_id, attempt_no, provider_request_key, status)
-			SELECT $1, n, $2 || n, $3 FROM (SELECT coalesce(max(attempt_no), 0) + 1 AS n FROM payment_attempts WHERE donation_id = $1) AS next
-			RETURNING attempt_no, provider_request_key`, donationID, keyPrefix, giveathon.AttemptStarted).Scan(&no, &key)
+		err := db.Pool.QueryRow(ctx, sqlStartAttempt, donationID, keyPrefix, giveathon.AttemptStarted).Scan(&no, &key)
 		if isUniqueViolation(err, "payment_attempts_donation_attempt_key") && round < 5 {
 			continue
 		} else if err != nil {
@@ -130,6 +141,10 @@ func (db *DB) StartAttempt(ctx context.Context, donationID, keyPrefix string) (i
 		return no, key, nil
 	}
 }
+
+const sqlStartAttempt = `INSERT INTO payment_attempts (donation_id, attempt_no, provider_request_key, status)
+	SELECT $1, n, $2 || n, $3 FROM (SELECT coalesce(max(attempt_no), 0) + 1 AS n FROM payment_attempts WHERE donation_id = $1) AS next
+	RETURNING attempt_no, provider_request_key`
 
 // FindStaleDonations returns up to limit donations in status whose last change is older than
 // olderThan, oldest first.

@@ -8,9 +8,11 @@ import (
 )
 
 // ChargeDonationArgs charges one donation. Unique by donation: however often it is queued
-// (the submit, the reconciler), one job runs it.
+// (the submit, the reconciler), one job runs it. The donor's id names the donation's partition
+// (empty in jobs queued before the partitioning: the donor is looked up then).
 type ChargeDonationArgs struct {
 	DonationID string `json:"donation_id" river:"unique"`
+	UserID     string `json:"user_id,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -30,7 +32,7 @@ type ChargeDonationWorker struct {
 
 // Work implements river.Worker.
 func (w *ChargeDonationWorker) Work(ctx context.Context, job *river.Job[ChargeDonationArgs]) error {
-	v := w.deps.Settlement.Charge(ctx, job.Args.DonationID, job.Attempt, job.MaxAttempts)
+	v := w.deps.Settlement.Charge(ctx, job.Args.UserID, job.Args.DonationID, job.Attempt, job.MaxAttempts)
 	switch v.Kind {
 	case settlement.Retry:
 		return v.Err

@@ -121,7 +121,7 @@ func TestChargeWorkerMapsVerdictsToRiver(t *testing.T) {
 			if res.EventKind != tc.event {
 				t.Errorf("job %s (%s), want %s (calls %v)", res.EventKind, res.Job.State, tc.event, gw.calls)
 			}
-			now, err := d.FindDonation(ctx, dn.ID)
+			now, err := d.FindDonation(ctx, dn.UserID, dn.ID)
 			if err != nil {
 				t.Fatal(err)
 			}

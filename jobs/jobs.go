@@ -142,8 +142,8 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config) (*Jobs, error) {
 
 // Enqueue queues a donation's charge (settlement.Queue) and reports whether it queued one: a
 // charge already queued for the donation is left alone.
-func (j *Jobs) Enqueue(ctx context.Context, donationID string) (bool, error) {
-	res, err := j.Client.Insert(ctx, ChargeDonationArgs{DonationID: donationID}, j.chargeOpts())
+func (j *Jobs) Enqueue(ctx context.Context, userID, donationID string) (bool, error) {
+	res, err := j.Client.Insert(ctx, ChargeDonationArgs{UserID: userID, DonationID: donationID}, j.chargeOpts())
 	if err != nil {
 		return false, fmt.Errorf("queue charge of %s: %w", donationID, err)
 	}
@@ -152,8 +152,8 @@ func (j *Jobs) Enqueue(ctx context.Context, donationID string) (bool, error) {
 
 // EnqueueTx queues a donation's charge in tx (db.Enqueuer), when the jobs share the domain
 // database.
-func (j *Jobs) EnqueueTx(ctx context.Context, tx pgx.Tx, donationID string) error {
-	if _, err := j.Client.InsertTx(ctx, tx, ChargeDonationArgs{DonationID: donationID}, j.chargeOpts()); err != nil {
+func (j *Jobs) EnqueueTx(ctx context.Context, tx pgx.Tx, userID, donationID string) error {
+	if _, err := j.Client.InsertTx(ctx, tx, ChargeDonationArgs{UserID: userID, DonationID: donationID}, j.chargeOpts()); err != nil {
 		return fmt.Errorf("queue charge of %s: %w", donationID, err)
 	}
 	return nil

@@ -38,8 +38,8 @@ type Verdict struct {
 // confirmed off-session in one call under a key derived from the donation. Every attempt
 // re-reads the donation and its PaymentIntent first, so a retry after a crash or a lost answer
 // never charges twice. attempt and maxAttempts are the queue's count of this job's runs.
-func (s *Service) Charge(ctx context.Context, donationID string, attempt, maxAttempts int) Verdict {
-	cc, err := s.Store.FindChargeContext(ctx, donationID)
+func (s *Service) Charge(ctx context.Context, userID, donationID string, attempt, maxAttempts int) Verdict {
+	cc, err := s.Store.FindChargeContext(ctx, userID, donationID)
 	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
 		return Verdict{Kind: Cancel, Err: err}
 	} else if err != nil {
@@ -50,7 +50,7 @@ func (s *Service) Charge(ctx context.Context, donationID string, attempt, maxAtt
 		return Verdict{} // settled by someone else (webhook, reconciler) meanwhile
 	}
 	if d.Status == giveathon.StatusPending {
-		now, moved, err := s.move(ctx, giveathon.Move{DonationID: donationID, To: giveathon.StatusProcessing})
+		now, moved, err := s.move(ctx, giveathon.Move{UserID: d.UserID, DonationID: d.ID, To: giveathon.StatusProcessing})
 		if err != nil {
 			return Verdict{Kind: Retry, Err: err}
 		}
@@ -67,7 +67,7 @@ func (s *Service) Charge(ctx context.Context, donationID string, attempt, maxAtt
 	if o := outcome(pi, chargeErr); o.Decided {
 		// The attempt's end, the move (which records the PaymentIntent) and its consequences
 		// are one statement.
-		m := o.move(donationID, piID(pi))
+		m := o.move(d, piID(pi))
 		m.Attempt = &giveathon.AttemptEnd{No: attemptNo, Status: statusOfAttempt(o.Status), Code: o.FailureCode, Message: o.FailureMessage}
 		if _, _, err := s.move(ctx, m); err != nil {
 			return Verdict{Kind: Retry, Err: err}
@@ -123,7 +123,7 @@ func (s *Service) charge(ctx context.Context, cc *giveathon.ChargeContext, attem
 		if pi != nil && !OutcomeOf(pi).Decided {
 			// A decided outcome records the id with its move, in the next statement; an
 			// undecided one records it now, for the next attempt.
-			if err := s.Store.SetPaymentIntentID(ctx, d.ID, pi.ID); err != nil {
+			if err := s.Store.SetPaymentIntentID(ctx, d.UserID, d.ID, pi.ID); err != nil {
 				return pi, err
 			}
 		}
@@ -159,7 +159,7 @@ func (s *Service) findPaymentIntent(ctx context.Context, cc *giveathon.ChargeCon
 	if err != nil || pi == nil {
 		return nil, err
 	}
-	if err := s.Store.SetPaymentIntentID(ctx, d.ID, pi.ID); err != nil {
+	if err := s.Store.SetPaymentIntentID(ctx, d.UserID, d.ID, pi.ID); err != nil {
 		return nil, err
 	}
 	return pi, nil
@@ -179,7 +179,7 @@ func (s *Service) giveUp(ctx context.Context, cc *giveathon.ChargeContext, pi *p
 	}
 	if pi != nil && pi.Status != payments.PIStatusCanceled {
 		if pi.Status == payments.PIStatusSucceeded {
-			_, _, err := s.Apply(ctx, d.ID, OutcomeOf(pi), pi.ID)
+			_, _, err := s.Apply(ctx, d, OutcomeOf(pi), pi.ID)
 			return err
 		}
 		// A key of this attempt: a key the provider saved a failure for would replay it.
@@ -188,12 +188,12 @@ func (s *Service) giveUp(ctx context.Context, cc *giveathon.ChargeContext, pi *p
 			return fmt.Errorf("last attempt on %s: cancel %s: %w", d.ID, pi.ID, err)
 		}
 		if canceled.Status == payments.PIStatusSucceeded {
-			_, _, err := s.Apply(ctx, d.ID, OutcomeOf(canceled), pi.ID)
+			_, _, err := s.Apply(ctx, d, OutcomeOf(canceled), pi.ID)
 			return err
 		}
 	}
 	code, _ := errorCode(lastErr)
-	_, _, err := s.Apply(ctx, d.ID, Failed(code, "", ""), piID(pi))
+	_, _, err := s.Apply(ctx, d, Failed(code, "", ""), piID(pi))
 	return err
 }
 

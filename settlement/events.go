@@ -49,7 +49,7 @@ func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 		}
 		return nil
 	}
-	m := o.move(cc.Donation.ID, pi.ID)
+	m := o.move(cc.Donation, pi.ID)
 	m.Event = &ev
 	_, moved, err := s.move(ctx, m)
 	if err != nil {
@@ -62,9 +62,10 @@ func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 }
 
 // findEventDonation finds the donation an event's PaymentIntent names: by the metadata the
-// charge worker set, or by the PaymentIntent id; nil when it names none.
+// charge worker set (the donation and its donor, which names its partition), or by the
+// PaymentIntent id; nil when it names none.
 func (s *Service) findEventDonation(ctx context.Context, pi *payments.PaymentIntent) (*giveathon.ChargeContext, error) {
-	id := pi.Metadata["donation_id"]
+	userID, id := pi.Metadata["user_id"], pi.Metadata["donation_id"]
 	if id == "" {
 		d, err := s.Store.FindDonationByPaymentIntent(ctx, pi.ID)
 		if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
@@ -72,9 +73,9 @@ func (s *Service) findEventDonation(ctx context.Context, pi *payments.PaymentInt
 		} else if err != nil {
 			return nil, err
 		}
-		id = d.ID
+		userID, id = d.UserID, d.ID
 	}
-	cc, err := s.Store.FindChargeContext(ctx, id)
+	cc, err := s.Store.FindChargeContext(ctx, userID, id)
 	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
 		return nil, nil
 	}
@@ -107,6 +108,6 @@ func (s *Service) Refresh(ctx context.Context, d *giveathon.Donation) (*giveatho
 	if err != nil {
 		return nil, payments.ProviderError(err)
 	}
-	now, _, err := s.Apply(ctx, d.ID, OutcomeOf(pi), pi.ID)
+	now, _, err := s.Apply(ctx, d, OutcomeOf(pi), pi.ID)
 	return now, err
 }

@@ -29,7 +29,7 @@ func (s *Service) Reconcile(ctx context.Context) (Report, error) {
 		errs = append(errs, err)
 	}
 	requeue := func(d *giveathon.Donation) {
-		if queued, err := s.Queue.Enqueue(ctx, d.ID); err != nil {
+		if queued, err := s.Queue.Enqueue(ctx, d.UserID, d.ID); err != nil {
 			fail(err)
 		} else if queued {
 			r.Requeued++
@@ -121,7 +121,7 @@ func (s *Service) settleFromProvider(ctx context.Context, d *giveathon.Donation)
 	if d.PaymentIntentID != "" {
 		pi, err = s.Gateway.RetrievePaymentIntent(ctx, d.PaymentIntentID)
 	} else {
-		cc, cerr := s.Store.FindChargeContext(ctx, d.ID)
+		cc, cerr := s.Store.FindChargeContext(ctx, d.UserID, d.ID)
 		if cerr != nil {
 			return false, cerr
 		}
@@ -134,7 +134,7 @@ func (s *Service) settleFromProvider(ctx context.Context, d *giveathon.Donation)
 	if !o.Decided || o.Status == d.Status {
 		return false, nil
 	}
-	_, moved, err := s.Apply(ctx, d.ID, o, pi.ID)
+	_, moved, err := s.Apply(ctx, d, o, pi.ID)
 	return moved, err
 }
 
@@ -147,7 +147,7 @@ func (s *Service) expire(ctx context.Context, d *giveathon.Donation) (bool, erro
 			return false, err
 		}
 		if pi.Status == payments.PIStatusSucceeded {
-			_, moved, err := s.Apply(ctx, d.ID, OutcomeOf(pi), pi.ID)
+			_, moved, err := s.Apply(ctx, d, OutcomeOf(pi), pi.ID)
 			return moved, err
 		}
 		if pi.Status != payments.PIStatusCanceled {
@@ -158,6 +158,6 @@ func (s *Service) expire(ctx context.Context, d *giveathon.Donation) (bool, erro
 			}
 		}
 	}
-	_, moved, err := s.Apply(ctx, d.ID, Failed("authentication_timeout", "", ""), d.PaymentIntentID)
+	_, moved, err := s.Apply(ctx, d, Failed("authentication_timeout", "", ""), d.PaymentIntentID)
 	return moved, err
 }

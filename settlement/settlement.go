@@ -19,14 +19,14 @@ import (
 // Store is what settlement needs of storage (db.DB).
 type Store interface {
 	SubmitDonation(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error)
-	FindDonation(ctx context.Context, id string) (*giveathon.Donation, error)
+	FindDonation(ctx context.Context, userID, id string) (*giveathon.Donation, error)
 	FindDonationByID(ctx context.Context, userID, id string) (*giveathon.Donation, error)
 	FindDonations(ctx context.Context, f giveathon.DonationFilter) ([]*giveathon.Donation, []string, int, error)
 	FindPaymentAttempts(ctx context.Context, donationID string) ([]*giveathon.PaymentAttempt, error)
 	FindDonationByPaymentIntent(ctx context.Context, paymentIntentID string) (*giveathon.Donation, error)
-	FindChargeContext(ctx context.Context, donationID string) (*giveathon.ChargeContext, error)
+	FindChargeContext(ctx context.Context, userID, donationID string) (*giveathon.ChargeContext, error)
 	MoveDonation(ctx context.Context, m giveathon.Move) (*giveathon.Donation, bool, error)
-	SetPaymentIntentID(ctx context.Context, donationID, paymentIntentID string) error
+	SetPaymentIntentID(ctx context.Context, userID, donationID, paymentIntentID string) error
 	StartAttempt(ctx context.Context, donationID, keyPrefix string) (int, string, error)
 	FinishAttempt(ctx context.Context, donationID string, a giveathon.AttemptEnd) error
 	RecordProviderEvent(ctx context.Context, e giveathon.ProviderEvent) (bool, error)
@@ -49,7 +49,7 @@ type Gateway interface {
 // Queue queues a donation's charge (jobs.Jobs): unique by donation, so queuing one that is
 // queued already does nothing and reports false.
 type Queue interface {
-	Enqueue(ctx context.Context, donationID string) (bool, error)
+	Enqueue(ctx context.Context, userID, donationID string) (bool, error)
 }
 
 // Publisher tells subscribers, in every API instance, that a donation or the event's totals
@@ -106,14 +106,14 @@ func New(store Store, gateway Gateway, queue Queue, changes Publisher, logger *s
 
 var _ giveathon.DonationService = (*Service)(nil)
 
-// Apply moves the donation as the outcome says, if its current status allows; the move writes
-// its consequences with it. It returns the donation as it is now and whether it moved.
-func (s *Service) Apply(ctx context.Context, donationID string, o Outcome, paymentIntentID string) (*giveathon.Donation, bool, error) {
+// Apply moves the donation d as the outcome says, if its current status allows; the move
+// writes its consequences with it. It returns the donation as it is now and whether it moved.
+func (s *Service) Apply(ctx context.Context, d *giveathon.Donation, o Outcome, paymentIntentID string) (*giveathon.Donation, bool, error) {
 	if !o.Decided {
-		d, err := s.Store.FindDonation(ctx, donationID)
-		return d, false, err
+		now, err := s.Store.FindDonation(ctx, d.UserID, d.ID)
+		return now, false, err
 	}
-	return s.move(ctx, o.move(donationID, paymentIntentID))
+	return s.move(ctx, o.move(d, paymentIntentID))
 }
 
 // move applies m and, once it has committed, counts it, tells the live subscribers and logs it.
@@ -136,8 +136,8 @@ func (s *Service) move(ctx context.Context, m giveathon.Move) (*giveathon.Donati
 }
 
 // move is the state move an outcome asks for.
-func (o Outcome) move(donationID, paymentIntentID string) giveathon.Move {
-	return giveathon.Move{DonationID: donationID, To: o.Status, FailureCode: o.FailureCode,
+func (o Outcome) move(d *giveathon.Donation, paymentIntentID string) giveathon.Move {
+	return giveathon.Move{UserID: d.UserID, DonationID: d.ID, To: o.Status, FailureCode: o.FailureCode,
 		FailureMessage: o.FailureMessage, PaymentIntentID: paymentIntentID}
 }
 

@@ -84,7 +84,7 @@ func TestEveryMoveOfTheStateTable(t *testing.T) {
 				}
 				before := read(t, d, dn.ID, don.CharityID)
 				o := settlement.Outcome{Decided: true, Status: to, FailureCode: "card_declined", FailureMessage: "Your card was declined."}
-				got, moved, err := svc.Apply(ctx, dn.ID, o, "")
+				got, moved, err := svc.Apply(ctx, dn, o, "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -109,7 +109,7 @@ func TestEveryMoveOfTheStateTable(t *testing.T) {
 					(after.failureCode == "card_declined") != c.failure || fmt.Sprint(after.emails) != fmt.Sprint(wantEmails) {
 					t.Fatalf("the move wrote %+v (from %+v), want %+v", after, before, c)
 				}
-				if _, again, err := svc.Apply(ctx, dn.ID, o, ""); err != nil || again {
+				if _, again, err := svc.Apply(ctx, dn, o, ""); err != nil || again {
 					t.Fatalf("the same move again: moved=%v err=%v", again, err)
 				}
 				if twice := read(t, d, dn.ID, don.CharityID); fmt.Sprint(twice) != fmt.Sprint(after) {
@@ -151,7 +151,7 @@ func TestProviderEventsMustMatchTheirDonation(t *testing.T) {
 	ctx := context.Background()
 	don := testenv.NewDonor(t, d)
 	dn := don.Donation(t, d, giveathon.StatusProcessing, 4321)
-	if err := d.SetPaymentIntentID(ctx, dn.ID, "pi_own"); err != nil {
+	if err := d.SetPaymentIntentID(ctx, dn.UserID, dn.ID, "pi_own"); err != nil {
 		t.Fatal(err)
 	}
 	own := payments.PaymentIntent{ID: "pi_own", Status: payments.PIStatusSucceeded, AmountCents: 4321, Currency: "usd",

@@ -48,7 +48,7 @@ func (don *Donor) Donation(t testing.TB, d *db.DB, status giveathon.DonationStat
 	if err != nil {
 		t.Fatalf("write a donation: %v", err)
 	}
-	dn, err := d.FindDonation(ctx, id)
+	dn, err := d.FindDonation(ctx, don.UserID, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,38 @@
+package db
+
+import (
+	"time"
+
+	"github.com/giveathon/giveathon"
+)
+
+// Keys are the ids a hot statement is called with in a test.
+type Keys struct{ UserID, DonationID, PaymentMethodID, CharityID string }
+
+// HotStatement is a statement on the money path or a donor's page, with the arguments its
+// caller passes, for the partition test.
+type HotStatement struct {
+	Name string
+	SQL  string
+	Args func(k Keys) []any
+}
+
+// HotStatements lists the statements that must each touch one partition of every partitioned
+// table they read or write.
+var HotStatements = []HotStatement{
+	{"submit: the facts of a new gift", sqlSubmitFacts, func(k Keys) []any {
+		return []any{k.UserID, "key-1", k.CharityID, k.PaymentMethodID, int64(2500), time.Now(), false, string(giveathon.StatusFailed)}
+	}},
+	{"donation by id", sqlFindDonation, func(k Keys) []any { return []any{k.UserID, k.DonationID} }},
+	{"history: count", sqlHistoryCount, func(k Keys) []any { return []any{k.UserID, nil} }},
+	{"history: first page", sqlHistoryFirst, func(k Keys) []any { return []any{k.UserID, nil, 21} }},
+	{"history: next page", sqlHistoryAfter, func(k Keys) []any { return []any{k.UserID, nil, time.Now(), k.DonationID, 21} }},
+	{"charge: context", sqlChargeContext, func(k Keys) []any { return []any{k.UserID, k.DonationID} }},
+	{"charge: start an attempt", sqlStartAttempt, func(k Keys) []any { return []any{k.DonationID, "donation-x-a", giveathon.AttemptStarted} }},
+	{"charge: record the PaymentIntent", sqlSetPaymentIntent, func(k Keys) []any { return []any{k.DonationID, "pi_1", k.UserID} }},
+	{"move (charge, webhook, reconciler, refresh)", sqlMoveDonation, func(k Keys) []any {
+		return []any{k.DonationID, string(giveathon.StatusSucceeded), "", "", "pi_1", []string{string(giveathon.StatusProcessing)},
+			false, true, int64(1), "evt_1", "payment_intent.succeeded", 1, giveathon.AttemptSucceeded, "", "", giveathon.EmailReceipt, k.UserID}
+	}},
+	{"attempts of a donation", sqlPaymentAttempts, func(k Keys) []any { return []any{k.DonationID} }},
+}

@@ -1,0 +1,174 @@
+package db_test
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/internal/testenv"
+	"github.com/google/uuid"
+)
+
+// partitionOf matches a partition's name: its table and number.
+var partitionOf = regexp.MustCompile(`^(donations|payment_methods|payment_attempts)_p([0-9]+)$`)
+
+// partitionsTouched returns, by partitioned table, the partitions a statement's plan reads or
+// writes, with the arguments it is called with (a plan for those values, as each call gets).
+func partitionsTouched(t *testing.T, d *db.DB, sql string, args ...any) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := d.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_custom_plan`); err != nil {
+		t.Fatal(err)
+	}
+	var plan []byte
+	if err := conn.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+sql, args...).Scan(&plan); err != nil {
+		t.Fatalf("explain: %v\n%s", err, sql)
+	}
+	var tree any
+	if err := json.Unmarshal(plan, &tree); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]map[string]bool{}
+	var walk func(any)
+	walk = func(n any) {
+		switch v := n.(type) {
+		case map[string]any:
+			if rel, ok := v["Relation Name"].(string); ok {
+				if m := partitionOf.FindStringSubmatch(rel); m != nil {
+					if seen[m[1]] == nil {
+						seen[m[1]] = map[string]bool{}
+					}
+					seen[m[1]][rel] = true
+				}
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(tree)
+	out := map[string][]string{}
+	for table, parts := range seen {
+		for p := range parts {
+			out[table] = append(out[table], p)
+		}
+		sort.Strings(out[table])
+	}
+	return out
+}
+
+// TestHotStatementsTouchOnePartition proves with EXPLAIN that every statement of the money
+// path and the donor's pages (submit, history, a donation, the charge, the move that webhooks,
+// the reconciler and refresh make) names the donor or the donation and so touches one
+// partition of each partitioned table; the reconciler's sweep, which looks across donors,
+// touches them all (the check can see it).
+func TestHotStatementsTouchOnePartition(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	k := db.Keys{UserID: uuid.NewString(), DonationID: uuid.NewString(), PaymentMethodID: uuid.NewString(), CharityID: uuid.NewString()}
+	for _, s := range db.HotStatements {
+		touched := partitionsTouched(t, d, s.SQL, s.Args(k)...)
+		if len(touched) == 0 {
+			t.Errorf("%s: touches no partitioned table: %v", s.Name, touched)
+		}
+		for table, parts := range touched {
+			if len(parts) != 1 {
+				t.Errorf("%s: touches %d partitions of %s: %v", s.Name, len(parts), table, parts)
+			}
+		}
+	}
+	if sweep := partitionsTouched(t, d, `SELECT id FROM donations WHERE status = $1`, "PENDING"); len(sweep["donations"]) != 16 {
+		t.Fatalf("a sweep across donors touches %v: the check cannot see partitions", sweep)
+	}
+}
+
+// TestPartitioningKeepsExistingData rolls a database back to the unpartitioned tables, fills
+// them as a running event would (donors, cards, donations in every state, attempts, e-mails),
+// and migrates it forward again: every row comes through, in its donor's partition, and the
+// keys and joins still hold.
+func TestPartitioningKeepsExistingData(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	m := &db.Migrator{Domain: d.Pool, Jobs: d.Pool}
+	if line, err := m.Down(ctx); err != nil || !strings.Contains(line, "partition_by_donor") {
+		t.Fatalf("roll back the partitioning: %q, %v", line, err)
+	}
+	var partitioned bool
+	if err := d.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_partitioned_table pt JOIN pg_class c ON c.oid = pt.partrelid WHERE c.relname = 'donations')`).Scan(&partitioned); err != nil || partitioned {
+		t.Fatalf("donations partitioned after the roll back: %v %v", partitioned, err)
+	}
+	const donors, perDonor = 40, 5
+	type row struct{ user, id, status string }
+	var rows []row
+	for i := 0; i < donors; i++ {
+		don := testenv.NewDonor(t, d)
+		for j := 0; j < perDonor; j++ {
+			status := []giveathon.DonationStatus{giveathon.StatusPending, giveathon.StatusProcessing, giveathon.StatusSucceeded,
+				giveathon.StatusFailed, giveathon.StatusRequiresAction}[j]
+			var id string
+			if err := d.Pool.QueryRow(ctx, `INSERT INTO donations
+				(user_id, charity_id, amount_cents, currency, status, idempotency_key, request_hash, payment_method_id)
+				VALUES ($1, $2, 100, 'USD', $3, $4, 'h', $5) RETURNING id::text`,
+				don.UserID, don.CharityID, string(status), uuid.NewString(), don.PaymentMethodID).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Pool.Exec(ctx, `INSERT INTO payment_attempts (donation_id, attempt_no, provider_request_key, status)
+				VALUES ($1, 1, 'k', 'started')`, id); err != nil {
+				t.Fatal(err)
+			}
+			if status == giveathon.StatusSucceeded {
+				if _, err := d.Pool.Exec(ctx, `INSERT INTO notifications (user_id, donation_id, kind, status) VALUES ($1, $2, 'receipt', 'sent')`,
+					don.UserID, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rows = append(rows, row{don.UserID, id, string(status)})
+		}
+	}
+
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatalf("migrate forward: %v", err)
+	}
+	var donations, cards, attempts, mails int
+	if err := d.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM donations), (SELECT count(*) FROM payment_methods),
+		(SELECT count(*) FROM payment_attempts), (SELECT count(*) FROM notifications)`).Scan(&donations, &cards, &attempts, &mails); err != nil {
+		t.Fatal(err)
+	}
+	if donations != donors*perDonor || cards != donors || attempts != donors*perDonor || mails != donors {
+		t.Fatalf("after the migration: %d donations, %d cards, %d attempts, %d e-mails", donations, cards, attempts, mails)
+	}
+	parts := map[string]bool{}
+	for _, r := range rows {
+		got, err := d.FindDonation(ctx, r.user, r.id)
+		if err != nil || string(got.Status) != r.status {
+			t.Fatalf("donation %s: %+v, %v", r.id, got, err)
+		}
+		cc, err := d.FindChargeContext(ctx, r.user, r.id)
+		if err != nil || cc.ProviderCustomerID == "" {
+			t.Fatalf("charge context of %s: %v", r.id, err)
+		}
+		var part string
+		if err := d.Pool.QueryRow(ctx, `SELECT tableoid::regclass::text FROM donations WHERE user_id = $1 AND id = $2`, r.user, r.id).Scan(&part); err != nil {
+			t.Fatal(err)
+		}
+		parts[part] = true
+	}
+	if len(parts) < 8 {
+		t.Fatalf("%d donors' donations landed in only %d partitions: %v", donors, len(parts), parts)
+	}
+}
