@@ -71,6 +71,10 @@ bench-event: deps build ## Replay the whole event, EVENT_DONATIONS donations (3,
 		-decline 0.03 -auth 0 -double-send 0 -server-kills 0 -db-restarts 0 -drain 2h -v \
 		-out bench/results/event-$$(date -u +%Y-%m-%dT%H%M)-$(EVENT_DONATIONS).md
 
+.PHONY: bench-history
+bench-history: deps ## A donor's history page with 3,000,000 donations, partitioned by donor against not (results in bench/results/).
+	go run ./cmd/historybench -out bench/results/history-$$(date -u +%Y-%m-%dT%H%M)-3000000.md
+
 .PHONY: generate
 generate: ## Regenerate the GraphQL code from schema.graphqls.
 	go tool gqlgen generate
