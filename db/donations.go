@@ -50,6 +50,8 @@ func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.Su
 		// round again, to find the winner's row.
 		if isUniqueViolation(err, "donations_user_idempotency_key") && round < 3 {
 			continue
+		} else if err == nil {
+			err = db.recordWrite(ctx, userID)
 		}
 		return res, err
 	}
@@ -114,7 +116,7 @@ func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.Submit
 
 // FindDonationByID returns one of the user's donations, or ENOTFOUND (another donor's too).
 func (db *DB) FindDonationByID(ctx context.Context, userID, id string) (*giveathon.Donation, error) {
-	d, err := db.FindDonation(ctx, id)
+	d, err := db.findDonation(ctx, db.read(userID), id)
 	if err != nil || d.UserID != userID {
 		if err == nil || giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
 			return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
@@ -126,10 +128,17 @@ func (db *DB) FindDonationByID(ctx context.Context, userID, id string) (*giveath
 
 // FindDonation returns any donation by id, or ENOTFOUND (for workers: no owner check).
 func (db *DB) FindDonation(ctx context.Context, id string) (*giveathon.Donation, error) {
+	return db.findDonation(ctx, db.Pool, id)
+}
+
+// findDonation reads a donation by id through q: the pool, or a routed reader.
+func (db *DB) findDonation(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, id string) (*giveathon.Donation, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
 	}
-	d, err := scanDonation(db.Pool.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, id))
+	d, err := scanDonation(q.QueryRow(ctx, `SELECT `+donationColumns+` FROM donations WHERE id = $1`, id))
 	return d, oneRow(err, "donation", "find donation")
 }
 
@@ -162,7 +171,7 @@ func (db *DB) FindDonations(ctx context.Context, f giveathon.DonationFilter) ([]
 	}
 	var list []*giveathon.Donation
 	var total int
-	err = db.InTx(ctx, func(tx pgx.Tx) error {
+	err = db.readTx(ctx, f.UserID, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM donations WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)`,
 			f.UserID, status).Scan(&total); err != nil {
 			return err
