@@ -35,7 +35,7 @@ func (db *DB) FindCharityByID(ctx context.Context, id string) (*giveathon.Charit
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "charity not found")
 	}
-	c, err := scanCharity(db.QueryRow(ctx, `SELECT `+charityColumns+` FROM charities WHERE id = $1`, id))
+	c, err := scanCharity(db.read("").QueryRow(ctx, `SELECT `+charityColumns+` FROM charities WHERE id = $1`, id))
 	return c, oneRow(err, "charity", "find charity")
 }
 
@@ -47,7 +47,7 @@ func (db *DB) FindCharitiesByIDs(ctx context.Context, ids []string) (map[string]
 			valid = append(valid, id)
 		}
 	}
-	rows, err := db.Pool.Query(ctx, `SELECT `+charityColumns+` FROM charities WHERE id = ANY($1::uuid[])`, valid)
+	rows, err := db.read("").Query(ctx, `SELECT `+charityColumns+` FROM charities WHERE id = ANY($1::uuid[])`, valid)
 	if err != nil {
 		return nil, fmt.Errorf("find charities by id: %w", err)
 	}
@@ -134,7 +134,7 @@ func (db *DB) FindCharities(ctx context.Context, f giveathon.CharityFilter) ([]*
 	var list []*giveathon.Charity
 	var cursors []string
 	// Read only: a snapshot at REPEATABLE READ is consistent and never fails to serialize.
-	err = db.InTxAt(ctx, pgx.RepeatableRead, func(tx pgx.Tx) error {
+	err = db.readTx(ctx, "", func(tx pgx.Tx) error {
 		list, cursors = nil, nil
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM charities WHERE `+where, args...).Scan(&total); err != nil {
 			return err

@@ -34,6 +34,8 @@ type DB struct {
 	// EnqueueTx, set when River's jobs live in this database, queues a new donation's charge in
 	// the transaction that records it; nil: the settlement queues it after commit.
 	EnqueueTx Enqueuer
+	// replica, when set (OpenReplica), serves the reads that tolerate lag.
+	replica *replica
 }
 
 // Open connects a pool to the database at url and checks it answers.
@@ -63,8 +65,13 @@ func New(pool *pgxpool.Pool) *DB {
 	return &DB{Pool: pool, RetryTimeout: DefaultRetryTimeout, Isolation: pgx.Serializable}
 }
 
-// Close closes the pool.
-func (db *DB) Close() { db.Pool.Close() }
+// Close closes the pool, and the replica's.
+func (db *DB) Close() {
+	if db.replica != nil {
+		db.replica.close()
+	}
+	db.Pool.Close()
+}
 
 // InTx runs fn in a transaction at db.Isolation (SERIALIZABLE unless configured otherwise)
 // and commits it. Like Retry, it runs the whole transaction again after a serialization

@@ -50,6 +50,8 @@ func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.Su
 		// round again, to find the winner's row.
 		if isUniqueViolation(err, "donations_user_idempotency_key") && round < 3 {
 			continue
+		} else if err == nil {
+			err = db.recordWrite(ctx, userID)
 		}
 		return res, err
 	}
@@ -122,18 +124,25 @@ func (db *DB) FindDonationByID(ctx context.Context, userID, id string) (*giveath
 	if userID == "" {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
 	}
-	return db.FindDonation(ctx, userID, id)
+	return db.findDonation(ctx, db.read(userID), userID, id)
 }
 
-// FindDonation returns a donor's donation (for workers: no owner check), or ENOTFOUND. The
-// donor's id names the partition; "" (a job queued before the partitioning) finds the donor
-// first.
+// FindDonation returns a donor's donation (for workers: no owner check, on the primary), or
+// ENOTFOUND. The donor's id names the partition; "" (a job queued before the partitioning)
+// finds the donor first.
 func (db *DB) FindDonation(ctx context.Context, userID, id string) (*giveathon.Donation, error) {
+	return db.findDonation(ctx, db.Pool, userID, id)
+}
+
+// findDonation reads a donor's donation through q: the pool, or a routed reader.
+func (db *DB) findDonation(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, userID, id string) (*giveathon.Donation, error) {
 	userID, err := db.donorOf(ctx, userID, id)
 	if err != nil {
 		return nil, err
 	}
-	d, err := scanDonation(db.Pool.QueryRow(ctx, sqlFindDonation, userID, id))
+	d, err := scanDonation(q.QueryRow(ctx, sqlFindDonation, userID, id))
 	return d, oneRow(err, "donation", "find donation")
 }
 
@@ -185,7 +194,7 @@ func (db *DB) FindDonations(ctx context.Context, f giveathon.DonationFilter) ([]
 	}
 	var list []*giveathon.Donation
 	var total int
-	err = db.InTx(ctx, func(tx pgx.Tx) error {
+	err = db.readTx(ctx, f.UserID, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, sqlHistoryCount, f.UserID, status).Scan(&total); err != nil {
 			return err
 		}

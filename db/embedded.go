@@ -340,6 +340,57 @@ func (e *Embedded) createDatabase(ctx context.Context) error {
 	return nil
 }
 
+// StartReplica makes a streaming standby of the running server in dataDir (a base backup
+// with `pg_basebackup -R`, which writes the standby's connection to this server) and starts
+// it there with this server's settings: a read replica, for tests. The server must keep the
+// default wal_level (replica); initdb's pg_hba.conf lets local connections replicate.
+func (e *Embedded) StartReplica(ctx context.Context, dataDir string) (*Embedded, error) {
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("replica data folder %q: %w", dataDir, err)
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create replica data folder: %w", err)
+	}
+	cred, err := runAsCredential()
+	if err != nil {
+		return nil, err
+	}
+	pgDir := filepath.Join(dataDir, "postgres")
+	if _, err := os.Stat(pgDir); err == nil {
+		return nil, fmt.Errorf("%s exists: a replica is made in an empty folder", pgDir)
+	}
+	// Made aside and renamed into place once complete, as initdb's cluster is.
+	tmp := pgDir + ".init"
+	_ = os.RemoveAll(tmp)
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", tmp, err)
+	}
+	if err := chownTree(tmp, cred); err != nil {
+		return nil, fmt.Errorf("hand %s to the postgres user: %w", tmp, err)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(e.cfg.BinDir, "pg_basebackup"),
+		"-d", e.URL("postgres"), "-D", tmp, "-R", "-X", "stream", "-c", "fast", "--no-sync")
+	cmd.SysProcAttr = procAttr(cred)
+	cmd.Dir = "/"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, fmt.Errorf("pg_basebackup: %w: %s", err, lastLines(string(out), 5))
+	}
+	// The server's socket lives in its data folder: its lock file came along, and would make
+	// the replica think the folder's socket is taken.
+	locks, _ := filepath.Glob(filepath.Join(tmp, ".s.PGSQL.*"))
+	for _, f := range locks {
+		_ = os.Remove(f)
+	}
+	if err := os.Rename(tmp, pgDir); err != nil {
+		return nil, fmt.Errorf("move the base backup into place: %w", err)
+	}
+	cfg := e.cfg
+	cfg.DataDir = dataDir
+	return StartEmbedded(ctx, cfg)
+}
+
 // URL returns a connection string for the named database on the embedded server.
 func (e *Embedded) URL(database string) string {
 	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", e.sockDir, embeddedPort, embeddedUser, database)

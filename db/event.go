@@ -18,7 +18,7 @@ func (db *DB) FindEventTotals(ctx context.Context, e giveathon.Event, recentLimi
 	now := time.Now()
 	snap := &giveathon.EventSnapshot{Name: e.Name, StartsAt: e.StartsAt, EndsAt: e.EndsAt, GoalCents: e.GoalCents,
 		Open: e.CheckOpen(now) == nil, At: now}
-	rows, err := db.Pool.Query(ctx, `SELECT `+charityColumnsOf("c.")+`, t.total_cents, t.donation_count
+	rows, err := db.read("").Query(ctx, `SELECT `+charityColumnsOf("c.")+`, t.total_cents, t.donation_count
 		FROM (SELECT charity_id, sum(total_cents)::int8 AS total_cents, sum(donation_count)::int8 AS donation_count
 			FROM event_totals GROUP BY charity_id) t
 		JOIN charities c ON c.id = t.charity_id
@@ -44,7 +44,7 @@ func (db *DB) FindEventTotals(ctx context.Context, e giveathon.Event, recentLimi
 	if recentLimit <= 0 {
 		return snap, nil
 	}
-	rows, err = db.Pool.Query(ctx, `SELECT `+charityColumnsOf("c.")+`, CASE WHEN d.anonymous THEN $2 ELSE u.name END, d.amount_cents, d.currency, d.settled_at
+	rows, err = db.read("").Query(ctx, `SELECT `+charityColumnsOf("c.")+`, CASE WHEN d.anonymous THEN $2 ELSE u.name END, d.amount_cents, d.currency, d.settled_at
 		FROM donations d JOIN users u ON u.id = d.user_id JOIN charities c ON c.id = d.charity_id
 		WHERE d.status = $3
 		ORDER BY d.settled_at DESC LIMIT $1`, recentLimit, giveathon.AnonymousDonor, string(giveathon.StatusSucceeded))

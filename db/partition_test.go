@@ -105,8 +105,14 @@ func TestPartitioningKeepsExistingData(t *testing.T) {
 	d := testenv.DB(t)
 	ctx := context.Background()
 	m := &db.Migrator{Domain: d.Pool, Jobs: d.Pool}
-	if line, err := m.Down(ctx); err != nil || !strings.Contains(line, "partition_by_donor") {
-		t.Fatalf("roll back the partitioning: %q, %v", line, err)
+	for {
+		line, err := m.Down(ctx)
+		if err != nil {
+			t.Fatalf("roll back to before the partitioning: %v", err)
+		}
+		if strings.Contains(line, "partition_by_donor") {
+			break
+		}
 	}
 	var partitioned bool
 	if err := d.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_partitioned_table pt JOIN pg_class c ON c.oid = pt.partrelid WHERE c.relname = 'donations')`).Scan(&partitioned); err != nil || partitioned {

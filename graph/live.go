@@ -179,12 +179,16 @@ func (r *Resolver) subscribeDonation(ctx context.Context, id string) (<-chan *gi
 	_, _, poll := r.Live.defaults()
 	out := make(chan *giveathon.Donation, 1)
 	token := auth.RequestToken(ctx)
-	go watch(ctx, r.Logger, wake, stop, 0, poll, d, func(ctx context.Context, _ time.Time) (*giveathon.Donation, error) {
+	go watch(ctx, r.Logger, wake, stop, 0, poll, d, func(ctx context.Context, woke time.Time) (*giveathon.Donation, error) {
 		// The donor may have signed out since: then the stream ends, as the session did.
 		if _, err := r.Auth.Authenticate(ctx, token); giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED {
 			return nil, errSessionEnded
 		} else if err != nil {
 			return nil, err
+		}
+		if !woke.IsZero() {
+			// A notice of a move: a lagging replica might not show it yet, the primary does.
+			ctx = giveathon.NewContextWithFreshReads(ctx)
 		}
 		return r.DonationService.FindDonationByID(ctx, u.ID, d.ID)
 	}, donationChanged, out)

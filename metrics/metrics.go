@@ -74,6 +74,20 @@ var (
 	StripeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "giveathon_stripe_call_duration_seconds", Help: "Stripe call latency by operation.", Buckets: latencyBuckets,
 	}, []string{"op"})
+	// DBReads counts the reads that tolerate lag (charities, the event's totals, history
+	// pages, a donation by id) by where they ran (primary, replica) and why (in_sync, down,
+	// lag, own_write, fresh), when a read replica is configured.
+	DBReads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "giveathon_db_reads_total", Help: "Reads that tolerate lag, by target (primary, replica) and reason (in_sync, down, lag, own_write, fresh).",
+	}, []string{"target", "reason"})
+	// ReplicaLag is the read replica's last measured lag behind the primary.
+	ReplicaLag = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "giveathon_db_replica_lag_seconds", Help: "How far the read replica was behind the primary at its last check.",
+	})
+	// ReplicaUp is 1 while the read replica answers its checks as a standby, else 0.
+	ReplicaUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "giveathon_db_replica_up", Help: "1 while the read replica answers its checks as a standby.",
+	})
 	// StripeRateLimitWait is how long calls waited for the client-side rate limit.
 	StripeRateLimitWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "giveathon_stripe_rate_limit_wait_seconds", Help: "Time Stripe calls waited for the client-side token bucket.", Buckets: latencyBuckets,
@@ -83,7 +97,7 @@ var (
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		HTTPRequests, HTTPDuration, GraphQLOperations, GraphQLDuration, Donations, JobRuns, JobRunDuration, JobQueueWait, OutboxEmails, OutboxWait,
-		StripeCalls, StripeDuration, StripeRateLimitWait, &poolCollector{}, &queueCollector{})
+		StripeCalls, StripeDuration, StripeRateLimitWait, DBReads, ReplicaLag, ReplicaUp, &poolCollector{}, &queueCollector{})
 }
 
 // Handler serves the registry in Prometheus' text format.

@@ -36,6 +36,8 @@ var settings = []setting{
 	{"DATABASE_URL", "", "PostgreSQL (or CockroachDB) URL of the domain data. Unset: a private PostgreSQL in DATA_DIR."},
 	{"DATA_DIR", "./.data", "Folder of the embedded PostgreSQL (used when DATABASE_URL is unset)."},
 	{"JOBS_DATABASE_URL", "", "PostgreSQL URL of River's job queue. Unset: DATABASE_URL (jobs are then queued in the same transaction as the donation)."},
+	{"DATABASE_REPLICA_URL", "", "PostgreSQL URL of a streaming replica of DATABASE_URL (with pg_auto_failover, its nodes with target_session_attrs=standby) for the reads that tolerate lag: charities, the event and its totals, history pages, a donation by id. A donor who just gave reads from the primary until the replica has replayed that write. Unset: every read goes to the primary."},
+	{"REPLICA_MAX_LAG", "5s", "How far behind the primary the replica may be and still serve reads; further behind (or down), it is skipped."},
 	{"DB_ISOLATION", "serializable", "Isolation of Giveathon's multi-statement transactions: serializable keeps the rules that read before they write exact (a submit's 60 s duplicate window, a donor's first card becoming the default) and is what CockroachDB runs; read_committed (PostgreSQL) lets concurrent submits slip past the duplicate window. Single statements and sign-up run at read committed either way."},
 	{"DB_RETRY_TIMEOUT", "10s", "How long a request keeps retrying database conflicts (40001, 40P01) and lost connections before it is answered UNAVAILABLE with retryAfter."},
 	{"DB_MAX_CONNS", "40", "Size of the database connection pool."},
@@ -95,6 +97,9 @@ type Config struct {
 	PublicURL       string
 	DatabaseURL     string
 	JobsDatabaseURL string
+	// ReplicaURL names the read replica (empty: none); ReplicaMaxLag bounds its lag.
+	ReplicaURL      string
+	ReplicaMaxLag   time.Duration
 	Stripe          payments.Config
 	StripePublic    string
 	WebhookSecret   string
@@ -138,7 +143,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
 	}
-	c := &Config{DatabaseURL: get("DATABASE_URL"), DataDir: get("DATA_DIR"), JobsDatabaseURL: get("JOBS_DATABASE_URL"),
+	c := &Config{DatabaseURL: get("DATABASE_URL"), DataDir: get("DATA_DIR"), JobsDatabaseURL: get("JOBS_DATABASE_URL"), ReplicaURL: get("DATABASE_REPLICA_URL"),
 		StripePublic: get("STRIPE_PUBLISHABLE_KEY"), WebhookSecret: get("STRIPE_WEBHOOK_SECRET"),
 		SMTPURL: get("SMTP_URL"), MailFrom: get("MAIL_FROM"), getenv: getenv}
 	c.Stripe.SecretKey, c.Stripe.APIBase = get("STRIPE_SECRET_KEY"), get("STRIPE_API_BASE")
@@ -278,6 +283,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	}
 	c.ShutdownTimeout = duration("SHUTDOWN_TIMEOUT")
 	c.DBRetryTimeout = duration("DB_RETRY_TIMEOUT")
+	c.ReplicaMaxLag = duration("REPLICA_MAX_LAG")
 	c.Stripe.Timeout = duration("STRIPE_TIMEOUT")
 	c.LiveResync = duration("LIVE_RESYNC_INTERVAL")
 	if v := get("SESSION_CACHE_TTL"); v == "0" {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/metrics"
@@ -173,36 +174,57 @@ func openStores(ctx context.Context, cfg *Config, logger *slog.Logger) (*stores,
 		return nil, err
 	}
 	jobsDB := d
+	// closeAll closes what is open so far, and what opens later: the stores' close.
+	closeAll := func() {
+		if jobsDB != d {
+			jobsDB.Close()
+		}
+		d.Close()
+		if embedded != nil {
+			if err := embedded.Stop(); err != nil {
+				logger.Warn("stop embedded PostgreSQL", "err", err)
+			} else {
+				logger.Info("embedded PostgreSQL stopped")
+			}
+		}
+	}
 	if cfg.JobsDatabaseURL != "" {
 		if jobsDB, err = db.Open(ctx, cfg.JobsDatabaseURL, cfg.DBMaxConns); err != nil {
-			d.Close()
-			if embedded != nil {
-				_ = embedded.Stop()
-			}
+			jobsDB = d
+			closeAll()
 			return nil, fmt.Errorf("jobs database: %w", err)
 		}
 	}
 	d.Isolation, d.RetryTimeout = cfg.DBIsolation, cfg.DBRetryTimeout
+	if cfg.ReplicaURL != "" {
+		if err := d.OpenReplica(ctx, cfg.ReplicaURL, replicaConfig(cfg, logger)); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("read replica: %w", err)
+		}
+		metrics.RegisterPool("replica", d.ReplicaPool())
+	}
 	metrics.RegisterPool("domain", d.Pool)
 	metrics.RegisterPool("jobs", jobsDB.Pool)
 	metrics.RegisterQueueDepth(jobsDB.Pool)
 	return &stores{
 		DB:       d,
 		Migrator: &db.Migrator{Domain: d.Pool, Jobs: jobsDB.Pool},
-		close: func() {
-			if jobsDB != d {
-				jobsDB.Close()
-			}
-			d.Close()
-			if embedded != nil {
-				if err := embedded.Stop(); err != nil {
-					logger.Warn("stop embedded PostgreSQL", "err", err)
-				} else {
-					logger.Info("embedded PostgreSQL stopped")
-				}
-			}
-		},
+		close:    closeAll,
 	}, nil
+}
+
+// replicaConfig is how the read replica is used and measured.
+func replicaConfig(cfg *Config, logger *slog.Logger) db.ReplicaConfig {
+	return db.ReplicaConfig{
+		MaxLag:    cfg.ReplicaMaxLag,
+		MaxConns:  cfg.DBMaxConns,
+		CountRead: func(target, reason string) { metrics.DBReads.WithLabelValues(target, reason).Inc() },
+		ObserveLag: func(lag time.Duration, up bool) {
+			metrics.ReplicaLag.Set(lag.Seconds())
+			metrics.ReplicaUp.Set(map[bool]float64{true: 1}[up])
+		},
+		Logger: logger.With("component", "replica"),
+	}
 }
 
 func (p *program) migrate(ctx context.Context, args []string) error {

@@ -37,7 +37,12 @@ type money struct {
 
 func setupMoney(t *testing.T, extraEnv ...string) *money {
 	t.Helper()
-	dbURL := testenv.URL(t)
+	return setupMoneyOn(t, testenv.URL(t), extraEnv...)
+}
+
+// setupMoneyOn is setupMoney on the database at dbURL.
+func setupMoneyOn(t *testing.T, dbURL string, extraEnv ...string) *money {
+	t.Helper()
 	sb := sandbox.New(sandbox.Config{})
 	sbSrv := httptest.NewServer(sb)
 	t.Cleanup(func() { sbSrv.Close(); sb.Close() })

@@ -20,6 +20,7 @@ import (
 
 	"github.com/giveathon/giveathon/db"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -66,6 +67,43 @@ func run(m *testing.M) int {
 
 // Embedded returns the test binary's private server, or nil when TEST_DATABASE_URL is used.
 func Embedded() *db.Embedded { return embedded }
+
+// Replica starts a streaming replica of the test binary's private server (pg_basebackup -R)
+// in a folder of its own, stopped and removed when the test ends; every database of the
+// server is on it, under the same name (DatabaseName). It skips the test when
+// TEST_DATABASE_URL names the server: making a standby of that is not the tests' to do.
+func Replica(t testing.TB) *db.Embedded {
+	t.Helper()
+	if embedded == nil {
+		t.Skip("TEST_DATABASE_URL is set: the test cannot make a replica of that server")
+	}
+	dir, err := os.MkdirTemp("", "giveathon-replica-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := embedded.StartReplica(ctx, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("testenv: start a replica: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = r.Stop()
+		os.RemoveAll(dir)
+	})
+	return r
+}
+
+// DatabaseName returns the database a connection string names.
+func DatabaseName(t testing.TB, url string) string {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("testenv: parse %q: %v", url, err)
+	}
+	return cfg.Database
+}
 
 var (
 	templateOnce sync.Once
