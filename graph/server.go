@@ -39,6 +39,10 @@ type Config struct {
 	Limits
 	// Ready reports whether the service can take traffic (database reachable and migrated).
 	Ready func(ctx context.Context) error
+	// Unavailable, when set, turns an error without a domain code that means "try again soon"
+	// (a lost database connection, a conflict that outlived its retries: db.AsUnavailable)
+	// into the domain's EUNAVAILABLE; it returns nil for any other error.
+	Unavailable func(error) error
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
 	// CORSOrigins are the other origins whose pages may call the API (with credentials).
@@ -151,7 +155,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 
 	srv.Use(operationMetrics{})
-	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
+	srv.SetErrorPresenter(errorPresenter(cfg.Logger, cfg.Unavailable))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "request_id", middleware.GetReqID(ctx), "stack", string(debug.Stack()))
 		return errors.New("internal error")
@@ -183,8 +187,14 @@ var codes = map[string]string{
 // errorPresenter turns domain errors into extensions.code (and extensions.field), keeps
 // GraphQL's own parse and validation errors, and hides everything else behind "internal
 // error" and a request id, logging it in full.
-func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
+func errorPresenter(logger *slog.Logger, unavailable func(error) error) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
+		if unavailable != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL {
+			if u := unavailable(err); u != nil {
+				logger.WarnContext(ctx, "unavailable", "err", err, "request_id", middleware.GetReqID(ctx))
+				err = u
+			}
+		}
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		if gqlErr.Extensions == nil {
 			gqlErr.Extensions = map[string]any{}
