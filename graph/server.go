@@ -136,7 +136,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
 	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: ws.init})
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(getTransport{})
 	srv.AddTransport(postTransport{})
 
 	checked := lru.New[*ast.QueryDocument](1000)
