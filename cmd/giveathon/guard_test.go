@@ -81,7 +81,11 @@ func TestFailedSignInsAreCountedBeforeThePasswordIsChecked(t *testing.T) {
 func TestNamesRefuseHiddenAndControlCharacters(t *testing.T) {
 	t.Parallel()
 	m := setupMoney(t)
-	for _, r := range []rune{0x01, 0x7f, 0x80, 0x85, 0x9f, 0x200b, 0x200d, 0x200f, 0x202a, 0x202e, 0x2060, 0x2066, 0x2069, 0xfeff} {
+	for _, r := range []rune{0x01, 0x7f, 0x80, 0x85, 0x9f, 0x200b, 0x200d, 0x200f, 0x202a, 0x202e, 0x2060, 0x2066, 0x2069, 0xfeff,
+		// Found by the outside attack: a soft hyphen, the Arabic letter mark, the Mongolian
+		// vowel separator, the line and paragraph separators, a tag character, an interlinear
+		// annotation, and fillers that render as nothing.
+		0xad, 0x61c, 0x180e, 0x2028, 0x2029, 0xe0041, 0xfff9, 0x3164, 0x2800} {
 		name := "Ada " + string(r) + "Lovelace"
 		in := map[string]any{"i": map[string]any{"email": fmt.Sprintf("hidden-%x@example.org", r), "name": name, "password": "correct horse battery"}}
 		if res := m.srv.client.Do(t, registerOp, in); res.Code() != "BAD_USER_INPUT" || res.Field() != "name" {
@@ -94,7 +98,7 @@ func TestNamesRefuseHiddenAndControlCharacters(t *testing.T) {
 
 	c := m.donor(t)
 	card := m.addCard(t, c, "pm_card_visa")
-	for _, msg := range []string{"thanks \u202egnp.exe", "hi\u200bthere", "a\u0085b"} {
+	for _, msg := range []string{"thanks \u202egnp.exe", "hi\u200bthere", "a\u0085b", "soft\u00adhyphen", "tag\U000E0041", "line\u2028break"} {
 		if res := m.submit(t, c, card, 1000, newKey(), map[string]any{"message": msg}); res.Code() != "BAD_USER_INPUT" || res.Field() != "message" {
 			t.Errorf("message %q: %s", msg, res.Raw)
 		}
