@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/giveathon/giveathon/internal/testenv"
+	"github.com/giveathon/giveathon/payments/sandbox"
 )
 
 // concurrently sends n requests at once and counts the answers by extensions.code ("" for a
@@ -137,4 +138,15 @@ func TestProviderCallsAreLimitedPerDonor(t *testing.T) {
 	id = m.give(t, other, card, 2200)
 	other.Do(t, setupOp, nil).NoErrors(t)
 	other.Do(t, refreshOp, map[string]any{"id": id}).NoErrors(t)
+
+	// Tries the provider never answered (it was down) do not count: a donor who retries
+	// through an outage can still make the call once it is back.
+	third := m.donor(t)
+	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/setup_intents", Fault: sandbox.FaultError500, Count: 8})
+	for i := 0; i < 8; i++ {
+		if r := third.Do(t, setupOp, nil); r.Code() != "UNAVAILABLE" {
+			t.Fatalf("try %d during the outage: %s", i+1, r.Raw)
+		}
+	}
+	third.Do(t, setupOp, nil).NoErrors(t)
 }
