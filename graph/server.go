@@ -121,6 +121,9 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 	return r
 }
 
+// SocketInitTimeout is how long a new websocket may wait before its connection_init.
+const SocketInitTimeout = 5 * time.Second
+
 // NewGraphQLServer returns the gqlgen server with its transports, caches and limits.
 func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	c := generated.Config{Resolvers: res}
@@ -134,7 +137,10 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	_, _, recheck := res.Live.defaults()
 	ws := sockets{auth: res.Auth, recheck: recheck, maxSubscriptions: cfg.MaxSubscriptionsPerSocket, logger: cfg.Logger}
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: ws.init})
+	// A connection that does not say connection_init within SocketInitTimeout is closed
+	// (gqlgen closes it with 1002 where graphql-ws names 4408): an idle socket costs the
+	// server memory for nothing.
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: ws.init, InitTimeout: SocketInitTimeout})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(postTransport{})
