@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -113,18 +114,18 @@ func ValidatePassword(pw string) error {
 }
 
 // isHiddenOrControl reports whether r has no business in a name or message that others are
-// shown (the public live page shows donors' names): C0 and C1 control characters and DEL;
-// bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which reorder the
-// text after them; and zero-width characters (U+200B-U+200F, U+2060-U+2064, U+FEFF), which
-// hide text or make two names look alike.
+// shown (the public live page shows donors' names): control characters (Cc: C0, DEL, C1);
+// format characters (Cf: soft hyphens, zero-width characters, bidi marks, embeddings,
+// overrides and isolates, which reorder or hide text, tag characters, interlinear
+// annotations); line and paragraph separators (Zl, Zp); and the fillers that render as
+// nothing (U+115F, U+1160, U+3164, U+FFA0, U+2800), which make a name look blank or two names
+// alike.
 func isHiddenOrControl(r rune) bool {
-	switch {
-	case r < 0x20, r >= 0x7f && r <= 0x9f:
-		return true
-	case r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2060 && r <= 0x2069, r == 0xfeff:
+	switch r {
+	case 0x115f, 0x1160, 0x3164, 0xffa0, 0x2800:
 		return true
 	}
-	return false
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 type userContextKey struct{}

@@ -169,12 +169,13 @@ func (g *Guard) AddCard(ctx context.Context, userID string) (*Reservation, error
 }
 
 // ProviderCall is checked before a donor's request that calls the payment provider at once
-// (a SetupIntent, a refresh of a donation), per donor.
-func (g *Guard) ProviderCall(ctx context.Context, userID string) error {
+// (a SetupIntent, a refresh of a donation), per donor. A request the provider never answered
+// (busy, unreachable) gives its count back with the reservation's Release.
+func (g *Guard) ProviderCall(ctx context.Context, userID string) (*Reservation, error) {
 	if g == nil {
-		return nil
+		return nil, nil
 	}
-	return g.allow(ctx, g.Limits.ProviderCallsPerDonor, "payment provider requests", userID)
+	return g.reserve(ctx, g.Limits.ProviderCallsPerDonor, "payment provider requests", userID)
 }
 
 func (g *Guard) cardTesting(ctx context.Context, userID string) error {

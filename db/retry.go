@@ -99,6 +99,16 @@ func backoff(attempt int, base, max time.Duration) time.Duration {
 	return ceiling/2 + rand.N(ceiling/2+1)
 }
 
+// AsUnavailable returns the EUNAVAILABLE answer for an error that means the database could not
+// do the work now (a lost connection, a conflict that outlived its retries), or nil for any
+// other: reads that are not retried answer so too, rather than as an internal error.
+func AsUnavailable(err error) error {
+	if conflict := IsConflict(err); conflict || IsConnectionLoss(err) {
+		return unavailable(err, conflict)
+	}
+	return nil
+}
+
 // unavailable is the answer to work that could not be made durable before the deadline.
 func unavailable(cause error, conflict bool) error {
 	e := giveathon.Unavailable(connRetryAfter, "the database is not answering in time: try again in a moment")

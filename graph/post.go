@@ -6,10 +6,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -38,9 +40,6 @@ type requestErrors struct {
 }
 
 func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	ctx := r.Context()
-	media := answerMediaType(r.Header.Get("Accept"))
-	w.Header().Set("Content-Type", media)
 	start := graphql.Now()
 	body, err := io.ReadAll(r.Body)
 	params := &graphql.RawParams{}
@@ -50,13 +49,58 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		err = dec.Decode(params)
 	}
 	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		writeAnswer(w, requestErrors{Errors: exec.DispatchError(ctx, gqlerror.List{gqlerror.Errorf("the request body is not valid JSON")}).Errors})
+		badRequest(w, r, exec, "the request body is not valid JSON")
 		return
 	}
-	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	answer(w, r, exec, params, false)
+}
 
+// getTransport is gqlgen's GET transport with the same status codes as postTransport; a GET
+// runs queries only (405 with Allow: POST for a mutation, as the spec asks).
+type getTransport struct {
+	// GET decides which requests are this transport's.
+	transport.GET
+}
+
+var _ graphql.Transport = getTransport{}
+
+func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	start := graphql.Now()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		badRequest(w, r, exec, "the query string cannot be read")
+		return
+	}
+	params := &graphql.RawParams{Query: q.Get("query"), OperationName: q.Get("operationName")}
+	for name, into := range map[string]*map[string]any{"variables": &params.Variables, "extensions": &params.Extensions} {
+		if v := q.Get(name); v != "" {
+			dec := json.NewDecoder(strings.NewReader(v))
+			dec.UseNumber()
+			if err := dec.Decode(into); err != nil {
+				badRequest(w, r, exec, name+" is not a JSON object")
+				return
+			}
+		}
+	}
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	answer(w, r, exec, params, true)
+}
+
+// badRequest answers a request that could not even be read: 400, whatever it accepts.
+func badRequest(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, message string) {
+	w.Header().Set("Content-Type", answerMediaType(r.Header.Get("Accept")))
+	w.WriteHeader(http.StatusBadRequest)
+	writeAnswer(w, requestErrors{Errors: exec.DispatchError(r.Context(), gqlerror.List{gqlerror.Errorf("%s", message)}).Errors})
+}
+
+// answer runs a read request: a failure before execution is 200 with its errors under
+// application/json and 400 without a data entry under application/graphql-response+json.
+func answer(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, queriesOnly bool) {
+	ctx := r.Context()
+	media := answerMediaType(r.Header.Get("Accept"))
+	w.Header().Set("Content-Type", media)
+	params.Headers = r.Header
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
@@ -64,6 +108,13 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 			w.WriteHeader(http.StatusBadRequest)
 		}
 		writeAnswer(w, requestErrors{Errors: resp.Errors, Extensions: resp.Extensions})
+		return
+	}
+	if queriesOnly && opCtx.Operation != nil && opCtx.Operation.Operation != ast.Query {
+		w.Header().Set("Allow", http.MethodPost)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		writeAnswer(w, requestErrors{Errors: gqlerror.List{{Message: "GET runs queries only: send mutations as POST",
+			Extensions: map[string]any{"code": "BAD_USER_INPUT"}}}})
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)

@@ -44,3 +44,15 @@ type Refresher interface {
 type ClientSecrets interface {
 	ClientSecret(ctx context.Context, paymentIntentID string) (string, error)
 }
+
+// giveBackIfUnavailable gives a donor's counted try back when the payment provider never
+// answered it (busy, unreachable: EUNAVAILABLE), so a donor who retries through an outage is not
+// locked out by the limits; it returns err unchanged.
+func (r *Resolver) giveBackIfUnavailable(ctx context.Context, hold *auth.Reservation, err error) error {
+	if giveathon.ErrorCode(err) == giveathon.EUNAVAILABLE {
+		if rerr := hold.Release(context.WithoutCancel(ctx)); rerr != nil {
+			r.Logger.WarnContext(ctx, "give back a donor's try", "err", rerr)
+		}
+	}
+	return err
+}

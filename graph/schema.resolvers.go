@@ -124,10 +124,12 @@ func (r *mutationResolver) CreateSetupIntent(ctx context.Context) (*giveathon.Se
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Guard.ProviderCall(ctx, u.ID); err != nil {
+	hold, err := r.Guard.ProviderCall(ctx, u.ID)
+	if err != nil {
 		return nil, err
 	}
-	return r.PaymentMethodService.CreateSetupIntent(ctx, u)
+	si, err := r.PaymentMethodService.CreateSetupIntent(ctx, u)
+	return si, r.giveBackIfUnavailable(ctx, hold, err)
 }
 
 // AddPaymentMethod is the resolver for the addPaymentMethod field.
@@ -141,13 +143,7 @@ func (r *mutationResolver) AddPaymentMethod(ctx context.Context, input giveathon
 		return nil, err
 	}
 	pm, err := r.PaymentMethodService.AddPaymentMethod(ctx, u, input)
-	if giveathon.ErrorCode(err) == giveathon.EUNAVAILABLE {
-		// The provider never judged the card: this try does not count against the donor.
-		if rerr := hold.Release(context.WithoutCancel(ctx)); rerr != nil {
-			r.Logger.WarnContext(ctx, "give back a card try", "err", rerr)
-		}
-	}
-	return pm, err
+	return pm, r.giveBackIfUnavailable(ctx, hold, err)
 }
 
 // RemovePaymentMethod is the resolver for the removePaymentMethod field.
@@ -188,10 +184,12 @@ func (r *mutationResolver) RefreshDonation(ctx context.Context, id string) (*giv
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Guard.ProviderCall(ctx, d.UserID); err != nil {
+	hold, err := r.Guard.ProviderCall(ctx, d.UserID)
+	if err != nil {
 		return nil, err
 	}
-	return r.Refresher.Refresh(ctx, d)
+	now, err := r.Refresher.Refresh(ctx, d)
+	return now, r.giveBackIfUnavailable(ctx, hold, err)
 }
 
 // ID is the resolver for the id field.

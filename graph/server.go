@@ -39,6 +39,10 @@ type Config struct {
 	Limits
 	// Ready reports whether the service can take traffic (database reachable and migrated).
 	Ready func(ctx context.Context) error
+	// Unavailable, when set, turns an error without a domain code that means "try again soon"
+	// (a lost database connection, a conflict that outlived its retries: db.AsUnavailable)
+	// into the domain's EUNAVAILABLE; it returns nil for any other error.
+	Unavailable func(error) error
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
 	// CORSOrigins are the other origins whose pages may call the API (with credentials).
@@ -117,6 +121,9 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 	return r
 }
 
+// SocketInitTimeout is how long a new websocket may wait before its connection_init.
+const SocketInitTimeout = 5 * time.Second
+
 // NewGraphQLServer returns the gqlgen server with its transports, caches and limits.
 func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	c := generated.Config{Resolvers: res}
@@ -130,9 +137,12 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	_, _, recheck := res.Live.defaults()
 	ws := sockets{auth: res.Auth, recheck: recheck, maxSubscriptions: cfg.MaxSubscriptionsPerSocket, logger: cfg.Logger}
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: ws.init})
+	// A connection that does not say connection_init within SocketInitTimeout is closed
+	// (gqlgen closes it with 1002 where graphql-ws names 4408): an idle socket costs the
+	// server memory for nothing.
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: ws.init, InitTimeout: SocketInitTimeout})
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(getTransport{})
 	srv.AddTransport(postTransport{})
 
 	checked := lru.New[*ast.QueryDocument](1000)
@@ -151,7 +161,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 
 	srv.Use(operationMetrics{})
-	srv.SetErrorPresenter(errorPresenter(cfg.Logger))
+	srv.SetErrorPresenter(errorPresenter(cfg.Logger, cfg.Unavailable))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "request_id", middleware.GetReqID(ctx), "stack", string(debug.Stack()))
 		return errors.New("internal error")
@@ -183,8 +193,14 @@ var codes = map[string]string{
 // errorPresenter turns domain errors into extensions.code (and extensions.field), keeps
 // GraphQL's own parse and validation errors, and hides everything else behind "internal
 // error" and a request id, logging it in full.
-func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
+func errorPresenter(logger *slog.Logger, unavailable func(error) error) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
+		if unavailable != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL {
+			if u := unavailable(err); u != nil {
+				logger.WarnContext(ctx, "unavailable", "err", err, "request_id", middleware.GetReqID(ctx))
+				err = u
+			}
+		}
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		if gqlErr.Extensions == nil {
 			gqlErr.Extensions = map[string]any{}

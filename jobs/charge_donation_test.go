@@ -2,8 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"testing"
 
 	"github.com/giveathon/giveathon"
@@ -18,49 +16,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// gateway is a double at the payments interface: each call answers what the test set.
-type gateway struct {
-	mu       sync.Mutex
-	create   func(payments.ChargeRequest) (*payments.PaymentIntent, error)
-	cancel   func(id string) (*payments.PaymentIntent, error)
-	retrieve func(id string) (*payments.PaymentIntent, error)
-	calls    []string
-}
-
-func (g *gateway) record(op string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.calls = append(g.calls, op)
-}
-
-func (g *gateway) CreatePaymentIntent(_ context.Context, r payments.ChargeRequest) (*payments.PaymentIntent, error) {
-	g.record("create " + r.IdempotencyKey)
-	return g.create(r)
-}
-
-func (g *gateway) ConfirmPaymentIntent(context.Context, string, string, string) (*payments.PaymentIntent, error) {
-	g.record("confirm")
-	return nil, errors.New("not expected")
-}
-
-func (g *gateway) RetrievePaymentIntent(_ context.Context, id string) (*payments.PaymentIntent, error) {
-	g.record("retrieve")
-	if g.retrieve == nil {
-		return nil, errors.New("not expected")
-	}
-	return g.retrieve(id)
-}
-
-func (g *gateway) CancelPaymentIntent(_ context.Context, id, _ string) (*payments.PaymentIntent, error) {
-	g.record("cancel")
-	return g.cancel(id)
-}
-
-func (g *gateway) FindPaymentIntentForDonation(context.Context, string, string) (*payments.PaymentIntent, error) {
-	g.record("find")
-	return nil, nil
-}
 
 func intent(r payments.ChargeRequest, status string) *payments.PaymentIntent {
 	return &payments.PaymentIntent{ID: "pi_" + r.DonationID[:8], Status: status, AmountCents: r.AmountCents, Currency: "usd",
@@ -103,7 +58,7 @@ func TestChargeWorkerMapsVerdictsToRiver(t *testing.T) {
 			ctx := context.Background()
 			don := testenv.NewDonor(t, d)
 			dn := don.Donation(t, d, giveathon.StatusPending, 2500)
-			gw := &gateway{create: tc.create, cancel: func(string) (*payments.PaymentIntent, error) {
+			gw := &testenv.Gateway{Create: tc.create, Cancel: func(string) (*payments.PaymentIntent, error) {
 				return &payments.PaymentIntent{Status: payments.PIStatusCanceled}, nil
 			}}
 			svc := settlement.New(d, gw, nil, nil, nil, settlement.Config{})
@@ -119,7 +74,7 @@ func TestChargeWorkerMapsVerdictsToRiver(t *testing.T) {
 				t.Fatalf("work: %v", err)
 			}
 			if res.EventKind != tc.event {
-				t.Errorf("job %s (%s), want %s (calls %v)", res.EventKind, res.Job.State, tc.event, gw.calls)
+				t.Errorf("job %s (%s), want %s (calls %v)", res.EventKind, res.Job.State, tc.event, gw.Calls())
 			}
 			now, err := d.FindDonation(ctx, dn.UserID, dn.ID)
 			if err != nil {

@@ -292,6 +292,11 @@ func (g *Gateway) classify(op string, err error) error {
 		pe.Kind = AuthenticationRequired
 	case se.Type == stripe.ErrorTypeCard && retryableCardCodes[string(se.Code)]:
 		pe.Kind = Retryable
+	case se.HTTPStatusCode == http.StatusNotFound:
+		// Asked about an object the provider does not have (a forged event's PaymentIntent):
+		// the caller's answer, not a bug here.
+		pe.Kind = Permanent
+		return pe
 	case se.Type == stripe.ErrorTypeCard:
 		pe.Kind = Declined
 	default:

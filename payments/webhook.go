@@ -3,7 +3,6 @@ package payments
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,19 +78,25 @@ func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Han
 }
 
 // checkNotFuture refuses a signature header whose timestamp (t=) is more than
-// WebhookClockSkew ahead of now.
+// WebhookClockSkew ahead of now, and one with no timestamp or more than one: the signature is
+// checked against one of them, the age against the other, and a second one would let a
+// future timestamp through behind a present one.
 func checkNotFuture(header string, now time.Time) error {
+	var stamps []string
 	for _, part := range strings.Split(header, ",") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "t="); ok {
-			t, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return fmt.Errorf("webhook timestamp %q is not a number", v)
-			}
-			if ahead := time.Unix(t, 0).Sub(now); ahead > WebhookClockSkew {
-				return fmt.Errorf("webhook timestamp is %s in the future", ahead.Round(time.Second))
-			}
-			return nil
+			stamps = append(stamps, v)
 		}
 	}
-	return errors.New("webhook signature has no timestamp")
+	if len(stamps) != 1 {
+		return fmt.Errorf("webhook signature has %d timestamps, not one", len(stamps))
+	}
+	t, err := strconv.ParseInt(stamps[0], 10, 64)
+	if err != nil {
+		return fmt.Errorf("webhook timestamp %q is not a number", stamps[0])
+	}
+	if ahead := time.Unix(t, 0).Sub(now); ahead > WebhookClockSkew {
+		return fmt.Errorf("webhook timestamp is %s in the future", ahead.Round(time.Second))
+	}
+	return nil
 }

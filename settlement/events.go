@@ -41,6 +41,23 @@ func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 		// Settled already (usually by the charge worker, from the same answer): a final
 		// status moves no further but to REFUNDED.
 		o = Outcome{}
+	case o.Decided && cc.Donation.PaymentIntentID == "":
+		// The donation has not recorded its PaymentIntent yet (the charge's answer is late or
+		// lost), so nothing here vouches for this one: ask the provider for it, and let only
+		// the donation's own PaymentIntent, as the provider has it, decide.
+		real, err := s.Gateway.RetrievePaymentIntent(ctx, pi.ID)
+		if payments.IsNotFound(err) {
+			real = nil
+		} else if err != nil {
+			return fmt.Errorf("handle %s %s: read %s from the provider: %w", eventType, eventID, pi.ID, err)
+		}
+		if real == nil || real.Metadata["donation_id"] != cc.Donation.ID || mismatch(cc, real) != "" {
+			s.Logger.WarnContext(ctx, "webhook refused: the provider does not know its PaymentIntent as the donation's", "event", eventID,
+				"type", eventType, "donation", cc.Donation.ID, "payment_intent", pi.ID)
+			o = Outcome{}
+		} else {
+			o = OutcomeOf(real)
+		}
 	}
 	if !o.Decided {
 		// This event can change nothing: recorded in a statement of its own.

@@ -178,3 +178,38 @@ func TestProviderEventsMustMatchTheirDonation(t *testing.T) {
 		t.Fatalf("the donation's own event: %+v", s)
 	}
 }
+
+// TestAnEventBeforeThePaymentIntentIsKnownIsCheckedWithTheProvider sends events about a
+// donation whose charge answer never came back (no PaymentIntent recorded yet): one naming a
+// PaymentIntent the provider does not have, with the donation's amount, currency, customer and
+// id in its metadata, moves nothing; the donation's real one, as the provider has it, settles it.
+func TestAnEventBeforeThePaymentIntentIsKnownIsCheckedWithTheProvider(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	don := testenv.NewDonor(t, d)
+	dn := don.Donation(t, d, giveathon.StatusProcessing, 2468)
+	real := payments.PaymentIntent{ID: "pi_real", Status: payments.PIStatusSucceeded, AmountCents: 2468, Currency: "usd",
+		CustomerID: don.CustomerID, Metadata: map[string]string{"donation_id": dn.ID}}
+	gw := &testenv.Gateway{Retrieve: func(id string) (*payments.PaymentIntent, error) {
+		if id == real.ID {
+			return &real, nil
+		}
+		return nil, &payments.Error{Kind: payments.Permanent, HTTPStatus: 404, Code: "resource_missing"}
+	}}
+	svc := settlement.New(d, gw, nil, nil, nil, settlement.Config{})
+	forged := real
+	forged.ID = "pi_forged"
+	if err := svc.HandlePaymentIntentEvent(ctx, "evt_forged", "payment_intent.succeeded", &forged); err != nil {
+		t.Fatal(err)
+	}
+	if s := read(t, d, dn.ID, don.CharityID); s.status != giveathon.StatusProcessing || s.totalCents != 0 {
+		t.Fatalf("an event about a PaymentIntent the provider does not have moved the donation: %+v", s)
+	}
+	if err := svc.HandlePaymentIntentEvent(ctx, "evt_real", "payment_intent.succeeded", &real); err != nil {
+		t.Fatal(err)
+	}
+	if s := read(t, d, dn.ID, don.CharityID); s.status != giveathon.StatusSucceeded || s.totalCents != 2468 {
+		t.Fatalf("the donation's own PaymentIntent: %+v (calls %v)", s, gw.Calls())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/giveathon/giveathon/internal/testenv"
+	"github.com/giveathon/giveathon/payments/sandbox"
 )
 
 // concurrently sends n requests at once and counts the answers by extensions.code ("" for a
@@ -81,7 +82,11 @@ func TestFailedSignInsAreCountedBeforeThePasswordIsChecked(t *testing.T) {
 func TestNamesRefuseHiddenAndControlCharacters(t *testing.T) {
 	t.Parallel()
 	m := setupMoney(t)
-	for _, r := range []rune{0x01, 0x7f, 0x80, 0x85, 0x9f, 0x200b, 0x200d, 0x200f, 0x202a, 0x202e, 0x2060, 0x2066, 0x2069, 0xfeff} {
+	for _, r := range []rune{0x01, 0x7f, 0x80, 0x85, 0x9f, 0x200b, 0x200d, 0x200f, 0x202a, 0x202e, 0x2060, 0x2066, 0x2069, 0xfeff,
+		// Found by the outside attack: a soft hyphen, the Arabic letter mark, the Mongolian
+		// vowel separator, the line and paragraph separators, a tag character, an interlinear
+		// annotation, and fillers that render as nothing.
+		0xad, 0x61c, 0x180e, 0x2028, 0x2029, 0xe0041, 0xfff9, 0x3164, 0x2800} {
 		name := "Ada " + string(r) + "Lovelace"
 		in := map[string]any{"i": map[string]any{"email": fmt.Sprintf("hidden-%x@example.org", r), "name": name, "password": "correct horse battery"}}
 		if res := m.srv.client.Do(t, registerOp, in); res.Code() != "BAD_USER_INPUT" || res.Field() != "name" {
@@ -94,7 +99,7 @@ func TestNamesRefuseHiddenAndControlCharacters(t *testing.T) {
 
 	c := m.donor(t)
 	card := m.addCard(t, c, "pm_card_visa")
-	for _, msg := range []string{"thanks \u202egnp.exe", "hi\u200bthere", "a\u0085b"} {
+	for _, msg := range []string{"thanks \u202egnp.exe", "hi\u200bthere", "a\u0085b", "soft\u00adhyphen", "tag\U000E0041", "line\u2028break"} {
 		if res := m.submit(t, c, card, 1000, newKey(), map[string]any{"message": msg}); res.Code() != "BAD_USER_INPUT" || res.Field() != "message" {
 			t.Errorf("message %q: %s", msg, res.Raw)
 		}
@@ -133,4 +138,15 @@ func TestProviderCallsAreLimitedPerDonor(t *testing.T) {
 	id = m.give(t, other, card, 2200)
 	other.Do(t, setupOp, nil).NoErrors(t)
 	other.Do(t, refreshOp, map[string]any{"id": id}).NoErrors(t)
+
+	// Tries the provider never answered (it was down) do not count: a donor who retries
+	// through an outage can still make the call once it is back.
+	third := m.donor(t)
+	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/setup_intents", Fault: sandbox.FaultError500, Count: 8})
+	for i := 0; i < 8; i++ {
+		if r := third.Do(t, setupOp, nil); r.Code() != "UNAVAILABLE" {
+			t.Fatalf("try %d during the outage: %s", i+1, r.Raw)
+		}
+	}
+	third.Do(t, setupOp, nil).NoErrors(t)
 }

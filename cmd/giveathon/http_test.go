@@ -3,36 +3,41 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/giveathon/giveathon/internal/testenv"
 )
 
-// TestGraphQLOverHTTPStatuses follows the GraphQL-over-HTTP spec: a request that fails
-// before execution is answered 200 under application/json, and 400 without a data entry
-// under application/graphql-response+json.
+// TestGraphQLOverHTTPStatuses follows the GraphQL-over-HTTP spec, for POST and GET: a request
+// that fails before execution is answered 200 under application/json, and 400 without a data
+// entry under application/graphql-response+json; a GET runs no mutation.
 func TestGraphQLOverHTTPStatuses(t *testing.T) {
 	t.Parallel()
 	srv := start(t, map[string]string{"DATABASE_URL": testenv.URL(t), "LOG_LEVEL": "warn"})
-	for _, c := range []struct{ name, body, code string }{
-		{"parse error", `{"query": "{ event { name "}`, "GRAPHQL_PARSE_FAILED"},
-		{"validation error", `{"query": "{ event { nosuchfield } }"}`, "GRAPHQL_VALIDATION_FAILED"},
-		{"variable coercion error", `{"query": "query($n: Int!) { charities(first: $n) { totalCount } }", "variables": {"n": "many"}}`, "GRAPHQL_VALIDATION_FAILED"},
+	for _, c := range []struct{ name, query, variables, code string }{
+		{"parse error", `{ event { name `, "", "GRAPHQL_PARSE_FAILED"},
+		{"validation error", `{ event { nosuchfield } }`, "", "GRAPHQL_VALIDATION_FAILED"},
+		{"variable coercion error", `query($n: Int!) { charities(first: $n) { totalCount } }`, `{"n": "many"}`, "GRAPHQL_VALIDATION_FAILED"},
 	} {
-		for accept, status := range map[string]int{"application/json": http.StatusOK, "application/graphql-response+json": http.StatusBadRequest} {
-			req, _ := http.NewRequest(http.MethodPost, srv.url+"/graphql", strings.NewReader(c.body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", accept)
-			r := srv.client.Send(t, req)
-			var doc map[string]json.RawMessage
-			_ = json.Unmarshal([]byte(r.Raw), &doc)
-			_, hasData := doc["data"]
-			if r.Status != status || r.Code() != c.code || (status != http.StatusOK && hasData) ||
-				!strings.HasPrefix(r.Header.Get("Content-Type"), accept) {
-				t.Errorf("%s, Accept %s: %d %s %s", c.name, accept, r.Status, r.Header.Get("Content-Type"), r.Raw)
+		for _, method := range []string{http.MethodPost, http.MethodGet} {
+			for accept, status := range map[string]int{"application/json": http.StatusOK, "application/graphql-response+json": http.StatusBadRequest} {
+				req := graphQLRequest(t, srv, method, c.query, c.variables)
+				req.Header.Set("Accept", accept)
+				r := srv.client.Send(t, req)
+				var doc map[string]json.RawMessage
+				_ = json.Unmarshal([]byte(r.Raw), &doc)
+				_, hasData := doc["data"]
+				if r.Status != status || r.Code() != c.code || (status != http.StatusOK && hasData) ||
+					!strings.HasPrefix(r.Header.Get("Content-Type"), accept) {
+					t.Errorf("%s %s, Accept %s: %d %s %s", method, c.name, accept, r.Status, r.Header.Get("Content-Type"), r.Raw)
+				}
 			}
 		}
+	}
+	if r := srv.client.Send(t, graphQLRequest(t, srv, http.MethodGet, `mutation { logout }`, "")); r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("a mutation over GET: %d %s", r.Status, r.Raw)
 	}
 	// A request that executes is 200 with data under both.
 	for _, accept := range []string{"application/json", "application/graphql-response+json"} {
@@ -43,4 +48,31 @@ func TestGraphQLOverHTTPStatuses(t *testing.T) {
 			t.Errorf("a good query, Accept %s: %d %s", accept, r.Status, r.Raw)
 		}
 	}
+}
+
+// graphQLRequest makes a GraphQL request as POST (a JSON body) or GET (query parameters).
+func graphQLRequest(t *testing.T, srv *running, method, query, variables string) *http.Request {
+	t.Helper()
+	if method == http.MethodGet {
+		q := url.Values{"query": {query}}
+		if variables != "" {
+			q.Set("variables", variables)
+		}
+		req, err := http.NewRequest(method, srv.url+"/graphql?"+q.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req
+	}
+	body := map[string]any{"query": query}
+	if variables != "" {
+		body["variables"] = json.RawMessage(variables)
+	}
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(method, srv.url+"/graphql", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return req
 }

@@ -225,6 +225,12 @@ func TestReadyzFailsWhileTheDatabaseIsDown(t *testing.T) {
 	if got := srv.status(t, "/readyz"); got != http.StatusServiceUnavailable {
 		t.Fatalf("readyz = %d with the database down", got)
 	}
+	// A read that is not retried says so too: UNAVAILABLE with a time to come back, not an
+	// internal error.
+	c := &testenv.Client{URL: srv.url}
+	if r := c.Do(t, `{ event { totalCents } }`, nil); r.Code() != "UNAVAILABLE" || r.Errors[0].Extensions["retryAfter"] == nil {
+		t.Fatalf("the event's totals with the database down: %s", r.Raw)
+	}
 	if got := srv.status(t, "/healthz"); got != http.StatusOK {
 		t.Fatalf("healthz = %d: it must not depend on the database", got)
 	}

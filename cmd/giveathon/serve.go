@@ -66,6 +66,7 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins:    cfg.CORSOrigins,
 		Logger:         logger,
+		Unavailable:    db.AsUnavailable,
 		Routes:         a.routes,
 		App:            web.Handler(web.Options{StripeJS: cfg.Stripe.SecretKey != ""}),
 		Ready: func(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+	"github.com/giveathon/giveathon/graph"
 	"github.com/giveathon/giveathon/internal/testenv"
 )
 
@@ -72,5 +75,24 @@ func TestSigningOutEndsTheSocket(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestASocketThatNeverSaysHelloIsClosed: a websocket that never sends connection_init is
+// closed after graph.SocketInitTimeout rather than held open (2,000 of them held memory).
+func TestASocketThatNeverSaysHelloIsClosed(t *testing.T) {
+	t.Parallel()
+	srv := start(t, map[string]string{"DATABASE_URL": testenv.URL(t), "LOG_LEVEL": "warn"})
+	ctx, cancel := context.WithTimeout(context.Background(), graph.SocketInitTimeout+10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.url, "http")+"/graphql",
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	_, _, err = conn.Read(ctx)
+	if status := websocket.CloseStatus(err); status == -1 {
+		t.Fatalf("a silent socket ended with %v, want the server to close it", err)
 	}
 }

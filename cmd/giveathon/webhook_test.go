@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -67,6 +69,20 @@ func TestWebhookAboutAnotherPaymentMovesNothing(t *testing.T) {
 	}
 	if future := m.postSigned(t, event("evt_future", pi, "4321", "usd", customer), time.Now().Add(time.Hour)); future != http.StatusBadRequest {
 		t.Fatalf("an event signed an hour ahead: %d", future)
+	}
+	// Two timestamps, the signature made with the future one: refused too.
+	future := time.Now().Add(time.Hour)
+	payload := event("evt_two_stamps", pi, "4321", "usd", customer)
+	req, _ := http.NewRequest(http.MethodPost, m.srv.url+"/webhooks/stripe", strings.NewReader(payload))
+	req.Header.Set("Stripe-Signature", fmt.Sprintf("t=%d,t=%d,v1=%s", time.Now().Unix(), future.Unix(),
+		hex.EncodeToString(webhook.ComputeSignature(future, []byte(payload), m.secret))))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an event with a present and a future timestamp: %d", resp.StatusCode)
 	}
 	if got := status(); got != "REQUIRES_ACTION" || total() != before {
 		t.Fatalf("after the refused events: %s, totals %v -> %v", got, before, total())
