@@ -22,6 +22,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
+	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/graph/generated"
 	"github.com/giveathon/giveathon/metrics"
 	"github.com/go-chi/chi/v5"
@@ -189,6 +190,9 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		if gqlErr.Extensions == nil {
 			gqlErr.Extensions = map[string]any{}
 		}
+		// A read that lost its connection (a failover, a restart) and did not go through the
+		// retry is retryable too: UNAVAILABLE with retryAfter, not an internal error.
+		err = db.AsUnavailable(err)
 		var domainErr *giveathon.Error
 		if errors.As(err, &domainErr) {
 			gqlErr.Message = domainErr.Message
