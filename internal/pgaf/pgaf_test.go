@@ -3,9 +3,11 @@ package pgaf_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/internal/pgaf"
 )
@@ -43,6 +45,13 @@ func TestWritesRideThroughSwitchoverAndFailover(t *testing.T) {
 	if _, err := d.Exec(ctx, `CREATE TABLE IF NOT EXISTS gifts (k int PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
+	// Live subscriptions hear of changes through LISTEN on a connection of its own.
+	changes := db.NewChanges(d.Pool, slog.New(slog.DiscardHandler))
+	listenCtx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	go changes.Listen(listenCtx)
+	woken, unsubscribe := changes.SubscribeDonation("d1")
+	defer unsubscribe()
 	written := 0
 	write := func(step string) {
 		t.Helper()
@@ -77,5 +86,22 @@ func TestWritesRideThroughSwitchoverAndFailover(t *testing.T) {
 	var n int
 	if err := d.QueryRow(ctx, `SELECT count(*) FROM gifts`).Scan(&n); err != nil || n != written {
 		t.Fatalf("%d of %d acknowledged writes on the primary (%v)", n, written, err)
+	}
+
+	// The listener found the new primary by itself: a change published there wakes the
+	// subscriber (or the listener's reconnection, if it is still under way, does).
+	select {
+	case <-woken: // an earlier reconnection's
+	default:
+	}
+	for heard := false; !heard; {
+		_ = changes.DonationChanged(ctx, &giveathon.Donation{ID: "d1", Status: giveathon.StatusSucceeded})
+		select {
+		case <-woken:
+			heard = true
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			t.Fatal("the change listener never heard from the new primary")
+		}
 	}
 }
