@@ -175,6 +175,18 @@ func runAsCredential() (*syscall.Credential, error) {
 	return nil, errors.New("running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as")
 }
 
+// RunAsPostgres returns the unprivileged user to run PostgreSQL's programs as when this process
+// is root (PostgreSQL refuses to run as root), or nil: for launchers of other PostgreSQL
+// set-ups (the pg_auto_failover formation of the failover tests), as for the embedded server.
+func RunAsPostgres() (*syscall.Credential, error) { return runAsCredential() }
+
+// PostgresProcAttr is the SysProcAttr of a PostgreSQL program started as cred (nil: as this
+// process): in a process group of its own, interrupted when this process dies.
+func PostgresProcAttr(cred *syscall.Credential) *syscall.SysProcAttr { return procAttr(cred) }
+
+// ChownTree hands dir and everything in it to cred's user (nothing when cred is nil).
+func ChownTree(dir string, cred *syscall.Credential) error { return chownTree(dir, cred) }
+
 // procAttr makes a child run as cred; CAP_DAC_READ_SEARCH lets it reach a data folder below
 // directories only root may enter (a private temporary folder, say) without changing them.
 func procAttr(cred *syscall.Credential) *syscall.SysProcAttr {

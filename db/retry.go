@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/metrics"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -76,6 +77,9 @@ func (db *DB) Retry(ctx context.Context, fn func(ctx context.Context) error) err
 		base, ceiling := connBackoffBase, connBackoffMax
 		if conflict {
 			base, ceiling = conflictBackoffBase, conflictBackoffMax
+			metrics.DBRetries.WithLabelValues("conflict").Inc()
+		} else {
+			metrics.DBRetries.WithLabelValues("connection").Inc()
 		}
 		wait := backoff(attempt, base, ceiling)
 		if time.Until(deadline) < wait {
@@ -153,10 +157,14 @@ func IsConflict(err error) bool {
 // the session: a refused or failed dial, a connection closed under a statement, or the
 // server shutting sessions down or not yet taking them (57P01 admin shutdown, 57P02 crash
 // shutdown, 57P03 cannot connect now, class 08, 53300 too many connections, 25006 a
-// read-only server, as a demoted primary is during a failover).
+// read-only server, as a demoted primary is during a failover, and pgx's "read only
+// connection" when no host of a target_session_attrs=read-write DSN takes writes yet).
 func IsConnectionLoss(err error) bool {
 	if err == nil {
 		return false
+	}
+	if errors.Is(err, pgconn.ErrReadOnlyConnection) {
+		return true
 	}
 	if state := errorState(err); state != "" {
 		switch {
@@ -182,7 +190,7 @@ func IsConnectionLoss(err error) bool {
 
 // connGone matches pgx's own words for a connection it already knows is gone, and a dial
 // error that lost its type on the way.
-var connGone = regexp.MustCompile(`\bconn closed\b|\bunexpected EOF\b|connection refused|failed to connect to`)
+var connGone = regexp.MustCompile(`\bconn closed\b|\bunexpected EOF\b|connection refused|failed to connect to|read only connection`)
 
 // IsRetryable reports whether Retry runs work again after err: a conflict or a lost
 // connection.

@@ -92,12 +92,22 @@ var (
 	StripeRateLimitWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "giveathon_stripe_rate_limit_wait_seconds", Help: "Time Stripe calls waited for the client-side token bucket.", Buckets: latencyBuckets,
 	})
+	// DBRetries counts database work run again, by reason: conflict (40001, 40P01) or
+	// connection (lost, refused, a server shutting down or read-only during a failover).
+	DBRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "giveathon_db_retries_total", Help: "Database work run again, by reason (conflict, connection).",
+	}, []string{"reason"})
+	// DBConnectionsDropped counts pooled connections destroyed because their server stopped
+	// taking writes (read_only) or did not answer the role check (lost).
+	DBConnectionsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "giveathon_db_connections_dropped_total", Help: "Pooled connections destroyed because their server became read-only or stopped answering, by reason (read_only, lost).",
+	}, []string{"reason"})
 )
 
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		HTTPRequests, HTTPDuration, GraphQLOperations, GraphQLDuration, Donations, JobRuns, JobRunDuration, JobQueueWait, OutboxEmails, OutboxWait,
-		StripeCalls, StripeDuration, StripeRateLimitWait, DBReads, ReplicaLag, ReplicaUp, &poolCollector{}, &queueCollector{})
+		StripeCalls, StripeDuration, StripeRateLimitWait, DBReads, ReplicaLag, ReplicaUp, DBRetries, DBConnectionsDropped, &poolCollector{}, &queueCollector{})
 }
 
 // Handler serves the registry in Prometheus' text format.

@@ -45,14 +45,39 @@ type result struct {
 	// redeliveries: e-mails handed to the SMTP server again because a process died between
 	// the server taking them and their record (the mailbox keeps one by Message-ID).
 	redeliveries int
+
+	// With -ha: the faults done and asked for, the longest time without a successful submit
+	// (overall, and around each kind of fault), and the answers that said INTERNAL_SERVER_ERROR
+	// or UNAVAILABLE.
+	ha                              bool
+	switchovers, failovers, rejoins int
+	wantSwitchovers, wantFailovers  int
+	maxOutage                       float64
+	maxOutageLimit                  float64
+	outages                         map[string]float64
+	internalErrors, unavailable     int64
 }
 
 func (r *result) ok() bool {
-	return r.lost == 0 && r.doubleCharged == 0 && r.unsettled == 0 && r.chargeMismatch == 0 && r.amountMismatchCents == 0 &&
+	ok := r.lost == 0 && r.doubleCharged == 0 && r.unsettled == 0 && r.chargeMismatch == 0 && r.amountMismatchCents == 0 &&
 		r.emailMismatch == 0 && r.jobsLeft == 0 && r.totalsMismatch == 0 && r.conflicts == 0 && r.acknowledged == r.donations
+	if r.ha {
+		ok = ok && r.internalErrors == 0 && r.switchovers == r.wantSwitchovers && r.failovers == r.wantFailovers &&
+			r.rejoins == r.failovers && (r.maxOutageLimit <= 0 || r.maxOutage <= r.maxOutageLimit)
+	}
+	return ok
 }
 
 func (r *result) print(w io.Writer) {
+	if r.ha {
+		fmt.Fprintf(w, "chaos-ha: succeeded=%d failed=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f email_redeliveries=%d unavailable_answers=%d rejoins=%d switchover_outage_s=%.1f failover_outage_s=%.1f rejoin_outage_s=%.1f\n",
+			r.succeeded, r.failed, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.redeliveries, r.unavailable, r.rejoins,
+			r.outages["switchover"], r.outages["failover"], r.outages["rejoin"])
+		fmt.Fprintf(w, "chaos-ha: donations=%d acknowledged=%d lost=%d double_charged=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d totals_mismatch=%d switchovers=%d failovers=%d max_write_outage_s=%.1f internal_errors=%d seconds=%d\n",
+			r.donations, r.acknowledged, r.lost, r.doubleCharged, r.unsettled, r.amountMismatchCents, r.emailMismatch, r.totalsMismatch,
+			r.switchovers, r.failovers, r.maxOutage, r.internalErrors, r.seconds)
+		return
+	}
 	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f email_redeliveries=%d totals_mismatch=%d\n",
 		r.succeeded, r.failed, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB, r.redeliveries, r.totalsMismatch)
 	fmt.Fprintf(w, "chaos: donations=%d acknowledged=%d lost=%d double_charged=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d server_kills=%d db_restarts=%d seconds=%d\n",
@@ -178,6 +203,14 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 	}
 	if err := r.pool.QueryRow(ctx, `SELECT coalesce(sum(deliveries - 1), 0) FROM notifications WHERE deliveries > 1`).Scan(&res.redeliveries); err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	res.internalErrors, res.unavailable = r.internalErrors.Load(), r.unavailable.Load()
+	if r.o.ha {
+		res.ha = true
+		res.switchovers, res.failovers, res.rejoins = r.haRun.switchovers, r.haRun.failovers, r.haRun.rejoins
+		res.wantSwitchovers, res.wantFailovers = r.o.switchovers, r.o.failovers
+		res.maxOutage, res.maxOutageLimit = r.haRun.outage(time.Time{}, time.Time{}).Seconds(), r.o.maxOutage.Seconds()
+		r.reportHA(res)
 	}
 	if r.loadSeconds > 0 {
 		res.submitPerSecond = float64(res.acknowledged) / r.loadSeconds

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -29,7 +30,7 @@ func (r *runner) setup(ctx context.Context) error {
 		}
 	}
 	if err := gqlclient.Retry(ctx, time.Minute, func(ctx context.Context) error {
-		return r.api.Do(ctx, "", `{ charities(first: 100) { edges { node { id } } } }`, nil, &charities)
+		return r.do(ctx, "", `{ charities(first: 100) { edges { node { id } } } }`, nil, &charities)
 	}); err != nil {
 		return err
 	}
@@ -71,11 +72,11 @@ func (r *runner) newDonor(ctx context.Context, i int) (*donor, error) {
 	creds := map[string]any{"email": email, "name": fmt.Sprintf("Chaos Donor %d", i), "password": "correct horse battery"}
 	var reg struct{ Register struct{ Token string } }
 	err := gqlclient.Retry(ctx, time.Minute, func(ctx context.Context) error {
-		err := r.api.Do(ctx, "", registerOp, map[string]any{"i": creds}, &reg)
+		err := r.do(ctx, "", registerOp, map[string]any{"i": creds}, &reg)
 		if err != nil && strings.HasPrefix(err.Error(), "CONFLICT") {
 			// An earlier try got through but its answer was lost: sign in instead.
 			var login struct{ Login struct{ Token string } }
-			err = r.api.Do(ctx, "", loginOp, map[string]any{"i": map[string]any{"email": email, "password": "correct horse battery"}}, &login)
+			err = r.do(ctx, "", loginOp, map[string]any{"i": map[string]any{"email": email, "password": "correct horse battery"}}, &login)
 			reg.Register.Token = login.Login.Token
 		}
 		return err
@@ -101,7 +102,7 @@ func (r *runner) newDonor(ctx context.Context, i int) (*donor, error) {
 func (r *runner) addCard(ctx context.Context, token, pm string) (string, error) {
 	var out struct{ AddPaymentMethod struct{ ID string } }
 	err := gqlclient.Retry(ctx, time.Minute, func(ctx context.Context) error {
-		return r.api.Do(ctx, token, addCardOp, map[string]any{"i": map[string]any{"providerPaymentMethodId": pm}}, &out)
+		return r.do(ctx, token, addCardOp, map[string]any{"i": map[string]any{"providerPaymentMethodId": pm}}, &out)
 	})
 	return out.AddPaymentMethod.ID, err
 }
@@ -120,7 +121,20 @@ func (r *runner) load(ctx context.Context) error {
 	work := make(chan submission)
 	go func() {
 		defer close(work)
+		var pace <-chan time.Time
+		if r.o.rate > 0 {
+			t := time.NewTicker(time.Duration(float64(time.Second) / r.o.rate))
+			defer t.Stop()
+			pace = t.C
+		}
 		for i := 0; i < r.o.donations; i++ {
+			if pace != nil {
+				select {
+				case <-pace:
+				case <-ctx.Done():
+					return
+				}
+			}
 			select {
 			case work <- r.newSubmission(i):
 			case <-ctx.Done():
@@ -131,8 +145,12 @@ func (r *runner) load(ctx context.Context) error {
 
 	loadStart := time.Now()
 	loadCtx, stopChaos := context.WithCancel(ctx)
-	chaosDone := make(chan error, 1)
+	chaosDone := make(chan error, 2)
 	go func() { chaosDone <- r.chaos(loadCtx) }()
+	if r.o.ha {
+		go func() { chaosDone <- r.failovers(loadCtx, ctx) }()
+		go r.watchReadiness(loadCtx)
+	}
 
 	var wg sync.WaitGroup
 	for c := 0; c < r.o.concurrency; c++ {
@@ -149,6 +167,11 @@ func (r *runner) load(ctx context.Context) error {
 	stopChaos()
 	if err := <-chaosDone; err != nil {
 		return err
+	}
+	if r.o.ha {
+		if err := <-chaosDone; err != nil {
+			return err
+		}
 	}
 	r.progress("load done: %d acknowledged, %d given up", r.ackCount.Load(), r.gaveUp.Load())
 	return ctx.Err()
@@ -173,6 +196,24 @@ func (r *runner) newSubmission(i int) submission {
 	}
 }
 
+// do sends one operation as the donor's app would, counting the answers that say
+// INTERNAL_SERVER_ERROR or UNAVAILABLE.
+func (r *runner) do(ctx context.Context, token, query string, vars map[string]any, out any) error {
+	err := r.api.Do(ctx, token, query, vars, out)
+	var gqlErr *gqlclient.Error
+	if errors.As(err, &gqlErr) {
+		switch gqlErr.Code() {
+		case "INTERNAL_SERVER_ERROR":
+			if r.internalErrors.Add(1) <= 10 {
+				fmt.Fprintf(r.log, "chaos: INTERNAL_SERVER_ERROR: %v\n", err)
+			}
+		case "UNAVAILABLE":
+			r.unavailable.Add(1)
+		}
+	}
+	return err
+}
+
 // submit sends one gift until it is acknowledged, retrying with the same idempotency key as
 // a real app does when it gets no answer; a double submission sends it twice at once.
 func (r *runner) submit(ctx context.Context, s submission) {
@@ -190,7 +231,11 @@ func (r *runner) submit(ctx context.Context, s submission) {
 				SubmitDonation struct{ Donation *struct{ ID string } }
 			}
 			err := gqlclient.Retry(ctx, 3*time.Minute, func(ctx context.Context) error {
-				return r.api.Do(ctx, s.donor.token, submitOp, map[string]any{"i": s.input}, &out)
+				err := r.do(ctx, s.donor.token, submitOp, map[string]any{"i": s.input}, &out)
+				if err == nil {
+					r.haRun.submitted(time.Now())
+				}
+				return err
 			})
 			if err == nil && out.SubmitDonation.Donation != nil {
 				ids[i] = out.SubmitDonation.Donation.ID
@@ -356,7 +401,7 @@ func (r *runner) authenticate(ctx context.Context, done map[string]bool) {
 				NextAction *struct{ ClientSecret, URL string }
 			}
 		}
-		if err := r.api.Do(ctx, a.token, nextOp, map[string]any{"id": a.id}, &out); err != nil || out.Donation.Status != "REQUIRES_ACTION" || out.Donation.NextAction == nil {
+		if err := r.do(ctx, a.token, nextOp, map[string]any{"id": a.id}, &out); err != nil || out.Donation.Status != "REQUIRES_ACTION" || out.Donation.NextAction == nil {
 			continue
 		}
 		action := "complete"
@@ -379,7 +424,7 @@ func (r *runner) authenticate(ctx context.Context, done map[string]bool) {
 		done[a.id] = true
 		n++
 		_ = gqlclient.Retry(ctx, 30*time.Second, func(ctx context.Context) error {
-			return r.api.Do(ctx, a.token, refreshOp, map[string]any{"id": a.id}, nil)
+			return r.do(ctx, a.token, refreshOp, map[string]any{"id": a.id}, nil)
 		})
 	}
 	if n > 0 {

@@ -32,6 +32,7 @@ type options struct {
 	donors      int
 	concurrency int
 	seed        uint64
+	rate        float64
 
 	err500        float64
 	err429Burst   float64
@@ -47,6 +48,12 @@ type options struct {
 
 	serverKills int
 	dbRestarts  int
+
+	// ha runs the database as a pg_auto_failover pair (internal/pgaf) and fails it over.
+	ha          bool
+	switchovers int
+	failovers   int
+	maxOutage   time.Duration
 
 	clientTimeout time.Duration
 	drain         time.Duration
@@ -72,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.donors, "donors", 200, "donors to register")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "clients submitting at once")
 	fs.Uint64Var(&o.seed, "seed", 0, "random seed (0: from the clock); the run prints it")
+	fs.Float64Var(&o.rate, "rate", 0, "donations started per second at most (0: as fast as the clients go); a small -ha run paces its load to outlast its faults")
 	fs.Float64Var(&o.err500, "err500", 0.10, "fraction of Stripe calls answered 500")
 	fs.Float64Var(&o.err429Burst, "err429-burst", 0.5, "fraction of Stripe calls answered 429 during a burst (one second in ten)")
 	fs.Float64Var(&o.timeoutBefore, "timeout-before", 0.02, "fraction of Stripe calls dropped before executing")
@@ -90,8 +98,27 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's folder (database, logs) afterwards")
 	fs.BoolVar(&o.verbose, "v", false, "print progress")
 	fs.StringVar(&o.out, "out", "", "also write the result, with the run's settings, to this file (make bench-event: bench/results/)")
+	fs.BoolVar(&o.ha, "ha", false, "run the database as a pg_auto_failover monitor and two nodes (make chaos-ha): 5,000 donations, no server kills, and the database's faults are planned switchovers and primaries killed and rejoined")
+	fs.IntVar(&o.switchovers, "switchovers", 1, "with -ha: planned switchovers during the load")
+	fs.IntVar(&o.failovers, "failovers", 1, "with -ha: primaries killed (keeper and postmaster, SIGKILL) during the load, each rejoined later")
+	fs.DurationVar(&o.maxOutage, "max-outage", 20*time.Second, "with -ha: the longest time without a successful submit the run accepts (0: not checked)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.ha {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["donations"] {
+			o.donations = 5000
+		}
+		if !set["server-kills"] {
+			o.serverKills = 0
+		}
+		if !set["db-restarts"] {
+			o.dbRestarts = 0
+		} else if o.dbRestarts > 0 {
+			return nil, fmt.Errorf("-db-restarts does not go with -ha: its database faults are -switchovers and -failovers")
+		}
 	}
 	switch {
 	case o.donations < 1 || o.donors < 1 || o.concurrency < 1:
@@ -100,6 +127,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-err500, -timeout-before and -timeout-after add up to more than 0.9: nothing would get through")
 	case o.declineRate+o.authRate > 1:
 		return nil, fmt.Errorf("-decline and -auth add up to more than 1")
+	case o.switchovers < 0 || o.failovers < 0:
+		return nil, fmt.Errorf("-switchovers and -failovers cannot be negative")
 	}
 	if o.seed == 0 {
 		o.seed = uint64(time.Now().UnixNano())
@@ -150,6 +179,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "chaos:", err)
 			return 1
 		}
+	}
+	if res.ha && res.maxOutageLimit > 0 && res.maxOutage > res.maxOutageLimit {
+		fmt.Fprintf(stderr, "chaos-ha: writes stopped for %.1f s, more than -max-outage %s\n", res.maxOutage, o.maxOutage)
 	}
 	if !res.ok() {
 		fmt.Fprintf(stderr, "chaos: invariants broken with seed %d: rerun with -seed %d -keep to investigate\n", o.seed, o.seed)

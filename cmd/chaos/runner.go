@@ -15,6 +15,7 @@ import (
 
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/internal/gqlclient"
+	"github.com/giveathon/giveathon/internal/pgaf"
 	"github.com/giveathon/giveathon/internal/procs"
 	"github.com/giveathon/giveathon/payments/sandbox"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,6 +31,8 @@ type runner struct {
 	rng   *rand.Rand
 
 	pg      *db.Embedded
+	ha      *pgaf.Cluster // with -ha, instead of pg
+	dbURL   string
 	pool    *pgxpool.Pool
 	mailpit *procs.Proc
 	mailAPI string
@@ -52,6 +55,11 @@ type runner struct {
 	gaveUp    atomic.Int64 // submissions never acknowledged
 	kills     int
 	restarts  int
+	// internalErrors and unavailable count the answers with those codes the clients got.
+	internalErrors atomic.Int64
+	unavailable    atomic.Int64
+	// haRun is what the -ha run did to the database and what the clients saw of it.
+	haRun haRun
 	// loadSeconds is how long the submissions took.
 	loadSeconds float64
 	started     time.Time
@@ -97,6 +105,9 @@ func (r *runner) run(ctx context.Context) (*result, error) {
 	if err := r.load(ctx); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
+	if err := r.rejoinAfterLoad(ctx); err != nil {
+		return nil, err
+	}
 	if err := r.drain(ctx); err != nil {
 		fmt.Fprintln(r.log, "chaos: drain:", err)
 	}
@@ -106,12 +117,18 @@ func (r *runner) run(ctx context.Context) (*result, error) {
 // startPieces starts PostgreSQL, Mailpit, the sandbox and the server.
 func (r *runner) startPieces(ctx context.Context) error {
 	var err error
-	r.pg, err = db.StartEmbedded(ctx, db.EmbeddedConfig{DataDir: filepath.Join(r.dir, "data")})
-	if err != nil {
-		return fmt.Errorf("start PostgreSQL: %w", err)
+	if r.o.ha {
+		if err := r.startFormation(ctx); err != nil {
+			return err
+		}
+	} else {
+		r.pg, err = db.StartEmbedded(ctx, db.EmbeddedConfig{DataDir: filepath.Join(r.dir, "data")})
+		if err != nil {
+			return fmt.Errorf("start PostgreSQL: %w", err)
+		}
+		r.dbURL = r.pg.URL(db.EmbeddedDatabase)
 	}
-	dbURL := r.pg.URL(db.EmbeddedDatabase)
-	r.pool, err = pgxpool.New(ctx, dbURL)
+	r.pool, err = pgxpool.New(ctx, r.dbURL)
 	if err != nil {
 		return err
 	}
@@ -178,7 +195,7 @@ func (r *runner) startMailpit(ctx context.Context) error {
 // startServer starts `giveathon serve` and waits until it is ready.
 func (r *runner) startServer(ctx context.Context) error {
 	env := append(procs.CleanEnv(),
-		"DATABASE_URL="+r.pg.URL(db.EmbeddedDatabase),
+		"DATABASE_URL="+r.dbURL,
 		"HTTP_ADDR=127.0.0.1:"+r.apiPort,
 		"STRIPE_API_BASE="+r.sbURL,
 		"STRIPE_WEBHOOK_SECRET="+r.secret,
@@ -246,6 +263,11 @@ func (r *runner) stopAll() {
 	}
 	if r.pg != nil {
 		_ = r.pg.Stop()
+	}
+	if r.ha != nil {
+		if err := r.ha.Stop(); err != nil {
+			fmt.Fprintln(r.log, "chaos: stop the formation:", err)
+		}
 	}
 }
 

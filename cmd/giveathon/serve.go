@@ -70,8 +70,14 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		Routes:         a.routes,
 		App:            web.Handler(web.Options{StripeJS: cfg.Stripe.SecretKey != ""}),
 		Ready: func(ctx context.Context) error {
-			if err := s.DB.Pool.Ping(ctx); err != nil {
-				return fmt.Errorf("database unreachable: %w", err)
+			// Says what it waits for: the database, or (during a failover) a primary that takes writes.
+			if err := s.DB.Ready(ctx); err != nil {
+				return err
+			}
+			if s.Migrator.Jobs != s.Migrator.Domain {
+				if err := db.PoolReady(ctx, s.Migrator.Jobs, "jobs database"); err != nil {
+					return err
+				}
 			}
 			if pending, err := s.Migrator.Pending(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)
