@@ -35,7 +35,7 @@ run: deps build ## Run Giveathon on http://localhost:8080 (embedded database in 
 
 .PHONY: test
 test: deps verify lint ## Run every check and test (what CI runs): Go tests, then the browser tests.
-	@scripts/ensure-pg-auto-failover.sh || echo "pg_auto_failover could not be installed: the failover tests will be skipped" >&2
+	@scripts/ensure-pg-auto-failover.sh || { [ -z "$$CI" ] && echo "pg_auto_failover could not be installed: the failover tests will be skipped" >&2; } || exit 1
 	go test -count=1 -timeout 10m ./...
 	@$(MAKE) --no-print-directory e2e
 

@@ -54,9 +54,7 @@ func TestChaosHASmallProfile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos run takes about a minute")
 	}
-	if err := pgaf.Available(); err != nil {
-		t.Skipf("pg_auto_failover could not be installed here (scripts/ensure-pg-auto-failover.sh): %v", err)
-	}
+	pgaf.Require(t)
 	bin := buildGiveathon(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

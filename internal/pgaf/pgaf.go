@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/giveathon/giveathon/db"
@@ -620,4 +621,19 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Require skips the test when pg_auto_failover is not installed, or fails it under CI (CI
+// set), where make test installs it: there a missing pg_autoctl must not pass for a test that
+// ran.
+func Require(t testing.TB) {
+	t.Helper()
+	err := Available()
+	switch {
+	case err == nil:
+	case os.Getenv("CI") != "":
+		t.Fatalf("pg_auto_failover is not installed, and CI needs it (scripts/ensure-pg-auto-failover.sh): %v", err)
+	default:
+		t.Skipf("pg_auto_failover is not installed (make deps-ha): %v", err)
+	}
 }

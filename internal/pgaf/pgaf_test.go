@@ -20,9 +20,7 @@ func TestWritesRideThroughSwitchoverAndFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a pg_auto_failover formation and fails it over")
 	}
-	if err := pgaf.Available(); err != nil {
-		t.Skipf("pg_auto_failover is not installed (make deps-ha): %v", err)
-	}
+	pgaf.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	c, err := pgaf.Start(ctx, pgaf.Config{Settings: map[string]string{"fsync": "off"}})
