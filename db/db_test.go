@@ -113,3 +113,23 @@ func TestSeedIsIdempotent(t *testing.T) {
 		t.Fatalf("%d charities after seeding twice", n)
 	}
 }
+
+// TestPruneExpiredKeepsWhatStillCounts: old rate-limit windows and old read-your-writes
+// fences go; a current window and a fresh fence stay.
+func TestPruneExpiredKeepsWhatStillCounts(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	if _, err := d.Pool.Exec(ctx, `INSERT INTO rate_limits (bucket, window_start) VALUES ('old', now() - interval '2 days'), ('now', now());
+		INSERT INTO replica_fences (user_id, lsn, written_at) VALUES (gen_random_uuid(), 1, now() - interval '2 hours'), (gen_random_uuid(), 2, now())`); err != nil {
+		t.Fatal(err)
+	}
+	n, err := d.PruneExpired(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want 2", n, err)
+	}
+	var limits, fences int
+	if err := d.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM rate_limits), (SELECT count(*) FROM replica_fences)`).Scan(&limits, &fences); err != nil || limits != 1 || fences != 1 {
+		t.Fatalf("left %d windows and %d fences (%v), want 1 and 1", limits, fences, err)
+	}
+}

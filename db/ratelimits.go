@@ -36,13 +36,18 @@ func (db *DB) Release(ctx context.Context, bucket string, start time.Time) error
 	return nil
 }
 
-// PruneRateLimits deletes windows that ended more than a day ago.
-func (db *DB) PruneRateLimits(ctx context.Context) (int64, error) {
-	tag, err := db.Pool.Exec(ctx, `DELETE FROM rate_limits WHERE window_start < $1`, time.Now().Add(-24*time.Hour))
+// PruneExpired deletes what no longer counts: rate-limit windows that ended more than a day
+// ago, and read-your-writes fences more than an hour old (any replica in use has replayed far
+// past them); it returns how many rows it deleted.
+func (db *DB) PruneExpired(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.Pool.QueryRow(ctx, `WITH limits AS (DELETE FROM rate_limits WHERE window_start < $1 RETURNING 1),
+			fences AS (DELETE FROM replica_fences WHERE written_at < $2 RETURNING 1)
+		SELECT (SELECT count(*) FROM limits) + (SELECT count(*) FROM fences)`, time.Now().Add(-24*time.Hour), time.Now().Add(-time.Hour)).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("prune rate limits: %w", err)
+		return 0, fmt.Errorf("prune expired rate limits and fences: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
 
 // CountFailingCards returns how many of the donor's distinct cards were declined since then:

@@ -92,7 +92,7 @@ func (s *Service) Reconcile(ctx context.Context) (Report, error) {
 		fail(err)
 	}
 	r.AttemptsClosed = int(closed)
-	if _, err := s.Store.PruneRateLimits(ctx); err != nil {
+	if _, err := s.Store.PruneExpired(ctx); err != nil {
 		fail(err)
 	}
 

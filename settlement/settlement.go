@@ -33,7 +33,7 @@ type Store interface {
 	FindStaleDonations(ctx context.Context, status giveathon.DonationStatus, olderThan time.Duration, limit int) ([]*giveathon.Donation, error)
 	FindDisagreeingDonations(ctx context.Context, limit int) ([]*giveathon.Donation, error)
 	CloseAbandonedAttempts(ctx context.Context, olderThan time.Duration) (int64, error)
-	PruneRateLimits(ctx context.Context) (int64, error)
+	PruneExpired(ctx context.Context) (int64, error)
 	ReconcileEventTotals(ctx context.Context) ([]giveathon.TotalsCorrection, error)
 }
 
