@@ -283,7 +283,11 @@ func (c *Cluster) startNode(ctx context.Context, name string) error {
 	}
 	// pg_autoctl sizes the server for the whole machine (shared_buffers a quarter of it):
 	// three servers share this one.
-	settings := map[string]string{"shared_buffers": "128MB", "max_connections": "200"}
+	// A killed primary that cannot be rewound rejoins by pg_basebackup, which waits for a
+	// spread checkpoint: at the default checkpoint_timeout (5 min) that is minutes, here
+	// seconds.
+	settings := map[string]string{"shared_buffers": "128MB", "max_connections": "200",
+		"checkpoint_timeout": "30s", "checkpoint_completion_target": "0.3"}
 	for k, v := range c.cfg.Settings {
 		settings[k] = v
 	}
