@@ -338,7 +338,7 @@ func TestBadRequestsAreRefusedClearly(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), "only allow query") {
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost || !strings.Contains(string(body), "queries only") {
 		t.Errorf("GET mutation: %d %s", resp.StatusCode, body)
 	}
 	resp, _ = http.Get(b.server.URL + "/graphql?query=" + url.QueryEscape(`{ charities(first: 1) { totalCount } }`))
