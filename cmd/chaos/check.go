@@ -29,7 +29,7 @@ type result struct {
 	amountMismatchCents int64
 	// emailMismatch: settled donations without exactly one e-mail of their outcome.
 	emailMismatch int
-	// jobsLeft: River jobs still available or retryable.
+	// jobsLeft: River jobs still available or retryable, but for the periodic reconciler.
 	jobsLeft int
 	// conflicts: one key answered with two donations.
 	conflicts                        int
@@ -173,7 +173,9 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 		}
 	}
 
-	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'retryable')`).Scan(&res.jobsLeft); err != nil {
+	// The reconciler's periodic job comes back every interval: it is not work left over (the
+	// drain leaves it out too).
+	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'retryable') AND kind <> 'reconcile'`).Scan(&res.jobsLeft); err != nil {
 		return nil, fmt.Errorf("read jobs: %w", err)
 	}
 	if err := r.pool.QueryRow(ctx, `SELECT coalesce(sum(deliveries - 1), 0) FROM notifications WHERE deliveries > 1`).Scan(&res.redeliveries); err != nil {
