@@ -117,6 +117,11 @@ func watch[T any](ctx context.Context, logger *slog.Logger, wake <-chan struct{}
 	last, lastSent := first, time.Now()
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
+	// After a failed read the next try comes soon (a second, doubling up to poll), not at the
+	// next notice or tick: the change it was woken for is not lost.
+	var retry <-chan time.Time
+	var retryWoke time.Time
+	backoff := time.Second
 	for {
 		var woke time.Time
 		select {
@@ -132,17 +137,23 @@ func watch[T any](ctx context.Context, logger *slog.Logger, wake <-chan struct{}
 				}
 			}
 		case <-ticker.C:
+		case <-retry:
+			woke = retryWoke
 		}
+		retry = nil
 		now, err := read(ctx, woke)
 		if errors.Is(err, errSessionEnded) {
 			return
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				logger.WarnContext(ctx, "subscription: read failed, will try again", "err", err)
+				logger.WarnContext(ctx, "subscription: read failed, will try again", "err", err, "in", backoff)
 			}
+			retry, retryWoke = time.After(backoff), woke
+			backoff = min(2*backoff, poll)
 			continue
 		}
+		backoff = time.Second
 		if !changed(last, now) {
 			continue
 		}
