@@ -57,10 +57,14 @@ func TestLiveUpdatesReachAnotherProcess(t *testing.T) {
 	if first.String("donationUpdated", "id") != id {
 		t.Fatalf("first push: %s", first.Raw)
 	}
-	sub.Until(t, 30*time.Second, func(r *testenv.Response) bool {
-		r.NoErrors(t)
-		return r.String("donationUpdated", "status") == "SUCCEEDED"
-	})
+	// On a busy machine the workers may settle the gift before the subscription's first read:
+	// then that read shows it, and no later push is owed.
+	if first.String("donationUpdated", "status") != "SUCCEEDED" {
+		sub.Until(t, 30*time.Second, func(r *testenv.Response) bool {
+			r.NoErrors(t)
+			return r.String("donationUpdated", "status") == "SUCCEEDED"
+		})
+	}
 
 	// The totals follow, and the public list hides the anonymous donor's name.
 	got := totals.Until(t, 30*time.Second, func(r *testenv.Response) bool {
