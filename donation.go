@@ -32,6 +32,7 @@ const (
 const (
 	EmailReceipt = "receipt"
 	EmailFailure = "failure"
+	EmailRefund  = "refund"
 )
 
 // StateRule is what reaching a status means: the states a donation may come from, and the
@@ -57,7 +58,7 @@ var States = map[DonationStatus]StateRule{
 	StatusRequiresAction: {From: []DonationStatus{StatusProcessing}},
 	StatusSucceeded:      {From: []DonationStatus{StatusProcessing, StatusRequiresAction}, Settles: true, Totals: +1, Email: EmailReceipt},
 	StatusFailed:         {From: []DonationStatus{StatusProcessing, StatusRequiresAction}, Settles: true, Email: EmailFailure, RecordsFailure: true},
-	StatusRefunded:       {From: []DonationStatus{StatusSucceeded}, Totals: -1},
+	StatusRefunded:       {From: []DonationStatus{StatusSucceeded}, Totals: -1, Email: EmailRefund},
 }
 
 // CanMoveTo reports whether a donation in s may move to next.
@@ -346,4 +347,16 @@ type TotalsCorrection struct {
 	CharityID string
 	Cents     int64
 	Donations int64
+}
+
+// Dispute is a card holder's challenge of a donation's charge, as the provider reports it:
+// status (needs_response, under_review, won, lost, ...), the holder's reason and the amount.
+// A dispute lost takes the gift back out of the totals, as a refund does.
+type Dispute struct {
+	ProviderDisputeID string
+	UserID            string
+	DonationID        string
+	Status            string
+	Reason            string
+	AmountCents       int64
 }

@@ -29,6 +29,8 @@ const (
 	KindReceipt = giveathon.EmailReceipt
 	// KindFailure is the notice that a donation failed.
 	KindFailure = giveathon.EmailFailure
+	// KindRefund is the notice that a donation was refunded.
+	KindRefund = giveathon.EmailRefund
 )
 
 // Headers that name the donation and the kind of each e-mail, for tests and audits.
@@ -45,7 +47,7 @@ const SendTimeout = 10 * time.Second
 
 // DonationEmail is what an e-mail about a donation says.
 type DonationEmail struct {
-	// Kind is KindReceipt or KindFailure.
+	// Kind is KindReceipt, KindFailure or KindRefund.
 	Kind        string
 	DonationID  string
 	DonorName   string
@@ -298,8 +300,8 @@ var donationIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // compose checks e and builds the message.
 func (m *Mailer) compose(e DonationEmail) (*composed, error) {
-	if e.Kind != KindReceipt && e.Kind != KindFailure {
-		return nil, giveathon.Invalid("kind", "unknown kind of e-mail %q: want %q or %q", e.Kind, KindReceipt, KindFailure)
+	if e.Kind != KindReceipt && e.Kind != KindFailure && e.Kind != KindRefund {
+		return nil, giveathon.Invalid("kind", "unknown kind of e-mail %q: want %q, %q or %q", e.Kind, KindReceipt, KindFailure, KindRefund)
 	}
 	if !donationIDPattern.MatchString(e.DonationID) {
 		return nil, giveathon.Invalid("donationId", "the donation id %q is empty or not made of letters, digits and . _ -", e.DonationID)
@@ -348,6 +350,8 @@ func (m *Mailer) compose(e DonationEmail) (*composed, error) {
 		subject = fmt.Sprintf("Your receipt: %s to %s", data.Amount, data.CharityName)
 	case KindFailure:
 		subject = fmt.Sprintf("Your donation to %s did not go through", data.CharityName)
+	case KindRefund:
+		subject = fmt.Sprintf("Refunded: %s to %s", data.Amount, data.CharityName)
 	}
 	text, html, err := render(e.Kind, data)
 	if err != nil {

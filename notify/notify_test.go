@@ -308,7 +308,7 @@ func TestInvalidEmails(t *testing.T) {
 		{"no recipient", func(e *notify.DonationEmail) { e.DonorEmail = " " }, "donorEmail"},
 		{"bad recipient", func(e *notify.DonationEmail) { e.DonorEmail = "dana at example.test" }, "donorEmail"},
 		{"recipient with a name", func(e *notify.DonationEmail) { e.DonorEmail = "Dana <dana@example.test>" }, "donorEmail"},
-		{"unknown kind", func(e *notify.DonationEmail) { e.Kind = "refund" }, "kind"},
+		{"unknown kind", func(e *notify.DonationEmail) { e.Kind = "thank_you_card" }, "kind"},
 		{"no donation id", func(e *notify.DonationEmail) { e.DonationID = "" }, "donationId"},
 		{"donation id with a space", func(e *notify.DonationEmail) { e.DonationID = "a b" }, "donationId"},
 		{"no charity", func(e *notify.DonationEmail) { e.CharityName = "\t" }, "charityName"},

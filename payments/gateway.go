@@ -292,6 +292,10 @@ func (g *Gateway) classify(op string, err error) error {
 		pe.Kind = AuthenticationRequired
 	case se.Type == stripe.ErrorTypeCard && retryableCardCodes[string(se.Code)]:
 		pe.Kind = Retryable
+	case se.Code == stripe.ErrorCodeChargeAlreadyRefunded:
+		// A refund asked again (another instance, a retry after a crash): the caller's answer.
+		pe.Kind = Permanent
+		return pe
 	case se.HTTPStatusCode == http.StatusNotFound:
 		// Asked about an object the provider does not have (a forged event's PaymentIntent):
 		// the caller's answer, not a bug here.
@@ -556,4 +560,49 @@ func (g *Gateway) ClientSecret(ctx context.Context, paymentIntentID string) (str
 		return "", ProviderError(err)
 	}
 	return pi.ClientSecret, nil
+}
+
+// Refund is the part of a Stripe Refund Giveathon acts on.
+type Refund struct {
+	ID              string
+	Status          string
+	AmountCents     int64
+	PaymentIntentID string
+}
+
+// Refund statuses (Stripe's).
+const (
+	RefundSucceeded = "succeeded"
+	RefundPending   = "pending"
+	RefundFailed    = "failed"
+	RefundCanceled  = "canceled"
+)
+
+// CreateRefund refunds a PaymentIntent's charge in full under idempotencyKey (derived from
+// the donation, so that asking twice refunds once); reason is kept in the refund's metadata.
+func (g *Gateway) CreateRefund(ctx context.Context, paymentIntentID, reason, idempotencyKey string) (*Refund, error) {
+	return call(ctx, g, "create refund", func() (*Refund, error) {
+		p := &stripe.RefundParams{PaymentIntent: stripe.String(paymentIntentID), Reason: stripe.String(string(stripe.RefundReasonRequestedByCustomer))}
+		p.Context = ctx
+		p.SetIdempotencyKey(idempotencyKey)
+		if reason != "" {
+			p.AddMetadata("reason", reason)
+		}
+		re, err := g.api.Refunds.New(p)
+		if err != nil {
+			return nil, err
+		}
+		out := &Refund{ID: re.ID, Status: string(re.Status), AmountCents: re.Amount}
+		if re.PaymentIntent != nil {
+			out.PaymentIntentID = re.PaymentIntent.ID
+		}
+		return out, nil
+	})
+}
+
+// IsAlreadyRefunded reports whether err is the provider refusing a refund of a charge that is
+// refunded in full already.
+func IsAlreadyRefunded(err error) bool {
+	pe, ok := AsError(err)
+	return ok && pe.Code == string(stripe.ErrorCodeChargeAlreadyRefunded)
 }

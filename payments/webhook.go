@@ -15,10 +15,42 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 )
 
-// EventHandler applies a provider event about a PaymentIntent, once per event id.
+// EventHandler applies provider events, once per event id: about a PaymentIntent, a charge
+// (refunded in Stripe's dashboard, say) and a dispute.
 type EventHandler interface {
 	HandlePaymentIntentEvent(ctx context.Context, eventID, eventType string, pi *PaymentIntent) error
+	HandleChargeEvent(ctx context.Context, eventID, eventType string, ch *Charge) error
+	HandleDisputeEvent(ctx context.Context, eventID, eventType string, d *Dispute) error
 }
+
+// Charge is the part of a Stripe Charge Giveathon acts on.
+type Charge struct {
+	ID                  string
+	PaymentIntentID     string
+	CustomerID          string
+	Currency            string
+	AmountCents         int64
+	AmountRefundedCents int64
+	Refunded            bool
+	Metadata            map[string]string
+}
+
+// Dispute is the part of a Stripe Dispute Giveathon acts on.
+type Dispute struct {
+	ID              string
+	ChargeID        string
+	PaymentIntentID string
+	Status          string
+	Reason          string
+	Currency        string
+	AmountCents     int64
+}
+
+// Dispute statuses that end it (Stripe's).
+const (
+	DisputeWon  = "won"
+	DisputeLost = "lost"
+)
 
 // WebhookTolerance is how old a signed event may be.
 const WebhookTolerance = 5 * time.Minute
@@ -58,18 +90,36 @@ func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Han
 			http.Error(w, "invalid signature", http.StatusBadRequest)
 			return
 		}
-		if !strings.HasPrefix(string(event.Type), "payment_intent.") {
+		var handled error
+		switch typ := string(event.Type); {
+		case strings.HasPrefix(typ, "payment_intent."):
+			var pi stripe.PaymentIntent
+			if event.Data == nil || json.Unmarshal(event.Data.Raw, &pi) != nil || pi.ID == "" {
+				http.Error(w, "event data is not a PaymentIntent", http.StatusBadRequest)
+				return
+			}
+			handled = h.HandlePaymentIntentEvent(r.Context(), event.ID, typ, fromStripe(&pi))
+		case typ == "charge.refunded":
+			var ch stripe.Charge
+			if event.Data == nil || json.Unmarshal(event.Data.Raw, &ch) != nil || ch.ID == "" {
+				http.Error(w, "event data is not a charge", http.StatusBadRequest)
+				return
+			}
+			handled = h.HandleChargeEvent(r.Context(), event.ID, typ, chargeFromStripe(&ch))
+		case strings.HasPrefix(typ, "charge.dispute."):
+			var d stripe.Dispute
+			if event.Data == nil || json.Unmarshal(event.Data.Raw, &d) != nil || d.ID == "" {
+				http.Error(w, "event data is not a dispute", http.StatusBadRequest)
+				return
+			}
+			handled = h.HandleDisputeEvent(r.Context(), event.ID, typ, disputeFromStripe(&d))
+		default:
 			w.WriteHeader(http.StatusOK)
 			return
 		}
-		var pi stripe.PaymentIntent
-		if event.Data == nil || json.Unmarshal(event.Data.Raw, &pi) != nil || pi.ID == "" {
-			http.Error(w, "event data is not a PaymentIntent", http.StatusBadRequest)
-			return
-		}
-		if err := h.HandlePaymentIntentEvent(r.Context(), event.ID, string(event.Type), fromStripe(&pi)); err != nil {
+		if handled != nil {
 			// A 5xx makes the provider deliver the event again later.
-			logger.ErrorContext(r.Context(), "handle webhook", "event", event.ID, "type", event.Type, "err", err)
+			logger.ErrorContext(r.Context(), "handle webhook", "event", event.ID, "type", event.Type, "err", handled)
 			http.Error(w, "could not handle the event now", http.StatusInternalServerError)
 			return
 		}
@@ -99,4 +149,27 @@ func checkNotFuture(header string, now time.Time) error {
 		return fmt.Errorf("webhook timestamp is %s in the future", ahead.Round(time.Second))
 	}
 	return nil
+}
+
+func chargeFromStripe(ch *stripe.Charge) *Charge {
+	out := &Charge{ID: ch.ID, Currency: string(ch.Currency), AmountCents: ch.Amount, AmountRefundedCents: ch.AmountRefunded,
+		Refunded: ch.Refunded, Metadata: ch.Metadata}
+	if ch.PaymentIntent != nil {
+		out.PaymentIntentID = ch.PaymentIntent.ID
+	}
+	if ch.Customer != nil {
+		out.CustomerID = ch.Customer.ID
+	}
+	return out
+}
+
+func disputeFromStripe(d *stripe.Dispute) *Dispute {
+	out := &Dispute{ID: d.ID, Status: string(d.Status), Reason: string(d.Reason), Currency: string(d.Currency), AmountCents: d.Amount}
+	if d.Charge != nil {
+		out.ChargeID = d.Charge.ID
+	}
+	if d.PaymentIntent != nil {
+		out.PaymentIntentID = d.PaymentIntent.ID
+	}
+	return out
 }

@@ -20,6 +20,16 @@ func (h *recordingHandler) HandlePaymentIntentEvent(context.Context, string, str
 	return nil
 }
 
+func (h *recordingHandler) HandleChargeEvent(context.Context, string, string, *Charge) error {
+	h.events++
+	return nil
+}
+
+func (h *recordingHandler) HandleDisputeEvent(context.Context, string, string, *Dispute) error {
+	h.events++
+	return nil
+}
+
 const fuzzSecret = "whsec_fuzz"
 
 // FuzzWebhook throws bodies and signatures at the webhook endpoint: it must never fail on its

@@ -35,6 +35,8 @@ type Store interface {
 	CloseAbandonedAttempts(ctx context.Context, olderThan time.Duration) (int64, error)
 	PruneExpired(ctx context.Context) (int64, error)
 	ReconcileEventTotals(ctx context.Context) ([]giveathon.TotalsCorrection, error)
+	SaveDispute(ctx context.Context, d giveathon.Dispute) error
+	FindDispute(ctx context.Context, userID, donationID string) (*giveathon.Dispute, error)
 }
 
 // Gateway is what settlement needs of the payment provider (payments.Gateway).

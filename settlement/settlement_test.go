@@ -30,7 +30,7 @@ var want = map[giveathon.DonationStatus]consequences{
 	giveathon.StatusRequiresAction: {},
 	giveathon.StatusSucceeded:      {settles: true, totals: +1, email: giveathon.EmailReceipt},
 	giveathon.StatusFailed:         {settles: true, email: giveathon.EmailFailure, failure: true},
-	giveathon.StatusRefunded:       {totals: -1},
+	giveathon.StatusRefunded:       {totals: -1, email: giveathon.EmailRefund},
 }
 
 // state is what a move can change, read back from the database.

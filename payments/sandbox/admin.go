@@ -24,6 +24,14 @@ func (s *Server) serveSandbox(w http.ResponseWriter, r *http.Request) {
 		s.serveFaults(w, r)
 	case path == "script" && (r.Method == http.MethodGet || r.Method == http.MethodPost || r.Method == http.MethodDelete):
 		s.serveScript(w, r)
+	case strings.HasPrefix(path, "disputes/") && strings.HasSuffix(path, "/close") && r.Method == http.MethodPost:
+		// An organiser's evidence decided: POST /_sandbox/disputes/dp_.../close with status=won|lost.
+		id := strings.TrimSuffix(strings.TrimPrefix(path, "disputes/"), "/close")
+		if err := s.CloseDispute(id, r.FormValue("status")); err != nil {
+			writeError(w, &stripeError{status: http.StatusBadRequest, Type: typeInvalidRequest, Message: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": r.FormValue("status")})
 	case strings.HasPrefix(path, "authenticate/") && (r.Method == http.MethodGet || r.Method == http.MethodPost):
 		s.serveAuthenticate(w, r, strings.TrimPrefix(path, "authenticate/"))
 	default:

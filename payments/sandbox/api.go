@@ -92,6 +92,9 @@ var routes = []route{
 		"shipping", "use_stripe_sdk"),
 	newRoute("POST", "/v1/payment_intents/*/cancel", "payment_intent", (*call).cancelIntent, "cancellation_reason"),
 	newRoute("GET", "/v1/charges/*", "charge", (*call).getCharge),
+	newRoute("POST", "/v1/refunds", "refund", (*call).createRefund,
+		"amount", "charge", "currency", "customer", "instructions_email", "metadata", "origin",
+		"payment_intent", "reason", "refund_application_fee", "reverse_transfer"),
 }
 
 // matchRoute finds the route for a request and the object id in its path. A path served
@@ -493,6 +496,8 @@ func (s *Server) lookupLocked(id string) any {
 		obj, ok = s.setups[id]
 	case strings.HasPrefix(id, "ch_"):
 		obj, ok = s.charges[id]
+	case strings.HasPrefix(id, "re_"):
+		obj, ok = s.refunds[id]
 	}
 	if !ok {
 		return nil

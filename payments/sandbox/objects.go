@@ -29,6 +29,8 @@ type testCard struct {
 	fingerprint string
 	outcome     outcome
 	declineCode string
+	// dispute opens a dispute right after the charge succeeds.
+	dispute bool
 }
 
 // testCards are the test names the sandbox knows, as Stripe's test mode does.
@@ -40,6 +42,7 @@ var testCards = map[string]*testCard{
 	"pm_card_chargeDeclinedInsufficientFunds": {brand: "visa", display: "visa", last4: "9995", fingerprint: "sbxVisa9995aaaa5", outcome: outcomeDecline, declineCode: "insufficient_funds"},
 	"pm_card_authenticationRequired":          {brand: "visa", display: "visa", last4: "3184", fingerprint: "sbxVisa3184aaaa6", outcome: outcomeAuthRequired},
 	"pm_card_chargeDeclinedProcessingError":   {brand: "visa", display: "visa", last4: "0119", fingerprint: "sbxVisa0119aaaa7", outcome: outcomeProcessingError},
+	"pm_card_createDispute":                   {brand: "visa", display: "visa", last4: "0259", fingerprint: "sbxVisa0259aaaa8", outcome: outcomeSucceed, dispute: true},
 }
 
 func init() {
@@ -371,6 +374,7 @@ func TestPaymentMethods() []TestPaymentMethod {
 		{"pm_card_chargeDeclined", "Visa ending 0002: declined"},
 		{"pm_card_chargeDeclinedInsufficientFunds", "Visa ending 9995: declined (insufficient funds)"},
 		{"pm_card_chargeDeclinedProcessingError", "Visa ending 0119: processing error"},
+		{"pm_card_createDispute", "Visa ending 0259: succeeds, then disputed"},
 	}
 	out := make([]TestPaymentMethod, 0, len(order))
 	for _, o := range order {

@@ -472,6 +472,9 @@ func (c *call) succeed(pi *paymentIntent, pm *paymentMethod) {
 	pi.PaymentMethod = &pm.ID
 	pi.authMethod = nil
 	c.emit("payment_intent.succeeded", pi)
+	if pm.test != nil && pm.test.dispute {
+		c.openDispute(ch)
+	}
 }
 
 func (c *call) newCharge(pi *paymentIntent, pm *paymentMethod) *charge {

@@ -53,6 +53,11 @@ type Charge struct {
 	Amount        int64             `json:"amount"`
 	Metadata      map[string]string `json:"metadata"`
 	Created       int64             `json:"created"`
+	// Refunds counts the refunds of the charge, and AmountRefunded what they gave back.
+	Refunds        int   `json:"refunds"`
+	AmountRefunded int64 `json:"amount_refunded"`
+	// Dispute is the id of the charge's dispute, if the card holder opened one.
+	Dispute string `json:"dispute,omitempty"`
 }
 
 // Server is the sandbox: an http.Handler serving Stripe's /v1 API subset and the sandbox's own
@@ -69,6 +74,8 @@ type Server struct {
 	intents    map[string]*paymentIntent
 	intentList []*paymentIntent // creation order, for lists
 	charges    map[string]*charge
+	refunds    map[string]*refund
+	disputes   map[string]*dispute
 	ledger     []Charge
 	idem       map[string]*idemEntry
 
@@ -103,6 +110,8 @@ func New(cfg Config) *Server {
 		setups:    map[string]*setupIntent{},
 		intents:   map[string]*paymentIntent{},
 		charges:   map[string]*charge{},
+		refunds:   map[string]*refund{},
+		disputes:  map[string]*dispute{},
 		idem:      map[string]*idemEntry{},
 		hookURL:   cfg.WebhookURL,
 		hookKey:   cfg.WebhookSecret,
