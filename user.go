@@ -24,7 +24,22 @@ type User struct {
 	Name       string
 	HomeRegion string
 	CreatedAt  time.Time
+	// Role is what the account may do: RoleDonor, or RoleAdmin (granted in the database, or
+	// by its e-mail being in ADMIN_EMAILS).
+	Role Role
 }
+
+// Role is what an account may do.
+type Role string
+
+// Roles.
+const (
+	RoleDonor Role = "DONOR"
+	RoleAdmin Role = "ADMIN"
+)
+
+// IsAdmin reports whether the user is an admin.
+func (u *User) IsAdmin() bool { return u != nil && u.Role == RoleAdmin }
 
 // RegisterInput is what a new donor gives to open an account.
 type RegisterInput struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,9 +41,12 @@ type Service struct {
 	// SessionCacheTTL is how long a checked session token is trusted without asking the
 	// database again; 0: every request asks. Call before serving.
 	SessionCacheTTL time.Duration
-	cache           *sessionCache
-	cacheOnce       sync.Once
-	watchers        sessionWatchers
+	// AdminEmails are the case-folded e-mails (ADMIN_EMAILS) whose accounts are admins
+	// whatever their recorded role. Set before serving.
+	AdminEmails []string
+	cache       *sessionCache
+	cacheOnce   sync.Once
+	watchers    sessionWatchers
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -80,6 +84,7 @@ func (s *Service) Register(ctx context.Context, in giveathon.RegisterInput) (*gi
 	if err := s.Store.CreateUserWithSession(ctx, u, hash, tokenHash, expires); err != nil {
 		return nil, err
 	}
+	s.applyRole(u)
 	return &giveathon.Session{Token: token, User: u, ExpiresAt: expires}, nil
 }
 
@@ -120,6 +125,7 @@ func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveatho
 	if err := s.Store.CreateSession(ctx, tokenHash, u.ID, expires); err != nil {
 		return nil, err
 	}
+	s.applyRole(u)
 	return &giveathon.Session{Token: token, User: u, ExpiresAt: expires}, nil
 }
 
@@ -155,8 +161,19 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*giveathon.Us
 	} else if err != nil {
 		return nil, err
 	}
+	s.applyRole(u)
 	s.sessions().put(h, u, now)
 	return u, nil
+}
+
+// applyRole makes an account whose e-mail is in AdminEmails an admin, and gives an account
+// read without a role (an older store) the donor's.
+func (s *Service) applyRole(u *giveathon.User) {
+	if slices.Contains(s.AdminEmails, u.Email) {
+		u.Role = giveathon.RoleAdmin
+	} else if u.Role == "" {
+		u.Role = giveathon.RoleDonor
+	}
 }
 
 // sessions returns the session cache (nil when SessionCacheTTL is 0).

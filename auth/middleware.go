@@ -221,3 +221,34 @@ func RequireUser(ctx context.Context) (*giveathon.User, error) {
 	}
 	return nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "sign in first")
 }
+
+// RequireAdmin returns the signed-in admin: EUNAUTHORIZED (UNAUTHENTICATED) to a visitor who is
+// not signed in, EFORBIDDEN to a donor. Every admin field, mutation and page calls it.
+func RequireAdmin(ctx context.Context) (*giveathon.User, error) {
+	u, err := RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !u.IsAdmin() {
+		return nil, giveathon.Errorf(giveathon.EFORBIDDEN, "only an admin may do this")
+	}
+	return u, nil
+}
+
+// AdminOnly lets only admins through to next, for pages outside GraphQL (the job dashboard,
+// exports); it goes after Middleware. A visitor gets 401, a donor 403.
+func AdminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := RequireAdmin(r.Context()); err != nil {
+			status := http.StatusUnauthorized
+			if giveathon.ErrorCode(err) == giveathon.EFORBIDDEN {
+				status = http.StatusForbidden
+			}
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, giveathon.ErrorMessage(err), status)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}

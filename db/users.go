@@ -10,11 +10,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const userColumns = `id::text, email, name, home_region, created_at`
+const userColumns = `id::text, email, name, home_region, created_at, role`
 
 func scanUser(row pgx.Row, extra ...any) (*giveathon.User, error) {
 	var u giveathon.User
-	dest := append([]any{&u.ID, &u.Email, &u.Name, &u.HomeRegion, &u.CreatedAt}, extra...)
+	dest := append([]any{&u.ID, &u.Email, &u.Name, &u.HomeRegion, &u.CreatedAt, &u.Role}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (db *DB) CreateSession(ctx context.Context, tokenHash []byte, userID string
 
 // FindSessionUser returns the user of a live (unexpired, unrevoked) session, or ENOTFOUND.
 func (db *DB) FindSessionUser(ctx context.Context, tokenHash []byte) (*giveathon.User, error) {
-	u, err := scanUser(db.QueryRow(ctx, `SELECT u.id::text, u.email, u.name, u.home_region, u.created_at
+	u, err := scanUser(db.QueryRow(ctx, `SELECT u.id::text, u.email, u.name, u.home_region, u.created_at, u.role
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()`, tokenHash))
 	return u, oneRow(err, "session", "find session")
@@ -96,4 +96,11 @@ func (db *DB) RevokeSession(ctx context.Context, tokenHash []byte) error {
 		return fmt.Errorf("revoke session: %w", err)
 	}
 	return nil
+}
+
+// SetUserRole records an account's role by its case-folded e-mail (giveathon admin grant and
+// revoke) and returns the account, or ENOTFOUND when no account has that e-mail.
+func (db *DB) SetUserRole(ctx context.Context, email string, role giveathon.Role) (*giveathon.User, error) {
+	u, err := scanUser(db.QueryRow(ctx, `UPDATE users SET role = $2 WHERE email = $1 RETURNING `+userColumns, email, role))
+	return u, oneRow(err, "user", "set user role")
 }

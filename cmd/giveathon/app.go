@@ -134,6 +134,7 @@ func (a *app) resolver() *graph.Resolver {
 	authService := auth.NewService(a.stores.DB, a.logger)
 	authService.Guard = guard
 	authService.SessionCacheTTL = a.cfg.SessionCacheTTL
+	authService.AdminEmails = a.cfg.AdminEmails
 	r := &graph.Resolver{
 		Auth:                 authService,
 		CharityService:       a.stores.DB,

@@ -32,6 +32,7 @@ var settings = []setting{
 	{"ENV", "development", "development or production. Production turns introspection and the playground off, marks cookies Secure, logs JSON, and never migrates on its own."},
 	{"HTTP_ADDR", "localhost:8080", "Address the HTTP server listens on (host:port; port 0 picks a free one)."},
 	{"ADMIN_ADDR", "", "Address of the admin listener with pprof (/debug/pprof/) and Prometheus metrics (/metrics; in production only there, in development on HTTP_ADDR too). Unset: off. Keep it on loopback."},
+	{"ADMIN_EMAILS", DevAdminEmail + " (development)", "Comma-separated e-mails whose registered accounts are admins (refunds, the console, /admin/jobs/, /admin/exports/). Unset: " + DevAdminEmail + " in development, so the first test account can be made an admin by signing up with it; none in production, where 'giveathon admin grant EMAIL' records admins in the database."},
 	{"PUBLIC_URL", "http://<HTTP_ADDR>", "The URL donors reach the service at, used in links."},
 	{"DATABASE_URL", "", "PostgreSQL (or CockroachDB) URL of the domain data. Unset: a private PostgreSQL in DATA_DIR."},
 	{"DATA_DIR", "./.data", "Folder of the embedded PostgreSQL (used when DATABASE_URL is unset)."},
@@ -89,6 +90,9 @@ var settings = []setting{
 	{"LOG_FORMAT", "auto", "text, json, or auto (json in production, text otherwise)."},
 }
 
+// DevAdminEmail is the admin of a development deployment whose ADMIN_EMAILS is unset.
+const DevAdminEmail = "admin@example.org"
+
 // Config is the parsed, validated configuration of a Giveathon process.
 type Config struct {
 	Production      bool
@@ -113,10 +117,12 @@ type Config struct {
 	Limits          auth.Limits
 	TrustedProxies  []netip.Prefix
 	CORSOrigins     []string
-	DataDir         string
-	DBMaxConns      int32
-	DBIsolation     pgx.TxIsoLevel
-	DBRetryTimeout  time.Duration
+	// AdminEmails are the case-folded e-mails of ADMIN_EMAILS.
+	AdminEmails    []string
+	DataDir        string
+	DBMaxConns     int32
+	DBIsolation    pgx.TxIsoLevel
+	DBRetryTimeout time.Duration
 	// GraphQL bounds what one request may ask; serve hands it to the server whole.
 	GraphQL         graph.Limits
 	ShutdownTimeout time.Duration
@@ -226,6 +232,20 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 			continue
 		}
 		c.CORSOrigins = append(c.CORSOrigins, o)
+	}
+	adminEmails := getenv("ADMIN_EMAILS")
+	if strings.TrimSpace(adminEmails) == "" && !c.Production {
+		adminEmails = DevAdminEmail
+	}
+	for _, e := range strings.Split(adminEmails, ",") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		if email, err := giveathon.NormalizeEmail(e); err != nil {
+			bad("ADMIN_EMAILS", "%q is not an e-mail address", e)
+		} else {
+			c.AdminEmails = append(c.AdminEmails, email)
+		}
 	}
 	for _, p := range strings.Split(get("TRUSTED_PROXIES"), ",") {
 		if p = strings.TrimSpace(p); p == "" {

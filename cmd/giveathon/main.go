@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/metrics"
 )
@@ -53,6 +55,8 @@ Commands:
   migrate down       roll back Giveathon's newest migration
   migrate status     list migrations and whether each is applied
   seed               load the sample charities (safe to run again)
+  admin grant EMAIL  make a registered account an admin (recorded in the database)
+  admin revoke EMAIL make it a donor again (ADMIN_EMAILS still makes its e-mails admins)
   help [command]     show this help, or a command's help and configuration
 
 Configuration comes from the environment: see 'giveathon help serve'.
@@ -74,6 +78,8 @@ func (p *program) run(ctx context.Context, args []string) error {
 		return p.migrate(ctx, rest)
 	case "seed":
 		return p.seed(ctx)
+	case "admin":
+		return p.admin(ctx, rest)
 	case "help", "-h", "--help":
 		return p.help(rest)
 	default:
@@ -88,7 +94,7 @@ func (p *program) help(args []string) error {
 		return nil
 	}
 	switch args[0] {
-	case "serve", "migrate", "seed", "work", "stripe-sandbox":
+	case "serve", "migrate", "seed", "work", "stripe-sandbox", "admin":
 		fmt.Fprintf(p.stdout, "%s\n", commandHelp[args[0]])
 		fmt.Fprint(p.stdout, "Configuration (environment variables):\n\n")
 		printSettings(p.stdout)
@@ -127,6 +133,11 @@ SANDBOX_TIMEOUT_BEFORE_RATE, SANDBOX_TIMEOUT_AFTER_RATE, SANDBOX_TIMEOUT_HANG,
 SANDBOX_WEBHOOK_DUPLICATE_RATE, SANDBOX_WEBHOOK_DELAY_RATE, SANDBOX_WEBHOOK_DELAY,
 SANDBOX_LATENCY_MEDIAN, SANDBOX_LATENCY_P99, SANDBOX_SEED. Faults change at run time with
 POST /_sandbox/faults.`,
+	"admin": `Usage: giveathon admin grant|revoke EMAIL
+
+Records in the database that the registered account with this e-mail is an admin (grant) or a
+donor again (revoke). An account whose e-mail is in ADMIN_EMAILS stays an admin either way.
+Signed-in sessions see the change within SESSION_CACHE_TTL.`,
 	"seed": `Usage: giveathon seed
 
 Loads the sample charities; charities that exist (by slug) are updated, none is duplicated.`,
@@ -262,17 +273,55 @@ func (p *program) migrate(ctx context.Context, args []string) error {
 	}
 }
 
-func (p *program) seed(ctx context.Context) error {
-	_, _, s, err := p.open(ctx)
+// admin grants or revokes the admin role of a registered account.
+func (p *program) admin(ctx context.Context, args []string) error {
+	if len(args) != 2 || (args[0] != "grant" && args[0] != "revoke") {
+		fmt.Fprintln(p.stderr, commandHelp["admin"])
+		return errUsage
+	}
+	email, err := giveathon.NormalizeEmail(args[1])
+	if err != nil {
+		return fmt.Errorf("%s: %s", args[1], giveathon.ErrorMessage(err))
+	}
+	s, err := p.openMigrated(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	if pending, err := s.Migrator.Pending(ctx); err != nil {
+	role := map[string]giveathon.Role{"grant": giveathon.RoleAdmin, "revoke": giveathon.RoleDonor}[args[0]]
+	u, err := s.DB.SetUserRole(ctx, email, role)
+	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
+		return fmt.Errorf("no account has the e-mail %s: it must register first", email)
+	} else if err != nil {
 		return err
-	} else if pending {
-		return db.ErrUnmigrated
 	}
+	fmt.Fprintf(p.stdout, "%s is now %s\n", u.Email, strings.ToLower(string(u.Role)))
+	return nil
+}
+
+// openMigrated opens the stores of a command that needs an up-to-date database: an unmigrated
+// one is db.ErrUnmigrated. The caller closes the stores.
+func (p *program) openMigrated(ctx context.Context) (*stores, error) {
+	_, _, s, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if pending, err := s.Migrator.Pending(ctx); err != nil || pending {
+		s.close()
+		if err == nil {
+			err = db.ErrUnmigrated
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func (p *program) seed(ctx context.Context) error {
+	s, err := p.openMigrated(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
 	added, err := s.DB.UpsertCharities(ctx, db.SeedCharities)
 	if err != nil {
 		return err

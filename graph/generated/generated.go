@@ -210,6 +210,7 @@ type ComplexityRoot struct {
 		ID             func(childComplexity int) int
 		Name           func(childComplexity int) int
 		PaymentMethods func(childComplexity int) int
+		Role           func(childComplexity int) int
 	}
 }
 
@@ -991,6 +992,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.PaymentMethods(childComplexity), true
+	case "User.role":
+		if e.ComplexityRoot.User.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Role(childComplexity), true
 
 	}
 	return 0, false
@@ -1354,12 +1361,22 @@ type AuthPayload {
   user: User!
 }
 
+"What an account may do."
+enum Role {
+  "Gives, and sees their own gifts."
+  DONOR
+  "Runs the event: refunds, the console, the audit log, the job dashboard, exports."
+  ADMIN
+}
+
 "A donor's account."
 type User implements Node {
   id: ID!
   email: String!
   name: String!
   createdAt: Time!
+  "What the account may do: ADMIN for organisers (ADMIN_EMAILS, or ` + "`" + `giveathon admin grant` + "`" + `)."
+  role: Role!
   "Saved cards, the default first."
   paymentMethods: [PaymentMethod!]!
   "Donations, newest first, optionally only those in one status."
@@ -1680,6 +1697,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_name(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_User_createdAt(ctx, field)
+	case "role":
+		return ec.fieldContext_User_role(ctx, field)
 	case "paymentMethods":
 		return ec.fieldContext_User_paymentMethods(ctx, field)
 	case "donations":
@@ -4958,6 +4977,29 @@ func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field
 	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
 }
 
+func (ec *executionContext) _User_role(ctx context.Context, field graphql.CollectedField, obj *giveathon.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v giveathon.Role) graphql.Marshaler {
+			return ec.marshalNRole2githubᚗcomᚋgiveathonᚋgiveathonᚐRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, "Role")
+}
+
 func (ec *executionContext) _User_paymentMethods(ctx context.Context, field graphql.CollectedField, obj *giveathon.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7564,6 +7606,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "role":
+			out.Values[i] = ec._User_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "paymentMethods":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -8242,6 +8289,21 @@ func (ec *executionContext) marshalNPublicDonation2ᚖgithubᚗcomᚋgiveathon�
 func (ec *executionContext) unmarshalNRegisterInput2githubᚗcomᚋgiveathonᚋgiveathonᚐRegisterInput(ctx context.Context, v any) (giveathon.RegisterInput, error) {
 	res, err := ec.unmarshalInputRegisterInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRole2githubᚗcomᚋgiveathonᚋgiveathonᚐRole(ctx context.Context, v any) (giveathon.Role, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := giveathon.Role(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRole2githubᚗcomᚋgiveathonᚋgiveathonᚐRole(ctx context.Context, sel ast.SelectionSet, v giveathon.Role) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Role!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNSafeInt2int64(ctx context.Context, v any) (int64, error) {
