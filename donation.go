@@ -360,3 +360,21 @@ type Dispute struct {
 	Reason            string
 	AmountCents       int64
 }
+
+// MaxRefundReasonLen bounds the reason an organiser gives for a refund.
+const MaxRefundReasonLen = 500
+
+// ValidateRefundReason checks and trims the reason given for a refund (optional).
+func ValidateRefundReason(reason *string) (string, error) {
+	if reason == nil {
+		return "", nil
+	}
+	r := strings.TrimSpace(*reason)
+	switch {
+	case !utf8.ValidString(r) || strings.ContainsFunc(r, func(c rune) bool { return isHiddenOrControl(c) && c != '\n' }):
+		return "", Invalid("reason", "reason contains control or invisible characters")
+	case utf8.RuneCountInString(r) > MaxRefundReasonLen:
+		return "", Invalid("reason", "reason must be at most %d characters", MaxRefundReasonLen)
+	}
+	return r, nil
+}

@@ -22,6 +22,7 @@ type Resolver struct {
 	// Guard enforces the abuse limits on donations and cards; nil: none.
 	Guard          *auth.Guard
 	Refresher      Refresher
+	Refunds        Refunds
 	PaymentIntents ClientSecrets
 	// AuthenticateURL, when set (the sandbox), gives the page where a donor completes 3-D
 	// Secure for a PaymentIntent, which then sends them back to returnPath (the donation's
@@ -33,6 +34,12 @@ type Resolver struct {
 	// Payments tells the web app how to collect cards.
 	Payments model.PaymentsConfig
 	Logger   *slog.Logger
+}
+
+// Refunds refunds donations and reads their disputes (settlement.Service).
+type Refunds interface {
+	Refund(ctx context.Context, userID, donationID, reason string) (*giveathon.Donation, error)
+	FindDispute(ctx context.Context, d *giveathon.Donation) (*giveathon.Dispute, error)
 }
 
 // Refresher re-reads a donation's payment from the provider and applies it.

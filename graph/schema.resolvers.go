@@ -77,6 +77,11 @@ func (r *donationResolver) NextAction(ctx context.Context, obj *giveathon.Donati
 	return next, nil
 }
 
+// Dispute is the resolver for the dispute field.
+func (r *donationResolver) Dispute(ctx context.Context, obj *giveathon.Donation) (*giveathon.Dispute, error) {
+	return r.Refunds.FindDispute(ctx, obj)
+}
+
 // CharityTotals is the resolver for the charityTotals field.
 func (r *eventResolver) CharityTotals(ctx context.Context, obj *giveathon.EventSnapshot, first *int) ([]*giveathon.CharityTotal, error) {
 	return firstOf(obj.CharityTotals, first, 10, 100)
@@ -190,6 +195,22 @@ func (r *mutationResolver) RefreshDonation(ctx context.Context, id string) (*giv
 	}
 	now, err := r.Refresher.Refresh(ctx, d)
 	return now, r.giveBackIfUnavailable(ctx, hold, err)
+}
+
+// RefundDonation is the resolver for the refundDonation field.
+func (r *mutationResolver) RefundDonation(ctx context.Context, input model.RefundDonationInput) (*giveathon.Donation, error) {
+	if _, err := auth.RequireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	raw, err := parseID(typeDonation, input.DonationID)
+	if err != nil {
+		return nil, err
+	}
+	reason, err := giveathon.ValidateRefundReason(input.Reason)
+	if err != nil {
+		return nil, err
+	}
+	return r.Refunds.Refund(ctx, "", raw, reason)
 }
 
 // ID is the resolver for the id field.

@@ -51,6 +51,9 @@ func TestGatewayCallsMatchStripesSpec(t *testing.T) {
 	if _, err := g.ConfirmPaymentIntent(ctx, pi.ID, card.PaymentMethodID, "donation-7c2b1d7e-confirm-a2"); err != nil {
 		t.Fatalf("confirm payment intent: %v", err)
 	}
+	if _, err := g.CreateRefund(ctx, pi.ID, "the donor asked", "donation-7c2b1d7e-refund"); err != nil {
+		t.Fatalf("create refund: %v", err)
+	}
 	if _, err := g.CancelPaymentIntent(ctx, pi.ID, "donation-7c2b1d7e-cancel1"); err != nil {
 		t.Fatalf("cancel payment intent: %v", err)
 	}

@@ -142,6 +142,7 @@ func (a *app) resolver() *graph.Resolver {
 		DonationService:      a.settlement,
 		PaymentMethodService: &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger},
 		Refresher:            a.settlement,
+		Refunds:              a.settlement,
 		PaymentIntents:       a.gateway,
 		Live:                 &graph.Live{Event: a.cfg.Event, Totals: a.stores.DB, Changes: a.changes, Poll: a.cfg.LiveResync},
 		Payments:             model.PaymentsConfig{PublishableKey: publishable, TestPaymentMethods: []*model.TestPaymentMethod{}},

@@ -30,9 +30,11 @@ type money struct {
 	srv     *running
 	db      *db.DB
 	sandbox *sandbox.Server
-	mail    *testenv.Mailpit
-	secret  string
-	charity string
+	// sandboxURL is the sandbox's address, for calls a test makes as the provider's dashboard.
+	sandboxURL string
+	mail       *testenv.Mailpit
+	secret     string
+	charity    string
 }
 
 func setupMoney(t *testing.T, extraEnv ...string) *money {
@@ -71,7 +73,7 @@ func setupMoneyOn(t *testing.T, dbURL string, extraEnv ...string) *money {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	m := &money{srv: srv, db: d, sandbox: sb, mail: mp, secret: secret}
+	m := &money{srv: srv, db: d, sandbox: sb, sandboxURL: sbSrv.URL, mail: mp, secret: secret}
 	r := srv.client.Do(t, `{ charities(first: 1) { edges { node { id } } } }`, nil).NoErrors(t)
 	m.charity = r.String("charities", "edges", 0, "node", "id")
 	return m

@@ -75,6 +75,12 @@ type ComplexityRoot struct {
 		TotalCents    func(childComplexity int) int
 	}
 
+	Dispute struct {
+		AmountCents func(childComplexity int) int
+		Reason      func(childComplexity int) int
+		Status      func(childComplexity int) int
+	}
+
 	Donation struct {
 		AmountCents    func(childComplexity int) int
 		Anonymous      func(childComplexity int) int
@@ -82,6 +88,7 @@ type ComplexityRoot struct {
 		Charity        func(childComplexity int) int
 		CreatedAt      func(childComplexity int) int
 		Currency       func(childComplexity int) int
+		Dispute        func(childComplexity int) int
 		FailureCode    func(childComplexity int) int
 		FailureMessage func(childComplexity int) int
 		ID             func(childComplexity int) int
@@ -122,6 +129,7 @@ type ComplexityRoot struct {
 		Login               func(childComplexity int, input giveathon.LoginInput) int
 		Logout              func(childComplexity int) int
 		RefreshDonation     func(childComplexity int, id string) int
+		RefundDonation      func(childComplexity int, input model.RefundDonationInput) int
 		Register            func(childComplexity int, input giveathon.RegisterInput) int
 		RemovePaymentMethod func(childComplexity int, id string) int
 		SubmitDonation      func(childComplexity int, input model.SubmitDonationInput) int
@@ -232,6 +240,7 @@ type DonationResolver interface {
 
 	Attempts(ctx context.Context, obj *giveathon.Donation) ([]*giveathon.PaymentAttempt, error)
 	NextAction(ctx context.Context, obj *giveathon.Donation) (*model.NextAction, error)
+	Dispute(ctx context.Context, obj *giveathon.Donation) (*giveathon.Dispute, error)
 }
 type EventResolver interface {
 	CharityTotals(ctx context.Context, obj *giveathon.EventSnapshot, first *int) ([]*giveathon.CharityTotal, error)
@@ -246,6 +255,7 @@ type MutationResolver interface {
 	RemovePaymentMethod(ctx context.Context, id string) (bool, error)
 	SubmitDonation(ctx context.Context, input model.SubmitDonationInput) (*giveathon.SubmitResult, error)
 	RefreshDonation(ctx context.Context, id string) (*giveathon.Donation, error)
+	RefundDonation(ctx context.Context, input model.RefundDonationInput) (*giveathon.Donation, error)
 }
 type PaymentMethodResolver interface {
 	ID(ctx context.Context, obj *giveathon.PaymentMethod) (string, error)
@@ -389,6 +399,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CharityTotal.TotalCents(childComplexity), true
 
+	case "Dispute.amountCents":
+		if e.ComplexityRoot.Dispute.AmountCents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.AmountCents(childComplexity), true
+	case "Dispute.reason":
+		if e.ComplexityRoot.Dispute.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.Reason(childComplexity), true
+	case "Dispute.status":
+		if e.ComplexityRoot.Dispute.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Dispute.Status(childComplexity), true
+
 	case "Donation.amountCents":
 		if e.ComplexityRoot.Donation.AmountCents == nil {
 			break
@@ -425,6 +454,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Donation.Currency(childComplexity), true
+	case "Donation.dispute":
+		if e.ComplexityRoot.Donation.Dispute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donation.Dispute(childComplexity), true
 	case "Donation.failureCode":
 		if e.ComplexityRoot.Donation.FailureCode == nil {
 			break
@@ -622,6 +657,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshDonation(childComplexity, args["id"].(string)), true
+	case "Mutation.refundDonation":
+		if e.ComplexityRoot.Mutation.RefundDonation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refundDonation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefundDonation(childComplexity, args["input"].(model.RefundDonationInput)), true
 	case "Mutation.register":
 		if e.ComplexityRoot.Mutation.Register == nil {
 			break
@@ -1010,6 +1056,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AddPaymentMethodInput", ec.unmarshalInputAddPaymentMethodInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
+			graphql.NewInputUnmarshaler("RefundDonationInput", ec.unmarshalInputRefundDonationInput),
 			graphql.NewInputUnmarshaler("RegisterInput", ec.unmarshalInputRegisterInput),
 			graphql.NewInputUnmarshaler("SubmitDonationInput", ec.unmarshalInputSubmitDonationInput),
 		)
@@ -1413,6 +1460,36 @@ type PageInfo {
   startCursor: String
   endCursor: String
 }
+
+# Refunds and disputes (organisers).
+
+extend type Mutation {
+  """
+  Refund a SUCCEEDED donation in full (admins). Asking twice refunds once; the donation moves to
+  REFUNDED when the provider confirms, which lowers the totals and sends the donor one e-mail.
+  """
+  refundDonation(input: RefundDonationInput!): Donation!
+}
+
+input RefundDonationInput {
+  donationId: ID!
+  "Why, for the audit log and the refund's record at the provider (up to 500 characters)."
+  reason: String
+}
+
+extend type Donation {
+  "The card holder's dispute of the charge, if there is one."
+  dispute: Dispute
+}
+
+"A card holder's challenge of a donation's charge, as the payment provider reports it."
+type Dispute {
+  "needs_response, under_review, won, lost, ... (Stripe's)."
+  status: String!
+  "The card holder's reason (fraudulent, duplicate, ...)."
+  reason: String!
+  amountCents: Int!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1483,6 +1560,18 @@ func (ec *executionContext) childFields_CharityTotal(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type CharityTotal", field.Name)
 }
 
+func (ec *executionContext) childFields_Dispute(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_Dispute_status(ctx, field)
+	case "reason":
+		return ec.fieldContext_Dispute_reason(ctx, field)
+	case "amountCents":
+		return ec.fieldContext_Dispute_amountCents(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Dispute", field.Name)
+}
+
 func (ec *executionContext) childFields_Donation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1515,6 +1604,8 @@ func (ec *executionContext) childFields_Donation(ctx context.Context, field grap
 		return ec.fieldContext_Donation_attempts(ctx, field)
 	case "nextAction":
 		return ec.fieldContext_Donation_nextAction(ctx, field)
+	case "dispute":
+		return ec.fieldContext_Donation_dispute(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Donation", field.Name)
 }
@@ -1890,6 +1981,20 @@ func (ec *executionContext) field_Mutation_refreshDonation_args(ctx context.Cont
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refundDonation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RefundDonationInput, error) {
+			return ec.unmarshalNRefundDonationInput2githubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐRefundDonationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -2552,6 +2657,75 @@ func (ec *executionContext) fieldContext_CharityTotal_donationCount(_ context.Co
 	return graphql.NewScalarFieldContext("CharityTotal", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Dispute_status(ctx context.Context, field graphql.CollectedField, obj *giveathon.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "String")
+}
+
+func (ec *executionContext) _Dispute_reason(ctx context.Context, field graphql.CollectedField, obj *giveathon.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "String")
+}
+
+func (ec *executionContext) _Dispute_amountCents(ctx context.Context, field graphql.CollectedField, obj *giveathon.Dispute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Dispute_amountCents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AmountCents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Dispute_amountCents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Dispute", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Donation_id(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2928,6 +3102,38 @@ func (ec *executionContext) fieldContext_Donation_nextAction(_ context.Context, 
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_NextAction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Donation_dispute(ctx context.Context, field graphql.CollectedField, obj *giveathon.Donation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donation_dispute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Donation().Dispute(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Dispute) graphql.Marshaler {
+			return ec.marshalODispute2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDispute(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Donation_dispute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Donation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Dispute(ctx, field)
 		},
 	}
 	return fc, nil
@@ -3637,6 +3843,50 @@ func (ec *executionContext) fieldContext_Mutation_refreshDonation(ctx context.Co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_refreshDonation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refundDonation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refundDonation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefundDonation(ctx, fc.Args["input"].(model.RefundDonationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
+			return ec.marshalNDonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refundDonation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Donation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refundDonation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6251,6 +6501,55 @@ func UnmarshalLoginInput(ctx context.Context, raw any) (giveathon.LoginInput, er
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRefundDonationInput(ctx context.Context, obj any) (model.RefundDonationInput, error) {
+	var it model.RefundDonationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"donationId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "donationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("donationId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DonationID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRefundDonationInput unmarshals raw into the RefundDonationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRefundDonationInput(ctx context.Context, raw any) (model.RefundDonationInput, error) {
+	var out model.RefundDonationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RefundDonationInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRegisterInput(ctx context.Context, obj any) (giveathon.RegisterInput, error) {
 	var it giveathon.RegisterInput
 	if obj == nil {
@@ -6678,6 +6977,49 @@ func (ec *executionContext) _CharityTotal(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var disputeImplementors = []string{"Dispute"}
+
+func (ec *executionContext) _Dispute(ctx context.Context, sel ast.SelectionSet, obj *giveathon.Dispute) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, disputeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Dispute")
+		case "status":
+			out.Values[i] = ec._Dispute_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._Dispute_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amountCents":
+			out.Values[i] = ec._Dispute_amountCents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var donationImplementors = []string{"Donation", "Node"}
 
 func (ec *executionContext) _Donation(ctx context.Context, sel ast.SelectionSet, obj *giveathon.Donation) graphql.Marshaler {
@@ -6771,6 +7113,12 @@ func (ec *executionContext) _Donation(ctx context.Context, sel ast.SelectionSet,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Donation_nextAction(ctx, field, obj)
+				})
+		case "dispute":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Donation_dispute(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -7016,6 +7364,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "refreshDonation":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_refreshDonation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refundDonation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refundDonation(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -8286,6 +8641,11 @@ func (ec *executionContext) marshalNPublicDonation2ᚖgithubᚗcomᚋgiveathon�
 	return ec._PublicDonation(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNRefundDonationInput2githubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐRefundDonationInput(ctx context.Context, v any) (model.RefundDonationInput, error) {
+	res, err := ec.unmarshalInputRefundDonationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRegisterInput2githubᚗcomᚋgiveathonᚋgiveathonᚐRegisterInput(ctx context.Context, v any) (giveathon.RegisterInput, error) {
 	res, err := ec.unmarshalInputRegisterInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8578,6 +8938,13 @@ func (ec *executionContext) marshalOCharity2ᚖgithubᚗcomᚋgiveathonᚋgiveat
 		return graphql.Null
 	}
 	return ec._Charity(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODispute2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDispute(ctx context.Context, sel ast.SelectionSet, v *giveathon.Dispute) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Dispute(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalODonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx context.Context, sel ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {

@@ -61,6 +61,12 @@ type PaymentsConfig struct {
 type Query struct {
 }
 
+type RefundDonationInput struct {
+	DonationID string `json:"donationId"`
+	// Why, for the audit log and the refund's record at the provider (up to 500 characters).
+	Reason *string `json:"reason,omitempty"`
+}
+
 type SubmitDonationInput struct {
 	CharityID string `json:"charityId"`
 	// In cents: 100 ($1.00) to 10,000,000 ($100,000.00).

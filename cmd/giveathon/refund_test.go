@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/giveathon/giveathon/internal/testenv"
+	"github.com/giveathon/giveathon/notify"
+	"github.com/giveathon/giveathon/payments/sandbox"
+)
+
+const (
+	refundOp  = `mutation($i: RefundDonationInput!) { refundDonation(input: $i) { id status } }`
+	disputeOp = `query($id: ID!) { donation(id: $id) { id status dispute { status reason amountCents } } }`
+)
+
+// admin registers the admin of a money test (ADMIN_EMAILS names it) and returns its client.
+func (m *money) admin(t *testing.T, email string) *testenv.Client {
+	t.Helper()
+	token := m.srv.client.Do(t, registerOp, creds(email)).NoErrors(t).String("register", "token")
+	return m.srv.client.As(token)
+}
+
+// totalCents reads the event's total, waiting out the totals snapshot's age until it is want.
+func (m *money) totalCents(t *testing.T, want float64) float64 {
+	t.Helper()
+	var got float64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got = m.srv.client.Do(t, `{ event { totalCents } }`, nil).NoErrors(t).Get("event", "totalCents").(float64)
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+	}
+}
+
+// refundEmails counts the refund e-mails of a donation, after giving a late one time to come.
+func (m *money) refundEmails(t *testing.T, globalID string) int {
+	t.Helper()
+	q := "message-id:" + notify.MessageID(rawID(t, globalID), notify.KindRefund)
+	m.mail.WaitForMessages(t, q, 1, 20*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	return len(m.mail.Messages(t, q))
+}
+
+// TestRefundsAreForAdminsAndHappenOnce: an admin refunds a gift; it ends REFUNDED with the
+// totals lowered and one refund e-mail; asking again changes nothing at the provider or here;
+// a donor's and a visitor's refund are refused; a gift that did not succeed cannot be refunded;
+// a refund made in the provider's dashboard takes the same path through its webhook.
+func TestRefundsAreForAdminsAndHappenOnce(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t, "ADMIN_EMAILS=ops@example.org")
+	adm := m.admin(t, "ops@example.org")
+	c := m.donor(t)
+	card := m.addCard(t, c, "pm_card_visa")
+	id := m.give(t, c, card, 2500)
+	m.wait(t, c, id, "SUCCEEDED")
+	before := m.totalCents(t, 2500)
+	in := map[string]any{"i": map[string]any{"donationId": id, "reason": "the donor asked"}}
+
+	if r := c.Do(t, refundOp, in); r.Code() != "FORBIDDEN" {
+		t.Fatalf("a donor's refund: %s", r.Raw)
+	}
+	if r := m.srv.client.Do(t, refundOp, in); r.Code() != "UNAUTHENTICATED" {
+		t.Fatalf("a visitor's refund: %s", r.Raw)
+	}
+	if r := adm.Do(t, refundOp, in).NoErrors(t); r.String("refundDonation", "status") != "REFUNDED" {
+		t.Fatalf("the admin's refund: %s", r.Raw)
+	}
+	if got := m.totalCents(t, before-2500); got != before-2500 {
+		t.Fatalf("totals %v after refunding 2500 of %v", got, before)
+	}
+	// Again, and with the provider's charge.refunded event arriving meanwhile: one refund.
+	if r := adm.Do(t, refundOp, in).NoErrors(t); r.String("refundDonation", "status") != "REFUNDED" {
+		t.Fatalf("the second refund: %s", r.Raw)
+	}
+	if n := m.refundEmails(t, id); n != 1 {
+		t.Fatalf("%d refund e-mails, want 1", n)
+	}
+	if ch := m.charges(t, id); len(ch) != 1 || ch[0].Refunds != 1 || ch[0].AmountRefunded != 2500 {
+		t.Fatalf("the provider's ledger: %+v", ch)
+	}
+	if got := m.totalCents(t, before-2500); got != before-2500 {
+		t.Fatalf("totals %v after a second refund", got)
+	}
+
+	// A declined gift has nothing to refund.
+	declined := m.give(t, c, m.addCard(t, c, "pm_card_chargeDeclined"), 700)
+	m.wait(t, c, declined, "FAILED")
+	if r := adm.Do(t, refundOp, map[string]any{"i": map[string]any{"donationId": declined}}); r.Code() != "CONFLICT" {
+		t.Fatalf("refunding a failed gift: %s", r.Raw)
+	}
+
+	// A refund in the provider's dashboard: its charge.refunded event moves the donation.
+	other := m.give(t, c, card, 1300)
+	m.wait(t, c, other, "SUCCEEDED")
+	var pi string
+	if err := m.db.Pool.QueryRow(context.Background(), `SELECT payment_intent_id FROM donations WHERE id = $1`, rawID(t, other)).Scan(&pi); err != nil {
+		t.Fatal(err)
+	}
+	m.stripe(t, "/v1/refunds", url.Values{"payment_intent": {pi}})
+	m.wait(t, c, other, "REFUNDED")
+	if n := m.refundEmails(t, other); n != 1 {
+		t.Fatalf("%d refund e-mails after a dashboard refund, want 1", n)
+	}
+}
+
+// TestADisputeShowsAndALostOneLeavesTheTotals: the dispute test card's gift succeeds and then
+// shows its dispute; when the dispute is lost the gift leaves the totals as a refund does.
+func TestADisputeShowsAndALostOneLeavesTheTotals(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t)
+	c := m.donor(t)
+	id := m.give(t, c, m.addCard(t, c, "pm_card_createDispute"), 1200)
+	m.wait(t, c, id, "SUCCEEDED")
+	var r *testenv.Response
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r = c.Do(t, disputeOp, map[string]any{"id": id}).NoErrors(t)
+		if r.Get("donation", "dispute") != nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if r.String("donation", "dispute", "status") != "needs_response" || r.Get("donation", "dispute", "amountCents") != float64(1200) ||
+		r.String("donation", "dispute", "reason") == "" {
+		t.Fatalf("the dispute: %s", r.Raw)
+	}
+	before := m.totalCents(t, 1200)
+	ch := m.charges(t, id)
+	if len(ch) != 1 || ch[0].Dispute == "" {
+		t.Fatalf("the provider's ledger: %+v", ch)
+	}
+	if err := m.sandbox.CloseDispute(ch[0].Dispute, "lost"); err != nil {
+		t.Fatal(err)
+	}
+	m.wait(t, c, id, "REFUNDED")
+	if r := c.Do(t, disputeOp, map[string]any{"id": id}).NoErrors(t); r.String("donation", "dispute", "status") != "lost" {
+		t.Fatalf("the lost dispute: %s", r.Raw)
+	}
+	if got := m.totalCents(t, before-1200); got != before-1200 {
+		t.Fatalf("totals %v after a lost dispute of 1200 (from %v)", got, before)
+	}
+}
+
+// stripe calls the provider's API (the sandbox) as its dashboard would.
+func (m *money) stripe(t *testing.T, path string, form url.Values) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, m.sandboxURL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Authorization", "Bearer "+sandbox.SecretKey)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %d", path, resp.StatusCode)
+	}
+}
