@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/payments"
@@ -16,7 +17,8 @@ type Refunder interface {
 }
 
 // Refund refunds a succeeded donation in full through the provider, under an idempotency key
-// derived from the donation, so that asking twice, or again after a crash, refunds once; when
+// derived from the donation, so that asking twice, or again after a crash, refunds once (and
+// the provider refuses a second refund in full of one charge in any case); when
 // the provider says the refund succeeded, the donation moves SUCCEEDED -> REFUNDED, which takes
 // it out of the totals and queues the donor's refund e-mail in the same statement. A refund the
 // provider is still processing settles when its charge.refunded event arrives. A donation
@@ -37,6 +39,13 @@ func (s *Service) Refund(ctx context.Context, userID, donationID, reason string)
 		return nil, giveathon.Errorf(giveathon.ENOTIMPLEMENTED, "the payment provider cannot refund")
 	}
 	re, err := refunder.CreateRefund(ctx, d.PaymentIntentID, strings.TrimSpace(reason), requestKeyPrefix(d.ID, "refund"))
+	if payments.IsRetryable(err) {
+		// The provider saves a failure for its key and answers it again for a day: try once
+		// more under a key of this call. A refund in full cannot be made twice (the second is
+		// refused as charge_already_refunded), so a new key cannot refund twice.
+		re, err = refunder.CreateRefund(ctx, d.PaymentIntentID, strings.TrimSpace(reason),
+			requestKey(d.ID, "refund-", int(time.Now().UnixNano()%1e9)))
+	}
 	switch {
 	case payments.IsAlreadyRefunded(err):
 		// Refunded before (in the provider's dashboard, by an earlier call whose answer was

@@ -24,7 +24,8 @@ var regressionSeeds = []string{
 }
 
 // TestChaosSmallProfile is the small profile `make test` runs: the real processes, the same
-// faults as the full profile, one server kill and one database restart, 300 donations.
+// faults as the full profile (refunds by an organiser among them), one server kill and one
+// database restart, 300 donations.
 func TestChaosSmallProfile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the chaos run takes about a minute")
@@ -39,7 +40,7 @@ func TestChaosSmallProfile(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 		last := lines[len(lines)-1]
 		t.Log(last)
-		if code != 0 || !strings.Contains(last, "lost=0 double_charged=0 unsettled=0 amount_mismatch_cents=0 email_mismatch=0") {
+		if code != 0 || !strings.Contains(last, "lost=0 double_charged=0 double_refunded=0 unsettled=0 amount_mismatch_cents=0 email_mismatch=0") {
 			t.Fatalf("chaos with seed %s: exit %d\n%s\n%s", seed, code, stdout.String(), tail(stderr.String(), 40))
 		}
 	}

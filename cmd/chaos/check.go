@@ -21,6 +21,10 @@ type result struct {
 	lost int
 	// doubleCharged: donations with more than one charge in the provider's ledger.
 	doubleCharged int
+	// doubleRefunded: refunds beyond the first of a charge, in the provider's ledger.
+	doubleRefunded int
+	// refunded: donations REFUNDED (by the organiser during the run).
+	refunded int
 	// unsettled: donations neither SUCCEEDED nor FAILED.
 	unsettled int
 	// chargeMismatch: SUCCEEDED without a charge, FAILED with one, or a charge of no donation.
@@ -59,7 +63,7 @@ type result struct {
 }
 
 func (r *result) ok() bool {
-	ok := r.lost == 0 && r.doubleCharged == 0 && r.unsettled == 0 && r.chargeMismatch == 0 && r.amountMismatchCents == 0 &&
+	ok := r.lost == 0 && r.doubleCharged == 0 && r.doubleRefunded == 0 && r.unsettled == 0 && r.chargeMismatch == 0 && r.amountMismatchCents == 0 &&
 		r.emailMismatch == 0 && r.jobsLeft == 0 && r.totalsMismatch == 0 && r.conflicts == 0 && r.acknowledged == r.donations
 	if r.ha {
 		ok = ok && r.internalErrors == 0 && r.switchovers == r.wantSwitchovers && r.failovers == r.wantFailovers &&
@@ -78,10 +82,10 @@ func (r *result) print(w io.Writer) {
 			r.switchovers, r.failovers, r.maxOutage, r.internalErrors, r.seconds)
 		return
 	}
-	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f email_redeliveries=%d totals_mismatch=%d\n",
-		r.succeeded, r.failed, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB, r.redeliveries, r.totalsMismatch)
-	fmt.Fprintf(w, "chaos: donations=%d acknowledged=%d lost=%d double_charged=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d server_kills=%d db_restarts=%d seconds=%d\n",
-		r.donations, r.acknowledged, r.lost, r.doubleCharged, r.unsettled, r.amountMismatchCents, r.emailMismatch,
+	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d refunded=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f email_redeliveries=%d totals_mismatch=%d\n",
+		r.succeeded, r.failed, r.refunded, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB, r.redeliveries, r.totalsMismatch)
+	fmt.Fprintf(w, "chaos: donations=%d acknowledged=%d lost=%d double_charged=%d double_refunded=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d server_kills=%d db_restarts=%d seconds=%d\n",
+		r.donations, r.acknowledged, r.lost, r.doubleCharged, r.doubleRefunded, r.unsettled, r.amountMismatchCents, r.emailMismatch,
 		r.serverKills, r.dbRestarts, r.seconds)
 }
 
@@ -127,11 +131,18 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 		return nil, err
 	}
 	perDonation := map[string]int{}
+	refundsOf := map[string]int{}
 	var ledgerSum, succeededSum int64
 	for _, c := range charges {
-		ledgerSum += c.Amount
+		// What the card holder is out of: the charge less what was refunded.
+		ledgerSum += c.Amount - c.AmountRefunded
 		id := c.Metadata["donation_id"]
 		perDonation[id]++
+		refundsOf[id] += c.Refunds
+		if c.Refunds > 1 {
+			res.doubleRefunded += c.Refunds - 1
+			fmt.Fprintf(r.log, "chaos: DOUBLE REFUND: charge %s of donation %s refunded %d times\n", c.ID, id, c.Refunds)
+		}
 		if _, ok := byID[id]; !ok {
 			res.chargeMismatch++
 			fmt.Fprintf(r.log, "chaos: charge %s of no donation (%q)\n", c.ID, id)
@@ -152,9 +163,19 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 				res.chargeMismatch++
 				fmt.Fprintf(r.log, "chaos: donation %s FAILED but was charged\n", id)
 			}
+		case "REFUNDED":
+			res.refunded++
+			if perDonation[id] == 0 || refundsOf[id] == 0 {
+				res.chargeMismatch++
+				fmt.Fprintf(r.log, "chaos: donation %s REFUNDED with %d charges and %d refunds\n", id, perDonation[id], refundsOf[id])
+			}
 		default:
 			res.unsettled++
 			fmt.Fprintf(r.log, "chaos: donation %s is still %s\n", id, rw.status)
+		}
+		if refundsOf[id] > 0 && rw.status != "REFUNDED" {
+			res.chargeMismatch++
+			fmt.Fprintf(r.log, "chaos: donation %s refunded at the provider but %s here\n", id, rw.status)
 		}
 		if perDonation[id] > 1 {
 			res.doubleCharged++
@@ -187,14 +208,23 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 		return nil, err
 	}
 	for id, rw := range byID {
-		want := map[string]string{"SUCCEEDED": "receipt", "FAILED": "failure"}[rw.status]
-		if want == "" {
+		// Exactly the e-mails of the donation's story: a receipt or a failure notice, and a
+		// refund notice after a receipt.
+		want := map[string][]string{"SUCCEEDED": {"receipt"}, "FAILED": {"failure"}, "REFUNDED": {"receipt", "refund"}}[rw.status]
+		if want == nil {
 			continue
 		}
-		if mails[id+"."+want] != 1 || mails[id+"."+other(want)] != 0 {
+		got := map[string]int{}
+		for _, kind := range []string{"receipt", "failure", "refund"} {
+			got[kind] = mails[id+"."+kind]
+		}
+		wantCounts := map[string]int{"receipt": 0, "failure": 0, "refund": 0}
+		for _, kind := range want {
+			wantCounts[kind] = 1
+		}
+		if fmt.Sprint(got) != fmt.Sprint(wantCounts) {
 			res.emailMismatch++
-			fmt.Fprintf(r.log, "chaos: donation %s (%s) has %d %s and %d %s e-mails\n", id, rw.status,
-				mails[id+"."+want], want, mails[id+"."+other(want)], other(want))
+			fmt.Fprintf(r.log, "chaos: donation %s (%s) has e-mails %v, want %v\n", id, rw.status, got, wantCounts)
 		}
 	}
 
@@ -228,17 +258,13 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 	return res, nil
 }
 
-func other(kind string) string {
-	if kind == "receipt" {
-		return "failure"
-	}
-	return "receipt"
-}
 
 type charge struct {
-	ID       string            `json:"id"`
-	Amount   int64             `json:"amount"`
-	Metadata map[string]string `json:"metadata"`
+	ID             string            `json:"id"`
+	Amount         int64             `json:"amount"`
+	Metadata       map[string]string `json:"metadata"`
+	Refunds        int               `json:"refunds"`
+	AmountRefunded int64             `json:"amount_refunded"`
 }
 
 func (r *runner) ledger() ([]charge, error) {

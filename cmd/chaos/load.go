@@ -64,6 +64,16 @@ func (r *runner) setup(ctx context.Context) error {
 		}
 	}
 	r.progress("registered %d donors", len(r.donors))
+	var admin struct {
+		Register struct{ Token string }
+	}
+	if err := gqlclient.Retry(ctx, time.Minute, func(ctx context.Context) error {
+		return r.do(ctx, "", `mutation($i: RegisterInput!) { register(input: $i) { token } }`,
+			map[string]any{"i": map[string]any{"email": chaosAdmin, "name": "Chaos Organiser", "password": "correct horse battery staple"}}, &admin)
+	}); err != nil {
+		return fmt.Errorf("register the organiser: %w", err)
+	}
+	r.adminToken = admin.Register.Token
 	return nil
 }
 
@@ -262,6 +272,9 @@ func (r *runner) submit(ctx context.Context, s submission) {
 	}
 	r.acked.Store(s.key, ackedDonation{id: id, token: s.donor.token})
 	r.ackCount.Add(1)
+	if r.float() < r.o.refunds {
+		r.refundQueue.pick(ackedDonation{id: id, token: s.donor.token})
+	}
 }
 
 type ackedDonation struct {
@@ -354,7 +367,7 @@ func (r *runner) drain(ctx context.Context) error {
 			r.progress("drain: %v", err)
 		} else {
 			r.progress("drain: %d open, %d awaiting 3-D Secure, %d jobs, %d/%d e-mails", open, requiresAction, jobs, mails, finals)
-			if open == 0 && requiresAction == 0 && jobs == 0 && mails >= finals {
+			if open == 0 && requiresAction == 0 && jobs == 0 && mails >= finals && r.refundQueue.left() == 0 {
 				return nil
 			}
 		}

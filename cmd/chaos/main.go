@@ -45,6 +45,7 @@ type options struct {
 	declineRate float64
 	authRate    float64
 	doubleSend  float64
+	refunds     float64
 
 	serverKills int
 	dbRestarts  int
@@ -89,7 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.latency, "latency", 20*time.Millisecond, "median latency of a Stripe call")
 	fs.Float64Var(&o.declineRate, "decline", 0.03, "fraction of donations made with a card that declines")
 	fs.Float64Var(&o.authRate, "auth", 0.02, "fraction of donations made with a card that needs 3-D Secure")
-	fs.Float64Var(&o.doubleSend, "double-send", 0.10, "fraction of submissions sent twice at once")
+	fs.Float64Var(&o.doubleSend, "double-send", 0.10, "fraction of submissions (and refunds) sent twice at once")
+	fs.Float64Var(&o.refunds, "refunds", 0.05, "fraction of gifts an organiser refunds once they succeed, while the faults fly")
 	fs.IntVar(&o.serverKills, "server-kills", 2, "times the server is killed (SIGKILL) and restarted during the load")
 	fs.IntVar(&o.dbRestarts, "db-restarts", 1, "immediate restarts of PostgreSQL during the load")
 	fs.DurationVar(&o.clientTimeout, "client-timeout", 5*time.Second, "how long a client waits for an answer before it retries")

@@ -50,6 +50,9 @@ type runner struct {
 	donors    []*donor
 
 	acked     sync.Map // idempotency key -> donation global id
+	// adminToken signs the organiser in; refundQueue holds the gifts it refunds.
+	adminToken  string
+	refundQueue refunds
 	ackCount  atomic.Int64
 	conflicts atomic.Int64 // one key answered with two donations
 	gaveUp    atomic.Int64 // submissions never acknowledged
@@ -102,15 +105,26 @@ func (r *runner) run(ctx context.Context) (*result, error) {
 	if err := r.setFaults(r.faults(false)); err != nil {
 		return nil, err
 	}
+	// The organiser refunds a share of the gifts while the faults fly, until all settle.
+	refundCtx, stopRefunds := context.WithCancel(ctx)
+	refunderDone := make(chan struct{})
+	go func() {
+		defer close(refunderDone)
+		r.refunder(refundCtx)
+	}()
 	if err := r.load(ctx); err != nil {
+		stopRefunds()
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	if err := r.rejoinAfterLoad(ctx); err != nil {
+		stopRefunds()
 		return nil, err
 	}
 	if err := r.drain(ctx); err != nil {
 		fmt.Fprintln(r.log, "chaos: drain:", err)
 	}
+	stopRefunds()
+	<-refunderDone
 	return r.check(ctx)
 }
 
@@ -215,6 +229,7 @@ func (r *runner) startServer(ctx context.Context) error {
 		// The clients' retry storms and a whole event's sign-ups from one address are the
 		// point here, not abuse limits.
 		"LIMIT_DONATIONS_PER_DONOR=0", "LIMIT_REGISTER_PER_IP=0", "LIMIT_LOGIN_PER_IP=0",
+		"ADMIN_EMAILS="+chaosAdmin,
 	)
 	p, err := procs.Start("giveathon serve", r.o.bin, []string{"serve"}, env, filepath.Join(r.dir, "server.log"))
 	if err != nil {
