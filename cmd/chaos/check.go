@@ -258,7 +258,6 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 	return res, nil
 }
 
-
 type charge struct {
 	ID             string            `json:"id"`
 	Amount         int64             `json:"amount"`

@@ -49,15 +49,15 @@ type runner struct {
 	charities []string
 	donors    []*donor
 
-	acked     sync.Map // idempotency key -> donation global id
+	acked sync.Map // idempotency key -> donation global id
 	// adminToken signs the organiser in; refundQueue holds the gifts it refunds.
 	adminToken  string
 	refundQueue refunds
-	ackCount  atomic.Int64
-	conflicts atomic.Int64 // one key answered with two donations
-	gaveUp    atomic.Int64 // submissions never acknowledged
-	kills     int
-	restarts  int
+	ackCount    atomic.Int64
+	conflicts   atomic.Int64 // one key answered with two donations
+	gaveUp      atomic.Int64 // submissions never acknowledged
+	kills       int
+	restarts    int
 	// internalErrors and unavailable count the answers with those codes the clients got.
 	internalErrors atomic.Int64
 	unavailable    atomic.Int64
