@@ -19,6 +19,8 @@ type Resolver struct {
 	CharityService       giveathon.CharityService
 	DonationService      giveathon.DonationService
 	PaymentMethodService giveathon.PaymentMethodService
+	// Admin serves the admins' fields (the console, charities, the audit log).
+	Admin giveathon.AdminService
 	// Guard enforces the abuse limits on donations and cards; nil: none.
 	Guard          *auth.Guard
 	Refresher      Refresher

@@ -192,6 +192,16 @@ func (r *mutationResolver) RefreshDonation(ctx context.Context, id string) (*giv
 	return now, r.giveBackIfUnavailable(ctx, hold, err)
 }
 
+// CreateCharity is the resolver for the createCharity field.
+func (r *mutationResolver) CreateCharity(ctx context.Context, input model.CreateCharityInput) (*giveathon.Charity, error) {
+	return r.createCharity(ctx, input)
+}
+
+// UpdateCharity is the resolver for the updateCharity field.
+func (r *mutationResolver) UpdateCharity(ctx context.Context, id string, input model.UpdateCharityInput) (*giveathon.Charity, error) {
+	return r.updateCharity(ctx, id, input)
+}
+
 // ID is the resolver for the id field.
 func (r *paymentMethodResolver) ID(ctx context.Context, obj *giveathon.PaymentMethod) (string, error) {
 	return globalID(typePaymentMethod, obj.ID), nil
@@ -284,6 +294,16 @@ func (r *queryResolver) Event(ctx context.Context) (*giveathon.EventSnapshot, er
 // PaymentsConfig is the resolver for the paymentsConfig field.
 func (r *queryResolver) PaymentsConfig(ctx context.Context) (*model.PaymentsConfig, error) {
 	return &r.Payments, nil
+}
+
+// AdminDonations is the resolver for the adminDonations field.
+func (r *queryResolver) AdminDonations(ctx context.Context, filter *model.AdminDonationFilter, first *int, after *string) (*model.AdminDonationConnection, error) {
+	return r.adminDonations(ctx, filter, first, after)
+}
+
+// AdminAuditLog is the resolver for the adminAuditLog field.
+func (r *queryResolver) AdminAuditLog(ctx context.Context, first *int, after *string) (*model.AdminActionConnection, error) {
+	return r.adminAuditLog(ctx, first, after)
 }
 
 // DonationUpdated is the resolver for the donationUpdated field.

@@ -23,6 +23,7 @@ import (
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/graph/generated"
+	"github.com/giveathon/giveathon/graph/model"
 	"github.com/giveathon/giveathon/metrics"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -128,6 +129,10 @@ const SocketInitTimeout = 5 * time.Second
 func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	c := generated.Config{Resolvers: res}
 	c.Complexity.Query.Charities = func(child int, first *int, _ *string, _ *string) int { return listCost(child, first) }
+	c.Complexity.Query.AdminDonations = func(child int, _ *model.AdminDonationFilter, first *int, _ *string) int {
+		return listCost(child, first)
+	}
+	c.Complexity.Query.AdminAuditLog = func(child int, first *int, _ *string) int { return listCost(child, first) }
 	c.Complexity.User.Donations = func(child int, first *int, _ *string, _ *giveathon.DonationStatus) int {
 		return listCost(child, first)
 	}
