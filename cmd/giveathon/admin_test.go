@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +185,56 @@ func TestAdminDonationsSearchesEveryDonor(t *testing.T) {
 	}
 	if r := m.admin.Do(t, q, map[string]any{"f": map[string]any{"status": "REFUNDED"}}).NoErrors(t); r.Get("adminDonations", "totalCount") != float64(0) {
 		t.Errorf("no refunded donations: %s", r.Raw)
+	}
+}
+
+func TestJobsUIAndExportsAreForAdminsOnly(t *testing.T) {
+	t.Parallel()
+	m := setupAdmin(t)
+	donor := m.donor(t)
+	gift := m.give(t, donor, m.addCard(t, donor, "pm_card_visa"), 2550)
+	m.wait(t, donor, gift, "SUCCEEDED")
+	donorToken := donor.Token
+	adminToken := m.admin.Token
+	get := func(path, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, m.srv.url+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/admin/jobs/", "/admin/exports/donations.csv", "/admin/exports/charities.csv"} {
+		if code, _ := get(path, ""); code != http.StatusUnauthorized {
+			t.Errorf("%s for a visitor: %d", path, code)
+		}
+		if code, _ := get(path, donorToken); code != http.StatusForbidden {
+			t.Errorf("%s for a donor: %d", path, code)
+		}
+	}
+	if code, body := get("/admin/jobs/", adminToken); code != http.StatusOK || !strings.Contains(body, "River") {
+		t.Errorf("River UI for an admin: %d %.200s", code, body)
+	}
+	code, body := get("/admin/exports/donations.csv?status=SUCCEEDED&charityId="+rawID(t, m.charity)+"&from="+
+		time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), adminToken)
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	if code != http.StatusOK || len(lines) != 2 || !strings.HasPrefix(lines[0], "donation_id,created_at,settled_at,status,amount,") ||
+		!strings.HasPrefix(lines[1], rawID(t, gift)+",") || !strings.Contains(lines[1], ",SUCCEEDED,25.50,USD,") {
+		t.Errorf("donations.csv: %d\n%s", code, body)
+	}
+	if code, body := get("/admin/exports/donations.csv?status=FAILED", adminToken); code != http.StatusOK || strings.Count(body, "\n") != 1 {
+		t.Errorf("donations.csv of FAILED: %d\n%s", code, body)
+	}
+	if code, _ := get("/admin/exports/donations.csv?from=yesterday", adminToken); code != http.StatusBadRequest {
+		t.Errorf("a bad from: %d", code)
+	}
+	code, body = get("/admin/exports/charities.csv", adminToken)
+	if code != http.StatusOK || !strings.Contains(body, rawID(t, m.charity)) || !strings.Contains(body, ",1,25.50,0,0.00,25.50,") {
+		t.Errorf("charities.csv: %d\n%s", code, body)
 	}
 }
