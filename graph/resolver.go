@@ -19,6 +19,8 @@ type Resolver struct {
 	CharityService       giveathon.CharityService
 	DonationService      giveathon.DonationService
 	PaymentMethodService giveathon.PaymentMethodService
+	// Admin serves the admins' fields (the console, charities, the audit log).
+	Admin giveathon.AdminService
 	// Guard enforces the abuse limits on donations and cards; nil: none.
 	Guard          *auth.Guard
 	Refresher      Refresher
@@ -38,7 +40,8 @@ type Resolver struct {
 
 // Refunds refunds donations and reads their disputes (settlement.Service).
 type Refunds interface {
-	Refund(ctx context.Context, userID, donationID, reason string) (*giveathon.Donation, error)
+	// Refund returns the donation before and after the refund.
+	Refund(ctx context.Context, userID, donationID, reason string) (before, after *giveathon.Donation, err error)
 	FindDispute(ctx context.Context, d *giveathon.Donation) (*giveathon.Dispute, error)
 }
 

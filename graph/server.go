@@ -23,6 +23,7 @@ import (
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/graph/generated"
+	"github.com/giveathon/giveathon/graph/model"
 	"github.com/giveathon/giveathon/metrics"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -49,6 +50,9 @@ type Config struct {
 	CORSOrigins []string
 	// Routes adds more routes to the router (webhooks, say).
 	Routes func(r chi.Router)
+	// AdminRoutes adds routes for admins only (River UI, exports): a visitor gets 401, a
+	// donor 403 (auth.AdminOnly).
+	AdminRoutes func(r chi.Router)
 	// App, when set, serves every other GET and HEAD: the web app.
 	App    http.Handler
 	Logger *slog.Logger
@@ -96,10 +100,11 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 	}
 
 	gql := NewGraphQLServer(res, cfg)
+	authenticate := auth.Middleware(res.Auth, auth.MiddlewareConfig{
+		SecureCookie: cfg.Production, TrustedProxies: cfg.TrustedProxies, AllowedOrigins: cfg.CORSOrigins, Logger: cfg.Logger,
+	})
 	r.Group(func(r chi.Router) {
-		r.Use(limitBody(cfg.MaxBodyBytes), auth.Middleware(res.Auth, auth.MiddlewareConfig{
-			SecureCookie: cfg.Production, TrustedProxies: cfg.TrustedProxies, AllowedOrigins: cfg.CORSOrigins, Logger: cfg.Logger,
-		}))
+		r.Use(limitBody(cfg.MaxBodyBytes), authenticate)
 		r.Handle("/graphql", withLoaders(res.CharityService, gql))
 	})
 	if !cfg.Production {
@@ -110,6 +115,12 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 	}
 	if cfg.Routes != nil {
 		cfg.Routes(r)
+	}
+	if cfg.AdminRoutes != nil {
+		r.Group(func(r chi.Router) {
+			r.Use(limitBody(cfg.MaxBodyBytes), authenticate, auth.AdminOnly)
+			cfg.AdminRoutes(r)
+		})
 	}
 	if cfg.App != nil {
 		// The web app takes every other page; its router shows its own "not found".
@@ -128,6 +139,10 @@ const SocketInitTimeout = 5 * time.Second
 func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	c := generated.Config{Resolvers: res}
 	c.Complexity.Query.Charities = func(child int, first *int, _ *string, _ *string) int { return listCost(child, first) }
+	c.Complexity.Query.AdminDonations = func(child int, _ *model.AdminDonationFilter, first *int, _ *string) int {
+		return listCost(child, first)
+	}
+	c.Complexity.Query.AdminAuditLog = func(child int, first *int, _ *string) int { return listCost(child, first) }
 	c.Complexity.User.Donations = func(child int, first *int, _ *string, _ *giveathon.DonationStatus) int {
 		return listCost(child, first)
 	}

@@ -45,13 +45,11 @@ func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 		// The donation has not recorded its PaymentIntent yet (the charge's answer is late or
 		// lost), so nothing here vouches for this one: ask the provider for it, and let only
 		// the donation's own PaymentIntent, as the provider has it, decide.
-		real, err := s.Gateway.RetrievePaymentIntent(ctx, pi.ID)
-		if payments.IsNotFound(err) {
-			real = nil
-		} else if err != nil {
-			return fmt.Errorf("handle %s %s: read %s from the provider: %w", eventType, eventID, pi.ID, err)
+		real, err := s.providerPaymentIntent(ctx, cc, pi.ID)
+		if err != nil {
+			return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
 		}
-		if real == nil || real.Metadata["donation_id"] != cc.Donation.ID || mismatch(cc, real) != "" {
+		if real == nil {
 			s.Logger.WarnContext(ctx, "webhook refused: the provider does not know its PaymentIntent as the donation's", "event", eventID,
 				"type", eventType, "donation", cc.Donation.ID, "payment_intent", pi.ID)
 			o = Outcome{}
@@ -97,6 +95,23 @@ func (s *Service) findEventDonation(ctx context.Context, pi *payments.PaymentInt
 		return nil, nil
 	}
 	return cc, err
+}
+
+// providerPaymentIntent reads a PaymentIntent from the provider and returns it when it is the
+// donation's own (its metadata names the donation; its amount, currency and customer are the
+// donation's), or nil: what vouches for an event about a donation that has not recorded its
+// PaymentIntent yet.
+func (s *Service) providerPaymentIntent(ctx context.Context, cc *giveathon.ChargeContext, id string) (*payments.PaymentIntent, error) {
+	real, err := s.Gateway.RetrievePaymentIntent(ctx, id)
+	if payments.IsNotFound(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read %s from the provider: %w", id, err)
+	}
+	if real.Metadata["donation_id"] != cc.Donation.ID || mismatch(cc, real) != "" {
+		return nil, nil
+	}
+	return real, nil
 }
 
 // mismatch says how a PaymentIntent differs from the donation's own, or "" when it does not.

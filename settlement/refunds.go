@@ -23,20 +23,20 @@ type Refunder interface {
 // it out of the totals and queues the donor's refund e-mail in the same statement. A refund the
 // provider is still processing settles when its charge.refunded event arrives. A donation
 // refunded already is returned as it is.
-func (s *Service) Refund(ctx context.Context, userID, donationID, reason string) (*giveathon.Donation, error) {
+func (s *Service) Refund(ctx context.Context, userID, donationID, reason string) (before, after *giveathon.Donation, err error) {
 	d, err := s.Store.FindDonation(ctx, userID, donationID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch {
 	case d.Status == giveathon.StatusRefunded:
-		return d, nil
+		return d, d, nil
 	case !d.Status.CanMoveTo(giveathon.StatusRefunded) || d.PaymentIntentID == "":
-		return nil, giveathon.Errorf(giveathon.ECONFLICT, "only a succeeded donation can be refunded: this one is %s", d.Status)
+		return nil, nil, giveathon.Errorf(giveathon.ECONFLICT, "only a succeeded donation can be refunded: this one is %s", d.Status)
 	}
 	refunder, ok := s.Gateway.(Refunder)
 	if !ok {
-		return nil, giveathon.Errorf(giveathon.ENOTIMPLEMENTED, "the payment provider cannot refund")
+		return nil, nil, giveathon.Errorf(giveathon.ENOTIMPLEMENTED, "the payment provider cannot refund")
 	}
 	re, err := refunder.CreateRefund(ctx, d.PaymentIntentID, strings.TrimSpace(reason), requestKeyPrefix(d.ID, "refund"))
 	if payments.IsRetryable(err) {
@@ -51,14 +51,14 @@ func (s *Service) Refund(ctx context.Context, userID, donationID, reason string)
 		// Refunded before (in the provider's dashboard, by an earlier call whose answer was
 		// lost): the donation follows.
 	case err != nil:
-		return nil, payments.ProviderError(err)
+		return nil, nil, payments.ProviderError(err)
 	case re.Status == payments.RefundPending:
-		return d, nil
+		return d, d, nil
 	case re.Status != payments.RefundSucceeded:
-		return nil, giveathon.Errorf(giveathon.ECONFLICT, "the payment provider did not refund this donation (%s)", re.Status)
+		return nil, nil, giveathon.Errorf(giveathon.ECONFLICT, "the payment provider did not refund this donation (%s)", re.Status)
 	}
 	now, _, err := s.move(ctx, giveathon.Move{UserID: d.UserID, DonationID: d.ID, To: giveathon.StatusRefunded})
-	return now, err
+	return d, now, err
 }
 
 // HandleChargeEvent applies a provider event about a charge: a charge refunded in full (from
@@ -100,7 +100,17 @@ func (s *Service) HandleDisputeEvent(ctx context.Context, eventID, eventType str
 	if err != nil {
 		return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
 	}
-	if cc == nil || cc.Donation.PaymentIntentID != pd.PaymentIntentID {
+	own := cc != nil && cc.Donation.PaymentIntentID == pd.PaymentIntentID
+	if cc != nil && cc.Donation.PaymentIntentID == "" {
+		// Disputed before the donation recorded its PaymentIntent (the dispute can follow the
+		// charge at once): the provider vouches for it.
+		real, err := s.providerPaymentIntent(ctx, cc, pd.PaymentIntentID)
+		if err != nil {
+			return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
+		}
+		own = real != nil
+	}
+	if !own {
 		s.Logger.InfoContext(ctx, "webhook for a dispute that is not a donation's", "event", eventID, "dispute", pd.ID)
 		_, err := s.Store.RecordProviderEvent(ctx, ev)
 		return err

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +80,162 @@ func TestAdminEmailsAndAdminGrantRevoke(t *testing.T) {
 	}
 	if _, err := runCommand(t, url, "admin", "promote", email); err != errUsage {
 		t.Errorf("admin with a bad verb: %v", err)
+	}
+}
+
+// adminOps is every admin field and mutation, with variables that would work for an admin.
+var adminOps = []struct{ name, query string }{
+	{"adminDonations", `{ adminDonations(first: 5) { totalCount edges { node { id } donor { email } } } }`},
+	{"adminAuditLog", `{ adminAuditLog(first: 5) { totalCount edges { node { id action } } } }`},
+	{"createCharity", `mutation { createCharity(input: {name: "Nope Fund", ein: "12-3456789"}) { id } }`},
+	{"updateCharity", `mutation { updateCharity(id: "00000000-0000-4000-8000-000000000000", input: {active: false}) { id } }`},
+	{"refundDonation", `mutation { refundDonation(input: {donationId: "RG9uYXRpb246MDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDAw"}) { id } }`},
+}
+
+func TestAdminFieldsRefuseVisitorsAndDonors(t *testing.T) {
+	t.Parallel()
+	m := setupAdmin(t)
+	donor := m.donor(t)
+	for _, op := range adminOps {
+		if r := m.srv.client.Do(t, op.query, nil); r.Code() != "UNAUTHENTICATED" {
+			t.Errorf("%s as a visitor: %s", op.name, r.Raw)
+		}
+		if r := donor.Do(t, op.query, nil); r.Code() != "FORBIDDEN" {
+			t.Errorf("%s as a donor: %s", op.name, r.Raw)
+		}
+	}
+	var n int
+	if err := m.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM charities WHERE name = 'Nope Fund'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("refused createCharity wrote %d charities (%v)", n, err)
+	}
+}
+
+func TestCharitiesAreCreatedAndUpdatedWithAnAuditTrail(t *testing.T) {
+	t.Parallel()
+	m := setupAdmin(t)
+	r := m.admin.Do(t, `mutation { createCharity(input: {name: "Harbour Lights Trust", ein: "98-7654321", description: "Lighthouses"}) { id slug name ein active } }`, nil).NoErrors(t)
+	id := r.String("createCharity", "id")
+	if r.String("createCharity", "slug") != "harbour-lights-trust" || r.Get("createCharity", "active") != true {
+		t.Errorf("createCharity: %s", r.Raw)
+	}
+	if r := m.admin.Do(t, `mutation { createCharity(input: {name: "Other", ein: "98-7654321", slug: "harbour-lights-trust"}) { id } }`, nil); r.Code() != "CONFLICT" {
+		t.Errorf("a taken slug: %s", r.Raw)
+	}
+	if r := m.admin.Do(t, `mutation { createCharity(input: {name: "Bad EIN", ein: "123"}) { id } }`, nil); r.Code() != "BAD_USER_INPUT" || r.Field() != "ein" {
+		t.Errorf("a bad EIN: %s", r.Raw)
+	}
+	r = m.admin.Do(t, `mutation($id: ID!) { updateCharity(id: $id, input: {name: "Harbour Lights", active: false}) { id name ein active } }`,
+		map[string]any{"id": id}).NoErrors(t)
+	if r.String("updateCharity", "name") != "Harbour Lights" || r.Get("updateCharity", "active") != false || r.String("updateCharity", "ein") != "98-7654321" {
+		t.Errorf("updateCharity: %s", r.Raw)
+	}
+	if r := m.admin.Do(t, `mutation { updateCharity(id: "00000000-0000-4000-8000-000000000000", input: {active: false}) { id } }`, nil); r.Code() != "NOT_FOUND" {
+		t.Errorf("updateCharity of an unknown charity: %s", r.Raw)
+	}
+
+	log := m.admin.Do(t, `{ adminAuditLog(first: 1) { totalCount edges { node { actorEmail action objectType objectId before after } }
+		pageInfo { hasNextPage endCursor } } }`, nil).NoErrors(t)
+	if log.Get("adminAuditLog", "totalCount") != float64(2) || log.Get("adminAuditLog", "pageInfo", "hasNextPage") != true {
+		t.Fatalf("audit log: %s", log.Raw)
+	}
+	upd := func(k string) string { return log.String("adminAuditLog", "edges", 0, "node", k) }
+	if upd("action") != "updateCharity" || upd("objectType") != "Charity" || upd("objectId") != id ||
+		!strings.Contains(upd("actorEmail"), "boss-") || !strings.Contains(upd("before"), `"Name":"Harbour Lights Trust"`) ||
+		!strings.Contains(upd("after"), `"Active":false`) {
+		t.Errorf("the update's audit line: %s", log.Raw)
+	}
+	next := m.admin.Do(t, `query($a: String) { adminAuditLog(first: 5, after: $a) { edges { node { action before after } } pageInfo { hasNextPage } } }`,
+		map[string]any{"a": log.String("adminAuditLog", "pageInfo", "endCursor")}).NoErrors(t)
+	if next.String("adminAuditLog", "edges", 0, "node", "action") != "createCharity" || next.Get("adminAuditLog", "edges", 0, "node", "before") != nil ||
+		next.Get("adminAuditLog", "pageInfo", "hasNextPage") != false {
+		t.Errorf("the creation's audit line: %s", next.Raw)
+	}
+	// The log cannot be edited, even by SQL.
+	if _, err := m.db.Pool.Exec(context.Background(), `UPDATE admin_audit_log SET action = 'x'`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("UPDATE of the audit log: %v", err)
+	}
+	if _, err := m.db.Pool.Exec(context.Background(), `DELETE FROM admin_audit_log`); err == nil {
+		t.Error("DELETE of the audit log worked")
+	}
+}
+
+func TestAdminDonationsSearchesEveryDonor(t *testing.T) {
+	t.Parallel()
+	m := setupAdmin(t)
+	a, b := m.donor(t), m.donor(t)
+	emailA := a.Do(t, `{ me { email } }`, nil).NoErrors(t).String("me", "email")
+	ga := m.give(t, a, m.addCard(t, a, "pm_card_visa"), 1100)
+	gb := m.give(t, b, m.addCard(t, b, "pm_card_chargeDeclined"), 2200)
+	m.wait(t, a, ga, "SUCCEEDED")
+	m.wait(t, b, gb, "FAILED")
+	const q = `query($f: AdminDonationFilter, $a: String) { adminDonations(filter: $f, first: 1, after: $a) { totalCount
+		edges { cursor node { id status amountCents attempts { status } } donor { email name } } pageInfo { hasNextPage endCursor } } }`
+	all := m.admin.Do(t, q, nil).NoErrors(t)
+	if all.Get("adminDonations", "totalCount") != float64(2) || all.String("adminDonations", "edges", 0, "node", "id") != gb {
+		t.Fatalf("all donations: %s", all.Raw)
+	}
+	second := m.admin.Do(t, q, map[string]any{"a": all.String("adminDonations", "pageInfo", "endCursor")}).NoErrors(t)
+	if second.String("adminDonations", "edges", 0, "node", "id") != ga || second.Get("adminDonations", "pageInfo", "hasNextPage") != false {
+		t.Errorf("the second page: %s", second.Raw)
+	}
+	byEmail := m.admin.Do(t, q, map[string]any{"f": map[string]any{"email": strings.ToUpper(emailA), "status": "SUCCEEDED", "charityId": m.charity,
+		"createdAfter": time.Now().Add(-time.Hour).Format(time.RFC3339), "createdBefore": time.Now().Add(time.Hour).Format(time.RFC3339)}}).NoErrors(t)
+	if byEmail.Get("adminDonations", "totalCount") != float64(1) || byEmail.String("adminDonations", "edges", 0, "donor", "email") != emailA ||
+		len(byEmail.Get("adminDonations", "edges", 0, "node", "attempts").([]any)) == 0 {
+		t.Errorf("by e-mail and status: %s", byEmail.Raw)
+	}
+	if r := m.admin.Do(t, q, map[string]any{"f": map[string]any{"status": "REFUNDED"}}).NoErrors(t); r.Get("adminDonations", "totalCount") != float64(0) {
+		t.Errorf("no refunded donations: %s", r.Raw)
+	}
+}
+
+func TestJobsUIAndExportsAreForAdminsOnly(t *testing.T) {
+	t.Parallel()
+	m := setupAdmin(t)
+	donor := m.donor(t)
+	gift := m.give(t, donor, m.addCard(t, donor, "pm_card_visa"), 2550)
+	m.wait(t, donor, gift, "SUCCEEDED")
+	donorToken := donor.Token
+	adminToken := m.admin.Token
+	get := func(path, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, m.srv.url+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/admin/jobs/", "/admin/exports/donations.csv", "/admin/exports/charities.csv"} {
+		if code, _ := get(path, ""); code != http.StatusUnauthorized {
+			t.Errorf("%s for a visitor: %d", path, code)
+		}
+		if code, _ := get(path, donorToken); code != http.StatusForbidden {
+			t.Errorf("%s for a donor: %d", path, code)
+		}
+	}
+	if code, body := get("/admin/jobs/", adminToken); code != http.StatusOK || !strings.Contains(body, "River") {
+		t.Errorf("River UI for an admin: %d %.200s", code, body)
+	}
+	code, body := get("/admin/exports/donations.csv?status=SUCCEEDED&charityId="+rawID(t, m.charity)+"&from="+
+		time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), adminToken)
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	if code != http.StatusOK || len(lines) != 2 || !strings.HasPrefix(lines[0], "donation_id,created_at,settled_at,status,amount,") ||
+		!strings.HasPrefix(lines[1], rawID(t, gift)+",") || !strings.Contains(lines[1], ",SUCCEEDED,25.50,USD,") {
+		t.Errorf("donations.csv: %d\n%s", code, body)
+	}
+	if code, body := get("/admin/exports/donations.csv?status=FAILED", adminToken); code != http.StatusOK || strings.Count(body, "\n") != 1 {
+		t.Errorf("donations.csv of FAILED: %d\n%s", code, body)
+	}
+	if code, _ := get("/admin/exports/donations.csv?from=yesterday", adminToken); code != http.StatusBadRequest {
+		t.Errorf("a bad from: %d", code)
+	}
+	code, body = get("/admin/exports/charities.csv", adminToken)
+	if code != http.StatusOK || !strings.Contains(body, rawID(t, m.charity)) || !strings.Contains(body, ",1,25.50,0,0.00,25.50,") {
+		t.Errorf("charities.csv: %d\n%s", code, body)
 	}
 }

@@ -138,6 +138,7 @@ func (a *app) resolver() *graph.Resolver {
 	r := &graph.Resolver{
 		Auth:                 authService,
 		CharityService:       a.stores.DB,
+		Admin:                a.stores.DB,
 		Guard:                guard,
 		DonationService:      a.settlement,
 		PaymentMethodService: &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger},

@@ -73,6 +73,10 @@ func TestRefundsAreForAdminsAndHappenOnce(t *testing.T) {
 	if got := m.totalCents(t, before-2500); got != before-2500 {
 		t.Fatalf("totals %v after refunding 2500 of %v", got, before)
 	}
+	audit := adm.Do(t, `{ adminAuditLog(first: 5) { edges { node { action } } } }`, nil).NoErrors(t)
+	if audit.String("adminAuditLog", "edges", 0, "node", "action") != "refundDonation" {
+		t.Fatalf("the audit log after a refund: %s", audit.Raw)
+	}
 	// Again, and with the provider's charge.refunded event arriving meanwhile: one refund.
 	if r := adm.Do(t, refundOp, in).NoErrors(t); r.String("refundDonation", "status") != "REFUNDED" {
 		t.Fatalf("the second refund: %s", r.Raw)

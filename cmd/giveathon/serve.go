@@ -60,7 +60,12 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		a.stop(stopCtx, workers)
 	}()
 
+	adminRoutes, err := a.adminRoutes(ctx)
+	if err != nil {
+		return err
+	}
 	handler := graph.NewHandler(a.resolver(), graph.Config{
+		AdminRoutes:    adminRoutes,
 		Production:     cfg.Production,
 		Limits:         cfg.GraphQL,
 		TrustedProxies: cfg.TrustedProxies,

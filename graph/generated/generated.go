@@ -44,6 +44,41 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AdminAction struct {
+		Action     func(childComplexity int) int
+		ActorEmail func(childComplexity int) int
+		ActorID    func(childComplexity int) int
+		After      func(childComplexity int) int
+		Before     func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		ObjectID   func(childComplexity int) int
+		ObjectType func(childComplexity int) int
+	}
+
+	AdminActionConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AdminActionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AdminDonationConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AdminDonationEdge struct {
+		Cursor func(childComplexity int) int
+		Donor  func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	AuthPayload struct {
 		Token func(childComplexity int) int
 		User  func(childComplexity int) int
@@ -111,6 +146,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Donor struct {
+		Email func(childComplexity int) int
+		ID    func(childComplexity int) int
+		Name  func(childComplexity int) int
+	}
+
 	Event struct {
 		CharityTotals   func(childComplexity int, first *int) int
 		DonationCount   func(childComplexity int) int
@@ -125,6 +166,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AddPaymentMethod    func(childComplexity int, input giveathon.AddPaymentMethodInput) int
+		CreateCharity       func(childComplexity int, input model.CreateCharityInput) int
 		CreateSetupIntent   func(childComplexity int) int
 		Login               func(childComplexity int, input giveathon.LoginInput) int
 		Logout              func(childComplexity int) int
@@ -133,6 +175,7 @@ type ComplexityRoot struct {
 		Register            func(childComplexity int, input giveathon.RegisterInput) int
 		RemovePaymentMethod func(childComplexity int, id string) int
 		SubmitDonation      func(childComplexity int, input model.SubmitDonationInput) int
+		UpdateCharity       func(childComplexity int, id string, input model.UpdateCharityInput) int
 	}
 
 	NextAction struct {
@@ -181,6 +224,8 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		AdminAuditLog  func(childComplexity int, first *int, after *string) int
+		AdminDonations func(childComplexity int, filter *model.AdminDonationFilter, first *int, after *string) int
 		Charities      func(childComplexity int, first *int, after *string, search *string) int
 		Charity        func(childComplexity int, id string) int
 		Donation       func(childComplexity int, id string) int
@@ -256,6 +301,8 @@ type MutationResolver interface {
 	SubmitDonation(ctx context.Context, input model.SubmitDonationInput) (*giveathon.SubmitResult, error)
 	RefreshDonation(ctx context.Context, id string) (*giveathon.Donation, error)
 	RefundDonation(ctx context.Context, input model.RefundDonationInput) (*giveathon.Donation, error)
+	CreateCharity(ctx context.Context, input model.CreateCharityInput) (*giveathon.Charity, error)
+	UpdateCharity(ctx context.Context, id string, input model.UpdateCharityInput) (*giveathon.Charity, error)
 }
 type PaymentMethodResolver interface {
 	ID(ctx context.Context, obj *giveathon.PaymentMethod) (string, error)
@@ -268,6 +315,8 @@ type QueryResolver interface {
 	Donation(ctx context.Context, id string) (*giveathon.Donation, error)
 	Event(ctx context.Context) (*giveathon.EventSnapshot, error)
 	PaymentsConfig(ctx context.Context) (*model.PaymentsConfig, error)
+	AdminDonations(ctx context.Context, filter *model.AdminDonationFilter, first *int, after *string) (*model.AdminDonationConnection, error)
+	AdminAuditLog(ctx context.Context, first *int, after *string) (*model.AdminActionConnection, error)
 }
 type SubscriptionResolver interface {
 	DonationUpdated(ctx context.Context, id string) (<-chan *giveathon.Donation, error)
@@ -297,6 +346,131 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AdminAction.action":
+		if e.ComplexityRoot.AdminAction.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminAction.Action(childComplexity), true
+	case "AdminAction.actorEmail":
+		if e.ComplexityRoot.AdminAction.ActorEmail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminAction.ActorEmail(childComplexity), true
+	case "AdminAction.actorId":
+		if e.ComplexityRoot.AdminAction.ActorID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminAction.ActorID(childComplexity), true
+	case "AdminAction.after":
+		if e.ComplexityRoot.AdminAction.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminAction.After(childComplexity), true
+	case "AdminAction.before":
+		if e.ComplexityRoot.AdminAction.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminAction.Before(childComplexity), true
+	case "AdminAction.createdAt":
+		if e.ComplexityRoot.AdminAction.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminAction.CreatedAt(childComplexity), true
+	case "AdminAction.id":
+		if e.ComplexityRoot.AdminAction.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminAction.ID(childComplexity), true
+	case "AdminAction.objectId":
+		if e.ComplexityRoot.AdminAction.ObjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminAction.ObjectID(childComplexity), true
+	case "AdminAction.objectType":
+		if e.ComplexityRoot.AdminAction.ObjectType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminAction.ObjectType(childComplexity), true
+
+	case "AdminActionConnection.edges":
+		if e.ComplexityRoot.AdminActionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminActionConnection.Edges(childComplexity), true
+	case "AdminActionConnection.pageInfo":
+		if e.ComplexityRoot.AdminActionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminActionConnection.PageInfo(childComplexity), true
+	case "AdminActionConnection.totalCount":
+		if e.ComplexityRoot.AdminActionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminActionConnection.TotalCount(childComplexity), true
+
+	case "AdminActionEdge.cursor":
+		if e.ComplexityRoot.AdminActionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminActionEdge.Cursor(childComplexity), true
+	case "AdminActionEdge.node":
+		if e.ComplexityRoot.AdminActionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminActionEdge.Node(childComplexity), true
+
+	case "AdminDonationConnection.edges":
+		if e.ComplexityRoot.AdminDonationConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDonationConnection.Edges(childComplexity), true
+	case "AdminDonationConnection.pageInfo":
+		if e.ComplexityRoot.AdminDonationConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDonationConnection.PageInfo(childComplexity), true
+	case "AdminDonationConnection.totalCount":
+		if e.ComplexityRoot.AdminDonationConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDonationConnection.TotalCount(childComplexity), true
+
+	case "AdminDonationEdge.cursor":
+		if e.ComplexityRoot.AdminDonationEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDonationEdge.Cursor(childComplexity), true
+	case "AdminDonationEdge.donor":
+		if e.ComplexityRoot.AdminDonationEdge.Donor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDonationEdge.Donor(childComplexity), true
+	case "AdminDonationEdge.node":
+		if e.ComplexityRoot.AdminDonationEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDonationEdge.Node(childComplexity), true
 
 	case "AuthPayload.token":
 		if e.ComplexityRoot.AuthPayload.Token == nil {
@@ -547,6 +721,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DonationEdge.Node(childComplexity), true
 
+	case "Donor.email":
+		if e.ComplexityRoot.Donor.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donor.Email(childComplexity), true
+	case "Donor.id":
+		if e.ComplexityRoot.Donor.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donor.ID(childComplexity), true
+	case "Donor.name":
+		if e.ComplexityRoot.Donor.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Donor.Name(childComplexity), true
+
 	case "Event.charityTotals":
 		if e.ComplexityRoot.Event.CharityTotals == nil {
 			break
@@ -623,6 +816,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddPaymentMethod(childComplexity, args["input"].(giveathon.AddPaymentMethodInput)), true
+	case "Mutation.createCharity":
+		if e.ComplexityRoot.Mutation.CreateCharity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createCharity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateCharity(childComplexity, args["input"].(model.CreateCharityInput)), true
 	case "Mutation.createSetupIntent":
 		if e.ComplexityRoot.Mutation.CreateSetupIntent == nil {
 			break
@@ -701,6 +905,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SubmitDonation(childComplexity, args["input"].(model.SubmitDonationInput)), true
+	case "Mutation.updateCharity":
+		if e.ComplexityRoot.Mutation.UpdateCharity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateCharity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateCharity(childComplexity, args["id"].(string), args["input"].(model.UpdateCharityInput)), true
 
 	case "NextAction.clientSecret":
 		if e.ComplexityRoot.NextAction.ClientSecret == nil {
@@ -870,6 +1085,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PublicDonation.SettledAt(childComplexity), true
 
+	case "Query.adminAuditLog":
+		if e.ComplexityRoot.Query.AdminAuditLog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminAuditLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminAuditLog(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.adminDonations":
+		if e.ComplexityRoot.Query.AdminDonations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminDonations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminDonations(childComplexity, args["filter"].(*model.AdminDonationFilter), args["first"].(*int), args["after"].(*string)), true
 	case "Query.charities":
 		if e.ComplexityRoot.Query.Charities == nil {
 			break
@@ -1055,10 +1292,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AddPaymentMethodInput", ec.unmarshalInputAddPaymentMethodInput),
+			graphql.NewInputUnmarshaler("AdminDonationFilter", ec.unmarshalInputAdminDonationFilter),
+			graphql.NewInputUnmarshaler("CreateCharityInput", ec.unmarshalInputCreateCharityInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("RefundDonationInput", ec.unmarshalInputRefundDonationInput),
 			graphql.NewInputUnmarshaler("RegisterInput", ec.unmarshalInputRegisterInput),
 			graphql.NewInputUnmarshaler("SubmitDonationInput", ec.unmarshalInputSubmitDonationInput),
+			graphql.NewInputUnmarshaler("UpdateCharityInput", ec.unmarshalInputUpdateCharityInput),
 		)
 	}
 	first := true
@@ -1490,6 +1730,99 @@ type Dispute {
   reason: String!
   amountCents: Int!
 }
+
+# ---- Admins: every field below answers UNAUTHENTICATED to a visitor and FORBIDDEN to a donor.
+
+extend type Query {
+  "Any donor's donations, newest first, with the donor (admins only)."
+  adminDonations(filter: AdminDonationFilter, first: Int = 20, after: String): AdminDonationConnection!
+  "The audit log of admins' actions, newest first (admins only). Nothing edits it."
+  adminAuditLog(first: Int = 20, after: String): AdminActionConnection!
+}
+
+extend type Mutation {
+  "Adds a charity (admins only; audited). The slug defaults to one made from the name."
+  createCharity(input: CreateCharityInput!): Charity!
+  "Changes the fields that are given of a charity (admins only; audited with before and after)."
+  updateCharity(id: ID!, input: UpdateCharityInput!): Charity!
+}
+
+"Which donations the console lists; every field is optional."
+input AdminDonationFilter {
+  status: DonationStatus
+  "The donor's e-mail, exactly (case does not matter)."
+  email: String
+  charityId: ID
+  "Made at or after this time."
+  createdAfter: Time
+  "Made before this time."
+  createdBefore: Time
+}
+
+type AdminDonationConnection {
+  edges: [AdminDonationEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type AdminDonationEdge {
+  cursor: String!
+  node: Donation!
+  donor: Donor!
+}
+
+"The donor of a donation, as admins see them."
+type Donor {
+  id: ID!
+  email: String!
+  name: String!
+}
+
+"One admin action: who did what to which object, the object before and after (JSON)."
+type AdminAction {
+  id: ID!
+  "The admin's user id (null for a command run on the server)."
+  actorId: ID
+  actorEmail: String!
+  "What was done: the mutation's name (createCharity, updateCharity, refundDonation, ...)."
+  action: String!
+  objectType: String!
+  objectId: ID!
+  "The object before, as a JSON document (null when it was created)."
+  before: String
+  "The object after, as a JSON document."
+  after: String
+  createdAt: Time!
+}
+
+type AdminActionConnection {
+  edges: [AdminActionEdge!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type AdminActionEdge {
+  cursor: String!
+  node: AdminAction!
+}
+
+input CreateCharityInput {
+  name: String!
+  "US Employer Identification Number, 12-3456789."
+  ein: String!
+  description: String = ""
+  "Lower-case words joined by hyphens; made from the name when not given."
+  slug: String
+  active: Boolean = true
+}
+
+input UpdateCharityInput {
+  name: String
+  description: String
+  ein: String
+  slug: String
+  active: Boolean
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1497,6 +1830,76 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AdminAction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AdminAction_id(ctx, field)
+	case "actorId":
+		return ec.fieldContext_AdminAction_actorId(ctx, field)
+	case "actorEmail":
+		return ec.fieldContext_AdminAction_actorEmail(ctx, field)
+	case "action":
+		return ec.fieldContext_AdminAction_action(ctx, field)
+	case "objectType":
+		return ec.fieldContext_AdminAction_objectType(ctx, field)
+	case "objectId":
+		return ec.fieldContext_AdminAction_objectId(ctx, field)
+	case "before":
+		return ec.fieldContext_AdminAction_before(ctx, field)
+	case "after":
+		return ec.fieldContext_AdminAction_after(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AdminAction_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminAction", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminActionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AdminActionConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AdminActionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AdminActionConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminActionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminActionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AdminActionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AdminActionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminActionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminDonationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AdminDonationConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AdminDonationConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AdminDonationConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminDonationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminDonationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AdminDonationEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AdminDonationEdge_node(ctx, field)
+	case "donor":
+		return ec.fieldContext_AdminDonationEdge_donor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminDonationEdge", field.Name)
+}
 
 func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1630,6 +2033,18 @@ func (ec *executionContext) childFields_DonationEdge(ctx context.Context, field 
 		return ec.fieldContext_DonationEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DonationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Donor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Donor_id(ctx, field)
+	case "email":
+		return ec.fieldContext_Donor_email(ctx, field)
+	case "name":
+		return ec.fieldContext_Donor_name(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Donor", field.Name)
 }
 
 func (ec *executionContext) childFields_Event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1956,6 +2371,20 @@ func (ec *executionContext) field_Mutation_addPaymentMethod_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createCharity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateCharityInput, error) {
+			return ec.unmarshalNCreateCharityInput2githubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐCreateCharityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2040,6 +2469,28 @@ func (ec *executionContext) field_Mutation_submitDonation_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_updateCharity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateCharityInput, error) {
+			return ec.unmarshalNUpdateCharityInput2githubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐUpdateCharityInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2051,6 +2502,58 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_adminAuditLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_adminDonations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.AdminDonationFilter, error) {
+			return ec.unmarshalOAdminDonationFilter2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminDonationFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -2243,6 +2746,529 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _AdminAction_id(ctx context.Context, field graphql.CollectedField, obj *model.AdminAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminAction_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminAction_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminAction", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminAction_actorId(ctx context.Context, field graphql.CollectedField, obj *model.AdminAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminAction_actorId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminAction_actorId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminAction", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminAction_actorEmail(ctx context.Context, field graphql.CollectedField, obj *model.AdminAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminAction_actorEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorEmail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminAction_actorEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminAction_action(ctx context.Context, field graphql.CollectedField, obj *model.AdminAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminAction_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminAction_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminAction_objectType(ctx context.Context, field graphql.CollectedField, obj *model.AdminAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminAction_objectType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ObjectType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminAction_objectType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminAction_objectId(ctx context.Context, field graphql.CollectedField, obj *model.AdminAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminAction_objectId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ObjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminAction_objectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminAction", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminAction_before(ctx context.Context, field graphql.CollectedField, obj *model.AdminAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminAction_before(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Before, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminAction_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminAction_after(ctx context.Context, field graphql.CollectedField, obj *model.AdminAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminAction_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.After, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminAction_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminAction", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminAction_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.AdminAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminAction_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminAction_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminAction", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminActionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AdminActionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminActionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AdminActionEdge) graphql.Marshaler {
+			return ec.marshalNAdminActionEdge2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminActionEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminActionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminActionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminActionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminActionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AdminActionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminActionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminActionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminActionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminActionConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.AdminActionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminActionConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminActionConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminActionConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdminActionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AdminActionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminActionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminActionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminActionEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminActionEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AdminActionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminActionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminAction) graphql.Marshaler {
+			return ec.marshalNAdminAction2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminActionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminActionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminAction(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminDonationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AdminDonationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDonationConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AdminDonationEdge) graphql.Marshaler {
+			return ec.marshalNAdminDonationEdge2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminDonationEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDonationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminDonationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminDonationEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminDonationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AdminDonationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDonationConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDonationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminDonationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminDonationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.AdminDonationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDonationConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDonationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminDonationConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdminDonationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AdminDonationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDonationEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDonationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminDonationEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminDonationEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AdminDonationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDonationEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
+			return ec.marshalNDonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDonationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminDonationEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Donation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminDonationEdge_donor(ctx context.Context, field graphql.CollectedField, obj *model.AdminDonationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDonationEdge_donor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Donor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Donor) graphql.Marshaler {
+			return ec.marshalNDonor2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐDonor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDonationEdge_donor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminDonationEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Donor(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _AuthPayload_token(ctx context.Context, field graphql.CollectedField, obj *giveathon.Session) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3281,6 +4307,75 @@ func (ec *executionContext) fieldContext_DonationEdge_node(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Donor_id(ctx context.Context, field graphql.CollectedField, obj *model.Donor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donor_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donor_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donor", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Donor_email(ctx context.Context, field graphql.CollectedField, obj *model.Donor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donor_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donor_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donor", field, false, false, "String")
+}
+
+func (ec *executionContext) _Donor_name(ctx context.Context, field graphql.CollectedField, obj *model.Donor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Donor_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Donor_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Donor", field, false, false, "String")
+}
+
 func (ec *executionContext) _Event_name(ctx context.Context, field graphql.CollectedField, obj *giveathon.EventSnapshot) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3887,6 +4982,94 @@ func (ec *executionContext) fieldContext_Mutation_refundDonation(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_refundDonation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createCharity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createCharity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateCharity(ctx, fc.Args["input"].(model.CreateCharityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Charity) graphql.Marshaler {
+			return ec.marshalNCharity2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐCharity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createCharity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Charity(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createCharity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateCharity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateCharity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateCharity(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateCharityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *giveathon.Charity) graphql.Marshaler {
+			return ec.marshalNCharity2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐCharity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateCharity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Charity(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateCharity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4800,6 +5983,94 @@ func (ec *executionContext) fieldContext_Query_paymentsConfig(_ context.Context,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PaymentsConfig(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminDonations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminDonations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminDonations(ctx, fc.Args["filter"].(*model.AdminDonationFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminDonationConnection) graphql.Marshaler {
+			return ec.marshalNAdminDonationConnection2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminDonationConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminDonations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminDonationConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminDonations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminAuditLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminAuditLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminAuditLog(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminActionConnection) graphql.Marshaler {
+			return ec.marshalNAdminActionConnection2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminActionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminAuditLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminActionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminAuditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -6452,6 +7723,153 @@ func UnmarshalAddPaymentMethodInput(ctx context.Context, raw any) (giveathon.Add
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAdminDonationFilter(ctx context.Context, obj any) (model.AdminDonationFilter, error) {
+	var it model.AdminDonationFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"status", "email", "charityId", "createdAfter", "createdBefore"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalODonationStatus2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonationStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "charityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("charityId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CharityID = data
+		case "createdAfter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAfter"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAfter = data
+		case "createdBefore":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdBefore"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedBefore = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminDonationFilter unmarshals raw into the AdminDonationFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminDonationFilter(ctx context.Context, raw any) (model.AdminDonationFilter, error) {
+	var out model.AdminDonationFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminDonationFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateCharityInput(ctx context.Context, obj any) (model.CreateCharityInput, error) {
+	var it model.CreateCharityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["description"]; !present {
+		asMap["description"] = ""
+	}
+	if _, present := asMap["active"]; !present {
+		asMap["active"] = true
+	}
+
+	fieldsInOrder := [...]string{"name", "ein", "description", "slug", "active"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "ein":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ein"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ein = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateCharityInput unmarshals raw into the CreateCharityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateCharityInput(ctx context.Context, raw any) (model.CreateCharityInput, error) {
+	var out model.CreateCharityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateCharityInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLoginInput(ctx context.Context, obj any) (giveathon.LoginInput, error) {
 	var it giveathon.LoginInput
 	if obj == nil {
@@ -6707,6 +8125,76 @@ func UnmarshalSubmitDonationInput(ctx context.Context, raw any) (model.SubmitDon
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateCharityInput(ctx context.Context, obj any) (model.UpdateCharityInput, error) {
+	var it model.UpdateCharityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "ein", "slug", "active"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "ein":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ein"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ein = data
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateCharityInput unmarshals raw into the UpdateCharityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateCharityInput(ctx context.Context, raw any) (model.UpdateCharityInput, error) {
+	var out model.UpdateCharityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateCharityInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -6755,6 +8243,246 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var adminActionImplementors = []string{"AdminAction"}
+
+func (ec *executionContext) _AdminAction(ctx context.Context, sel ast.SelectionSet, obj *model.AdminAction) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminActionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminAction")
+		case "id":
+			out.Values[i] = ec._AdminAction_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actorId":
+			out.Values[i] = ec._AdminAction_actorId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "actorEmail":
+			out.Values[i] = ec._AdminAction_actorEmail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._AdminAction_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "objectType":
+			out.Values[i] = ec._AdminAction_objectType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "objectId":
+			out.Values[i] = ec._AdminAction_objectId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "before":
+			out.Values[i] = ec._AdminAction_before(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "after":
+			out.Values[i] = ec._AdminAction_after(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._AdminAction_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminActionConnectionImplementors = []string{"AdminActionConnection"}
+
+func (ec *executionContext) _AdminActionConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AdminActionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminActionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminActionConnection")
+		case "edges":
+			out.Values[i] = ec._AdminActionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AdminActionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AdminActionConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminActionEdgeImplementors = []string{"AdminActionEdge"}
+
+func (ec *executionContext) _AdminActionEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AdminActionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminActionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminActionEdge")
+		case "cursor":
+			out.Values[i] = ec._AdminActionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AdminActionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminDonationConnectionImplementors = []string{"AdminDonationConnection"}
+
+func (ec *executionContext) _AdminDonationConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AdminDonationConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminDonationConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminDonationConnection")
+		case "edges":
+			out.Values[i] = ec._AdminDonationConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AdminDonationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AdminDonationConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminDonationEdgeImplementors = []string{"AdminDonationEdge"}
+
+func (ec *executionContext) _AdminDonationEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AdminDonationEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminDonationEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminDonationEdge")
+		case "cursor":
+			out.Values[i] = ec._AdminDonationEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AdminDonationEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "donor":
+			out.Values[i] = ec._AdminDonationEdge_donor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var authPayloadImplementors = []string{"AuthPayload"}
 
@@ -7218,6 +8946,49 @@ func (ec *executionContext) _DonationEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var donorImplementors = []string{"Donor"}
+
+func (ec *executionContext) _Donor(ctx context.Context, sel ast.SelectionSet, obj *model.Donor) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, donorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Donor")
+		case "id":
+			out.Values[i] = ec._Donor_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "email":
+			out.Values[i] = ec._Donor_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Donor_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var eventImplementors = []string{"Event"}
 
 func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *giveathon.EventSnapshot) graphql.Marshaler {
@@ -7371,6 +9142,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "refundDonation":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_refundDonation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createCharity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createCharity(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateCharity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateCharity(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -7756,6 +9541,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_paymentsConfig(ctx, field)
+				})
+		case "adminDonations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminDonations(ctx, field)
+				})
+		case "adminAuditLog":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminAuditLog(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -8362,6 +10159,78 @@ func (ec *executionContext) unmarshalNAddPaymentMethodInput2githubᚗcomᚋgivea
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNAdminAction2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminAction(ctx context.Context, sel ast.SelectionSet, v *model.AdminAction) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminAction!")
+		return graphql.Null
+	}
+	return ec._AdminAction(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminActionConnection2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminActionConnection(ctx context.Context, sel ast.SelectionSet, v *model.AdminActionConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminActionConnection!")
+		return graphql.Null
+	}
+	return ec._AdminActionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminActionEdge2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminActionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AdminActionEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminActionEdge2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminActionEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminActionEdge2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminActionEdge(ctx context.Context, sel ast.SelectionSet, v *model.AdminActionEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminActionEdge!")
+		return graphql.Null
+	}
+	return ec._AdminActionEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminDonationConnection2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminDonationConnection(ctx context.Context, sel ast.SelectionSet, v *model.AdminDonationConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminDonationConnection!")
+		return graphql.Null
+	}
+	return ec._AdminDonationConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminDonationEdge2ᚕᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminDonationEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AdminDonationEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminDonationEdge2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminDonationEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminDonationEdge2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminDonationEdge(ctx context.Context, sel ast.SelectionSet, v *model.AdminDonationEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminDonationEdge!")
+		return graphql.Null
+	}
+	return ec._AdminDonationEdge(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐSession(ctx context.Context, sel ast.SelectionSet, v *giveathon.Session) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuthPayload!")
@@ -8448,6 +10317,11 @@ func (ec *executionContext) marshalNCharityTotal2ᚖgithubᚗcomᚋgiveathonᚋg
 	return ec._CharityTotal(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateCharityInput2githubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐCreateCharityInput(ctx context.Context, v any) (model.CreateCharityInput, error) {
+	res, err := ec.unmarshalInputCreateCharityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNDonation2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐDonation(ctx context.Context, sel ast.SelectionSet, v *giveathon.Donation) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Donation!")
@@ -8496,6 +10370,14 @@ func (ec *executionContext) unmarshalNDonationStatus2githubᚗcomᚋgiveathonᚋ
 
 func (ec *executionContext) marshalNDonationStatus2githubᚗcomᚋgiveathonᚋgiveathonᚐDonationStatus(ctx context.Context, sel ast.SelectionSet, v giveathon.DonationStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNDonor2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐDonor(ctx context.Context, sel ast.SelectionSet, v *model.Donor) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Donor!")
+		return graphql.Null
+	}
+	return ec._Donor(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNEvent2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐEventSnapshot(ctx context.Context, sel ast.SelectionSet, v *giveathon.EventSnapshot) graphql.Marshaler {
@@ -8753,6 +10635,11 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) unmarshalNUpdateCharityInput2githubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐUpdateCharityInput(ctx context.Context, v any) (model.UpdateCharityInput, error) {
+	res, err := ec.unmarshalInputUpdateCharityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚐUser(ctx context.Context, sel ast.SelectionSet, v *giveathon.User) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "User!")
@@ -8903,6 +10790,14 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalOAdminDonationFilter2ᚖgithubᚗcomᚋgiveathonᚋgiveathonᚋgraphᚋmodelᚐAdminDonationFilter(ctx context.Context, v any) (*model.AdminDonationFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAdminDonationFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8968,6 +10863,24 @@ func (ec *executionContext) marshalODonationStatus2ᚖgithubᚗcomᚋgiveathon�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(*v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {

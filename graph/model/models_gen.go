@@ -3,8 +3,62 @@
 package model
 
 import (
+	"time"
+
 	"github.com/giveathon/giveathon"
 )
+
+// One admin action: who did what to which object, the object before and after (JSON).
+type AdminAction struct {
+	ID string `json:"id"`
+	// The admin's user id (null for a command run on the server).
+	ActorID    *string `json:"actorId,omitempty"`
+	ActorEmail string  `json:"actorEmail"`
+	// What was done: the mutation's name (createCharity, updateCharity, refundDonation, ...).
+	Action     string `json:"action"`
+	ObjectType string `json:"objectType"`
+	ObjectID   string `json:"objectId"`
+	// The object before, as a JSON document (null when it was created).
+	Before *string `json:"before,omitempty"`
+	// The object after, as a JSON document.
+	After     *string   `json:"after,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+type AdminActionConnection struct {
+	Edges      []*AdminActionEdge `json:"edges"`
+	PageInfo   *PageInfo          `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+type AdminActionEdge struct {
+	Cursor string       `json:"cursor"`
+	Node   *AdminAction `json:"node"`
+}
+
+type AdminDonationConnection struct {
+	Edges      []*AdminDonationEdge `json:"edges"`
+	PageInfo   *PageInfo            `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+type AdminDonationEdge struct {
+	Cursor string              `json:"cursor"`
+	Node   *giveathon.Donation `json:"node"`
+	Donor  *Donor              `json:"donor"`
+}
+
+// Which donations the console lists; every field is optional.
+type AdminDonationFilter struct {
+	Status *giveathon.DonationStatus `json:"status,omitempty"`
+	// The donor's e-mail, exactly (case does not matter).
+	Email     *string `json:"email,omitempty"`
+	CharityID *string `json:"charityId,omitempty"`
+	// Made at or after this time.
+	CreatedAfter *time.Time `json:"createdAfter,omitempty"`
+	// Made before this time.
+	CreatedBefore *time.Time `json:"createdBefore,omitempty"`
+}
 
 type CharityConnection struct {
 	Edges      []*CharityEdge `json:"edges"`
@@ -17,6 +71,16 @@ type CharityEdge struct {
 	Node   *giveathon.Charity `json:"node"`
 }
 
+type CreateCharityInput struct {
+	Name string `json:"name"`
+	// US Employer Identification Number, 12-3456789.
+	Ein         string  `json:"ein"`
+	Description *string `json:"description,omitempty"`
+	// Lower-case words joined by hyphens; made from the name when not given.
+	Slug   *string `json:"slug,omitempty"`
+	Active *bool   `json:"active,omitempty"`
+}
+
 type DonationConnection struct {
 	Edges      []*DonationEdge `json:"edges"`
 	PageInfo   *PageInfo       `json:"pageInfo"`
@@ -26,6 +90,13 @@ type DonationConnection struct {
 type DonationEdge struct {
 	Cursor string              `json:"cursor"`
 	Node   *giveathon.Donation `json:"node"`
+}
+
+// The donor of a donation, as admins see them.
+type Donor struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
 }
 
 type Mutation struct {
@@ -96,4 +167,12 @@ type TestPaymentMethod struct {
 	ID string `json:"id"`
 	// What it is and does: "Visa: succeeds", "Visa: declined (insufficient funds)", ...
 	Label string `json:"label"`
+}
+
+type UpdateCharityInput struct {
+	Name        *string `json:"name,omitempty"`
+	Description *string `json:"description,omitempty"`
+	Ein         *string `json:"ein,omitempty"`
+	Slug        *string `json:"slug,omitempty"`
+	Active      *bool   `json:"active,omitempty"`
 }
