@@ -63,6 +63,11 @@ type AccountService interface {
 	DeleteAccount(ctx context.Context, u *User, password string) error
 }
 
+// ErrAccountBusy is the answer to a deletion while a donation of the donor's is not decided
+// yet, or its e-mail is still to be sent (to the address the deletion erases).
+var ErrAccountBusy = &Error{Code: ECONFLICT,
+	Message: "a donation of yours is still being charged, or its e-mail is on its way: try again in a few minutes"}
+
 // ErasedEmail is the address an erased account keeps: unique like any e-mail, in the
 // reserved .invalid domain (RFC 2606) so that nothing is ever sent to it, and free to sign
 // up with again.

@@ -19,6 +19,8 @@ type Resolver struct {
 	CharityService       giveathon.CharityService
 	DonationService      giveathon.DonationService
 	PaymentMethodService giveathon.PaymentMethodService
+	// AccountService gives donors their own data and deletes their accounts.
+	AccountService giveathon.AccountService
 	// Guard enforces the abuse limits on donations and cards; nil: none.
 	Guard          *auth.Guard
 	Refresher      Refresher

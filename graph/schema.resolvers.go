@@ -7,6 +7,8 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/giveathon/giveathon"
@@ -192,6 +194,19 @@ func (r *mutationResolver) RefreshDonation(ctx context.Context, id string) (*giv
 	return now, r.giveBackIfUnavailable(ctx, hold, err)
 }
 
+// DeleteMyAccount is the resolver for the deleteMyAccount field.
+func (r *mutationResolver) DeleteMyAccount(ctx context.Context, password string) (bool, error) {
+	u, err := auth.RequireUser(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.AccountService.DeleteAccount(ctx, u, password); err != nil {
+		return false, err
+	}
+	auth.SetSessionCookie(ctx, "", time.Time{})
+	return true, nil
+}
+
 // ID is the resolver for the id field.
 func (r *paymentMethodResolver) ID(ctx context.Context, obj *giveathon.PaymentMethod) (string, error) {
 	return globalID(typePaymentMethod, obj.ID), nil
@@ -284,6 +299,23 @@ func (r *queryResolver) Event(ctx context.Context) (*giveathon.EventSnapshot, er
 // PaymentsConfig is the resolver for the paymentsConfig field.
 func (r *queryResolver) PaymentsConfig(ctx context.Context) (*model.PaymentsConfig, error) {
 	return &r.Payments, nil
+}
+
+// ExportMyData is the resolver for the exportMyData field.
+func (r *queryResolver) ExportMyData(ctx context.Context) (string, error) {
+	u, err := auth.RequireUser(ctx)
+	if err != nil {
+		return "", err
+	}
+	x, err := r.AccountService.ExportData(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	doc, err := json.MarshalIndent(x, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encode the data export of user %s: %w", u.ID, err)
+	}
+	return string(doc), nil
 }
 
 // DonationUpdated is the resolver for the donationUpdated field.

@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"time"
@@ -122,4 +123,24 @@ func ProviderError(err error) error {
 	}
 	e.RetryAfter = max(pe.RetryAfter, time.Second)
 	return e
+}
+
+// DetachPaymentMethods detaches every saved (not removed) card of the donor at the provider,
+// for the erasure of the account. A card the provider refuses to detach (it holds it detached
+// already, or not at all) counts as done; a provider that does not answer is EUNAVAILABLE, and
+// the call may be made again.
+func (s *MethodService) DetachPaymentMethods(ctx context.Context, userID string) error {
+	cards, err := s.Store.FindPaymentMethods(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, pm := range cards {
+		err := s.Gateway.DetachPaymentMethod(ctx, pm.ProviderPaymentMethodID)
+		if pe, ok := AsError(err); ok && pe.Kind != Retryable {
+			s.Logger.InfoContext(ctx, "a card to detach is not attached at the provider", "payment_method", pm.ID, "err", err)
+		} else if err != nil {
+			return ProviderError(fmt.Errorf("detach payment method %s: %w", pm.ID, err))
+		}
+	}
+	return nil
 }

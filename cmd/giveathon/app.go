@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/graph"
@@ -134,12 +135,17 @@ func (a *app) resolver() *graph.Resolver {
 	authService := auth.NewService(a.stores.DB, a.logger)
 	authService.Guard = guard
 	authService.SessionCacheTTL = a.cfg.SessionCacheTTL
+	methods := &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger}
 	r := &graph.Resolver{
-		Auth:                 authService,
+		Auth: authService,
+		AccountService: &auth.Accounts{Auth: authService, Store: a.stores.DB, Cards: methods,
+			SendDeleted: func(ctx context.Context, u giveathon.User) error {
+				return a.mailer.SendAccountDeleted(ctx, notify.AccountEmail{UserID: u.ID, Name: u.Name, Email: u.Email})
+			}},
 		CharityService:       a.stores.DB,
 		Guard:                guard,
 		DonationService:      a.settlement,
-		PaymentMethodService: &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger},
+		PaymentMethodService: methods,
 		Refresher:            a.settlement,
 		PaymentIntents:       a.gateway,
 		Live:                 &graph.Live{Event: a.cfg.Event, Totals: a.stores.DB, Changes: a.changes, Poll: a.cfg.LiveResync},
