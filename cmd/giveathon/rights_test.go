@@ -152,6 +152,8 @@ func TestDonorsOwnData(t *testing.T) {
 	})
 
 	t.Run("delete", func(t *testing.T) {
+		socket := d.c.Subscribe(t, `subscription { eventTotals { totalCents } }`, nil, nil)
+		socket.Next(t, 10*time.Second).NoErrors(t)
 		if r := d.c.Do(t, deleteOp, map[string]any{"p": password}).NoErrors(t); r.Get("deleteMyAccount") != true {
 			t.Fatalf("deleteMyAccount: %s", r.Raw)
 		}
@@ -159,6 +161,16 @@ func TestDonorsOwnData(t *testing.T) {
 		for _, c := range []*testenv.Client{d.c, second} {
 			if r := c.Do(t, meOp, nil); r.Code() != "UNAUTHENTICATED" && r.Get("me") != nil {
 				t.Errorf("me after the deletion: %s", r.Raw)
+			}
+		}
+		// The donor's open socket is closed.
+		for {
+			ended, got := socket.Ended(5 * time.Second)
+			if ended {
+				break
+			}
+			if !strings.HasPrefix(got, "next ") {
+				t.Fatalf("the socket after the deletion: %s", got)
 			}
 		}
 		if r := d.c.Do(t, deleteOp, map[string]any{"p": password}); r.Code() != "UNAUTHENTICATED" {
