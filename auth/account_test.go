@@ -10,7 +10,6 @@ import (
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
-	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/internal/testenv"
 )
 
@@ -32,11 +31,7 @@ func (c *cards) DetachPaymentMethods(ctx context.Context, userID string) error {
 func TestDeleteAccountStepsRunAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d, err := db.Open(ctx, testenv.URL(t), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
+	d := testenv.DB(t)
 	cheap := auth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 	svc := &auth.Service{Store: d, Params: cheap, Now: time.Now, SessionCacheTTL: time.Minute, Logger: slog.New(slog.DiscardHandler),
 		Guard: &auth.Guard{Store: d, Limits: auth.Limits{LoginPerAccount: auth.Limit{Max: 3, Window: time.Minute}}}}
