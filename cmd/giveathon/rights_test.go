@@ -164,15 +164,7 @@ func TestDonorsOwnData(t *testing.T) {
 			}
 		}
 		// The donor's open socket is closed.
-		for {
-			ended, got := socket.Ended(5 * time.Second)
-			if ended {
-				break
-			}
-			if !strings.HasPrefix(got, "next ") {
-				t.Fatalf("the socket after the deletion: %s", got)
-			}
-		}
+		socket.WaitEnded(t, 5*time.Second)
 		if r := d.c.Do(t, deleteOp, map[string]any{"p": password}); r.Code() != "UNAUTHENTICATED" {
 			t.Errorf("a second deletion: %s, want UNAUTHENTICATED", r.Raw)
 		}
