@@ -14,9 +14,11 @@ type AccountStore interface {
 	EraseAccount(ctx context.Context, userID string, statuses []giveathon.DonationStatus) ([][]byte, error)
 }
 
-// CardDetacher detaches all of a donor's saved cards at the payment provider.
-type CardDetacher interface {
-	DetachPaymentMethods(ctx context.Context, userID string) error
+// Provider is what the payment provider is asked when an account is erased.
+type Provider interface {
+	// ForgetDonor detaches the donor's saved cards and erases what the provider was told of
+	// the donor (the e-mail and name of the customer); it may be called again.
+	ForgetDonor(ctx context.Context, userID string) error
 }
 
 // Accounts implements giveathon.AccountService: a donor's export and the deletion of the
@@ -25,7 +27,8 @@ type Accounts struct {
 	// Auth checks the password (under the sign-in limits) and ends the sessions.
 	Auth  *Service
 	Store AccountStore
-	Cards CardDetacher
+	// Provider forgets the donor at the payment provider.
+	Provider Provider
 	// SendDeleted sends the confirmation of the deletion to the account as it was before it.
 	// Sent again, it must be recognisably the same e-mail (the same Message-ID).
 	SendDeleted func(ctx context.Context, u giveathon.User) error
@@ -45,7 +48,8 @@ func (a *Accounts) ExportData(ctx context.Context, u *giveathon.User) (*giveatho
 
 // DeleteAccount implements giveathon.AccountService. Each step can be run again, so a donor
 // whose deletion failed halfway (UNAVAILABLE) asks again and it finishes: the cards are
-// detached first (one the provider holds detached already counts as done), then the e-mail is
+// detached first and the provider's customer erased (one the provider holds detached already
+// counts as done), then the e-mail is
 // sent, to the address the erasure is about to take away, then the erasure is committed in
 // one transaction. The e-mail goes before the commit because after it the address is gone:
 // it is delivered at least once (again, with the same Message-ID, when a failed erasure is
@@ -62,7 +66,7 @@ func (a *Accounts) DeleteAccount(ctx context.Context, u *giveathon.User, passwor
 	} else if n > 0 {
 		return giveathon.ErrAccountBusy
 	}
-	if err := a.Cards.DetachPaymentMethods(ctx, u.ID); err != nil {
+	if err := a.Provider.ForgetDonor(ctx, u.ID); err != nil {
 		return err
 	}
 	if err := a.SendDeleted(ctx, *u); giveathon.ErrorCode(err) == giveathon.EINVALID {

@@ -13,13 +13,13 @@ import (
 	"github.com/giveathon/giveathon/internal/testenv"
 )
 
-// cards is a CardDetacher double that fails while err is set.
-type cards struct {
+// provider is a Provider double that fails while err is set.
+type provider struct {
 	err   error
 	calls int
 }
 
-func (c *cards) DetachPaymentMethods(ctx context.Context, userID string) error {
+func (c *provider) ForgetDonor(ctx context.Context, userID string) error {
 	c.calls++
 	return c.err
 }
@@ -35,10 +35,10 @@ func TestDeleteAccountStepsRunAgain(t *testing.T) {
 	cheap := auth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 	svc := &auth.Service{Store: d, Params: cheap, Now: time.Now, SessionCacheTTL: time.Minute, Logger: slog.New(slog.DiscardHandler),
 		Guard: &auth.Guard{Store: d, Limits: auth.Limits{LoginPerAccount: auth.Limit{Max: 3, Window: time.Minute}}}}
-	detacher := &cards{}
+	detacher := &provider{}
 	var sent []giveathon.User
 	var mailErr error
-	accounts := &auth.Accounts{Auth: svc, Store: d, Cards: detacher, SendDeleted: func(ctx context.Context, u giveathon.User) error {
+	accounts := &auth.Accounts{Auth: svc, Store: d, Provider: detacher, SendDeleted: func(ctx context.Context, u giveathon.User) error {
 		sent = append(sent, u)
 		return mailErr
 	}}

@@ -125,11 +125,11 @@ func ProviderError(err error) error {
 	return e
 }
 
-// DetachPaymentMethods detaches every saved (not removed) card of the donor at the provider,
-// for the erasure of the account. A card the provider refuses to detach (it holds it detached
-// already, or not at all) counts as done; a provider that does not answer is EUNAVAILABLE, and
-// the call may be made again.
-func (s *MethodService) DetachPaymentMethods(ctx context.Context, userID string) error {
+// ForgetDonor is what the erasure of a donor's account asks of the provider: every saved (not
+// removed) card detached, and the customer's e-mail address and name erased. A card the
+// provider refuses to detach (it holds it detached already, or not at all) counts as done; a
+// provider that does not answer is EUNAVAILABLE, and the call may be made again.
+func (s *MethodService) ForgetDonor(ctx context.Context, userID string) error {
 	cards, err := s.Store.FindPaymentMethods(ctx, userID)
 	if err != nil {
 		return err
@@ -141,6 +141,13 @@ func (s *MethodService) DetachPaymentMethods(ctx context.Context, userID string)
 		} else if err != nil {
 			return ProviderError(fmt.Errorf("detach payment method %s: %w", pm.ID, err))
 		}
+	}
+	cus, err := s.Store.FindProviderCustomerID(ctx, userID)
+	if err != nil || cus == "" {
+		return err
+	}
+	if err := s.Gateway.EraseCustomer(ctx, cus); err != nil {
+		return ProviderError(fmt.Errorf("erase customer %s: %w", cus, err))
 	}
 	return nil
 }

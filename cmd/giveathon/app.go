@@ -138,7 +138,7 @@ func (a *app) resolver() *graph.Resolver {
 	methods := &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger}
 	r := &graph.Resolver{
 		Auth: authService,
-		AccountService: &auth.Accounts{Auth: authService, Store: a.stores.DB, Cards: methods,
+		AccountService: &auth.Accounts{Auth: authService, Store: a.stores.DB, Provider: methods,
 			SendDeleted: func(ctx context.Context, u giveathon.User) error {
 				return a.mailer.SendAccountDeleted(ctx, notify.AccountEmail{UserID: u.ID, Name: u.Name, Email: u.Email})
 			}},

@@ -37,19 +37,25 @@ func (m *money) namedDonor(t *testing.T) rightsDonor {
 	return rightsDonor{c: m.srv.client.As(r.String("register", "token")), id: rawID(t, r.String("register", "user", "id")), email: email}
 }
 
-// detached reports whether the sandbox holds the provider's payment method detached.
-func (m *money) detached(t *testing.T, pm string) bool {
+// sandboxGet reads one of the sandbox's objects as the API key sees it.
+func (m *money) sandboxGet(t *testing.T, path string, out any) {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, "/v1/payment_methods/"+pm, nil)
+	req := httptest.NewRequest(http.MethodGet, path, nil)
 	req.Header.Set("Authorization", "Bearer "+sandbox.SecretKey)
 	w := httptest.NewRecorder()
 	m.sandbox.ServeHTTP(w, req)
+	if err := json.Unmarshal(w.Body.Bytes(), out); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, w.Code, w.Body)
+	}
+}
+
+// detached reports whether the sandbox holds the provider's payment method detached.
+func (m *money) detached(t *testing.T, pm string) bool {
+	t.Helper()
 	var got struct {
 		Customer *string `json:"customer"`
 	}
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != http.StatusOK {
-		t.Fatalf("GET payment method %s: %d %s", pm, w.Code, w.Body)
-	}
+	m.sandboxGet(t, "/v1/payment_methods/"+pm, &got)
 	return got.Customer == nil
 }
 
@@ -177,9 +183,14 @@ func TestDonorsOwnData(t *testing.T) {
 			}
 		}
 
-		var email, name string
-		if err := m.db.Pool.QueryRow(ctx, `SELECT email, name FROM users WHERE id = $1`, d.id).Scan(&email, &name); err != nil {
+		var email, name, customer string
+		if err := m.db.Pool.QueryRow(ctx, `SELECT email, name, provider_customer_id FROM users WHERE id = $1`, d.id).
+			Scan(&email, &name, &customer); err != nil {
 			t.Fatal(err)
+		}
+		var cus struct{ Email, Name *string }
+		if m.sandboxGet(t, "/v1/customers/"+customer, &cus); cus.Email != nil || cus.Name != nil {
+			t.Errorf("the provider's customer keeps e-mail %v and name %v", cus.Email, cus.Name)
 		}
 		if email != giveathon.ErasedEmail(d.id) || name != "" {
 			t.Errorf("the account keeps e-mail %q and name %q", email, name)
