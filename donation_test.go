@@ -1,6 +1,7 @@
 package giveathon_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,6 +80,15 @@ func TestFormatMoney(t *testing.T) {
 	for cents, want := range map[int64]string{0: "$0.00", 5: "$0.05", 2500: "$25.00", 123456789: "$1,234,567.89", -150: "-$1.50"} {
 		if got := giveathon.FormatMoney(cents, "USD"); got != want {
 			t.Errorf("FormatMoney(%d) = %q, want %q", cents, got, want)
+		}
+	}
+}
+
+func TestUndecidedAreNotFinal(t *testing.T) {
+	for _, s := range []giveathon.DonationStatus{giveathon.StatusPending, giveathon.StatusProcessing, giveathon.StatusSucceeded,
+		giveathon.StatusFailed, giveathon.StatusRequiresAction, giveathon.StatusRefunded} {
+		if got := slices.Contains(giveathon.Undecided, s); got == s.Final() {
+			t.Errorf("%s: undecided %v, final %v", s, got, s.Final())
 		}
 	}
 }

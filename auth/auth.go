@@ -91,31 +91,12 @@ func (s *Service) Register(ctx context.Context, in giveathon.RegisterInput) (*gi
 // Login implements giveathon.AuthService.
 func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveathon.Session, error) {
 	email, err := giveathon.NormalizeEmail(in.Email)
-	if err != nil || len(in.Password) > 4*giveathon.MaxPasswordLen {
+	if err != nil {
 		return nil, errBadLogin
 	}
-	// The attempt is counted as a failure before the password is checked, and given back if
-	// it succeeds.
-	attempt, err := s.Guard.Login(ctx, email)
+	u, err := s.checkPassword(ctx, email, in.Password)
 	if err != nil {
 		return nil, err
-	}
-	u, hash, err := s.Store.FindUserByEmail(ctx, email)
-	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
-		// Spend the same time as a real check, so timing does not tell which e-mails exist.
-		_, _ = CheckPassword(in.Password, s.dummy())
-		return nil, errBadLogin
-	} else if err != nil {
-		return nil, err
-	}
-	ok, err := CheckPassword(in.Password, hash)
-	if err != nil {
-		return nil, fmt.Errorf("check password of user %s: %w", u.ID, err)
-	} else if !ok {
-		return nil, errBadLogin
-	}
-	if err := attempt.Release(ctx); err != nil {
-		s.Logger.WarnContext(ctx, "give back the sign-in attempt of a successful sign-in", "err", err)
 	}
 	token, tokenHash, err := newToken()
 	if err != nil {
@@ -127,6 +108,39 @@ func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveatho
 	}
 	s.applyRole(u)
 	return &giveathon.Session{Token: token, User: u, ExpiresAt: expires}, nil
+}
+
+// checkPassword checks the password of the account with a case-folded e-mail under the
+// sign-in limits (Guard.Login), and returns the account: errBadLogin when there is no such
+// account or the password is wrong.
+func (s *Service) checkPassword(ctx context.Context, email, password string) (*giveathon.User, error) {
+	if len(password) > 4*giveathon.MaxPasswordLen {
+		return nil, errBadLogin
+	}
+	// The attempt is counted as a failure before the password is checked, and given back if
+	// it succeeds.
+	attempt, err := s.Guard.Login(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	u, hash, err := s.Store.FindUserByEmail(ctx, email)
+	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
+		// Spend the same time as a real check, so timing does not tell which e-mails exist.
+		_, _ = CheckPassword(password, s.dummy())
+		return nil, errBadLogin
+	} else if err != nil {
+		return nil, err
+	}
+	ok, err := CheckPassword(password, hash)
+	if err != nil {
+		return nil, fmt.Errorf("check password of user %s: %w", u.ID, err)
+	} else if !ok {
+		return nil, errBadLogin
+	}
+	if err := attempt.Release(ctx); err != nil {
+		s.Logger.WarnContext(ctx, "give back the sign-in attempt of a successful sign-in", "err", err)
+	}
+	return u, nil
 }
 
 // Logout implements giveathon.AuthService.
@@ -211,4 +225,13 @@ func HashToken(token string) ([]byte, bool) {
 	}
 	sum := sha256.Sum256([]byte(token))
 	return sum[:], true
+}
+
+// endSessions forgets sessions that storage ended (by their token hashes) and tells their
+// watchers, as Logout does for one.
+func (s *Service) endSessions(tokenHashes [][]byte) {
+	for _, h := range tokenHashes {
+		s.sessions().forget(h, s.Now())
+		s.watchers.signedOut(h)
+	}
 }

@@ -35,4 +35,11 @@ var HotStatements = []HotStatement{
 			false, true, int64(1), "evt_1", "payment_intent.succeeded", 1, giveathon.AttemptSucceeded, "", "", giveathon.EmailReceipt, k.UserID}
 	}},
 	{"attempts of a donation", sqlPaymentAttempts, func(k Keys) []any { return []any{k.DonationID} }},
+	{"export: cards", sqlExportCards, func(k Keys) []any { return []any{k.UserID} }},
+	{"export: donations", sqlExportDonations, func(k Keys) []any { return []any{k.UserID} }},
+	{"deletion: what is unfinished", sqlCountUnfinished, func(k Keys) []any {
+		return []any{k.UserID, giveathon.Undecided, []string{NotificationPending, NotificationSending}}
+	}},
+	{"deletion: cards", sqlEraseCards, func(k Keys) []any { return []any{k.UserID} }},
+	{"deletion: donations", sqlEraseDonations, func(k Keys) []any { return []any{k.UserID} }},
 }

@@ -21,6 +21,9 @@ type Resolver struct {
 	PaymentMethodService giveathon.PaymentMethodService
 	// Admin serves the admins' fields (the console, charities, the audit log).
 	Admin giveathon.AdminService
+
+	// AccountService gives donors their own data and deletes their accounts.
+	AccountService giveathon.AccountService
 	// Guard enforces the abuse limits on donations and cards; nil: none.
 	Guard          *auth.Guard
 	Refresher      Refresher

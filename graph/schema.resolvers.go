@@ -7,6 +7,8 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/giveathon/giveathon"
@@ -197,6 +199,19 @@ func (r *mutationResolver) RefreshDonation(ctx context.Context, id string) (*giv
 	return now, r.giveBackIfUnavailable(ctx, hold, err)
 }
 
+// DeleteMyAccount is the resolver for the deleteMyAccount field.
+func (r *mutationResolver) DeleteMyAccount(ctx context.Context, password string) (bool, error) {
+	u, err := auth.RequireUser(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.AccountService.DeleteAccount(ctx, u, password); err != nil {
+		return false, err
+	}
+	auth.SetSessionCookie(ctx, "", time.Time{})
+	return true, nil
+}
+
 // RefundDonation is the resolver for the refundDonation field.
 func (r *mutationResolver) RefundDonation(ctx context.Context, input model.RefundDonationInput) (*giveathon.Donation, error) {
 	admin, err := auth.RequireAdmin(ctx)
@@ -331,6 +346,23 @@ func (r *queryResolver) PaymentsConfig(ctx context.Context) (*model.PaymentsConf
 	return &r.Payments, nil
 }
 
+// ExportMyData is the resolver for the exportMyData field.
+func (r *queryResolver) ExportMyData(ctx context.Context) (string, error) {
+	u, err := auth.RequireUser(ctx)
+	if err != nil {
+		return "", err
+	}
+	x, err := r.AccountService.ExportData(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	doc, err := json.MarshalIndent(x, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encode the data export of user %s: %w", u.ID, err)
+	}
+	return string(doc), nil
+}
+
 // AdminDonations is the resolver for the adminDonations field.
 func (r *queryResolver) AdminDonations(ctx context.Context, filter *model.AdminDonationFilter, first *int, after *string) (*model.AdminDonationConnection, error) {
 	return r.adminDonations(ctx, filter, first, after)
@@ -410,27 +442,3 @@ type (
 	subscriptionResolver  struct{ *Resolver }
 	userResolver          struct{ *Resolver }
 )
-
-// !!! WARNING !!!
-// The code below was going to be deleted when updating resolvers. It has been copied here so you have
-// one last chance to move it out of harms way if you want. There are two reasons this happens:
-//  - When renaming or deleting a resolver the old code will be put in here. You can safely delete
-//    it when you're done.
-//  - You have helper methods in this file. Move them out to keep these resolver files clean.
-/*
-	func (r *mutationResolver) CreateCharity(ctx context.Context, input model.CreateCharityInput) (*giveathon.Charity, error) {
-	panic(fmt.Errorf("not implemented: CreateCharity - createCharity"))
-}
-func (r *mutationResolver) UpdateCharity(ctx context.Context, id string, input model.UpdateCharityInput) (*giveathon.Charity, error) {
-	panic(fmt.Errorf("not implemented: UpdateCharity - updateCharity"))
-}
-func (r *paymentMethodResolver) ID(ctx context.Context, obj *giveathon.PaymentMethod) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
-}
-func (r *queryResolver) Me(ctx context.Context) (*giveathon.User, error) {
-	panic(fmt.Errorf("not implemented: Me - me"))
-}
-func (r *queryResolver) Charities(ctx context.Context, first *int, after *string, search *string) (*model.CharityConnection, error) {
-	panic(fmt.Errorf("not implemented: Charities - charities"))
-}
-*/

@@ -358,20 +358,27 @@ func (m *Mailer) compose(e DonationEmail) (*composed, error) {
 		return nil, err
 	}
 
-	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	msg.FromMailAddress(m.from)
-	msg.AddToMailAddress(&mail.Address{Name: oneLine(e.DonorName), Address: to})
-	msg.Subject(subject)
-	msg.SetDate()
-	msg.SetMessageIDWithValue(MessageID(e.DonationID, e.Kind))
+	msg := m.message(to, e.DonorName, subject, MessageID(e.DonationID, e.Kind), text, html)
 	msg.SetGenHeader(HeaderDonation, e.DonationID)
 	msg.SetGenHeader(HeaderKind, e.Kind)
+	return &composed{msg: msg, to: to}, nil
+}
+
+// message builds an e-mail from Giveathon to one person, with its Message-ID (without the
+// angle brackets) and its bodies.
+func (m *Mailer) message(to, name, subject, messageID, text, html string) *gomail.Msg {
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	msg.FromMailAddress(m.from)
+	msg.AddToMailAddress(&mail.Address{Name: oneLine(name), Address: to})
+	msg.Subject(subject)
+	msg.SetDate()
+	msg.SetMessageIDWithValue(messageID)
 	// RFC 3834: no out-of-office replies to a machine.
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	msg.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
 	msg.SetBodyString(gomail.TypeTextPlain, text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, html)
-	return &composed{msg: msg, to: to}, nil
+	return msg
 }
 
 // MessageID returns the Message-ID of the e-mail of kind about a donation, without the angle
@@ -390,4 +397,55 @@ func oneLine(s string) string {
 		return r
 	}, s)
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// KindAccountDeleted is the confirmation that a donor's account was deleted.
+const KindAccountDeleted = "account_deleted"
+
+// AccountEmail is what an e-mail about a donor's own account says.
+type AccountEmail struct {
+	UserID string
+	Name   string
+	// Email is where it goes: for a deleted account, the address it had before the erasure.
+	Email string
+}
+
+// SendAccountDeleted sends the confirmation that an account was deleted, or only logs it in
+// log-only mode. Its Message-ID is derived from the account, so sent again it is the same
+// message. Like Send, an EINVALID error means it cannot be sent as given; any other is worth
+// retrying.
+func (m *Mailer) SendAccountDeleted(ctx context.Context, e AccountEmail) error {
+	to := strings.TrimSpace(e.Email)
+	if addr, err := mail.ParseAddress(to); err != nil || addr.Address != to {
+		return giveathon.Invalid("email", "the recipient %q is not a plain e-mail address", to)
+	}
+	if !donationIDPattern.MatchString(e.UserID) {
+		return giveathon.Invalid("userId", "the user id %q is empty or not made of letters, digits and . _ -", e.UserID)
+	}
+	data := templateData{DonorName: oneLine(e.Name)}
+	if data.DonorName == "" {
+		data.DonorName = "donor"
+	}
+	text, html, err := render(KindAccountDeleted, data)
+	if err != nil {
+		return err
+	}
+	msg := m.message(to, e.Name, "Your Giveathon account has been deleted", MessageID(e.UserID, KindAccountDeleted), text, html)
+	msg.SetGenHeader(HeaderKind, KindAccountDeleted)
+	if m.smtp == nil {
+		m.logger.InfoContext(ctx, "notify: e-mail logged, not sent (SMTP_URL is empty)", "kind", KindAccountDeleted, "user_id", e.UserID)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, SendTimeout)
+	defer cancel()
+	sc, err := m.dial(ctx)
+	if err == nil {
+		err = send(sc, msg)
+		_ = sc.Quit()
+		_ = sc.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("send %s e-mail of user %s to %s: %w", KindAccountDeleted, e.UserID, m.smtp.addr(), err)
+	}
+	return nil
 }

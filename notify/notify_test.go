@@ -510,3 +510,33 @@ func TestSendBatchSendsEachOverOneConnection(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountDeleted(t *testing.T) {
+	t.Parallel()
+	mp, m := setup(t)
+	e := notify.AccountEmail{UserID: uuid.NewString(), Name: "Dana\nWhitfield", Email: "dana@example.test"}
+	for range 2 {
+		if err := m.SendAccountDeleted(context.Background(), e); err != nil {
+			t.Fatalf("SendAccountDeleted: %v", err)
+		}
+	}
+	// Sent twice (a retry), it is one message by its Message-ID.
+	wantID := e.UserID + ".account_deleted@giveathon"
+	msgs := mp.WaitForMessages(t, "message-id:"+wantID, 2, 5*time.Second)
+	got := mp.Message(t, msgs[0].ID)
+	if got.MessageID != wantID || got.Subject != "Your Giveathon account has been deleted" {
+		t.Errorf("message id %q, subject %q", got.MessageID, got.Subject)
+	}
+	if len(got.To) != 1 || got.To[0] != e.Email {
+		t.Errorf("to %q, want [%s]", got.To, e.Email)
+	}
+	if k := got.Headers.Get(notify.HeaderKind); k != notify.KindAccountDeleted {
+		t.Errorf("kind header %q", k)
+	}
+	mustContain(t, "text", got.Text, "Dear Dana Whitfield,", "has been deleted", "without your name")
+	mustContain(t, "HTML", got.HTML, "Dear Dana Whitfield,", "has been deleted")
+
+	if err := m.SendAccountDeleted(context.Background(), notify.AccountEmail{UserID: e.UserID, Email: "not an address"}); giveathon.ErrorCode(err) != giveathon.EINVALID {
+		t.Errorf("a bad address: %v, want EINVALID", err)
+	}
+}

@@ -422,6 +422,18 @@ func (g *Gateway) CreateCustomer(ctx context.Context, userID, email, name string
 	})
 }
 
+// EraseCustomer erases the e-mail address and name a customer was created with, for the
+// erasure of the donor's account; the customer and its payments stay, for refunds and the
+// provider's own records. Erasing an erased customer changes nothing.
+func (g *Gateway) EraseCustomer(ctx context.Context, customerID string) error {
+	_, err := call(ctx, g, "erase customer", func() (*stripe.Customer, error) {
+		p := &stripe.CustomerParams{Email: stripe.String(""), Name: stripe.String("")}
+		p.Context = ctx
+		return g.api.Customers.Update(customerID, p)
+	})
+	return err
+}
+
 // CreateSetupIntent starts saving a card for off-session use and returns its client secret.
 func (g *Gateway) CreateSetupIntent(ctx context.Context, customerID string) (string, error) {
 	return call(ctx, g, "create setup intent", func() (string, error) {

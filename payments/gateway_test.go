@@ -63,6 +63,9 @@ func TestGatewayCallsMatchStripesSpec(t *testing.T) {
 	if err := g.DetachPaymentMethod(ctx, card.PaymentMethodID); err != nil {
 		t.Fatalf("detach payment method: %v", err)
 	}
+	if err := g.EraseCustomer(ctx, cus); err != nil {
+		t.Fatalf("erase customer: %v", err)
+	}
 }
 
 // TestGatewayClassifiesErrors feeds the gateway Stripe's error answers and checks what the

@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"time"
@@ -122,4 +123,31 @@ func ProviderError(err error) error {
 	}
 	e.RetryAfter = max(pe.RetryAfter, time.Second)
 	return e
+}
+
+// ForgetDonor is what the erasure of a donor's account asks of the provider: every saved (not
+// removed) card detached, and the customer's e-mail address and name erased. A card the
+// provider refuses to detach (it holds it detached already, or not at all) counts as done; a
+// provider that does not answer is EUNAVAILABLE, and the call may be made again.
+func (s *MethodService) ForgetDonor(ctx context.Context, userID string) error {
+	cards, err := s.Store.FindPaymentMethods(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, pm := range cards {
+		err := s.Gateway.DetachPaymentMethod(ctx, pm.ProviderPaymentMethodID)
+		if pe, ok := AsError(err); ok && pe.Kind != Retryable {
+			s.Logger.InfoContext(ctx, "a card to detach is not attached at the provider", "payment_method", pm.ID, "err", err)
+		} else if err != nil {
+			return ProviderError(fmt.Errorf("detach payment method %s: %w", pm.ID, err))
+		}
+	}
+	cus, err := s.Store.FindProviderCustomerID(ctx, userID)
+	if err != nil || cus == "" {
+		return err
+	}
+	if err := s.Gateway.EraseCustomer(ctx, cus); err != nil {
+		return ProviderError(fmt.Errorf("erase customer %s: %w", cus, err))
+	}
+	return nil
 }

@@ -101,14 +101,20 @@ func (s *Service) HandleDisputeEvent(ctx context.Context, eventID, eventType str
 		return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
 	}
 	own := cc != nil && cc.Donation.PaymentIntentID == pd.PaymentIntentID
-	if cc != nil && cc.Donation.PaymentIntentID == "" {
-		// Disputed before the donation recorded its PaymentIntent (the dispute can follow the
-		// charge at once): the provider vouches for it.
-		real, err := s.providerPaymentIntent(ctx, cc, pd.PaymentIntentID)
-		if err != nil {
-			return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
+	if cc == nil && pd.PaymentIntentID != "" {
+		// A dispute carries no metadata, and it can follow the charge before the donation has
+		// recorded its PaymentIntent: the provider's PaymentIntent names its donation, and
+		// vouches for it.
+		pi, err := s.Gateway.RetrievePaymentIntent(ctx, pd.PaymentIntentID)
+		if err != nil && !payments.IsNotFound(err) {
+			return fmt.Errorf("handle %s %s: read %s from the provider: %w", eventType, eventID, pd.PaymentIntentID, err)
 		}
-		own = real != nil
+		if pi != nil {
+			if cc, err = s.findEventDonation(ctx, pi); err != nil {
+				return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
+			}
+			own = cc != nil && pi.Metadata["donation_id"] == cc.Donation.ID && mismatch(cc, pi) == ""
+		}
 	}
 	if !own {
 		s.Logger.InfoContext(ctx, "webhook for a dispute that is not a donation's", "event", eventID, "dispute", pd.ID)

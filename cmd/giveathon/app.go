@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/graph"
@@ -135,13 +136,18 @@ func (a *app) resolver() *graph.Resolver {
 	authService.Guard = guard
 	authService.SessionCacheTTL = a.cfg.SessionCacheTTL
 	authService.AdminEmails = a.cfg.AdminEmails
+	methods := &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger}
 	r := &graph.Resolver{
-		Auth:                 authService,
+		Auth: authService,
+		AccountService: &auth.Accounts{Auth: authService, Store: a.stores.DB, Provider: methods,
+			SendDeleted: func(ctx context.Context, u giveathon.User) error {
+				return a.mailer.SendAccountDeleted(ctx, notify.AccountEmail{UserID: u.ID, Name: u.Name, Email: u.Email})
+			}},
 		CharityService:       a.stores.DB,
 		Admin:                a.stores.DB,
 		Guard:                guard,
 		DonationService:      a.settlement,
-		PaymentMethodService: &payments.MethodService{Store: a.stores.DB, Gateway: a.gateway, PublishableKey: publishable, Logger: a.logger},
+		PaymentMethodService: methods,
 		Refresher:            a.settlement,
 		Refunds:              a.settlement,
 		PaymentIntents:       a.gateway,

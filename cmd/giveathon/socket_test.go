@@ -65,15 +65,7 @@ func TestSigningOutEndsTheSocket(t *testing.T) {
 				}
 			}
 			// And the server closes the socket.
-			for {
-				ended, got := s.Ended(5 * time.Second)
-				if ended {
-					break
-				}
-				if !strings.HasPrefix(got, "next ") {
-					t.Fatalf("%s socket after sign-out: %s", name, got)
-				}
-			}
+			s.WaitEnded(t, 5*time.Second)
 		}
 	}
 }

@@ -168,6 +168,7 @@ type ComplexityRoot struct {
 		AddPaymentMethod    func(childComplexity int, input giveathon.AddPaymentMethodInput) int
 		CreateCharity       func(childComplexity int, input model.CreateCharityInput) int
 		CreateSetupIntent   func(childComplexity int) int
+		DeleteMyAccount     func(childComplexity int, password string) int
 		Login               func(childComplexity int, input giveathon.LoginInput) int
 		Logout              func(childComplexity int) int
 		RefreshDonation     func(childComplexity int, id string) int
@@ -230,6 +231,7 @@ type ComplexityRoot struct {
 		Charity        func(childComplexity int, id string) int
 		Donation       func(childComplexity int, id string) int
 		Event          func(childComplexity int) int
+		ExportMyData   func(childComplexity int) int
 		Me             func(childComplexity int) int
 		Node           func(childComplexity int, id string) int
 		PaymentsConfig func(childComplexity int) int
@@ -300,6 +302,7 @@ type MutationResolver interface {
 	RemovePaymentMethod(ctx context.Context, id string) (bool, error)
 	SubmitDonation(ctx context.Context, input model.SubmitDonationInput) (*giveathon.SubmitResult, error)
 	RefreshDonation(ctx context.Context, id string) (*giveathon.Donation, error)
+	DeleteMyAccount(ctx context.Context, password string) (bool, error)
 	RefundDonation(ctx context.Context, input model.RefundDonationInput) (*giveathon.Donation, error)
 	CreateCharity(ctx context.Context, input model.CreateCharityInput) (*giveathon.Charity, error)
 	UpdateCharity(ctx context.Context, id string, input model.UpdateCharityInput) (*giveathon.Charity, error)
@@ -315,6 +318,7 @@ type QueryResolver interface {
 	Donation(ctx context.Context, id string) (*giveathon.Donation, error)
 	Event(ctx context.Context) (*giveathon.EventSnapshot, error)
 	PaymentsConfig(ctx context.Context) (*model.PaymentsConfig, error)
+	ExportMyData(ctx context.Context) (string, error)
 	AdminDonations(ctx context.Context, filter *model.AdminDonationFilter, first *int, after *string) (*model.AdminDonationConnection, error)
 	AdminAuditLog(ctx context.Context, first *int, after *string) (*model.AdminActionConnection, error)
 }
@@ -833,6 +837,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateSetupIntent(childComplexity), true
+	case "Mutation.deleteMyAccount":
+		if e.ComplexityRoot.Mutation.DeleteMyAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteMyAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteMyAccount(childComplexity, args["password"].(string)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1146,6 +1161,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Event(childComplexity), true
+	case "Query.exportMyData":
+		if e.ComplexityRoot.Query.ExportMyData == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ExportMyData(childComplexity), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -1421,6 +1442,14 @@ type Query {
   event: Event!
   "How the web app collects cards: the publishable key, and with the sandbox its test cards."
   paymentsConfig: PaymentsConfig!
+
+  # Donors' own data (issue 12, section 5).
+  """
+  Everything Giveathon keeps about the signed-in donor, as one JSON document to save: the
+  account, every card as brand and last four digits (no provider ids), and every donation with
+  its charity. The fields are listed in the README ("Your data"). UNAUTHENTICATED when signed out.
+  """
+  exportMyData: String!
 }
 
 """
@@ -1514,6 +1543,18 @@ type Mutation {
   submitDonation(input: SubmitDonationInput!): SubmitDonationPayload!
   "Read the donation's payment from the provider again (after 3-D Secure, say) and apply it."
   refreshDonation(id: ID!): Donation!
+
+  # Donors' own data (issue 12, section 5).
+  """
+  Delete the signed-in donor's account. The password is checked first (BAD_USER_INPUT when it
+  is wrong; tries are limited like sign-ins). Then every session ends, the saved cards are
+  detached at the payment provider, the name, e-mail and donation messages are erased, and one
+  confirmation e-mail goes to the address the account had. The donations stay, anonymous, for
+  the charities' accounting. CONFLICT while a donation is still being charged (try again once it
+  has settled); UNAVAILABLE when the provider or the mail server did not answer (ask again: it
+  finishes). Asked again after it succeeded: UNAUTHENTICATED (the session has ended).
+  """
+  deleteMyAccount(password: String!): Boolean!
 }
 
 type SetupIntentPayload {
@@ -2382,6 +2423,20 @@ func (ec *executionContext) field_Mutation_createCharity_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteMyAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "password",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["password"] = arg0
 	return args, nil
 }
 
@@ -4944,6 +4999,50 @@ func (ec *executionContext) fieldContext_Mutation_refreshDonation(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_deleteMyAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteMyAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteMyAccount(ctx, fc.Args["password"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteMyAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteMyAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_refundDonation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5985,6 +6084,29 @@ func (ec *executionContext) fieldContext_Query_paymentsConfig(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Query_exportMyData(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_exportMyData(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ExportMyData(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_exportMyData(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
 }
 
 func (ec *executionContext) _Query_adminDonations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -9139,6 +9261,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "deleteMyAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteMyAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "refundDonation":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_refundDonation(ctx, field)
@@ -9541,6 +9670,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_paymentsConfig(ctx, field)
+				})
+		case "exportMyData":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_exportMyData(ctx, field)
 				})
 		case "adminDonations":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,

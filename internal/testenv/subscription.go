@@ -164,6 +164,21 @@ func (s *Subscription) Ended(timeout time.Duration) (bool, string) {
 	}
 }
 
+// WaitEnded waits until the server ends the subscription, each wait up to timeout, passing
+// over the results it pushes before it does; anything else (an error, no end) fails the test.
+func (s *Subscription) WaitEnded(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	for {
+		ended, got := s.Ended(timeout)
+		if ended {
+			return
+		}
+		if !strings.HasPrefix(got, "next ") {
+			t.Fatalf("instead of ending, the subscription sent %s", got)
+		}
+	}
+}
+
 // decodeMessage fills out with the data and errors of a "next" message, or the errors of an
 // "error" one.
 func decodeMessage(m wsMessage, out *Response) error {
