@@ -104,3 +104,17 @@ func (db *DB) SetUserRole(ctx context.Context, email string, role giveathon.Role
 	u, err := scanUser(db.QueryRow(ctx, `UPDATE users SET role = $2 WHERE email = $1 RETURNING `+userColumns, email, role))
 	return u, oneRow(err, "user", "set user role")
 }
+
+// FindAdminEmails returns the e-mails of the accounts recorded as admins (giveathon admin
+// grant); ADMIN_EMAILS' accounts are admins by configuration and not necessarily here.
+func (db *DB) FindAdminEmails(ctx context.Context) ([]string, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT email FROM users WHERE role = $1 ORDER BY email`, string(giveathon.RoleAdmin))
+	if err != nil {
+		return nil, fmt.Errorf("find admins: %w", err)
+	}
+	emails, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("find admins: %w", err)
+	}
+	return emails, nil
+}

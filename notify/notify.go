@@ -9,7 +9,10 @@ package notify
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -432,8 +435,13 @@ func (m *Mailer) SendAccountDeleted(ctx context.Context, e AccountEmail) error {
 	}
 	msg := m.message(to, e.Name, "Your Giveathon account has been deleted", MessageID(e.UserID, KindAccountDeleted), text, html)
 	msg.SetGenHeader(HeaderKind, KindAccountDeleted)
+	return m.sendOne(ctx, msg, KindAccountDeleted, "user "+e.UserID)
+}
+
+// sendOne sends one message over a connection of its own, or only logs it in log-only mode.
+func (m *Mailer) sendOne(ctx context.Context, msg *gomail.Msg, kind, about string) error {
 	if m.smtp == nil {
-		m.logger.InfoContext(ctx, "notify: e-mail logged, not sent (SMTP_URL is empty)", "kind", KindAccountDeleted, "user_id", e.UserID)
+		m.logger.InfoContext(ctx, "notify: e-mail logged, not sent (SMTP_URL is empty)", "kind", kind, "about", about)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, SendTimeout)
@@ -445,7 +453,58 @@ func (m *Mailer) SendAccountDeleted(ctx context.Context, e AccountEmail) error {
 		_ = sc.Close()
 	}
 	if err != nil {
-		return fmt.Errorf("send %s e-mail of user %s to %s: %w", KindAccountDeleted, e.UserID, m.smtp.addr(), err)
+		return fmt.Errorf("send %s e-mail of %s to %s: %w", kind, about, m.smtp.addr(), err)
 	}
 	return nil
+}
+
+// KindDisputeOpened is the alert to admins that a card holder disputed a donation.
+const KindDisputeOpened = "dispute_opened"
+
+// DisputeEmail is what the alert of a dispute says.
+type DisputeEmail struct {
+	DisputeID   string
+	DonationID  string
+	CharityName string
+	AmountCents int64
+	Currency    string
+	Reason      string
+	// ConsoleURL links to the organisers' console.
+	ConsoleURL string
+}
+
+// SendDisputeOpened alerts each admin address that a donation was disputed, one message each
+// with a Message-ID derived from the dispute and the address, so a resent alert is the same
+// message. Like Send, an EINVALID error means it cannot be sent as given.
+func (m *Mailer) SendDisputeOpened(ctx context.Context, e DisputeEmail, admins []string) error {
+	if !donationIDPattern.MatchString(e.DisputeID) || !donationIDPattern.MatchString(e.DonationID) {
+		return giveathon.Invalid("disputeId", "the dispute %q or donation %q is not an id", e.DisputeID, e.DonationID)
+	}
+	currency := e.Currency
+	if currency == "" {
+		currency = "USD"
+	}
+	data := templateData{DonorName: "organiser", CharityName: oneLine(e.CharityName), DonationID: e.DonationID,
+		Amount: giveathon.FormatMoney(e.AmountCents, currency), FailureReason: oneLine(e.Reason), HistoryURL: strings.TrimSpace(e.ConsoleURL)}
+	text, html, err := render(KindDisputeOpened, data)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, to := range admins {
+		to = strings.TrimSpace(to)
+		if addr, err := mail.ParseAddress(to); err != nil || addr.Address != to {
+			errs = append(errs, giveathon.Invalid("email", "the admin address %q is not a plain e-mail address", to))
+			continue
+		}
+		sum := sha256.Sum256([]byte(strings.ToLower(to)))
+		msg := m.message(to, "", fmt.Sprintf("Disputed: %s to %s", data.Amount, data.CharityName),
+			MessageID(e.DisputeID+"."+hex.EncodeToString(sum[:6]), KindDisputeOpened), text, html)
+		msg.SetGenHeader(HeaderKind, KindDisputeOpened)
+		msg.SetGenHeader(HeaderDonation, e.DonationID)
+		if err := m.sendOne(ctx, msg, KindDisputeOpened, "dispute "+e.DisputeID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

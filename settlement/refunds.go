@@ -129,6 +129,14 @@ func (s *Service) HandleDisputeEvent(ctx context.Context, eventID, eventType str
 	if eventType == "charge.dispute.created" {
 		s.Logger.WarnContext(ctx, "a donor disputed a donation", "donation", d.ID, "dispute", pd.ID, "reason", pd.Reason,
 			"amount_cents", pd.AmountCents)
+		if s.Alerts != nil {
+			// Before the event is recorded: an alert that cannot go now fails the delivery, and
+			// the provider's next one tries again (the same Message-ID, kept once).
+			if err := s.Alerts.DisputeOpened(ctx, d, giveathon.Dispute{ProviderDisputeID: pd.ID, UserID: d.UserID,
+				DonationID: d.ID, Status: pd.Status, Reason: pd.Reason, AmountCents: pd.AmountCents}); err != nil {
+				return fmt.Errorf("handle %s %s: alert the admins: %w", eventType, eventID, err)
+			}
+		}
 	}
 	if pd.Status != payments.DisputeLost {
 		_, err := s.Store.RecordProviderEvent(ctx, ev)
@@ -138,6 +146,11 @@ func (s *Service) HandleDisputeEvent(ctx context.Context, eventID, eventType str
 		return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
 	}
 	return nil
+}
+
+// Alerts tells the organisers what needs them (a card holder's dispute).
+type Alerts interface {
+	DisputeOpened(ctx context.Context, d *giveathon.Donation, dispute giveathon.Dispute) error
 }
 
 // findChargeDonation finds the donation of a charge or dispute: by the metadata the charge

@@ -83,8 +83,10 @@ type Service struct {
 	Queue   Queue
 	// Changes is told of every move after it commits; nil: nobody.
 	Changes Publisher
-	Logger  *slog.Logger
-	Config  Config
+	// Alerts tells the organisers of disputes; nil: the log only.
+	Alerts Alerts
+	Logger *slog.Logger
+	Config Config
 }
 
 // New returns the service with the config's defaults filled in.

@@ -88,6 +88,7 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, s *stores, pu
 		return nil, err
 	}
 	a.settlement = settlement.New(s.DB, a.gateway, nil, a.changes, logger.With("component", "settlement"), cfg.Settlement)
+	a.settlement.Alerts = &alerts{db: s.DB, mailer: a.mailer, configured: cfg.AdminEmails, publicURL: cfg.PublicURL}
 	a.jobs, err = jobs.New(s.Migrator.Jobs, jobs.Deps{
 		DB: s.DB, Settlement: a.settlement, Mailer: a.mailer, PublicURL: cfg.PublicURL, Logger: logger.With("component", "jobs"),
 	}, cfg.Jobs)

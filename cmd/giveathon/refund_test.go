@@ -113,10 +113,11 @@ func TestRefundsAreForAdminsAndHappenOnce(t *testing.T) {
 }
 
 // TestADisputeShowsAndALostOneLeavesTheTotals: the dispute test card's gift succeeds and then
-// shows its dispute; when the dispute is lost the gift leaves the totals as a refund does.
+// shows its dispute, and the admins get one e-mail; when the dispute is lost the gift leaves
+// the totals as a refund does.
 func TestADisputeShowsAndALostOneLeavesTheTotals(t *testing.T) {
 	t.Parallel()
-	m := setupMoney(t)
+	m := setupMoney(t, "ADMIN_EMAILS=ops@example.org")
 	c := m.donor(t)
 	id := m.give(t, c, m.addCard(t, c, "pm_card_createDispute"), 1200)
 	m.wait(t, c, id, "SUCCEEDED")
@@ -130,6 +131,11 @@ func TestADisputeShowsAndALostOneLeavesTheTotals(t *testing.T) {
 	if r.String("donation", "dispute", "status") != "needs_response" || r.Get("donation", "dispute", "amountCents") != float64(1200) ||
 		r.String("donation", "dispute", "reason") == "" {
 		t.Fatalf("the dispute: %s", r.Raw)
+	}
+	alerts := m.mail.WaitForMessages(t, "to:ops@example.org subject:Disputed", 1, 20*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if all := m.mail.Messages(t, "to:ops@example.org subject:Disputed"); len(all) != 1 || len(alerts) != 1 {
+		t.Fatalf("%d dispute e-mails to the admin, want 1", len(all))
 	}
 	before := m.totalCents(t, 1200)
 	ch := m.charges(t, id)
