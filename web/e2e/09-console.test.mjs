@@ -94,7 +94,7 @@ test('an admin finds the gift and refunds it through the confirmation', async ()
   assert.equal(await item.getByTestId('donation-status').getAttribute('data-status'), 'SUCCEEDED');
 
   await item.getByRole('button', { name: 'Refund', exact: true }).click();
-  await item.getByText('Refund $13.00 to Riverbend Food Bank to Console Donor in full?').waitFor();
+  await item.getByText('Refund Console Donor’s gift of $13.00 to Riverbend Food Bank in full?').waitFor();
   await reason.fill('Asked by the donor: a duplicate gift');
   await checkA11y(admin, 'console refund confirmation');
   await screenshot(admin, 'console-refund-confirm');

@@ -275,7 +275,7 @@ function DonationRow({
       {confirming && (
         <form class="confirm" onSubmit={refund} aria-labelledby={`${titleId}-confirm`}>
           <p class="confirm-title" id={`${titleId}-confirm`}>
-            Refund {label} to {row.donor.name || 'the donor'} in full?
+            Refund {row.donor.name ? `${row.donor.name}’s` : 'this'} gift of {money(d.amountCents)} to {d.charity.name} in full?
           </p>
           <p class="hint">The card is refunded through Stripe, the totals go down and the donor gets one e-mail. This cannot be undone.</p>
           <div class="field">
