@@ -1,6 +1,6 @@
 // Starts and stops a real Giveathon server for the browser tests: `giveathon serve` on a free
 // loopback port, a fresh embedded PostgreSQL in a temporary folder, the in-process Stripe
-// sandbox, e-mail logged only.
+// sandbox, e-mail logged only; admin@example.org is the admin.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, open } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -65,6 +65,9 @@ export async function startServer({ env: extra = {}, bin = serverBinary } = {}) 
     LIMIT_REGISTER_PER_IP: '0',
     LIMIT_DONATIONS_PER_DONOR: '0',
     LIMIT_DECLINED_CARDS_PER_DONOR: '0',
+    // The console's tests sign up with this e-mail to be an admin (the development default,
+    // made explicit so that an ADMIN_EMAILS in the environment does not change it).
+    ADMIN_EMAILS: 'admin@example.org',
   };
   for (const k of ['SMTP_URL', 'DATABASE_URL', 'JOBS_DATABASE_URL', 'STRIPE_SECRET_KEY', 'STRIPE_PUBLISHABLE_KEY', 'STRIPE_API_BASE', 'ADMIN_ADDR']) {
     delete env[k];

@@ -13,6 +13,10 @@ import { History } from './pages/history';
 import { Cards } from './pages/cards';
 import { Live } from './pages/live';
 import { NotFound } from './pages/not-found';
+import { adminOnly, ConsoleOverview } from './pages/console';
+import { ConsoleDonations } from './pages/console-donations';
+import { ConsoleCharities } from './pages/console-charities';
+import { ConsoleAudit } from './pages/console-audit';
 
 /** The page, for signed-in donors only (others go to sign in and come back). */
 function signedIn<P extends object>(Page: ComponentType<P>): ComponentType<P> {
@@ -29,6 +33,11 @@ const GivePage = signedIn(Give);
 const DonationRoute = signedIn(DonationPage);
 const HistoryPage = signedIn(History);
 const CardsPage = signedIn(Cards);
+// The organisers' console: admins only (donors are told so; visitors sign in first).
+const ConsolePage = adminOnly(ConsoleOverview);
+const ConsoleDonationsPage = adminOnly(ConsoleDonations);
+const ConsoleCharitiesPage = adminOnly(ConsoleCharities);
+const ConsoleAuditPage = adminOnly(ConsoleAudit);
 
 export function App() {
   return (
@@ -47,6 +56,10 @@ export function App() {
                 <Route path="/donations/:id" component={DonationRoute} />
                 <Route path="/history" component={HistoryPage} />
                 <Route path="/cards" component={CardsPage} />
+                <Route path="/console" component={ConsolePage} />
+                <Route path="/console/donations" component={ConsoleDonationsPage} />
+                <Route path="/console/charities" component={ConsoleCharitiesPage} />
+                <Route path="/console/audit" component={ConsoleAuditPage} />
                 <Route default component={NotFound} />
               </Router>
             </ErrorBoundary>

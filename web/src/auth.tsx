@@ -12,6 +12,8 @@ export interface SessionUser {
   id: string;
   name: string;
   email: string;
+  /** DONOR, or ADMIN for the event's organisers (the console). */
+  role: string;
 }
 
 interface AuthState {

@@ -8,6 +8,7 @@ export const MeQuery = graphql(`
       id
       name
       email
+      role
     }
   }
 `);
@@ -19,6 +20,7 @@ export const RegisterMutation = graphql(`
         id
         name
         email
+        role
       }
     }
   }
@@ -31,6 +33,7 @@ export const LoginMutation = graphql(`
         id
         name
         email
+        role
       }
     }
   }
@@ -319,6 +322,133 @@ export const HistoryQuery = graphql(`
         }
         totalCount
       }
+    }
+  }
+`);
+
+// ---- The organisers' console (admins only: donors get FORBIDDEN).
+
+export const AdminDonationFields = graphql(`
+  fragment AdminDonationRow on Donation {
+    id
+    amountCents
+    currency
+    status
+    createdAt
+    settledAt
+    failureCode
+    anonymous
+    charity {
+      id
+      name
+    }
+    attempts {
+      attemptNo
+      status
+      errorCode
+    }
+    dispute {
+      status
+      reason
+    }
+  }
+`);
+
+export const AdminDonationsQuery = graphql(`
+  query AdminDonations($filter: AdminDonationFilter, $first: Int!, $after: String) {
+    adminDonations(filter: $filter, first: $first, after: $after) {
+      edges {
+        node {
+          ...AdminDonationRow
+        }
+        donor {
+          id
+          email
+          name
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      totalCount
+    }
+  }
+`);
+
+export const RefundDonationMutation = graphql(`
+  mutation RefundDonation($input: RefundDonationInput!) {
+    refundDonation(input: $input) {
+      ...AdminDonationRow
+    }
+  }
+`);
+
+export const AdminCharityFields = graphql(`
+  fragment AdminCharity on Charity {
+    id
+    slug
+    name
+    description
+    ein
+    active
+  }
+`);
+
+export const AdminCharitiesQuery = graphql(`
+  query AdminCharities($first: Int!, $after: String) {
+    charities(first: $first, after: $after) {
+      edges {
+        node {
+          ...AdminCharity
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      totalCount
+    }
+  }
+`);
+
+export const CreateCharityMutation = graphql(`
+  mutation CreateCharity($input: CreateCharityInput!) {
+    createCharity(input: $input) {
+      ...AdminCharity
+    }
+  }
+`);
+
+export const UpdateCharityMutation = graphql(`
+  mutation UpdateCharity($id: ID!, $input: UpdateCharityInput!) {
+    updateCharity(id: $id, input: $input) {
+      ...AdminCharity
+    }
+  }
+`);
+
+export const AdminAuditLogQuery = graphql(`
+  query AdminAuditLog($first: Int!, $after: String) {
+    adminAuditLog(first: $first, after: $after) {
+      edges {
+        node {
+          id
+          actorId
+          actorEmail
+          action
+          objectType
+          objectId
+          before
+          after
+          createdAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      totalCount
     }
   }
 `);

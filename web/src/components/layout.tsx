@@ -75,6 +75,11 @@ export function Layout({ children }: { children: ComponentChildren }) {
                   </li>
                 </>
               )}
+              {user?.role === 'ADMIN' && (
+                <li>
+                  <NavLink href="/console">Console</NavLink>
+                </li>
+              )}
             </ul>
           </nav>
           <div class="account">
