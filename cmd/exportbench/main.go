@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	perDonor := fs.Int("per-donor", 10, "donations per donor")
 	charities := fs.Int("charities", 20, "charities the donations go to")
 	bin := fs.String("bin", "", "the giveathon binary (default: go build ./cmd/giveathon into the temporary folder)")
+	readRate := fs.Int("read-rate", 0, "read the export at most this many bytes a second, as a slow client would (0: as fast as it comes)")
 	resultFile := fs.String("out", "", "also write the result as Markdown to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -98,7 +99,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var results []result
 	for _, n := range sizes {
-		r, err := measure(ctx, pg, *bin, dir, n, *perDonor, *charities, out)
+		r, err := measure(ctx, pg, *bin, dir, n, *perDonor, *charities, *readRate, out)
 		if err != nil {
 			return fmt.Errorf("%d donations: %w", n, err)
 		}
@@ -125,7 +126,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // measure fills a database with n donations, serves it and downloads its export.
-func measure(ctx context.Context, pg *db.Embedded, bin, dir string, n, perDonor, charities int, out io.Writer) (result, error) {
+func measure(ctx context.Context, pg *db.Embedded, bin, dir string, n, perDonor, charities, readRate int, out io.Writer) (result, error) {
 	r := result{donations: n}
 	name := "export_" + strconv.Itoa(n)
 	closeStore, err := createAndFill(ctx, pg, name, n, perDonor, charities, out)
@@ -162,7 +163,7 @@ func measure(ctx context.Context, pg *db.Embedded, bin, dir string, n, perDonor,
 	sampler := sample(pid, 50*time.Millisecond)
 	fmt.Fprintf(out, "%s: downloading the export...\n", name)
 	start := time.Now()
-	r.rows, r.bytes, r.chunked, err = download(ctx, base, token)
+	r.rows, r.bytes, r.chunked, err = download(ctx, base, token, readRate)
 	r.took = time.Since(start)
 	r.rssPeak, r.samples = sampler()
 	if err != nil {
@@ -216,7 +217,7 @@ func registerAdmin(ctx context.Context, base string) (string, error) {
 
 // download reads the export, checking that it is the header and rows of len(columns) fields,
 // and returns its rows (without the header), bytes and whether it came chunked.
-func download(ctx context.Context, base, token string) (int, int64, bool, error) {
+func download(ctx context.Context, base, token string, readRate int) (int, int64, bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/admin/exports/donations.csv", nil)
 	if err != nil {
 		return 0, 0, false, err
@@ -232,7 +233,7 @@ func download(ctx context.Context, base, token string) (int, int64, bool, error)
 		return 0, 0, false, fmt.Errorf("%s: %s", resp.Status, b)
 	}
 	chunked := resp.ContentLength == -1 && len(resp.TransferEncoding) > 0 && resp.TransferEncoding[0] == "chunked"
-	body := &counter{r: resp.Body}
+	body := &counter{r: resp.Body, rate: readRate, start: time.Now()}
 	cr := csv.NewReader(body)
 	cr.FieldsPerRecord = len(columns) // every record, the header included
 	cr.ReuseRecord = true
@@ -256,12 +257,19 @@ func download(ctx context.Context, base, token string) (int, int64, bool, error)
 	}
 }
 
+// counter counts what is read through it and, with a rate, reads no faster.
 type counter struct {
-	r io.Reader
-	n int64
+	r     io.Reader
+	n     int64
+	rate  int
+	start time.Time
 }
 
 func (c *counter) Read(p []byte) (int, error) {
+	if c.rate > 0 {
+		p = p[:min(len(p), max(c.rate/20, 1))]
+		time.Sleep(time.Until(c.start.Add(time.Duration(float64(c.n) / float64(c.rate) * float64(time.Second)))))
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
