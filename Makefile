@@ -86,6 +86,11 @@ bench-event: deps build ## Replay the whole event, EVENT_DONATIONS donations (3,
 bench-history: deps ## A donor's history page with 3,000,000 donations, partitioned by donor against not (results in bench/results/).
 	go run ./cmd/historybench -out bench/results/history-$$(date -u +%Y-%m-%dT%H%M)-3000000.md
 
+EXPORT_DONATIONS ?= 100000
+.PHONY: bench-export
+bench-export: deps ## The admins' CSV export of EXPORT_DONATIONS donations (100,000) and ten times as many through the real server: rows, bytes, seconds, server RSS (results in bench/results/).
+	go run ./cmd/exportbench -donations $(EXPORT_DONATIONS) -scale 10 -out bench/results/export-$$(date -u +%Y-%m-%dT%H%M)-$(EXPORT_DONATIONS).md
+
 .PHONY: generate
 generate: ## Regenerate the GraphQL code from schema.graphqls.
 	go tool gqlgen generate

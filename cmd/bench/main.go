@@ -337,19 +337,10 @@ func waitJobsDone(ctx context.Context, pool *pgxpool.Pool, limit time.Duration) 
 	}
 }
 
+// rssMB is the process's peak resident memory (VmHWM) in MB, 0 when unknown.
 func rssMB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	mb, _ := procs.MemoryMB(pid, "VmHWM")
+	return mb
 }
 
 func machine() string {

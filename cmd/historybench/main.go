@@ -13,14 +13,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/giveathon/giveathon/internal/benchdb"
 )
 
 func main() {
@@ -63,10 +62,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := os.Chmod(*dir, 0o755); err != nil {
 		return err
 	}
-	pg, err := db.StartEmbedded(ctx, db.EmbeddedConfig{DataDir: filepath.Join(*dir, "data"),
-		// Filling is not under test; reading is, and these do not change it.
-		Settings: map[string]string{"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
-			"shared_buffers": "512MB", "max_wal_size": "8GB", "maintenance_work_mem": "512MB"}})
+	pg, err := benchdb.Start(ctx, *dir)
 	if err != nil {
 		return err
 	}
@@ -98,25 +94,11 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // measure fills a database of the layout and reads history pages from it.
 func measure(ctx context.Context, pg *db.Embedded, layout string, donations, donors, pages, clients int, out io.Writer) (result, error) {
 	r := result{layout: layout, pages: pages}
-	admin, err := pgxpool.New(ctx, pg.URL("postgres"))
-	if err != nil {
-		return r, err
-	}
-	name := "history_" + layout
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
-	admin.Close()
-	if err != nil {
-		return r, err
-	}
-	store, err := db.Open(ctx, pg.URL(name), int32(clients+2))
+	store, m, err := benchdb.Create(ctx, pg, "history_"+layout, int32(clients+2))
 	if err != nil {
 		return r, err
 	}
 	defer store.Close()
-	m := &db.Migrator{Domain: store.Pool, Jobs: store.Pool}
-	if _, err := m.Up(ctx); err != nil {
-		return r, err
-	}
 	if layout == "unpartitioned" {
 		// The migration before the partitioning.
 		if _, err := m.Down(ctx); err != nil {
@@ -125,26 +107,8 @@ func measure(ctx context.Context, pg *db.Embedded, layout string, donations, don
 	}
 	start := time.Now()
 	fmt.Fprintf(out, "%s: filling %d donations from %d donors...\n", layout, donations, donors)
-	for _, step := range []struct {
-		sql  string
-		args []any
-	}{
-		{`INSERT INTO users (email, name, password_hash) SELECT 'donor' || g || '@example.test', 'Donor ' || g, 'x' FROM generate_series(1, $1) g`, []any{donors}},
-		{`INSERT INTO charities (slug, name, ein) VALUES ('bench', 'Bench Charity', '12-3456789')`, nil},
-		{`INSERT INTO payment_methods (user_id, provider_customer_id, provider_payment_method_id, brand, last4, exp_month, exp_year, is_default)
-			SELECT id, 'cus_bench', 'pm_' || id, 'visa', '4242', 12, 2040, true FROM users`, nil},
-		// Each donor gives donations/donors times, at random moments of the three days.
-		{`INSERT INTO donations (user_id, charity_id, amount_cents, currency, status, idempotency_key, request_hash, payment_method_id,
-				created_at, updated_at, settled_at)
-			SELECT pm.user_id, (SELECT id FROM charities), 100 + (random() * 10000)::int, 'USD', 'SUCCEEDED', gen_random_uuid()::text, 'h', pm.id,
-				at.t, at.t, at.t
-			FROM payment_methods pm, generate_series(1, $1) g, LATERAL (SELECT now() - random() * interval '3 days' + g * interval '0 s') AS at(t)`,
-			[]any{donations / donors}},
-		{`ANALYZE`, nil},
-	} {
-		if _, err := store.Pool.Exec(ctx, step.sql, step.args...); err != nil {
-			return r, fmt.Errorf("fill: %w", err)
-		}
+	if err := benchdb.Fill(ctx, store.Pool, benchdb.Spec{Donations: donations, Donors: donors, Charities: 1}); err != nil {
+		return r, err
 	}
 	r.fill = time.Since(start)
 

@@ -135,3 +135,23 @@ func GoTool(name string) (string, error) {
 	}
 	return strings.TrimSpace(string(out)), nil
 }
+
+// MemoryMB returns a field of the process's /proc/PID/status in MB: "VmRSS" (resident now)
+// or "VmHWM" (its peak).
+func MemoryMB(pid int, field string) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 0 {
+				break
+			}
+			kb, err := strconv.ParseFloat(f[0], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
