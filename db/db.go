@@ -107,17 +107,8 @@ func (db *DB) InTxAt(ctx context.Context, level pgx.TxIsoLevel, fn func(tx pgx.T
 		if err := fn(tx); err != nil {
 			return err
 		}
-		conn := tx.Conn().PgConn()
-		forgetUnreplicated(conn)
 		if err := tx.Commit(ctx); err != nil {
 			return fmt.Errorf("commit: %w", err)
-		}
-		if wasUnreplicated(conn) {
-			// The wait for the synchronous standby was cancelled (the deadline): PostgreSQL
-			// then reports the COMMIT as done although only this node has it, and a failover
-			// now would lose it. Not an answer to give a client: the work is tried again,
-			// and finds itself done, or is done again on the new primary.
-			return ErrNotReplicated
 		}
 		return nil
 	})

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/giveathon/giveathon/metrics"
@@ -51,7 +49,6 @@ var ErrNoPrimary = errors.New("waiting for a read-write primary")
 // configureFailover sets cfg up to drop connections to a server that no longer takes writes;
 // dsn is the connection string cfg was parsed from.
 func configureFailover(cfg *pgxpool.Config, dsn string) {
-	cfg.ConnConfig.OnNotice = noticeUnreplicated
 	if cfg.ConnConfig.ConnectTimeout <= 0 || cfg.ConnConfig.ConnectTimeout > connectTimeout {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
@@ -170,29 +167,4 @@ func PoolReady(ctx context.Context, pool *pgxpool.Pool, name string) error {
 		return fmt.Errorf("%w%s: %w", ErrNoPrimary, of, err)
 	}
 	return fmt.Errorf("database unreachable%s: %w", of, err)
-}
-
-// ErrNotReplicated says a COMMIT came back as done while its wait for the synchronous standby
-// had been cancelled: only this node has the transaction, and a failover would lose it. Retry
-// takes it as a lost connection: the work runs again, idempotently.
-var ErrNotReplicated = errors.New("the commit was not confirmed by the synchronous standby")
-
-// unreplicated holds the connections whose last COMMIT's wait for the synchronous standby was
-// cancelled, as PostgreSQL's warning on the connection said.
-var unreplicated sync.Map // *pgconn.PgConn -> struct{}
-
-// noticeUnreplicated is the connections' notice handler: it marks a connection whose COMMIT
-// was acknowledged locally only ("canceling wait for synchronous replication ... The
-// transaction has already committed locally, but might not have been replicated").
-func noticeUnreplicated(c *pgconn.PgConn, n *pgconn.Notice) {
-	if strings.Contains(n.Message, "synchronous replication") || strings.Contains(n.Detail, "might not have been replicated") {
-		unreplicated.Store(c, struct{}{})
-	}
-}
-
-func forgetUnreplicated(c *pgconn.PgConn) { unreplicated.Delete(c) }
-
-func wasUnreplicated(c *pgconn.PgConn) bool {
-	_, ok := unreplicated.LoadAndDelete(c)
-	return ok
 }

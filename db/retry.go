@@ -163,7 +163,7 @@ func IsConnectionLoss(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, pgconn.ErrReadOnlyConnection) || errors.Is(err, ErrNotReplicated) {
+	if errors.Is(err, pgconn.ErrReadOnlyConnection) {
 		return true
 	}
 	if state := errorState(err); state != "" {
