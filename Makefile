@@ -33,10 +33,16 @@ build: web ## Build bin/giveathon, with the web app embedded.
 run: deps build ## Run Giveathon on http://localhost:8080 (embedded database in ./.data, Stripe sandbox, Mailpit inbox on :8025).
 	@scripts/run.sh
 
+# The failover tests run alone, after the others: the monitor's health checks (a second each)
+# take a standby that a saturated machine holds back for a failed one, and the primary then
+# writes without its synchronous standby (wait_primary), which a 2-node formation allows.
+FAILOVER_TESTS := ^(TestChaosHASmallProfile|TestWritesRideThroughSwitchoverAndFailover)$$
+
 .PHONY: test
 test: deps verify lint ## Run every check and test (what CI runs): Go tests, then the browser tests.
 	@scripts/ensure-pg-auto-failover.sh || { [ -z "$$CI" ] && echo "pg_auto_failover could not be installed: the failover tests will be skipped" >&2; } || exit 1
-	go test -count=1 -timeout 10m ./...
+	go test -count=1 -timeout 10m -skip '$(FAILOVER_TESTS)' ./...
+	go test -count=1 -timeout 10m -p 1 -run '$(FAILOVER_TESTS)' ./internal/pgaf/ ./cmd/chaos/
 	@$(MAKE) --no-print-directory e2e
 
 .PHONY: e2e
