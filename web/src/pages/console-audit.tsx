@@ -1,12 +1,11 @@
 // The console's audit log: every admin action, newest first, a page at a time. Nothing edits it.
-import { useEffect, useRef, useState } from 'preact/hooks';
-import type { CombinedError } from '@urql/core';
 import { client } from '../client';
 import { AdminAuditLogQuery } from '../operations';
 import type { AdminAuditLogQuery as AuditData } from '../gql/graphql';
 import { errorText, hasCode } from '../lib/errors';
 import { formatDateTime } from '../lib/format';
 import { useSessionExpiry } from '../auth';
+import { pageOf, usePagedList } from '../lib/paging';
 import { Loading, Notice, useTitle } from '../components/ui';
 import { ConsoleRefused } from './console';
 
@@ -26,42 +25,12 @@ function pretty(json: string | null | undefined): string {
 
 export function ConsoleAudit() {
   useTitle('Audit log · Console');
-  const [items, setItems] = useState<Action[]>([]);
-  const [total, setTotal] = useState<number | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [hasMore, setHasMore] = useState(false);
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<CombinedError | null>(null);
-  const firstNew = useRef<HTMLHeadingElement>(null);
-  const focusIndex = useRef(-1);
-  useSessionExpiry(error);
-
-  async function load(after: string | null) {
-    setLoading(true);
+  const { items, total, hasMore, loading, error, firstNew, focusIndex, loadMore } = usePagedList<Action, HTMLHeadingElement>(async (after) => {
     const r = await client.query(AdminAuditLogQuery, { first: PAGE, after }).toPromise();
-    setLoading(false);
-    setError(r.error ?? null);
     const conn = r.data?.adminAuditLog;
-    if (!conn) return;
-    const page = conn.edges.map((e) => e.node);
-    setItems((prev) => {
-      focusIndex.current = after ? prev.length : -1;
-      return after ? [...prev, ...page] : page;
-    });
-    setTotal(conn.totalCount);
-    setCursor(conn.pageInfo.endCursor ?? null);
-    setHasMore(conn.pageInfo.hasNextPage);
-  }
-
-  useEffect(() => {
-    void load(null);
-  }, []);
-  useEffect(() => {
-    if (focusIndex.current >= 0) {
-      firstNew.current?.focus();
-      focusIndex.current = -1;
-    }
-  }, [items]);
+    return { error: r.error, page: conn && pageOf(conn, conn.edges.map((e) => e.node)) };
+  });
+  useSessionExpiry(error);
 
   if (hasCode(error, 'FORBIDDEN')) return <ConsoleRefused />;
 
@@ -77,7 +46,7 @@ export function ConsoleAudit() {
           {items.map((a, i) => (
             <li key={a.id} class="card admin-item" data-testid="audit-entry">
               <div class="admin-item-head">
-                <h2 class="admin-item-title" tabIndex={-1} ref={i === focusIndex.current ? firstNew : undefined}>
+                <h2 class="admin-item-title" tabIndex={-1} ref={i === focusIndex ? firstNew : undefined}>
                   {a.action} <span class="muted">on</span> {a.objectType}
                 </h2>
                 <time class="muted" dateTime={a.createdAt}>
@@ -114,7 +83,7 @@ export function ConsoleAudit() {
       {loading && <Loading />}
       {hasMore && !loading && (
         <p>
-          <button type="button" onClick={() => load(cursor)}>
+          <button type="button" onClick={loadMore}>
             Load more actions
           </button>
         </p>

@@ -3,13 +3,13 @@
 import type { Ref } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useQuery } from '@urql/preact';
-import type { CombinedError } from '@urql/core';
 import { client } from '../client';
 import { AdminDonationsQuery, CharityOptionsQuery, RefundDonationMutation } from '../operations';
 import type { AdminDonationFilter, AdminDonationRowFragment, AdminDonationsQuery as AdminDonationsData, DonationStatus } from '../gql/graphql';
 import { errorText, hasCode } from '../lib/errors';
 import { formatDateTime, money } from '../lib/format';
 import { useSessionExpiry } from '../auth';
+import { pageOf, usePagedList } from '../lib/paging';
 import { FormAlert, Loading, Notice, StatusBadge, statusLabel, useTitle } from '../components/ui';
 import { ConsoleRefused } from './console';
 
@@ -36,46 +36,16 @@ export function ConsoleDonations() {
   useTitle('Donations · Console');
   const [draft, setDraft] = useState<Filter>({ status: '', email: '', charityId: '' });
   const [filter, setFilter] = useState<Filter>(draft);
-  const [rows, setRows] = useState<Row[]>([]);
-  const [total, setTotal] = useState<number | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [hasMore, setHasMore] = useState(false);
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<CombinedError | null>(null);
-  const generation = useRef(0);
-  const firstNew = useRef<HTMLHeadingElement>(null);
-  const focusIndex = useRef(-1);
   const [charities] = useQuery({ query: CharityOptionsQuery });
+  const { items: rows, setItems: setRows, total, hasMore, loading, error, firstNew, focusIndex, loadMore } = usePagedList<Row, HTMLHeadingElement>(
+    async (after) => {
+      const r = await client.query(AdminDonationsQuery, { filter: toInput(filter), first: PAGE, after }).toPromise();
+      const conn = r.data?.adminDonations;
+      return { error: r.error, page: conn && pageOf(conn, conn.edges) };
+    },
+    [filter],
+  );
   useSessionExpiry(error);
-
-  async function load(after: string | null) {
-    const gen = after ? generation.current : ++generation.current;
-    setLoading(true);
-    const r = await client.query(AdminDonationsQuery, { filter: toInput(filter), first: PAGE, after }).toPromise();
-    if (gen !== generation.current) return; // a newer search answered first
-    setLoading(false);
-    setError(r.error ?? null);
-    const conn = r.data?.adminDonations;
-    if (!conn) return;
-    setRows((prev) => {
-      focusIndex.current = after ? prev.length : -1;
-      return after ? [...prev, ...conn.edges] : conn.edges;
-    });
-    setTotal(conn.totalCount);
-    setCursor(conn.pageInfo.endCursor ?? null);
-    setHasMore(conn.pageInfo.hasNextPage);
-  }
-
-  useEffect(() => {
-    void load(null);
-  }, [filter]);
-  // After "Load more", the keyboard goes on from the first donation that came in.
-  useEffect(() => {
-    if (focusIndex.current >= 0) {
-      firstNew.current?.focus();
-      focusIndex.current = -1;
-    }
-  }, [rows]);
 
   if (hasCode(error, 'FORBIDDEN')) return <ConsoleRefused />;
 
@@ -149,7 +119,7 @@ export function ConsoleDonations() {
       {rows.length > 0 && (
         <ul class="admin-list" aria-label="Donations">
           {rows.map((r, i) => (
-            <DonationRow key={r.node.id} row={r} headingRef={i === focusIndex.current ? firstNew : undefined} onChange={replace} />
+            <DonationRow key={r.node.id} row={r} headingRef={i === focusIndex ? firstNew : undefined} onChange={replace} />
           ))}
         </ul>
       )}
@@ -157,7 +127,7 @@ export function ConsoleDonations() {
       {!loading && total === 0 && <p>No donation matches. Try another status, e-mail or charity.</p>}
       {hasMore && !loading && (
         <p>
-          <button type="button" onClick={() => load(cursor)}>
+          <button type="button" onClick={loadMore}>
             Load more donations
           </button>
         </p>
