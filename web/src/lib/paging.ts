@@ -61,7 +61,7 @@ export function usePagedList<T, E extends HTMLElement>(fetchPage: (after: string
     }
   }, [items]);
 
-  return { items, setItems, total, hasMore, loading, error, firstNew, focusIndex: focusIndex.current, loadMore: () => load(cursor) };
+  return { items, setItems, total, setTotal, hasMore, loading, error, firstNew, focusIndex: focusIndex.current, loadMore: () => load(cursor) };
 }
 
 /** pageOf makes a Page of a connection's items. */

@@ -1,9 +1,9 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
-import type { CombinedError } from '@urql/core';
+import { useEffect, useState } from 'preact/hooks';
 import { client } from '../client';
 import { CharitiesQuery } from '../operations';
 import type { CharitiesQuery as CharitiesData } from '../gql/graphql';
 import { errorText } from '../lib/errors';
+import { pageOf, usePagedList } from '../lib/paging';
 import { Loading, Notice, useTitle } from '../components/ui';
 
 type Charity = CharitiesData['charities']['edges'][number]['node'];
@@ -14,39 +14,16 @@ export function Charities() {
   useTitle('Charities');
   const [search, setSearch] = useState('');
   const [debounced, setDebounced] = useState('');
-  const [items, setItems] = useState<Charity[]>([]);
-  const [total, setTotal] = useState<number | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [hasMore, setHasMore] = useState(false);
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<CombinedError | null>(null);
-  const generation = useRef(0);
 
   useEffect(() => {
     const t = setTimeout(() => setDebounced(search.trim()), 300);
     return () => clearTimeout(t);
   }, [search]);
 
-  async function load(after: string | null) {
-    const gen = after ? generation.current : ++generation.current;
-    setLoading(true);
-    const r = await client
-      .query(CharitiesQuery, { first: PAGE, after, search: debounced || null })
-      .toPromise();
-    if (gen !== generation.current) return; // a newer search answered first
-    setLoading(false);
-    setError(r.error ?? null);
+  const { items, total, hasMore, loading, error, loadMore } = usePagedList<Charity, HTMLElement>(async (after) => {
+    const r = await client.query(CharitiesQuery, { first: PAGE, after, search: debounced || null }).toPromise();
     const c = r.data?.charities;
-    if (!c) return;
-    const page = c.edges.map((e) => e.node);
-    setItems((prev) => (after ? [...prev, ...page] : page));
-    setTotal(c.totalCount);
-    setCursor(c.pageInfo.endCursor ?? null);
-    setHasMore(c.pageInfo.hasNextPage);
-  }
-
-  useEffect(() => {
-    void load(null);
+    return { error: r.error, page: c && pageOf(c, c.edges.map((e) => e.node)) };
   }, [debounced]);
 
   return (
@@ -95,7 +72,7 @@ export function Charities() {
       {!loading && total === 0 && <p>No charity matches that search. Try fewer or other words.</p>}
       {hasMore && !loading && (
         <p>
-          <button type="button" class="button" onClick={() => load(cursor)}>
+          <button type="button" class="button" onClick={loadMore}>
             Load more charities
           </button>
         </p>

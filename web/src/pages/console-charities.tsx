@@ -1,12 +1,12 @@
 // The console's charities: every charity (active or not), in name order, with a form to add one
 // and an edit form per charity (name, description, EIN, active). Each change is audited.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { CombinedError } from '@urql/core';
 import { client } from '../client';
 import { AdminCharitiesQuery, CreateCharityMutation, UpdateCharityMutation } from '../operations';
 import type { AdminCharityFragment } from '../gql/graphql';
 import { errorText, formErrors, hasCode } from '../lib/errors';
 import { useSessionExpiry } from '../auth';
+import { pageOf, usePagedList } from '../lib/paging';
 import { FieldError, FormAlert, Loading, Notice, useTitle } from '../components/ui';
 import { ConsoleRefused } from './console';
 
@@ -24,33 +24,15 @@ const empty: Values = { name: '', description: '', ein: '', active: true };
 
 export function ConsoleCharities() {
   useTitle('Charities · Console');
-  const [items, setItems] = useState<AdminCharityFragment[]>([]);
-  const [total, setTotal] = useState<number | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [hasMore, setHasMore] = useState(false);
-  const [loading, setLoading] = useState(true);
-  const [error, setError] = useState<CombinedError | null>(null);
   const [adding, setAdding] = useState(false);
   const [status, setStatus] = useState('');
+  const { items, setItems, setTotal, total, hasMore, loading, error, loadMore } = usePagedList<AdminCharityFragment, HTMLElement>(async (after) => {
+    const r = await client.query(AdminCharitiesQuery, { first: PAGE, after }).toPromise();
+    const c = r.data?.charities;
+    return { error: r.error, page: c && pageOf(c, c.edges.map((e) => e.node)) };
+  });
   useSessionExpiry(error);
 
-  async function load(after: string | null) {
-    setLoading(true);
-    const r = await client.query(AdminCharitiesQuery, { first: PAGE, after }).toPromise();
-    setLoading(false);
-    setError(r.error ?? null);
-    const c = r.data?.charities;
-    if (!c) return;
-    const page = c.edges.map((e) => e.node);
-    setItems((prev) => (after ? [...prev, ...page] : page));
-    setTotal(c.totalCount);
-    setCursor(c.pageInfo.endCursor ?? null);
-    setHasMore(c.pageInfo.hasNextPage);
-  }
-
-  useEffect(() => {
-    void load(null);
-  }, []);
 
   if (hasCode(error, 'FORBIDDEN')) return <ConsoleRefused />;
 
@@ -93,7 +75,7 @@ export function ConsoleCharities() {
       {loading && <Loading />}
       {hasMore && !loading && (
         <p>
-          <button type="button" onClick={() => load(cursor)}>
+          <button type="button" onClick={loadMore}>
             Load more charities
           </button>
         </p>
