@@ -5,7 +5,7 @@
 export GOTOOLCHAIN := go1.27.3
 
 BIN := bin/giveathon
-GENERATED := graph/generated graph/model/models_gen.go graph/schema.resolvers.go
+GENERATED := graph/generated graph/model/models_gen.go graph/schema.resolvers.go graph/partners.resolvers.go
 
 .DEFAULT_GOAL := help
 

@@ -111,6 +111,10 @@ type Donation struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	SettledAt       *time.Time
+	// PartnerID is the partner the gift came through ("" for a donor's own gift), and
+	// PartnerReference the partner's reference for it.
+	PartnerID        string
+	PartnerReference string
 }
 
 // PaymentAttempt is one try of the charge worker (or of the reconciler) at a donation.

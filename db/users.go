@@ -29,9 +29,9 @@ func scanUser(row pgx.Row, extra ...any) (*giveathon.User, error) {
 func (db *DB) CreateUserWithSession(ctx context.Context, u *giveathon.User, passwordHash string, tokenHash []byte, expiresAt time.Time) error {
 	err := db.InTxAt(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
 		created, err := scanUser(tx.QueryRow(ctx, `INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3)
-			ON CONFLICT (email) DO NOTHING RETURNING `+userColumns, u.Email, u.Name, passwordHash))
+			ON CONFLICT (email) WHERE partner_id IS NULL DO NOTHING RETURNING `+userColumns, u.Email, u.Name, passwordHash))
 		if errors.Is(err, pgx.ErrNoRows) {
-			created, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1 AND password_hash = $2`,
+			created, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1 AND password_hash = $2 AND partner_id IS NULL`,
 				u.Email, passwordHash))
 			if errors.Is(err, pgx.ErrNoRows) {
 				return giveathon.Invalid("email", "an account with this email already exists").WithCode(giveathon.ECONFLICT)
@@ -57,7 +57,7 @@ func (db *DB) CreateUserWithSession(ctx context.Context, u *giveathon.User, pass
 // ENOTFOUND.
 func (db *DB) FindUserByEmail(ctx context.Context, email string) (*giveathon.User, string, error) {
 	var hash string
-	u, err := scanUser(db.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE email = $1`, email), &hash)
+	u, err := scanUser(db.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE email = $1 AND partner_id IS NULL`, email), &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, "", giveathon.Errorf(giveathon.ENOTFOUND, "user not found")
 	} else if err != nil {
@@ -101,7 +101,7 @@ func (db *DB) RevokeSession(ctx context.Context, tokenHash []byte) error {
 // SetUserRole records an account's role by its case-folded e-mail (giveathon admin grant and
 // revoke) and returns the account, or ENOTFOUND when no account has that e-mail.
 func (db *DB) SetUserRole(ctx context.Context, email string, role giveathon.Role) (*giveathon.User, error) {
-	u, err := scanUser(db.QueryRow(ctx, `UPDATE users SET role = $2 WHERE email = $1 RETURNING `+userColumns, email, role))
+	u, err := scanUser(db.QueryRow(ctx, `UPDATE users SET role = $2 WHERE email = $1 AND partner_id IS NULL RETURNING `+userColumns, email, role))
 	return u, oneRow(err, "user", "set user role")
 }
 

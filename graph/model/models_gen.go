@@ -71,6 +71,20 @@ type CharityEdge struct {
 	Node   *giveathon.Charity `json:"node"`
 }
 
+type CreateAPIKeyInput struct {
+	PartnerID string `json:"partnerId"`
+	// At least one.
+	Scopes []giveathon.APIScope `json:"scopes"`
+	// When the key stops working (in the future); null: never (revoke it instead).
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+type CreateAPIKeyPayload struct {
+	APIKey *giveathon.APIKey `json:"apiKey"`
+	// The key itself (gvk_...): shown this once. Send it as Authorization: Bearer <secret>.
+	Secret string `json:"secret"`
+}
+
 type CreateCharityInput struct {
 	Name string `json:"name"`
 	// US Employer Identification Number, 12-3456789.
@@ -79,6 +93,26 @@ type CreateCharityInput struct {
 	// Lower-case words joined by hyphens; made from the name when not given.
 	Slug   *string `json:"slug,omitempty"`
 	Active *bool   `json:"active,omitempty"`
+}
+
+type CreatePartnerInput struct {
+	// 1 to 100 characters.
+	Name string `json:"name"`
+	// Where to write when a webhook endpoint is disabled (optional).
+	ContactEmail *string `json:"contactEmail,omitempty"`
+}
+
+type CreateWebhookEndpointInput struct {
+	// https (http and local addresses only in development); no credentials in it.
+	URL string `json:"url"`
+	// The event types to send (at least one); "*" sends them all.
+	Events []string `json:"events"`
+}
+
+type CreateWebhookEndpointPayload struct {
+	Endpoint *giveathon.WebhookEndpoint `json:"endpoint"`
+	// whsec_ and base64 of 32 random bytes: shown this once.
+	Secret string `json:"secret"`
 }
 
 type DonationConnection struct {
@@ -117,6 +151,67 @@ type PageInfo struct {
 	HasPreviousPage bool    `json:"hasPreviousPage"`
 	StartCursor     *string `json:"startCursor,omitempty"`
 	EndCursor       *string `json:"endCursor,omitempty"`
+}
+
+type PartnerConnection struct {
+	Edges    []*PartnerEdge `json:"edges"`
+	PageInfo *PageInfo      `json:"pageInfo"`
+}
+
+type PartnerDonationConnection struct {
+	Edges    []*PartnerDonationEdge `json:"edges"`
+	PageInfo *PageInfo              `json:"pageInfo"`
+}
+
+type PartnerDonationEdge struct {
+	Cursor string                     `json:"cursor"`
+	Node   *giveathon.PartnerDonation `json:"node"`
+}
+
+type PartnerDonationFilter struct {
+	Status           *giveathon.DonationStatus `json:"status,omitempty"`
+	PartnerReference *string                   `json:"partnerReference,omitempty"`
+}
+
+type PartnerDonor struct {
+	// Where the receipt goes.
+	Email string `json:"email"`
+	// 1 to 100 characters.
+	Name string `json:"name"`
+}
+
+type PartnerEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *giveathon.Partner `json:"node"`
+}
+
+type PartnerEventConnection struct {
+	Edges    []*PartnerEventEdge `json:"edges"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+}
+
+type PartnerEventEdge struct {
+	// The event's sequence number, as a string.
+	Cursor string                  `json:"cursor"`
+	Node   *giveathon.PartnerEvent `json:"node"`
+}
+
+type PartnerSubmitDonationInput struct {
+	Donor     *PartnerDonor `json:"donor"`
+	CharityID string        `json:"charityId"`
+	// In cents: 100 ($1.00) to 10,000,000 ($100,000.00).
+	AmountCents int `json:"amountCents"`
+	// Only USD.
+	Currency *string `json:"currency,omitempty"`
+	// A Stripe PaymentMethod (pm_...) made with Giveathon's publishable key.
+	ProviderPaymentMethodID string `json:"providerPaymentMethodId"`
+	// 1 to 255 of A-Z a-z 0-9 _ . : - ; one per gift, reused when the request is retried.
+	IdempotencyKey string `json:"idempotencyKey"`
+	// The partner's own reference for the gift (up to 255 characters), sent back in its events.
+	PartnerReference *string `json:"partnerReference,omitempty"`
+	Anonymous        *bool   `json:"anonymous,omitempty"`
+	// Up to 500 characters, shown to the charity.
+	Message *string `json:"message,omitempty"`
 }
 
 // How the web app collects cards.
@@ -175,4 +270,22 @@ type UpdateCharityInput struct {
 	Ein         *string `json:"ein,omitempty"`
 	Slug        *string `json:"slug,omitempty"`
 	Active      *bool   `json:"active,omitempty"`
+}
+
+type UpdateWebhookEndpointInput struct {
+	ID     string   `json:"id"`
+	URL    *string  `json:"url,omitempty"`
+	Events []string `json:"events,omitempty"`
+	// True turns a disabled endpoint back on.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+type WebhookDeliveryConnection struct {
+	Edges    []*WebhookDeliveryEdge `json:"edges"`
+	PageInfo *PageInfo              `json:"pageInfo"`
+}
+
+type WebhookDeliveryEdge struct {
+	Cursor string                     `json:"cursor"`
+	Node   *giveathon.WebhookDelivery `json:"node"`
 }

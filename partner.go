@@ -1,0 +1,142 @@
+package giveathon
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// APIScope is what a partner's API key may do.
+type APIScope string
+
+// API key scopes.
+const (
+	ScopeDonationsWrite APIScope = "DONATIONS_WRITE"
+	ScopeDonationsRead  APIScope = "DONATIONS_READ"
+	ScopeWebhooksManage APIScope = "WEBHOOKS_MANAGE"
+	ScopeTotalsRead     APIScope = "TOTALS_READ"
+)
+
+// Partner is a system that gives through the API for its own donors.
+type Partner struct {
+	ID           string
+	Name         string
+	ContactEmail *string
+	CreatedAt    time.Time
+}
+
+// APIKey is one of a partner's keys; its secret is never kept, only its SHA-256.
+type APIKey struct {
+	ID         string
+	PartnerID  string
+	Prefix     string
+	Mode       string // live or test
+	Scopes     []APIScope
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	RevokedAt  *time.Time
+	LastUsedAt *time.Time
+}
+
+// Caller is the partner a request acts for: the key it authenticated with.
+type Caller struct {
+	Partner *Partner
+	Key     *APIKey
+}
+
+// Can reports whether the caller's key has the scope.
+func (c *Caller) Can(s APIScope) bool {
+	return c != nil && c.Key != nil && slices.Contains(c.Key.Scopes, s)
+}
+
+type callerContextKey struct{}
+
+// NewContextWithCaller returns a context that carries the partner the request acts for.
+func NewContextWithCaller(ctx context.Context, c *Caller) context.Context {
+	return context.WithValue(ctx, callerContextKey{}, c)
+}
+
+// CallerFromContext returns the partner the request acts for, or nil (a donor or a visitor).
+func CallerFromContext(ctx context.Context) *Caller {
+	c, _ := ctx.Value(callerContextKey{}).(*Caller)
+	return c
+}
+
+// PartnerDonation is a gift through a partner, with the partner's donor.
+type PartnerDonation struct {
+	*Donation
+	DonorEmail string
+	DonorName  string
+}
+
+// Partner event types (webhook event types too).
+const (
+	EventDonationSucceeded      = "donation.succeeded"
+	EventDonationFailed         = "donation.failed"
+	EventDonationRequiresAction = "donation.requires_action"
+	EventDonationRefunded       = "donation.refunded"
+	EventDonationDisputed       = "donation.disputed"
+	EventMilestone              = "event.milestone"
+)
+
+// PartnerEventTypes are every type of partner event, in the order the docs list them.
+var PartnerEventTypes = []string{EventDonationSucceeded, EventDonationFailed, EventDonationRequiresAction,
+	EventDonationRefunded, EventDonationDisputed, EventMilestone}
+
+// PartnerEvent is one thing that happened to a partner's gifts or to the event. Seq is 0 until
+// the sequencer gives it the partner's next sequence number.
+type PartnerEvent struct {
+	ID         string
+	PartnerID  string
+	DonationID string
+	Type       string
+	Data       json.RawMessage
+	CreatedAt  time.Time
+	Seq        int64
+	TotalCents int64
+	TotalCount int64
+}
+
+// TotalsCheckpoint is a partner's totals just after one of its events.
+type TotalsCheckpoint struct {
+	Sequence      int64
+	TotalCents    int64
+	DonationCount int64
+}
+
+// WebhookEndpoint is where a partner's events are sent.
+type WebhookEndpoint struct {
+	ID              string
+	PartnerID       string
+	URL             string
+	Events          []string
+	Status          string // enabled, disabled or deleted
+	DisabledReason  *string
+	SecretVersion   int
+	PreviousVersion *int
+	PreviousUntil   *time.Time
+	CreatedAt       time.Time
+}
+
+// WebhookDelivery is one event sent to one endpoint, with all its tries.
+type WebhookDelivery struct {
+	ID            string
+	EndpointID    string
+	PartnerID     string
+	EventID       string
+	EventType     string
+	Status        string // pending, delivered or failed
+	AttemptCount  int
+	NextAttemptAt *time.Time
+	CreatedAt     time.Time
+	DeliveredAt   *time.Time
+}
+
+// WebhookAttempt is one try of a delivery.
+type WebhookAttempt struct {
+	At         time.Time
+	StatusCode *int
+	DurationMs int
+	Error      *string
+}
