@@ -49,16 +49,33 @@ type StateRule struct {
 	Email string
 	// RecordsFailure keeps the failure's code and message on the donation.
 	RecordsFailure bool
+	// PartnerEvent is the type of the partner event the move writes for a partner's gift
+	// (donation.succeeded, ...), or "" for none.
+	PartnerEvent string
 }
 
 // States is the state table: every status a donation may reach by a move, with what reaching
 // it writes. PENDING is only ever the first state.
 var States = map[DonationStatus]StateRule{
 	StatusProcessing:     {From: []DonationStatus{StatusPending}},
-	StatusRequiresAction: {From: []DonationStatus{StatusProcessing}},
-	StatusSucceeded:      {From: []DonationStatus{StatusProcessing, StatusRequiresAction}, Settles: true, Totals: +1, Email: EmailReceipt},
-	StatusFailed:         {From: []DonationStatus{StatusProcessing, StatusRequiresAction}, Settles: true, Email: EmailFailure, RecordsFailure: true},
-	StatusRefunded:       {From: []DonationStatus{StatusSucceeded}, Totals: -1, Email: EmailRefund},
+	StatusRequiresAction: {From: []DonationStatus{StatusProcessing}, PartnerEvent: EventDonationRequiresAction},
+	StatusSucceeded: {From: []DonationStatus{StatusProcessing, StatusRequiresAction}, Settles: true, Totals: +1, Email: EmailReceipt,
+		PartnerEvent: EventDonationSucceeded},
+	StatusFailed: {From: []DonationStatus{StatusProcessing, StatusRequiresAction}, Settles: true, Email: EmailFailure, RecordsFailure: true,
+		PartnerEvent: EventDonationFailed},
+	StatusRefunded: {From: []DonationStatus{StatusSucceeded}, Totals: -1, Email: EmailRefund, PartnerEvent: EventDonationRefunded},
+}
+
+// PartnerTotals is how a partner event changes the partner's totals: the Totals of the state
+// whose move writes it, times the gift's amount (a dispute, or a milestone, changes nothing; a
+// lost dispute arrives as donation.refunded).
+func PartnerTotals(eventType string, amountCents int64) (cents, count int64) {
+	for _, rule := range States {
+		if rule.PartnerEvent == eventType && eventType != "" {
+			return int64(rule.Totals) * amountCents, int64(rule.Totals)
+		}
+	}
+	return 0, 0
 }
 
 // CanMoveTo reports whether a donation in s may move to next.
@@ -171,6 +188,55 @@ type SubmitDonationInput struct {
 	ConfirmDuplicate bool
 	Message          string
 	Anonymous        bool
+	// Partner, when set, makes the gift a partner's: its donor is the partner's, and the
+	// idempotency key the partner's.
+	Partner *PartnerGift
+}
+
+// PartnerGift is what a gift through a partner carries besides a donor's own gift.
+type PartnerGift struct {
+	PartnerID string
+	// Reference is the partner's own reference for the gift ("" for none).
+	Reference string
+	// DonorEmail and DonorName are the partner's donor (the receipt goes to the e-mail).
+	DonorEmail string
+	DonorName  string
+	// ProviderPaymentMethodID is the provider's card the partner's page made: what the
+	// request asked for (PaymentMethodID is the card as saved here, for the donor).
+	ProviderPaymentMethodID string
+}
+
+// asInvalid returns the *Error a validation returned.
+func asInvalid(err error) *Error {
+	e, ok := err.(*Error)
+	if !ok {
+		return Invalid("", "%v", err)
+	}
+	return e
+}
+
+// MaxPartnerReferenceLen bounds a partner's reference for a gift.
+const MaxPartnerReferenceLen = 255
+
+// Validate checks the partner's part of a gift and returns it normalised.
+func (p PartnerGift) Validate() (PartnerGift, error) {
+	var err error
+	if p.DonorEmail, err = NormalizeEmail(p.DonorEmail); err != nil {
+		return p, asInvalid(err).WithField("donor.email")
+	}
+	if p.DonorName, err = NormalizeName(p.DonorName); err != nil {
+		return p, asInvalid(err).WithField("donor.name")
+	}
+	p.Reference = strings.TrimSpace(p.Reference)
+	switch {
+	case len(p.Reference) > MaxPartnerReferenceLen:
+		return p, Invalid("partnerReference", "partnerReference must be at most %d characters", MaxPartnerReferenceLen)
+	case !utf8.ValidString(p.Reference) || strings.ContainsFunc(p.Reference, isHiddenOrControl):
+		return p, Invalid("partnerReference", "partnerReference contains control or invisible characters")
+	case p.ProviderPaymentMethodID == "":
+		return p, Invalid("providerPaymentMethodId", "providerPaymentMethodId is required")
+	}
+	return p, nil
 }
 
 // Validate checks the input against the limits and returns it normalised (currency upper
@@ -206,15 +272,31 @@ func (in SubmitDonationInput) Validate(l DonationLimits) (SubmitDonationInput, e
 	case strings.ContainsFunc(in.Message, func(r rune) bool { return isHiddenOrControl(r) && r != '\n' && r != '\t' && r != '\r' }):
 		return in, Invalid("message", "message contains control or invisible characters")
 	}
+	if in.Partner != nil {
+		p, err := in.Partner.Validate()
+		if err != nil {
+			return in, err
+		}
+		in.Partner = &p
+	}
 	return in, nil
 }
 
 // RequestHash fingerprints what the donor asked for, so a reused idempotency key with other
 // parameters is told apart from a retry. ConfirmDuplicate is not part of it: it is a
 // permission, not a parameter of the gift.
+//
+// A partner's gift is fingerprinted by what the partner sent (its donor, the provider's card,
+// its reference), known before the card is saved here, so a retry is told apart before any
+// call to the provider.
 func (in SubmitDonationInput) RequestHash() string {
 	h := sha256.New()
-	for _, part := range []string{in.CharityID, strconv.FormatInt(in.AmountCents, 10), in.Currency, in.PaymentMethodID, in.Message, strconv.FormatBool(in.Anonymous)} {
+	parts := []string{in.CharityID, strconv.FormatInt(in.AmountCents, 10), in.Currency, in.PaymentMethodID, in.Message, strconv.FormatBool(in.Anonymous)}
+	if p := in.Partner; p != nil {
+		parts = []string{in.CharityID, strconv.FormatInt(in.AmountCents, 10), in.Currency, p.ProviderPaymentMethodID, in.Message,
+			strconv.FormatBool(in.Anonymous), p.PartnerID, p.Reference, p.DonorEmail, p.DonorName}
+	}
+	for _, part := range parts {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}

@@ -109,3 +109,10 @@ func ErrorRetryAfter(err error) time.Duration {
 	}
 	return 0
 }
+
+// WithField returns a copy of e that names another field, keeping its code and message.
+func (e *Error) WithField(field string) *Error {
+	c := *e
+	c.Field = field
+	return &c
+}

@@ -140,3 +140,32 @@ type WebhookAttempt struct {
 	DurationMs int
 	Error      *string
 }
+
+// PartnerDonationFilter selects a partner's gifts.
+type PartnerDonationFilter struct {
+	PartnerID        string
+	Status           *DonationStatus
+	PartnerReference *string
+	Page             Page
+}
+
+// MaxPartnerEventsPage is the most partner events one page (or one read of a stream) holds.
+const MaxPartnerEventsPage = 500
+
+// PartnerGiftService takes partners' gifts and shows each partner its own gifts and events.
+type PartnerGiftService interface {
+	// PartnerSubmitDonation records a gift for the partner's donor (found or made by
+	// e-mail), saves the card for the donor and queues the charge, as SubmitDonation does.
+	PartnerSubmitDonation(ctx context.Context, partnerID string, in SubmitDonationInput) (*SubmitResult, error)
+	// FindPartnerDonation returns one of the partner's gifts, or ENOTFOUND (another
+	// partner's too).
+	FindPartnerDonation(ctx context.Context, partnerID, id string) (*PartnerDonation, error)
+	// FindPartnerDonations returns a page of the partner's gifts, newest first, with cursors.
+	FindPartnerDonations(ctx context.Context, f PartnerDonationFilter) ([]*PartnerDonation, []string, error)
+	// FindPartnerEvents returns up to first+1 of the partner's sequenced events after
+	// sequence number after, in order.
+	FindPartnerEvents(ctx context.Context, partnerID string, after int64, first int) ([]*PartnerEvent, error)
+	// FindTotalsCheckpoint returns the partner's totals just after its event with sequence
+	// number seq (the latest when nil; zeros for 0); EINVALID beyond its last event.
+	FindTotalsCheckpoint(ctx context.Context, partnerID string, seq *int64) (*TotalsCheckpoint, error)
+}

@@ -101,19 +101,28 @@ func (in RegisterInput) Validate() (RegisterInput, error) {
 		return in, err
 	}
 	in.Email = email
-	in.Name = strings.TrimSpace(in.Name)
-	switch {
-	case in.Name == "":
-		return in, Invalid("name", "name is required")
-	case utf8.RuneCountInString(in.Name) > MaxNameLen:
-		return in, Invalid("name", "name must be at most %d characters", MaxNameLen)
-	case !utf8.ValidString(in.Name) || strings.ContainsFunc(in.Name, isHiddenOrControl):
-		return in, Invalid("name", "name contains control or invisible characters")
+	if in.Name, err = NormalizeName(in.Name); err != nil {
+		return in, err
 	}
 	if err := ValidatePassword(in.Password); err != nil {
 		return in, err
 	}
 	return in, nil
+}
+
+// NormalizeName trims a person's name and checks it may be shown to others: present, not too
+// long, no control or invisible characters.
+func NormalizeName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return name, Invalid("name", "name is required")
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		return name, Invalid("name", "name must be at most %d characters", MaxNameLen)
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, isHiddenOrControl):
+		return name, Invalid("name", "name contains control or invisible characters")
+	}
+	return name, nil
 }
 
 // ValidatePassword checks a new password's length.

@@ -105,9 +105,8 @@ func (db *DB) EraseAccount(ctx context.Context, userID string, statuses []giveat
 		if _, err := tx.Exec(ctx, sqlEraseDonations, userID); err != nil {
 			return err
 		}
-		// "!" is no argon2id hash, so no password ever matches it.
-		_, err = tx.Exec(ctx, `UPDATE users SET email = $2, name = '', password_hash = '!' WHERE id = $1`,
-			userID, giveathon.ErasedEmail(userID))
+		_, err = tx.Exec(ctx, `UPDATE users SET email = $2, name = '', password_hash = $3 WHERE id = $1`,
+			userID, giveathon.ErasedEmail(userID), noPassword)
 		return err
 	})
 	switch {

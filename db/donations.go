@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/giveathon/giveathon"
@@ -14,8 +15,10 @@ import (
 func donationColumnsOf(t string) string {
 	return t + `id::text, ` + t + `user_id::text, ` + t + `charity_id::text, ` + t + `amount_cents, ` + t + `currency, ` +
 		t + `status, ` + t + `idempotency_key, ` + t + `request_hash, ` + t + `payment_method_id::text, coalesce(` +
-		t + `payment_intent_id, ''), coalesce(` + t + `failure_code, ''), coalesce(` + t + `failure_message, ''), ` +
-		t + `message, ` + t + `anonymous, ` + t + `created_at, ` + t + `updated_at, ` + t + `settled_at`
+		t + `payment_intent_id, '') AS payment_intent_id, coalesce(` + t + `failure_code, '') AS failure_code, coalesce(` +
+		t + `failure_message, '') AS failure_message, ` +
+		t + `message, ` + t + `anonymous, ` + t + `created_at, ` + t + `updated_at, ` + t + `settled_at, coalesce(` +
+		t + `partner_id::text, '') AS partner_id, coalesce(` + t + `partner_reference, '') AS partner_reference`
 }
 
 var donationColumns = donationColumnsOf("")
@@ -25,7 +28,7 @@ func scanDonation(row pgx.Row, extra ...any) (*giveathon.Donation, error) {
 	var d giveathon.Donation
 	err := row.Scan(append([]any{&d.ID, &d.UserID, &d.CharityID, &d.AmountCents, &d.Currency, &d.Status, &d.IdempotencyKey,
 		&d.RequestHash, &d.PaymentMethodID, &d.PaymentIntentID, &d.FailureCode, &d.FailureMessage, &d.Message,
-		&d.Anonymous, &d.CreatedAt, &d.UpdatedAt, &d.SettledAt}, extra...)...)
+		&d.Anonymous, &d.CreatedAt, &d.UpdatedAt, &d.SettledAt, &d.PartnerID, &d.PartnerReference}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -47,8 +50,8 @@ func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.Su
 	for round := 0; ; round++ {
 		res, err := db.submitOnce(ctx, userID, in, hash, decide)
 		// Concurrent submits with one key race to insert: the loser's unique violation sends it
-		// round again, to find the winner's row.
-		if isUniqueViolation(err, "donations_user_idempotency_key") && round < 3 {
+		// round again, to find the winner's row (a partner's key is the partner's).
+		if (isUniqueViolation(err, "donations_user_idempotency_key") || isUniqueViolation(err, "partner_gifts_pkey")) && round < 3 {
 			continue
 		} else if err == nil {
 			err = db.recordWrite(ctx, userID)
@@ -59,8 +62,11 @@ func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.Su
 
 // sqlSubmitFacts reads, in one round trip, everything a new gift is checked against: a
 // donation under its key, the charity, the card, and an equal gift in the duplicate window.
+//
+// A partner's gift ($9 set) is found under the partner's key, whichever of its donors gave it.
 const sqlSubmitFacts = `SELECT
-	(SELECT id::text FROM donations WHERE user_id = $1 AND idempotency_key = $2),
+	CASE WHEN $9::uuid IS NULL THEN (SELECT user_id::text || ' ' || id::text FROM donations WHERE user_id = $1 AND idempotency_key = $2)
+		ELSE (SELECT user_id::text || ' ' || donation_id::text FROM partner_gifts WHERE partner_id = $9 AND idempotency_key = $2) END,
 	(SELECT active FROM charities WHERE id = $3),
 	(SELECT removed_at IS NOT NULL FROM payment_methods WHERE id = $4 AND user_id = $1),
 	(SELECT id::text FROM donations WHERE NOT $7 AND user_id = $1 AND charity_id = $3 AND amount_cents = $5
@@ -70,23 +76,28 @@ func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.Submit
 	var res *giveathon.SubmitResult
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		res = nil
-		var existingID, dupID *string
+		var existingKey, dupID *string
 		var f giveathon.SubmitFacts
+		var partnerID, reference any
+		if p := in.Partner; p != nil {
+			partnerID, reference = p.PartnerID, nullIfEmpty(p.Reference)
+		}
 		err := tx.QueryRow(ctx, sqlSubmitFacts,
 			userID, in.IdempotencyKey, in.CharityID, in.PaymentMethodID, in.AmountCents,
-			time.Now().Add(-giveathon.DuplicateWindow), in.ConfirmDuplicate, string(giveathon.StatusFailed)).
-			Scan(&existingID, &f.CharityActive, &f.CardRemoved, &dupID)
+			time.Now().Add(-giveathon.DuplicateWindow), in.ConfirmDuplicate, string(giveathon.StatusFailed), partnerID).
+			Scan(&existingKey, &f.CharityActive, &f.CardRemoved, &dupID)
 		if err != nil {
 			return err
 		}
-		for _, p := range []struct {
-			id *string
-			d  **giveathon.Donation
-		}{{existingID, &f.Existing}, {dupID, &f.Duplicate}} {
-			if p.id == nil {
-				continue
+		if existingKey != nil {
+			// "<donor> <donation>": under a partner's key, the donor may be another of its donors.
+			owner, id, _ := strings.Cut(*existingKey, " ")
+			if f.Existing, err = scanDonation(tx.QueryRow(ctx, sqlFindDonation, owner, id)); err != nil {
+				return err
 			}
-			if *p.d, err = scanDonation(tx.QueryRow(ctx, sqlFindDonation, userID, *p.id)); err != nil {
+		}
+		if dupID != nil {
+			if f.Duplicate, err = scanDonation(tx.QueryRow(ctx, sqlFindDonation, userID, *dupID)); err != nil {
 				return err
 			}
 		}
@@ -95,11 +106,9 @@ func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.Submit
 			res = answer
 			return err
 		}
-		d, err := scanDonation(tx.QueryRow(ctx, `INSERT INTO donations
-			(user_id, charity_id, amount_cents, currency, status, idempotency_key, request_hash, payment_method_id, message, anonymous)
-			VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $9) RETURNING `+donationColumns,
+		d, err := scanDonation(tx.QueryRow(ctx, sqlInsertDonation,
 			userID, in.CharityID, in.AmountCents, in.Currency, in.IdempotencyKey, hash, in.PaymentMethodID, in.Message, in.Anonymous,
-			string(giveathon.StatusPending)))
+			string(giveathon.StatusPending), partnerID, reference))
 		if err != nil {
 			return err
 		}
@@ -116,6 +125,25 @@ func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.Submit
 		return nil, fmt.Errorf("submit donation: %w", err)
 	}
 	return res, err
+}
+
+// sqlInsertDonation inserts a new gift and, for a partner's ($11 set), the partner's key for it
+// in the same statement: the key is unique per partner (partner_gifts_pkey).
+var sqlInsertDonation = `WITH d AS (
+		INSERT INTO donations (user_id, charity_id, amount_cents, currency, status, idempotency_key, request_hash,
+			payment_method_id, message, anonymous, partner_id, partner_reference)
+		VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $9, $11, $12) RETURNING *),
+	gift AS (
+		INSERT INTO partner_gifts (partner_id, idempotency_key, user_id, donation_id, request_hash)
+		SELECT partner_id, idempotency_key, user_id, id, request_hash FROM d WHERE partner_id IS NOT NULL)
+	SELECT ` + donationColumnsOf("d.") + ` FROM d`
+
+// nullIfEmpty turns "" into SQL NULL.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // FindDonationByID returns one of the user's donations, or ENOTFOUND (another donor's too:

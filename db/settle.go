@@ -44,7 +44,7 @@ func (db *DB) MoveDonation(ctx context.Context, m giveathon.Move) (*giveathon.Do
 	}
 	d, err := scanDonation(db.QueryRow(ctx, sqlMoveDonation, m.DonationID, string(m.To), m.FailureCode, m.FailureMessage, m.PaymentIntentID, from,
 		rule.RecordsFailure, rule.Settles, int64(rule.Totals), event, eventType,
-		attemptNo, attemptStatus, attemptCode, attemptMessage, rule.Email, userID))
+		attemptNo, attemptStatus, attemptCode, attemptMessage, rule.Email, userID, rule.PartnerEvent))
 	if err == nil {
 		return d, true, nil
 	} else if !errors.Is(err, pgx.ErrNoRows) {
@@ -82,8 +82,30 @@ var sqlMoveDonation = `WITH ev AS (
 	mailed AS (
 		INSERT INTO notifications (user_id, donation_id, kind, channel, status)
 		SELECT user_id::uuid, id::uuid, $16, 'email', 'pending' FROM moved WHERE $16 <> ''
-		ON CONFLICT (donation_id, kind) DO NOTHING)
+		ON CONFLICT (donation_id, kind) DO NOTHING),
+	partnered AS (
+		INSERT INTO partner_events (partner_id, donation_id, type, data)
+		SELECT m.partner_id::uuid, m.id::uuid, $18, ` + sqlPartnerEventData("m", "c") + `
+		FROM moved m JOIN charities c ON c.id = m.charity_id::uuid
+		WHERE $18 <> '' AND m.partner_id <> ''
+		ON CONFLICT (donation_id, type) WHERE donation_id IS NOT NULL DO NOTHING)
 	SELECT * FROM moved`
+
+// sqlGlobalID is the SQL for the global GraphQL ID of an object of type typ whose UUID is the
+// SQL expression id: base64url, without padding, of "<typ>:<uuid>" (graph/relay.go's globalID).
+func sqlGlobalID(typ, id string) string {
+	return `translate(rtrim(replace(encode(convert_to('` + typ + `:' || ` + id + `::text, 'UTF8'), 'base64'), E'\n', ''), '='), '+/', '-_')`
+}
+
+// sqlPartnerEventData is the SQL for a partner event's data about donation d (a row of
+// donationColumns) of charity c: what its webhook's body carries as data.
+func sqlPartnerEventData(d, c string) string {
+	return `jsonb_build_object('id', ` + sqlGlobalID("Donation", d+".id") + `, 'partnerReference', nullif(` + d + `.partner_reference, ''),
+			'amountCents', ` + d + `.amount_cents, 'currency', ` + d + `.currency, 'status', ` + d + `.status,
+			'charity', jsonb_build_object('id', ` + sqlGlobalID("Charity", c+".id") + `, 'name', ` + c + `.name))
+		|| CASE WHEN ` + d + `.failure_code <> '' THEN jsonb_build_object('failureCode', ` + d + `.failure_code, 'failureMessage', nullif(` + d + `.failure_message, ''))
+			ELSE '{}'::jsonb END`
+}
 
 // SetPaymentIntentID records a donation's PaymentIntent as soon as it is known (once).
 func (db *DB) SetPaymentIntentID(ctx context.Context, userID, donationID, paymentIntentID string) error {

@@ -25,9 +25,11 @@ type Resolver struct {
 	// AccountService gives donors their own data and deletes their accounts.
 	AccountService giveathon.AccountService
 	// Guard enforces the abuse limits on donations and cards; nil: none.
-	Guard          *auth.Guard
-	Refresher      Refresher
-	Refunds        Refunds
+	Guard     *auth.Guard
+	Refresher Refresher
+	Refunds   Refunds
+	// PartnerGifts takes partners' gifts and shows them their gifts and events.
+	PartnerGifts   giveathon.PartnerGiftService
 	PaymentIntents ClientSecrets
 	// AuthenticateURL, when set (the sandbox), gives the page where a donor completes 3-D
 	// Secure for a PaymentIntent, which then sends them back to returnPath (the donation's

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/metrics"
 	"github.com/giveathon/giveathon/notify"
@@ -42,6 +43,9 @@ type Config struct {
 	PaymentWorkers    int
 	// OutboxInterval is how often the outbox drainer looks for e-mails when it found none.
 	OutboxInterval time.Duration
+	// SequencerInterval is how often the sequencer looks for partner events to number when it
+	// found none.
+	SequencerInterval time.Duration
 	// FetchPollInterval and FetchCooldown tune how quickly workers pick up new jobs.
 	FetchPollInterval time.Duration
 	FetchCooldown     time.Duration
@@ -64,6 +68,7 @@ func (c Config) withDefaults() Config {
 	def(&c.RetryMax, 5*time.Minute)
 	def(&c.ReconcileInterval, time.Minute)
 	def(&c.OutboxInterval, 250*time.Millisecond)
+	def(&c.SequencerInterval, 200*time.Millisecond)
 	def(&c.FetchPollInterval, time.Second)
 	def(&c.FetchCooldown, 20*time.Millisecond)
 	def(&c.JobTimeout, time.Minute)
@@ -88,16 +93,23 @@ type Deps struct {
 	// PublicURL is where donors reach the web app (links in e-mails).
 	PublicURL string
 	Logger    *slog.Logger
+	// Event is the event whose goal's milestones the sequencer announces.
+	Event giveathon.Event
+	// OnSequenced, when set, is given each batch of partner events the sequencer numbers, in
+	// the batch's transaction (the webhook dispatcher).
+	OnSequenced SequencedHook
 }
 
 // Jobs is the River client with Giveathon's workers, and the outbox drainer.
 type Jobs struct {
 	Client *river.Client[pgx.Tx]
 	Outbox *Outbox
-	cfg    Config
+	// Sequencer numbers partners' events; it runs beside the outbox drainer.
+	Sequencer *Sequencer
+	cfg       Config
 	// unsubscribe ends the metrics' subscription to job events.
 	unsubscribe func()
-	// stopOutbox ends the drainer and waits for its batch.
+	// stopOutbox ends the drainer and the sequencer and waits for their batches.
 	stopOutbox func()
 }
 
@@ -109,7 +121,9 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config) (*Jobs, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	j := &Jobs{cfg: cfg, Outbox: &Outbox{DB: deps.DB, Mailer: deps.Mailer, PublicURL: deps.PublicURL,
-		Logger: deps.Logger.With("component", "outbox"), Interval: cfg.OutboxInterval}}
+		Logger: deps.Logger.With("component", "outbox"), Interval: cfg.OutboxInterval},
+		Sequencer: &Sequencer{DB: deps.DB, OnSequenced: deps.OnSequenced, Event: deps.Event,
+			Logger: deps.Logger.With("component", "sequencer"), Interval: cfg.SequencerInterval}}
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, NewChargeDonationWorker(deps.Settlement))
@@ -183,14 +197,12 @@ func (j *Jobs) Start(ctx context.Context) error {
 		return err
 	}
 	drainCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		j.Outbox.Run(drainCtx)
-	}()
+	var running sync.WaitGroup
+	running.Go(func() { j.Outbox.Run(drainCtx) })
+	running.Go(func() { j.Sequencer.Run(drainCtx) })
 	j.stopOutbox = sync.OnceFunc(func() {
 		stop()
-		<-done
+		running.Wait()
 	})
 	return nil
 }

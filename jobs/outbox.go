@@ -40,18 +40,26 @@ type Outbox struct {
 
 // Run drains until ctx ends: at once while batches come full, every Interval otherwise.
 func (o *Outbox) Run(ctx context.Context) {
-	for {
+	repeat(ctx, o.Interval, func(ctx context.Context) bool {
 		n, err := o.Drain(ctx)
 		if err != nil && ctx.Err() == nil {
 			o.Logger.WarnContext(ctx, "drain the e-mail outbox", "err", err)
 		}
-		if n == outboxBatch && err == nil {
+		return n == outboxBatch && err == nil
+	})
+}
+
+// repeat runs step until ctx ends: again at once while it says more work waits, after
+// interval otherwise.
+func repeat(ctx context.Context, interval time.Duration, step func(ctx context.Context) (more bool)) {
+	for {
+		if step(ctx) {
 			continue
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(o.Interval):
+		case <-time.After(interval):
 		}
 	}
 }

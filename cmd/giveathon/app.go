@@ -91,6 +91,7 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, s *stores, pu
 	a.settlement.Alerts = &alerts{db: s.DB, mailer: a.mailer, configured: cfg.AdminEmails, publicURL: cfg.PublicURL}
 	a.jobs, err = jobs.New(s.Migrator.Jobs, jobs.Deps{
 		DB: s.DB, Settlement: a.settlement, Mailer: a.mailer, PublicURL: cfg.PublicURL, Logger: logger.With("component", "jobs"),
+		Event: cfg.Event,
 	}, cfg.Jobs)
 	if err != nil {
 		a.close()
@@ -151,6 +152,7 @@ func (a *app) resolver() *graph.Resolver {
 		PaymentMethodService: methods,
 		Refresher:            a.settlement,
 		Refunds:              a.settlement,
+		PartnerGifts:         &settlement.Partners{Service: a.settlement, Gifts: a.stores.DB, Cards: methods},
 		PaymentIntents:       a.gateway,
 		Live:                 &graph.Live{Event: a.cfg.Event, Totals: a.stores.DB, Changes: a.changes, Poll: a.cfg.LiveResync},
 		Payments:             model.PaymentsConfig{PublishableKey: publishable, TestPaymentMethods: []*model.TestPaymentMethod{}},

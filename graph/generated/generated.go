@@ -2885,6 +2885,12 @@ input PartnerSubmitDonationInput {
   providerPaymentMethodId: String!
   "1 to 255 of A-Z a-z 0-9 _ . : - ; one per gift, reused when the request is retried."
   idempotencyKey: String!
+  """
+  A second gift of the same donor, charity and amount within 60 seconds, under another key, is
+  not made: the answer has needsConfirmation and duplicateOf. Send it again with
+  confirmDuplicate: true to make it.
+  """
+  confirmDuplicate: Boolean = false
   "The partner's own reference for the gift (up to 255 characters), sent back in its events."
   partnerReference: String
   anonymous: Boolean = false
@@ -12644,11 +12650,14 @@ func (ec *executionContext) unmarshalInputPartnerSubmitDonationInput(ctx context
 	if _, present := asMap["currency"]; !present {
 		asMap["currency"] = "USD"
 	}
+	if _, present := asMap["confirmDuplicate"]; !present {
+		asMap["confirmDuplicate"] = false
+	}
 	if _, present := asMap["anonymous"]; !present {
 		asMap["anonymous"] = false
 	}
 
-	fieldsInOrder := [...]string{"donor", "charityId", "amountCents", "currency", "providerPaymentMethodId", "idempotencyKey", "partnerReference", "anonymous", "message"}
+	fieldsInOrder := [...]string{"donor", "charityId", "amountCents", "currency", "providerPaymentMethodId", "idempotencyKey", "confirmDuplicate", "partnerReference", "anonymous", "message"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12697,6 +12706,13 @@ func (ec *executionContext) unmarshalInputPartnerSubmitDonationInput(ctx context
 				return it, err
 			}
 			it.IdempotencyKey = data
+		case "confirmDuplicate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confirmDuplicate"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfirmDuplicate = data
 		case "partnerReference":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("partnerReference"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)

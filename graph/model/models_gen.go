@@ -207,6 +207,10 @@ type PartnerSubmitDonationInput struct {
 	ProviderPaymentMethodID string `json:"providerPaymentMethodId"`
 	// 1 to 255 of A-Z a-z 0-9 _ . : - ; one per gift, reused when the request is retried.
 	IdempotencyKey string `json:"idempotencyKey"`
+	// A second gift of the same donor, charity and amount within 60 seconds, under another key, is
+	// not made: the answer has needsConfirmation and duplicateOf. Send it again with
+	// confirmDuplicate: true to make it.
+	ConfirmDuplicate *bool `json:"confirmDuplicate,omitempty"`
 	// The partner's own reference for the gift (up to 255 characters), sent back in its events.
 	PartnerReference *string `json:"partnerReference,omitempty"`
 	Anonymous        *bool   `json:"anonymous,omitempty"`

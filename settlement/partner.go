@@ -1,0 +1,93 @@
+package settlement
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/giveathon/giveathon"
+)
+
+// PartnerStore is what partners' gifts need of storage besides Store (db.DB).
+type PartnerStore interface {
+	FindPartnerGift(ctx context.Context, partnerID, idempotencyKey string) (*giveathon.Donation, error)
+	EnsurePartnerDonor(ctx context.Context, partnerID, email, name string) (*giveathon.User, error)
+	FindPartnerDonation(ctx context.Context, partnerID, id string) (*giveathon.PartnerDonation, error)
+	FindPartnerDonations(ctx context.Context, f giveathon.PartnerDonationFilter) ([]*giveathon.PartnerDonation, []string, error)
+	FindPartnerEvents(ctx context.Context, partnerID string, after int64, first int) ([]*giveathon.PartnerEvent, error)
+	FindTotalsCheckpoint(ctx context.Context, partnerID string, seq *int64) (*giveathon.TotalsCheckpoint, error)
+}
+
+// Cards saves a donor's card at the provider and here (payments.MethodService).
+type Cards interface {
+	AddPaymentMethod(ctx context.Context, u *giveathon.User, in giveathon.AddPaymentMethodInput) (*giveathon.PaymentMethod, error)
+}
+
+// Partners serves partners' gifts: a partner's gift is a donor's gift (SubmitDonation, every
+// rule of it) whose donor is the partner's and whose idempotency key is the partner's.
+type Partners struct {
+	*Service
+	Gifts PartnerStore
+	Cards Cards
+}
+
+var _ giveathon.PartnerGiftService = (*Partners)(nil)
+
+// errNotPartnerGift is what a partner's gift may not lack.
+var errNotPartnerGift = errors.New("a partner's gift needs its partner")
+
+// PartnerSubmitDonation implements giveathon.PartnerGiftService. The partner's key is looked
+// up first: the same request again answers with its gift and calls no one; another request
+// under it is a CONFLICT. Otherwise the donor is found or made by e-mail, the card saved for
+// them (one provider customer per donor) and the gift submitted as a donor's own, with the
+// partner's key recorded in the gift's transaction (two racing submits make one gift).
+func (p *Partners) PartnerSubmitDonation(ctx context.Context, partnerID string, in giveathon.SubmitDonationInput) (*giveathon.SubmitResult, error) {
+	if in.Partner == nil {
+		return nil, errNotPartnerGift
+	}
+	in.Partner.PartnerID = partnerID
+	in, err := in.Validate(p.Config.Limits)
+	if err != nil {
+		return nil, err
+	}
+	hash := in.RequestHash()
+	existing, err := p.Gifts.FindPartnerGift(ctx, partnerID, in.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		// The same answer SubmitDonation's transaction gives for a key it finds.
+		res, _, err := decideSubmit(giveathon.SubmitFacts{Existing: existing}, in, hash, nil, time.Now())
+		return res, err
+	}
+	donor, err := p.Gifts.EnsurePartnerDonor(ctx, partnerID, in.Partner.DonorEmail, in.Partner.DonorName)
+	if err != nil {
+		return nil, err
+	}
+	card, err := p.Cards.AddPaymentMethod(ctx, donor, giveathon.AddPaymentMethodInput{ProviderPaymentMethodID: in.Partner.ProviderPaymentMethodID})
+	if err != nil {
+		return nil, err
+	}
+	in.PaymentMethodID = card.ID
+	return p.SubmitDonation(ctx, donor.ID, in)
+}
+
+// FindPartnerDonation implements giveathon.PartnerGiftService.
+func (p *Partners) FindPartnerDonation(ctx context.Context, partnerID, id string) (*giveathon.PartnerDonation, error) {
+	return p.Gifts.FindPartnerDonation(ctx, partnerID, id)
+}
+
+// FindPartnerDonations implements giveathon.PartnerGiftService.
+func (p *Partners) FindPartnerDonations(ctx context.Context, f giveathon.PartnerDonationFilter) ([]*giveathon.PartnerDonation, []string, error) {
+	return p.Gifts.FindPartnerDonations(ctx, f)
+}
+
+// FindPartnerEvents implements giveathon.PartnerGiftService.
+func (p *Partners) FindPartnerEvents(ctx context.Context, partnerID string, after int64, first int) ([]*giveathon.PartnerEvent, error) {
+	return p.Gifts.FindPartnerEvents(ctx, partnerID, after, first)
+}
+
+// FindTotalsCheckpoint implements giveathon.PartnerGiftService.
+func (p *Partners) FindTotalsCheckpoint(ctx context.Context, partnerID string, seq *int64) (*giveathon.TotalsCheckpoint, error) {
+	return p.Gifts.FindTotalsCheckpoint(ctx, partnerID, seq)
+}
