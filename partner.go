@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -96,6 +97,12 @@ type PartnerEvent struct {
 	Seq        int64
 	TotalCents int64
 	TotalCount int64
+}
+
+// WebhookID is the event's id as its webhooks carry it in webhook-id (and partnerEvents in
+// id): "msg_" and the event's UUID without dashes, the same on every delivery.
+func (e *PartnerEvent) WebhookID() string {
+	return "msg_" + strings.ReplaceAll(e.ID, "-", "")
 }
 
 // TotalsCheckpoint is a partner's totals just after one of its events.

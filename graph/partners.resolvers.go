@@ -37,7 +37,7 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*giveat
 
 // PartnerSubmitDonation is the resolver for the partnerSubmitDonation field.
 func (r *mutationResolver) PartnerSubmitDonation(ctx context.Context, input model.PartnerSubmitDonationInput) (*giveathon.SubmitResult, error) {
-	panic(fmt.Errorf("not implemented: PartnerSubmitDonation - partnerSubmitDonation"))
+	return r.partnerSubmitDonation(ctx, input)
 }
 
 // CreateWebhookEndpoint is the resolver for the createWebhookEndpoint field.
@@ -77,52 +77,57 @@ func (r *partnerResolver) APIKeys(ctx context.Context, obj *giveathon.Partner) (
 
 // ID is the resolver for the id field.
 func (r *partnerDonationResolver) ID(ctx context.Context, obj *giveathon.PartnerDonation) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return globalID(typePartnerDonation, obj.ID), nil
 }
 
 // PartnerReference is the resolver for the partnerReference field.
 func (r *partnerDonationResolver) PartnerReference(ctx context.Context, obj *giveathon.PartnerDonation) (*string, error) {
-	panic(fmt.Errorf("not implemented: PartnerReference - partnerReference"))
+	return optional(obj.PartnerReference), nil
 }
 
 // Charity is the resolver for the charity field.
 func (r *partnerDonationResolver) Charity(ctx context.Context, obj *giveathon.PartnerDonation) (*giveathon.Charity, error) {
-	panic(fmt.Errorf("not implemented: Charity - charity"))
+	return (&donationResolver{r.Resolver}).Charity(ctx, obj.Donation)
 }
 
 // FailureCode is the resolver for the failureCode field.
 func (r *partnerDonationResolver) FailureCode(ctx context.Context, obj *giveathon.PartnerDonation) (*string, error) {
-	panic(fmt.Errorf("not implemented: FailureCode - failureCode"))
+	return optional(obj.FailureCode), nil
 }
 
 // FailureMessage is the resolver for the failureMessage field.
 func (r *partnerDonationResolver) FailureMessage(ctx context.Context, obj *giveathon.PartnerDonation) (*string, error) {
-	panic(fmt.Errorf("not implemented: FailureMessage - failureMessage"))
+	return optional(obj.FailureMessage), nil
 }
 
 // NextAction is the resolver for the nextAction field.
 func (r *partnerDonationResolver) NextAction(ctx context.Context, obj *giveathon.PartnerDonation) (*model.NextAction, error) {
-	panic(fmt.Errorf("not implemented: NextAction - nextAction"))
+	return (&donationResolver{r.Resolver}).NextAction(ctx, obj.Donation)
 }
 
 // Donation is the resolver for the donation field.
 func (r *partnerDonationResolver) Donation(ctx context.Context, obj *giveathon.PartnerDonation) (*giveathon.Donation, error) {
-	panic(fmt.Errorf("not implemented: Donation - donation"))
+	return obj.Donation, nil
 }
 
 // Sequence is the resolver for the sequence field.
 func (r *partnerEventResolver) Sequence(ctx context.Context, obj *giveathon.PartnerEvent) (int64, error) {
-	panic(fmt.Errorf("not implemented: Sequence - sequence"))
+	return obj.Seq, nil
+}
+
+// ID is the resolver for the id field.
+func (r *partnerEventResolver) ID(ctx context.Context, obj *giveathon.PartnerEvent) (string, error) {
+	return obj.WebhookID(), nil
 }
 
 // Timestamp is the resolver for the timestamp field.
 func (r *partnerEventResolver) Timestamp(ctx context.Context, obj *giveathon.PartnerEvent) (*time.Time, error) {
-	panic(fmt.Errorf("not implemented: Timestamp - timestamp"))
+	return &obj.CreatedAt, nil
 }
 
 // Data is the resolver for the data field.
 func (r *partnerEventResolver) Data(ctx context.Context, obj *giveathon.PartnerEvent) (string, error) {
-	panic(fmt.Errorf("not implemented: Data - data"))
+	return string(obj.Data), nil
 }
 
 // Partners is the resolver for the partners field.
@@ -137,12 +142,12 @@ func (r *queryResolver) Partner(ctx context.Context) (*giveathon.Partner, error)
 
 // PartnerDonation is the resolver for the partnerDonation field.
 func (r *queryResolver) PartnerDonation(ctx context.Context, id string) (*giveathon.PartnerDonation, error) {
-	panic(fmt.Errorf("not implemented: PartnerDonation - partnerDonation"))
+	return r.partnerDonation(ctx, id)
 }
 
 // PartnerDonations is the resolver for the partnerDonations field.
 func (r *queryResolver) PartnerDonations(ctx context.Context, first *int, after *string, filter *model.PartnerDonationFilter) (*model.PartnerDonationConnection, error) {
-	panic(fmt.Errorf("not implemented: PartnerDonations - partnerDonations"))
+	return r.partnerDonations(ctx, first, after, filter)
 }
 
 // WebhookEndpoints is the resolver for the webhookEndpoints field.
@@ -157,17 +162,17 @@ func (r *queryResolver) WebhookDeliveries(ctx context.Context, endpointID string
 
 // PartnerEvents is the resolver for the partnerEvents field.
 func (r *queryResolver) PartnerEvents(ctx context.Context, after *string, first *int) (*model.PartnerEventConnection, error) {
-	panic(fmt.Errorf("not implemented: PartnerEvents - partnerEvents"))
+	return r.partnerEvents(ctx, after, first)
 }
 
 // TotalsCheckpoint is the resolver for the totalsCheckpoint field.
 func (r *queryResolver) TotalsCheckpoint(ctx context.Context, sequence *int64) (*giveathon.TotalsCheckpoint, error) {
-	panic(fmt.Errorf("not implemented: TotalsCheckpoint - totalsCheckpoint"))
+	return r.totalsCheckpoint(ctx, sequence)
 }
 
 // PartnerEvents is the resolver for the partnerEvents field.
 func (r *subscriptionResolver) PartnerEvents(ctx context.Context, after *string) (<-chan *giveathon.PartnerEvent, error) {
-	panic(fmt.Errorf("not implemented: PartnerEvents - partnerEvents"))
+	return r.subscribePartnerEvents(ctx, after)
 }
 
 // ID is the resolver for the id field.

@@ -63,8 +63,7 @@ func (r *donationResolver) Attempts(ctx context.Context, obj *giveathon.Donation
 
 // NextAction is the resolver for the nextAction field.
 func (r *donationResolver) NextAction(ctx context.Context, obj *giveathon.Donation) (*model.NextAction, error) {
-	u := giveathon.UserFromContext(ctx)
-	if obj.Status != giveathon.StatusRequiresAction || obj.PaymentIntentID == "" || u == nil || u.ID != obj.UserID {
+	if obj.Status != giveathon.StatusRequiresAction || obj.PaymentIntentID == "" || !mayActOn(ctx, obj) {
 		return nil, nil
 	}
 	secret, err := r.PaymentIntents.ClientSecret(ctx, obj.PaymentIntentID)
@@ -322,6 +321,8 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 			return nil, nil
 		}
 		return pm, err
+	case typePartnerDonation:
+		return r.nodePartnerDonation(ctx, id)
 	case typeUser:
 		// A donor can see only their own account.
 		if u := giveathon.UserFromContext(ctx); u != nil && u.ID == raw {

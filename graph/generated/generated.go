@@ -489,6 +489,7 @@ type PartnerDonationResolver interface {
 }
 type PartnerEventResolver interface {
 	Sequence(ctx context.Context, obj *giveathon.PartnerEvent) (int64, error)
+	ID(ctx context.Context, obj *giveathon.PartnerEvent) (string, error)
 
 	Timestamp(ctx context.Context, obj *giveathon.PartnerEvent) (*time.Time, error)
 	Data(ctx context.Context, obj *giveathon.PartnerEvent) (string, error)
@@ -8494,7 +8495,7 @@ func (ec *executionContext) _PartnerEvent_id(ctx context.Context, field graphql.
 			return ec.fieldContext_PartnerEvent_id(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ID, nil
+			return ec.Resolvers.PartnerEvent().ID(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -8505,7 +8506,7 @@ func (ec *executionContext) _PartnerEvent_id(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_PartnerEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PartnerEvent", field, false, false, "ID")
+	return graphql.NewScalarFieldContext("PartnerEvent", field, true, true, "ID")
 }
 
 func (ec *executionContext) _PartnerEvent_type(ctx context.Context, field graphql.CollectedField, obj *giveathon.PartnerEvent) (ret graphql.Marshaler) {
@@ -14748,10 +14749,11 @@ func (ec *executionContext) _PartnerEvent(ctx context.Context, sel ast.Selection
 					return ec._PartnerEvent_sequence(ctx, field, obj)
 				})
 		case "id":
-			out.Values[i] = ec._PartnerEvent_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PartnerEvent_id(ctx, field, obj)
+				})
 		case "type":
 			out.Values[i] = ec._PartnerEvent_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
