@@ -114,8 +114,10 @@ func (db *DB) AnnounceMilestones(ctx context.Context, percent int, totalCents, g
 			INSERT INTO event_milestones (percent) SELECT generate_series(10, $1::int, 10)
 			ON CONFLICT (percent) DO NOTHING RETURNING percent),
 		told AS (
-			INSERT INTO partner_events (partner_id, type, data)
-			SELECT p.id, $4, jsonb_build_object('percent', r.percent, 'totalCents', $2::int8, 'goalCents', $3::int8)
+			INSERT INTO partner_events (partner_id, type, data, created_at)
+			SELECT p.id, $4, jsonb_build_object('percent', r.percent, 'totalCents', $2::int8, 'goalCents', $3::int8),
+				-- Steps crossed at once are numbered in their order.
+				now() + r.percent * interval '1 microsecond'
 			FROM reached r CROSS JOIN partners p)
 		SELECT percent FROM reached ORDER BY percent`, min(percent, 1000), totalCents, goalCents, giveathon.EventMilestone)
 	if err != nil {
