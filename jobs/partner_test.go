@@ -304,10 +304,14 @@ func TestPartnerKeyMakesOneGift(t *testing.T) {
 	}
 	// Bad input names the field and writes nothing.
 	for field, in := range map[string]giveathon.SubmitDonationInput{
-		"donor.email":      g.gift("not-an-email", "pm_card_visa", "bad1", 1000),
-		"amountCents":      g.gift("d@example.org", "pm_card_visa", "bad2", 1),
-		"idempotencyKey":   g.gift("d@example.org", "pm_card_visa", "bad key", 1000),
-		"partnerReference": func() giveathon.SubmitDonationInput { in := g.gift("d@example.org", "pm_card_visa", "bad3", 1000); in.Partner.Reference = "\u200b"; return in }(),
+		"donor.email":    g.gift("not-an-email", "pm_card_visa", "bad1", 1000),
+		"amountCents":    g.gift("d@example.org", "pm_card_visa", "bad2", 1),
+		"idempotencyKey": g.gift("d@example.org", "pm_card_visa", "bad key", 1000),
+		"partnerReference": func() giveathon.SubmitDonationInput {
+			in := g.gift("d@example.org", "pm_card_visa", "bad3", 1000)
+			in.Partner.Reference = "\u200b"
+			return in
+		}(),
 	} {
 		if _, err := g.partners.PartnerSubmitDonation(ctx, partner, in); giveathon.ErrorField(err) != field {
 			t.Errorf("%s: %v", field, err)
