@@ -21,7 +21,10 @@ type HotStatement struct {
 // table they read or write.
 var HotStatements = []HotStatement{
 	{"submit: the facts of a new gift", sqlSubmitFacts, func(k Keys) []any {
-		return []any{k.UserID, "key-1", k.CharityID, k.PaymentMethodID, int64(2500), time.Now(), false, string(giveathon.StatusFailed)}
+		return []any{k.UserID, "key-1", k.CharityID, k.PaymentMethodID, int64(2500), time.Now(), false, string(giveathon.StatusFailed), nil}
+	}},
+	{"submit: the facts of a partner's gift", sqlSubmitFacts, func(k Keys) []any {
+		return []any{k.UserID, "key-1", k.CharityID, k.PaymentMethodID, int64(2500), time.Now(), false, string(giveathon.StatusFailed), k.CharityID}
 	}},
 	{"donation by id", sqlFindDonation, func(k Keys) []any { return []any{k.UserID, k.DonationID} }},
 	{"history: count", sqlHistoryCount, func(k Keys) []any { return []any{k.UserID, nil} }},
@@ -32,7 +35,8 @@ var HotStatements = []HotStatement{
 	{"charge: record the PaymentIntent", sqlSetPaymentIntent, func(k Keys) []any { return []any{k.DonationID, "pi_1", k.UserID} }},
 	{"move (charge, webhook, reconciler, refresh)", sqlMoveDonation, func(k Keys) []any {
 		return []any{k.DonationID, string(giveathon.StatusSucceeded), "", "", "pi_1", []string{string(giveathon.StatusProcessing)},
-			false, true, int64(1), "evt_1", "payment_intent.succeeded", 1, giveathon.AttemptSucceeded, "", "", giveathon.EmailReceipt, k.UserID}
+			false, true, int64(1), "evt_1", "payment_intent.succeeded", 1, giveathon.AttemptSucceeded, "", "", giveathon.EmailReceipt, k.UserID,
+			giveathon.EventDonationSucceeded}
 	}},
 	{"attempts of a donation", sqlPaymentAttempts, func(k Keys) []any { return []any{k.DonationID} }},
 	{"export: cards", sqlExportCards, func(k Keys) []any { return []any{k.UserID} }},
