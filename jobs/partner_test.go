@@ -439,3 +439,34 @@ func TestMilestonesAreAnnouncedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestDisputeOfAPartnerGiftIsAnnouncedOnce: the first report of a dispute of a partner's gift
+// writes donation.disputed, later reports of it nothing more, and the totals do not change.
+func TestDisputeOfAPartnerGiftIsAnnouncedOnce(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	partner := newPartner(t, d)
+	don := testenv.NewDonor(t, d)
+	dn := don.Donation(t, d, giveathon.StatusSucceeded, 700)
+	if _, err := d.Pool.Exec(ctx, `UPDATE donations SET partner_id = $2 WHERE id = $1`, dn.ID, partner); err != nil {
+		t.Fatal(err)
+	}
+	for _, status := range []string{"needs_response", "under_review", "won"} {
+		if err := d.SaveDispute(ctx, giveathon.Dispute{ProviderDisputeID: "dp_1", UserID: dn.UserID, DonationID: dn.ID,
+			Status: status, Reason: "fraudulent", AmountCents: 700}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &jobs.Sequencer{DB: d, Logger: slog.New(slog.DiscardHandler)}
+	if _, err := s.Sequence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, err := d.FindPartnerEvents(ctx, partner, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Type != giveathon.EventDonationDisputed || list[0].TotalCents != 0 || list[0].Seq != 1 {
+		t.Fatalf("events %+v", list)
+	}
+}
