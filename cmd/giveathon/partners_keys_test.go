@@ -267,3 +267,30 @@ func TestPartnerKeyLimits(t *testing.T) {
 		m.admin.Do(t, big, nil).NoErrors(t)
 	}
 }
+
+// TestAPIKeyModeFollowsTheDeployment: keys are live only in production with a live Stripe key.
+func TestAPIKeyModeFollowsTheDeployment(t *testing.T) {
+	t.Parallel()
+	prod := map[string]string{"ENV": "production", "STRIPE_WEBHOOK_SECRET": "whsec_x", "EVENT_STARTS_AT": "2026-12-01T09:00:00Z"}
+	for _, c := range []struct {
+		env, key string
+		live     bool
+	}{
+		{"development", "", false}, {"development", "sk_live_123", false},
+		{"production", "sk_test_123", false}, {"production", "sk_live_123", true}, {"production", "rk_live_123", true},
+	} {
+		env := map[string]string{"ENV": c.env, "STRIPE_SECRET_KEY": c.key}
+		if c.env == "production" {
+			for k, v := range prod {
+				env[k] = v
+			}
+		}
+		cfg, err := loadConfig(envFunc(env))
+		if err != nil {
+			t.Fatalf("%s with %q: %v", c.env, c.key, err)
+		}
+		if cfg.LiveAPIKeys != c.live {
+			t.Errorf("%s with %q: live keys = %v", c.env, c.key, cfg.LiveAPIKeys)
+		}
+	}
+}
