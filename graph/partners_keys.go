@@ -33,12 +33,13 @@ func (r *Resolver) partners(ctx context.Context, first *int, after *string) (*mo
 }
 
 // callerPartner is the partner field: the partner the request's API key acts for (any scope);
-// null to a donor or a visitor, and UNAUTHENTICATED when the key sent was refused.
+// null to a donor or a visitor, and UNAUTHENTICATED, with the reason, when the API key sent
+// was refused.
 func (r *Resolver) callerPartner(ctx context.Context) (*giveathon.Partner, error) {
 	if c := giveathon.CallerFromContext(ctx); c != nil {
 		return c.Partner, nil
 	}
-	if err := auth.AuthError(ctx); err != nil && giveathon.UserFromContext(ctx) == nil {
+	if err := auth.AuthError(ctx); err != nil && auth.IsAPIKey(auth.RequestToken(ctx)) {
 		return nil, err
 	}
 	return nil, nil
