@@ -206,12 +206,17 @@ func (s *Service) dummy() string {
 }
 
 // newToken returns a new session token (32 random bytes, base64url) and its SHA-256 hash.
+// It never starts as an API key does (about one token in 17 million would), so a session
+// token is never taken for a key.
 func newToken() (string, []byte, error) {
 	b := make([]byte, tokenLen)
-	if _, err := rand.Read(b); err != nil {
-		return "", nil, fmt.Errorf("read random token: %w", err)
+	var token string
+	for token == "" || IsAPIKey(token) {
+		if _, err := rand.Read(b); err != nil {
+			return "", nil, fmt.Errorf("read random token: %w", err)
+		}
+		token = base64.RawURLEncoding.EncodeToString(b)
 	}
-	token := base64.RawURLEncoding.EncodeToString(b)
 	sum := sha256.Sum256([]byte(token))
 	return token, sum[:], nil
 }

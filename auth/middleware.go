@@ -32,9 +32,11 @@ type request struct {
 }
 
 // Middleware authenticates a request from its bearer token or, for requests a browser cannot
-// send cross-site without CORS (JSON POSTs and GETs), its session cookie. The user, if any,
-// goes into the context; a token that is malformed, expired or revoked leaves the request
-// anonymous and its reason is kept for AuthError.
+// send cross-site without CORS (JSON POSTs and GETs), its session cookie. A bearer token that
+// starts with gvk_ is a partner's API key: the partner (giveathon.Caller) goes into the
+// context, never a user. Otherwise the user, if any, goes into the context. A token or key
+// that is malformed, expired or revoked leaves the request anonymous and its reason is kept
+// for AuthError.
 func Middleware(svc giveathon.AuthService, cfg MiddlewareConfig) func(http.Handler) http.Handler {
 	logger := cfg.Logger
 	return func(next http.Handler) http.Handler {
@@ -43,8 +45,17 @@ func Middleware(svc giveathon.AuthService, cfg MiddlewareConfig) func(http.Handl
 			ctx := context.WithValue(r.Context(), requestKey{}, st)
 			if token, ok := requestToken(r, cfg.AllowedOrigins); ok {
 				st.token = token
-				u, err := svc.Authenticate(ctx, token)
+				var u *giveathon.User
+				var c *giveathon.Caller
+				var err error
+				if IsAPIKey(token) {
+					c, err = authenticateKey(ctx, cfg.Keys, token)
+				} else {
+					u, err = svc.Authenticate(ctx, token)
+				}
 				switch {
+				case err == nil && c != nil:
+					ctx = giveathon.NewContextWithCaller(ctx, c)
 				case err == nil:
 					ctx = giveathon.NewContextWithUser(ctx, u)
 				case giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED:
@@ -86,7 +97,17 @@ type MiddlewareConfig struct {
 	// AllowedOrigins are the other origins (CORS_ORIGINS) whose pages may use the session
 	// cookie; pages of this server's own origin always may.
 	AllowedOrigins []string
-	Logger         *slog.Logger
+	// Keys checks partners' API keys; nil: no key is accepted.
+	Keys   giveathon.KeyService
+	Logger *slog.Logger
+}
+
+// authenticateKey checks an API key with keys (nil: none is accepted here).
+func authenticateKey(ctx context.Context, keys giveathon.KeyService, secret string) (*giveathon.Caller, error) {
+	if keys == nil {
+		return nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "API keys are not accepted here")
+	}
+	return keys.AuthenticateKey(ctx, secret)
 }
 
 func requestToken(r *http.Request, allowedOrigins []string) (string, bool) {
@@ -211,10 +232,17 @@ func SetSessionCookie(ctx context.Context, token string, expires time.Time) {
 	http.SetCookie(st.w, c)
 }
 
-// RequireUser returns the signed-in user, or an EUNAUTHORIZED error that says why there is none.
+// errKeyNotDonor answers a donor's field asked with a partner's API key.
+var errKeyNotDonor = giveathon.Errorf(giveathon.EUNAUTHORIZED, "an API key cannot act as a donor: partners give through partnerSubmitDonation")
+
+// RequireUser returns the signed-in user, or an EUNAUTHORIZED error that says why there is
+// none (to a partner's API key: that a key cannot act as a donor).
 func RequireUser(ctx context.Context) (*giveathon.User, error) {
 	if u := giveathon.UserFromContext(ctx); u != nil {
 		return u, nil
+	}
+	if giveathon.CallerFromContext(ctx) != nil {
+		return nil, errKeyNotDonor
 	}
 	if err := AuthError(ctx); err != nil {
 		return nil, err
@@ -223,17 +251,23 @@ func RequireUser(ctx context.Context) (*giveathon.User, error) {
 }
 
 // RequireAdmin returns the signed-in admin: EUNAUTHORIZED (UNAUTHENTICATED) to a visitor who is
-// not signed in, EFORBIDDEN to a donor. Every admin field, mutation and page calls it.
+// not signed in, EFORBIDDEN to a donor and to a partner's API key. Every admin field, mutation
+// and page calls it.
 func RequireAdmin(ctx context.Context) (*giveathon.User, error) {
+	if giveathon.CallerFromContext(ctx) != nil {
+		return nil, errOnlyAdmin
+	}
 	u, err := RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !u.IsAdmin() {
-		return nil, giveathon.Errorf(giveathon.EFORBIDDEN, "only an admin may do this")
+		return nil, errOnlyAdmin
 	}
 	return u, nil
 }
+
+var errOnlyAdmin = giveathon.Errorf(giveathon.EFORBIDDEN, "only an admin may do this")
 
 // AdminOnly lets only admins through to next, for pages outside GraphQL (the job dashboard,
 // exports); it goes after Middleware. A visitor gets 401, a donor 403.

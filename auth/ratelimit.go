@@ -76,6 +76,8 @@ type Counter interface {
 	// Hit counts one hit in the window of this length that holds now, and returns the hits so
 	// far in it and when it ends.
 	Hit(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error)
+	// Add is Hit counting n at once (a request's cost).
+	Add(ctx context.Context, bucket string, window time.Duration, n int) (int, time.Time, error)
 	// Release gives back one hit of the window that starts at start.
 	Release(ctx context.Context, bucket string, start time.Time) error
 }
@@ -178,6 +180,32 @@ func (g *Guard) ProviderCall(ctx context.Context, userID string) (*Reservation, 
 	return g.reserve(ctx, g.Limits.ProviderCallsPerDonor, "payment provider requests", userID)
 }
 
+// PartnerRequest is checked before a partner's request runs, per API key: one request against
+// requests, then its cost (its GraphQL complexity) against budget; a request refused for its
+// rate adds no cost, and a refused cost still counts, on the limit's side. It returns what
+// is left of the budget in this window (-1 when the budget is off), or ERATELIMITED with the
+// time to the window's end.
+func (g *Guard) PartnerRequest(ctx context.Context, keyID string, cost int, requests, budget Limit) (int, error) {
+	if g == nil {
+		return -1, nil
+	}
+	if err := g.allow(ctx, requests, "requests with this API key", keyID); err != nil {
+		return 0, err
+	}
+	if budget.Off() {
+		return -1, nil
+	}
+	spent, end, err := g.Store.Add(ctx, "API key cost:"+keyID, budget.Window, cost)
+	if err != nil {
+		return 0, err
+	}
+	if spent > budget.Max {
+		return 0, limitedUntil(end, "this API key has spent its query cost budget (%d per %s; this query costs %d)",
+			budget.Max, budget.Window, cost)
+	}
+	return budget.Max - spent, nil
+}
+
 func (g *Guard) cardTesting(ctx context.Context, userID string) error {
 	l := g.Limits.FailingCardsPerHour
 	if l.Off() {
@@ -218,11 +246,17 @@ func (g *Guard) reserve(ctx context.Context, limit Limit, what, key string) (*Re
 }
 
 func rateLimited(what string, until time.Time) error {
+	return limitedUntil(until, "too many %s", what)
+}
+
+// limitedUntil returns ERATELIMITED with the message and the time to wait until then (at
+// least a second).
+func limitedUntil(until time.Time, format string, args ...any) error {
 	wait := time.Until(until).Round(time.Second)
 	if wait < time.Second {
 		wait = time.Second
 	}
-	e := giveathon.Errorf(giveathon.ERATELIMITED, "too many %s: try again in %s", what, wait)
+	e := giveathon.Errorf(giveathon.ERATELIMITED, format+": try again in %s", append(args, wait)...)
 	e.RetryAfter = wait
 	return e
 }

@@ -77,10 +77,10 @@ func (db *DB) CreateCharity(ctx context.Context, actor *giveathon.User, in givea
 		}
 		return RecordAdminAction(ctx, tx, giveathon.NewAdminAction(actor, "createCharity", "Charity", created.ID, nil, created))
 	})
-	if err != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL {
-		return nil, fmt.Errorf("create charity: %w", err)
+	if err := wrapInternal(err, "create charity"); err != nil {
+		return nil, err
 	}
-	return created, err
+	return created, nil
 }
 
 // UpdateCharity changes the fields of a charity that in sets, and writes its audit line with
@@ -108,10 +108,10 @@ func (db *DB) UpdateCharity(ctx context.Context, actor *giveathon.User, id strin
 		}
 		return RecordAdminAction(ctx, tx, giveathon.NewAdminAction(actor, "updateCharity", "Charity", id, before, updated))
 	})
-	if err != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL {
-		return nil, fmt.Errorf("update charity: %w", err)
+	if err := wrapInternal(err, "update charity"); err != nil {
+		return nil, err
 	}
-	return updated, err
+	return updated, nil
 }
 
 // auditCursor is an audit line's keyset position, newest first.

@@ -146,6 +146,15 @@ type pgxTx = pgx.Tx
 
 // oneRow turns the error of a single-row lookup into what callers expect: nil, ENOTFOUND
 // ("<what> not found") for no row, or the error wrapped with the action.
+// wrapInternal wraps an error that has no domain code with the action that failed; a domain
+// error (a bad input, a conflict) goes to the client as it is.
+func wrapInternal(err error, action string) error {
+	if err != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return err
+}
+
 func oneRow(err error, what, action string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return giveathon.Errorf(giveathon.ENOTFOUND, "%s not found", what)

@@ -9,16 +9,22 @@ import (
 )
 
 // Hit counts one hit on a rate-limit bucket in the fixed window of the given length that
-// holds now, and returns the hits so far in that window and when the window ends. It is one
-// statement, so many instances counting the same bucket at once all count; run again after
-// a connection lost at its end, it may count one hit twice, which errs on the limit's side.
+// holds now, and returns the hits so far in that window and when the window ends (Add of 1).
 func (db *DB) Hit(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error) {
+	return db.Add(ctx, bucket, window, 1)
+}
+
+// Add counts n on a rate-limit bucket in the fixed window of the given length that holds now
+// (a request's cost, say), and returns the count so far in that window and when the window
+// ends. It is one statement, so many instances counting the same bucket at once all count; run
+// again after a connection lost at its end, it may count twice, which errs on the limit's side.
+func (db *DB) Add(ctx context.Context, bucket string, window time.Duration, n int) (int, time.Time, error) {
 	now := time.Now()
 	start := now.Truncate(window)
 	var hits int
-	err := db.QueryRow(ctx, `INSERT INTO rate_limits (bucket, window_start) VALUES ($1, $2)
-		ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-		RETURNING hits`, bucket, start).Scan(&hits)
+	err := db.QueryRow(ctx, `INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, $3)
+		ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + $3
+		RETURNING hits`, bucket, start, n).Scan(&hits)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("count rate limit %s: %w", bucket, err)
 	}

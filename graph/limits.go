@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -30,6 +34,10 @@ type Limits struct {
 	// MaxSubscriptionsPerSocket is how many subscriptions one websocket connection may have
 	// open at once.
 	MaxSubscriptionsPerSocket int
+	// PartnerRequestsPerMinute and PartnerCostPerMinute bound what one partner's API key may
+	// ask in a minute: requests, and their summed cost (each request's complexity, as
+	// MaxComplexity counts it).
+	PartnerRequestsPerMinute, PartnerCostPerMinute int
 	// PersistedQueries, when set, is the only queries accepted (sha256 hex -> query):
 	// persisted-query-only mode, for production.
 	PersistedQueries map[string]string
@@ -46,6 +54,8 @@ const (
 	DefaultMaxQueryBytes             = 16 << 10
 	DefaultMaxTokens                 = 2000
 	DefaultMaxSubscriptionsPerSocket = 20
+	DefaultPartnerRequestsPerMinute  = 600
+	DefaultPartnerCostPerMinute      = 20000
 )
 
 // Bounds on a query's shape that no client needs to change: they keep the work of checking
@@ -73,7 +83,8 @@ func (l Limits) withDefaults() Limits {
 		v   *int
 		def int
 	}{{&l.MaxComplexity, DefaultMaxComplexity}, {&l.MaxDepth, DefaultMaxDepth}, {&l.MaxAliases, DefaultMaxAliases},
-		{&l.MaxQueryBytes, DefaultMaxQueryBytes}, {&l.MaxTokens, DefaultMaxTokens}, {&l.MaxSubscriptionsPerSocket, DefaultMaxSubscriptionsPerSocket}} {
+		{&l.MaxQueryBytes, DefaultMaxQueryBytes}, {&l.MaxTokens, DefaultMaxTokens}, {&l.MaxSubscriptionsPerSocket, DefaultMaxSubscriptionsPerSocket},
+		{&l.PartnerRequestsPerMinute, DefaultPartnerRequestsPerMinute}, {&l.PartnerCostPerMinute, DefaultPartnerCostPerMinute}} {
 		if *f.v <= 0 {
 			*f.v = f.def
 		}
@@ -269,4 +280,75 @@ func LoadPersistedQueries(path string) (map[string]string, error) {
 		}
 	}
 	return m, nil
+}
+
+// partnerLimits holds each partner's API key to its request rate and its cost budget per
+// minute (auth.Guard.PartnerRequest, the one rule), before anything of the request runs, and
+// tells the partner each request's cost in extensions.cost and what is left of the budget in
+// extensions.costRemaining. The cost is the complexity the ComplexityLimit extension computed,
+// so it goes after that extension.
+type partnerLimits struct {
+	guard            *auth.Guard
+	requests, budget auth.Limit
+}
+
+var (
+	_ graphql.HandlerExtension        = partnerLimits{}
+	_ graphql.OperationContextMutator = partnerLimits{}
+	_ graphql.ResponseInterceptor     = partnerLimits{}
+)
+
+// partnerCost is a partner request's cost and the budget left after it (-1: no budget).
+type partnerCost struct{ cost, remaining int }
+
+const partnerCostStats = "PartnerCost"
+
+func newPartnerLimits(guard *auth.Guard, l Limits) partnerLimits {
+	return partnerLimits{guard: guard, requests: auth.Limit{Max: l.PartnerRequestsPerMinute, Window: time.Minute},
+		budget: auth.Limit{Max: l.PartnerCostPerMinute, Window: time.Minute}}
+}
+
+func (partnerLimits) ExtensionName() string                   { return "PartnerLimits" }
+func (partnerLimits) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext counts a partner's request and its cost, and refuses it with
+// RATE_LIMITED (and retryAfter) past either limit.
+func (l partnerLimits) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
+	c := giveathon.CallerFromContext(ctx)
+	if c == nil {
+		return nil
+	}
+	cost := 0
+	if stats := extension.GetComplexityStats(ctx); stats != nil {
+		cost = stats.Complexity
+	}
+	remaining, err := l.guard.PartnerRequest(ctx, c.Key.ID, cost, l.requests, l.budget)
+	opCtx.Stats.SetExtension(partnerCostStats, &partnerCost{cost: cost, remaining: remaining})
+	if err != nil {
+		return gqlerror.WrapIfUnwrapped(err)
+	}
+	return nil
+}
+
+// InterceptResponse adds the cost to every answer to a partner (0 for a request refused
+// before its cost was known).
+func (partnerLimits) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp == nil || giveathon.CallerFromContext(ctx) == nil {
+		return resp
+	}
+	pc := &partnerCost{remaining: -1}
+	if graphql.HasOperationContext(ctx) {
+		if got, ok := graphql.GetOperationContext(ctx).Stats.GetExtension(partnerCostStats).(*partnerCost); ok {
+			pc = got
+		}
+	}
+	if resp.Extensions == nil {
+		resp.Extensions = map[string]any{}
+	}
+	resp.Extensions["cost"] = pc.cost
+	if pc.remaining >= 0 {
+		resp.Extensions["costRemaining"] = pc.remaining
+	}
+	return resp
 }

@@ -17,22 +17,22 @@ import (
 
 // ID is the resolver for the id field.
 func (r *apiKeyResolver) ID(ctx context.Context, obj *giveathon.APIKey) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return globalID(typeAPIKey, obj.ID), nil
 }
 
 // CreatePartner is the resolver for the createPartner field.
 func (r *mutationResolver) CreatePartner(ctx context.Context, input model.CreatePartnerInput) (*giveathon.Partner, error) {
-	panic(fmt.Errorf("not implemented: CreatePartner - createPartner"))
+	return r.createPartner(ctx, input)
 }
 
 // CreateAPIKey is the resolver for the createApiKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateAPIKey - createApiKey"))
+	return r.createAPIKey(ctx, input)
 }
 
 // RevokeAPIKey is the resolver for the revokeApiKey field.
 func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*giveathon.APIKey, error) {
-	panic(fmt.Errorf("not implemented: RevokeAPIKey - revokeApiKey"))
+	return r.revokeAPIKey(ctx, id)
 }
 
 // PartnerSubmitDonation is the resolver for the partnerSubmitDonation field.
@@ -67,12 +67,12 @@ func (r *mutationResolver) RedeliverWebhook(ctx context.Context, deliveryID stri
 
 // ID is the resolver for the id field.
 func (r *partnerResolver) ID(ctx context.Context, obj *giveathon.Partner) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return globalID(typePartner, obj.ID), nil
 }
 
 // APIKeys is the resolver for the apiKeys field.
 func (r *partnerResolver) APIKeys(ctx context.Context, obj *giveathon.Partner) ([]*giveathon.APIKey, error) {
-	panic(fmt.Errorf("not implemented: APIKeys - apiKeys"))
+	return r.partnerAPIKeys(ctx, obj)
 }
 
 // ID is the resolver for the id field.
@@ -132,12 +132,12 @@ func (r *partnerEventResolver) Data(ctx context.Context, obj *giveathon.PartnerE
 
 // Partners is the resolver for the partners field.
 func (r *queryResolver) Partners(ctx context.Context, first *int, after *string) (*model.PartnerConnection, error) {
-	panic(fmt.Errorf("not implemented: Partners - partners"))
+	return r.partners(ctx, first, after)
 }
 
 // Partner is the resolver for the partner field.
 func (r *queryResolver) Partner(ctx context.Context) (*giveathon.Partner, error) {
-	panic(fmt.Errorf("not implemented: Partner - partner"))
+	return r.callerPartner(ctx)
 }
 
 // PartnerDonation is the resolver for the partnerDonation field.

@@ -21,6 +21,9 @@ type Resolver struct {
 	PaymentMethodService giveathon.PaymentMethodService
 	// Admin serves the admins' fields (the console, charities, the audit log).
 	Admin giveathon.AdminService
+	// Partners are the partners and their API keys; Keys issues and checks the keys.
+	Partners giveathon.PartnerService
+	Keys     giveathon.KeyService
 
 	// AccountService gives donors their own data and deletes their accounts.
 	AccountService giveathon.AccountService

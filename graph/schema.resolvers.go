@@ -323,6 +323,8 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 		return pm, err
 	case typePartnerDonation:
 		return r.nodePartnerDonation(ctx, id)
+	case typePartner, typeAPIKey:
+		return r.partnerNode(ctx, typ, raw)
 	case typeUser:
 		// A donor can see only their own account.
 		if u := giveathon.UserFromContext(ctx); u != nil && u.ID == raw {

@@ -101,7 +101,7 @@ func NewHandler(res *Resolver, cfg Config) http.Handler {
 
 	gql := NewGraphQLServer(res, cfg)
 	authenticate := auth.Middleware(res.Auth, auth.MiddlewareConfig{
-		SecureCookie: cfg.Production, TrustedProxies: cfg.TrustedProxies, AllowedOrigins: cfg.CORSOrigins, Logger: cfg.Logger,
+		SecureCookie: cfg.Production, TrustedProxies: cfg.TrustedProxies, AllowedOrigins: cfg.CORSOrigins, Keys: res.Keys, Logger: cfg.Logger,
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(limitBody(cfg.MaxBodyBytes), authenticate)
@@ -143,6 +143,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 		return listCost(child, first)
 	}
 	c.Complexity.Query.AdminAuditLog = func(child int, first *int, _ *string) int { return listCost(child, first) }
+	c.Complexity.Query.Partners = func(child int, first *int, _ *string) int { return listCost(child, first) }
 	c.Complexity.User.Donations = func(child int, first *int, _ *string, _ *giveathon.DonationStatus) int {
 		return listCost(child, first)
 	}
@@ -150,7 +151,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	cfg.Limits = cfg.Limits.withDefaults()
 
 	_, _, recheck := res.Live.defaults()
-	ws := sockets{auth: res.Auth, recheck: recheck, maxSubscriptions: cfg.MaxSubscriptionsPerSocket, logger: cfg.Logger}
+	ws := sockets{auth: res.Auth, keys: res.Keys, recheck: recheck, maxSubscriptions: cfg.MaxSubscriptionsPerSocket, logger: cfg.Logger}
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
 	// A connection that does not say connection_init within SocketInitTimeout is closed
 	// (gqlgen closes it with 1002 where graphql-ws names 4408): an idle socket costs the
@@ -174,6 +175,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	srv.Use(queryLimits{Limits: cfg.Limits, checked: checked})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](max(1000, len(cfg.PersistedQueries)))})
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
+	srv.Use(newPartnerLimits(res.Guard, cfg.Limits))
 
 	srv.Use(operationMetrics{})
 	srv.SetErrorPresenter(errorPresenter(cfg.Logger, cfg.Unavailable))

@@ -16,11 +16,13 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// socket is what the server keeps of one graphql-ws connection: the session it was opened
-// with, if any, and how many subscriptions it has open.
+// socket is what the server keeps of one graphql-ws connection: the session or API key it
+// was opened with, if any, and how many subscriptions it has open.
 type socket struct {
 	// token is the session token of a signed-in connection ("" for an anonymous one).
 	token string
+	// key is the API key of a partner's connection ("" for others).
+	key string
 	// close ends the connection.
 	close context.CancelFunc
 	// ended is set when the connection's session has ended (signed out, expired).
@@ -42,6 +44,18 @@ func (sock *socket) end() {
 // one that raced the closing (its database read cut short by it).
 var errSocketSessionEnded = giveathon.Errorf(giveathon.EUNAUTHORIZED, "your session has ended: sign in again")
 
+// errSocketKeyEnded is errSocketSessionEnded for a partner's connection whose key was revoked
+// or expired.
+var errSocketKeyEnded = giveathon.Errorf(giveathon.EUNAUTHORIZED, "the connection's API key was revoked or has expired")
+
+// endedError is the answer to an operation over the connection once it has ended.
+func (sock *socket) endedError() error {
+	if sock.key != "" {
+		return errSocketKeyEnded
+	}
+	return errSocketSessionEnded
+}
+
 // SessionWatcher tells of sessions signed out through this process (auth.Service does).
 type SessionWatcher interface {
 	// WatchSession returns a channel that is closed when the session of token is signed out,
@@ -51,10 +65,13 @@ type SessionWatcher interface {
 
 // sockets authenticates graphql-ws connections and keeps them honest: every operation over a
 // signed-in connection checks its session again (as fresh as the auth service's session
-// cache), and the connection is closed when its session is signed out or expires. It also
-// caps the subscriptions open on one connection.
+// cache), and the connection is closed when its session is signed out or expires; a
+// partner's connection checks its API key the same way, and is closed when the key is revoked
+// or expires. It also caps the subscriptions open on one connection.
 type sockets struct {
 	auth giveathon.AuthService
+	// keys checks partners' API keys (nil: none is accepted).
+	keys giveathon.KeyService
 	// recheck is how often an idle signed-in connection checks its session (one signed out
 	// through this process closes its connections at once).
 	recheck          time.Duration
@@ -72,8 +89,9 @@ func (sockets) ExtensionName() string                   { return "Sockets" }
 func (sockets) Validate(graphql.ExecutableSchema) error { return nil }
 
 // init authenticates a connection whose connection_init payload carries
-// {"Authorization": "Bearer <token>"}; a browser's upgrade request carries its session cookie
-// instead, which the HTTP middleware has read already.
+// {"Authorization": "Bearer <token>"}, the token a session's or a partner's API key (gvk_...);
+// a browser's upgrade request carries its session cookie instead, which the HTTP middleware
+// has read already.
 func (s sockets) init(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	h := p.Authorization()
 	if h == "" {
@@ -87,28 +105,42 @@ func (s sockets) init(ctx context.Context, p transport.InitPayload) (context.Con
 			return ctx, nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "Authorization must be \"Bearer <token>\"")
 		}
 		token = strings.TrimSpace(token)
-		u, err := s.auth.Authenticate(ctx, token)
-		if err != nil {
-			return ctx, nil, err
+		if auth.IsAPIKey(token) {
+			if s.keys == nil {
+				return ctx, nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "API keys are not accepted here")
+			}
+			c, err := s.keys.AuthenticateKey(ctx, token)
+			if err != nil {
+				return ctx, nil, err
+			}
+			ctx = auth.WithConnectionToken(giveathon.NewContextWithCaller(ctx, c), token)
+		} else {
+			u, err := s.auth.Authenticate(ctx, token)
+			if err != nil {
+				return ctx, nil, err
+			}
+			ctx = auth.WithConnectionToken(giveathon.NewContextWithUser(ctx, u), token)
 		}
-		ctx = auth.WithConnectionToken(giveathon.NewContextWithUser(ctx, u), token)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	sock := &socket{close: cancel}
 	if giveathon.UserFromContext(ctx) != nil {
 		sock.token = auth.RequestToken(ctx)
+	} else if giveathon.CallerFromContext(ctx) != nil {
+		sock.key = auth.RequestToken(ctx)
 	}
-	if sock.token != "" {
+	if sock.token != "" || sock.key != "" {
 		go s.watch(ctx, sock)
 	}
 	return context.WithValue(ctx, socketKey{}, sock), nil, nil
 }
 
 // watch closes a signed-in connection when its session is signed out through this process,
-// or when a periodic check finds it ended (signed out elsewhere, or expired).
+// or when a periodic check finds it ended (signed out elsewhere, or expired); and a partner's
+// connection when a periodic check finds its key revoked or expired.
 func (s sockets) watch(ctx context.Context, sock *socket) {
 	var ended <-chan struct{}
-	if w, ok := s.auth.(SessionWatcher); ok {
+	if w, ok := s.auth.(SessionWatcher); ok && sock.token != "" {
 		var stop func()
 		ended, stop = w.WatchSession(sock.token)
 		defer stop()
@@ -127,25 +159,30 @@ func (s sockets) watch(ctx context.Context, sock *socket) {
 			if giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED {
 				return
 			} else if err != nil && ctx.Err() == nil {
-				s.logger.WarnContext(ctx, "websocket: check the session, will try again", "err", err)
+				s.logger.WarnContext(ctx, "websocket: check the session or API key, will try again", "err", err)
 			}
 		}
 	}
 }
 
-// check authenticates the connection's session again; when it has ended, it closes the
-// connection and returns the EUNAUTHORIZED error that says so.
+// check authenticates the connection's session or API key again; when it has ended, it
+// closes the connection and returns the EUNAUTHORIZED error that says so.
 func (s sockets) check(ctx context.Context, sock *socket) error {
-	if sock.token == "" {
+	if sock.token == "" && sock.key == "" {
 		return nil
 	} else if sock.ended.Load() {
-		return errSocketSessionEnded
+		return sock.endedError()
 	}
-	_, err := s.auth.Authenticate(ctx, sock.token)
+	var err error
+	if sock.key != "" {
+		_, err = s.keys.AuthenticateKey(ctx, sock.key)
+	} else {
+		_, err = s.auth.Authenticate(ctx, sock.token)
+	}
 	if giveathon.ErrorCode(err) == giveathon.EUNAUTHORIZED {
 		sock.end()
 	} else if err != nil && sock.ended.Load() {
-		return errSocketSessionEnded
+		return sock.endedError()
 	}
 	return err
 }

@@ -104,10 +104,16 @@ func NewGateway(cfg Config) *Gateway {
 
 // DefaultRateLimit is the call rate used for a key when none is configured.
 func DefaultRateLimit(key string) float64 {
-	if strings.HasPrefix(key, "sk_live_") || strings.HasPrefix(key, "rk_live_") {
+	if LiveKey(key) {
 		return 80
 	}
 	return 20
+}
+
+// LiveKey reports whether a Stripe secret key is a live-mode key (not a test key, nor the
+// sandbox's).
+func LiveKey(key string) bool {
+	return strings.HasPrefix(key, "sk_live_") || strings.HasPrefix(key, "rk_live_")
 }
 
 // wait takes a token for a call: from the process-wide bucket, or for a call made while

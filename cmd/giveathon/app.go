@@ -147,6 +147,8 @@ func (a *app) resolver() *graph.Resolver {
 			}},
 		CharityService:       a.stores.DB,
 		Admin:                a.stores.DB,
+		Partners:             a.stores.DB,
+		Keys:                 &auth.Keys{Store: a.stores.DB, Live: a.cfg.LiveAPIKeys, Logger: a.logger.With("component", "api-keys")},
 		Guard:                guard,
 		DonationService:      a.settlement,
 		PaymentMethodService: methods,

@@ -84,6 +84,8 @@ var settings = []setting{
 	{"GRAPHQL_MAX_QUERY_BYTES", strconv.Itoa(graph.DefaultMaxQueryBytes), "Longest query text accepted."},
 	{"GRAPHQL_MAX_TOKENS", strconv.Itoa(graph.DefaultMaxTokens), "Most tokens (names, punctuation and values) a query may have; the parser stops at the next one."},
 	{"GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET", strconv.Itoa(graph.DefaultMaxSubscriptionsPerSocket), "Most subscriptions one websocket connection may have open at once."},
+	{"PARTNER_REQUESTS_PER_MINUTE", strconv.Itoa(graph.DefaultPartnerRequestsPerMinute), "Requests one partner's API key may make a minute; past it, RATE_LIMITED with retryAfter."},
+	{"PARTNER_COST_PER_MINUTE", strconv.Itoa(graph.DefaultPartnerCostPerMinute), "GraphQL cost (complexity, as GRAPHQL_MAX_COMPLEXITY counts it) one partner's API key may spend a minute; each answer to a partner gives its cost in extensions.cost."},
 	{"PERSISTED_QUERIES_FILE", "", "JSON file of sha256 -> query: when set, only these queries are accepted (persisted-query-only mode)."},
 	{"SHUTDOWN_TIMEOUT", "20s", "How long a stopping server waits for requests in flight."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
@@ -124,7 +126,10 @@ type Config struct {
 	DBIsolation    pgx.TxIsoLevel
 	DBRetryTimeout time.Duration
 	// GraphQL bounds what one request may ask; serve hands it to the server whole.
-	GraphQL         graph.Limits
+	GraphQL graph.Limits
+	// LiveAPIKeys says partners' API keys are live (gvk_live_): in production with a live
+	// Stripe key. In development, or with a test key or the sandbox, they are test keys.
+	LiveAPIKeys     bool
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogJSON         bool
@@ -202,6 +207,8 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		MaxQueryBytes:             int(intSetting("GRAPHQL_MAX_QUERY_BYTES", 256, 1<<20)),
 		MaxTokens:                 int(intSetting("GRAPHQL_MAX_TOKENS", 20, 1_000_000)),
 		MaxSubscriptionsPerSocket: int(intSetting("GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET", 1, 10_000)),
+		PartnerRequestsPerMinute:  int(intSetting("PARTNER_REQUESTS_PER_MINUTE", 1, 1_000_000)),
+		PartnerCostPerMinute:      int(intSetting("PARTNER_COST_PER_MINUTE", 1, 1_000_000_000)),
 	}
 	if path := get("PERSISTED_QUERIES_FILE"); path != "" {
 		var err error
@@ -349,6 +356,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		bad("LOG_FORMAT", "%q is not text, json or auto", f)
 	}
 	c.Settlement.Event = &c.Event
+	c.LiveAPIKeys = c.Production && payments.LiveKey(c.Stripe.SecretKey)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %w", errors.Join(errs...))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
+	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/internal/testenv"
 )
 
@@ -41,7 +45,7 @@ func aliasedEvents(n int) string {
 // isRequestLimit reports whether a setting bounds what one GraphQL request may ask: each of
 // them must have a case in TestEveryRequestLimitSettingChangesTheServer.
 func isRequestLimit(name string) bool {
-	return strings.HasPrefix(name, "GRAPHQL_") || name == "PERSISTED_QUERIES_FILE" || name == "MAX_BODY_BYTES"
+	return strings.HasPrefix(name, "GRAPHQL_") || strings.HasPrefix(name, "PARTNER_") || name == "PERSISTED_QUERIES_FILE" || name == "MAX_BODY_BYTES"
 }
 
 // TestEveryRequestLimitSettingChangesTheServer: each GraphQL limit setting, set low, refuses a
@@ -54,7 +58,11 @@ func TestEveryRequestLimitSettingChangesTheServer(t *testing.T) {
 	if err := os.WriteFile(allowlist, []byte(`{"`+hex.EncodeToString(sum[:])+`": "`+listed+`"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	dbURL := testenv.URL(t)
 	cases := []limitCase{
+		{setting: "PARTNER_REQUESTS_PER_MINUTE", value: "3", code: "RATE_LIMITED", ask: askAsPartner(dbURL, `{ partner { id } }`, 8)},
+		{setting: "PARTNER_COST_PER_MINUTE", value: "50", code: "RATE_LIMITED",
+			ask: askAsPartner(dbURL, `{ charities(first: 20) { edges { node { id name } } } }`, 1)},
 		{setting: "GRAPHQL_MAX_DEPTH", value: "3", code: "GRAPHQL_VALIDATION_FAILED",
 			ask: askQuery(`{ me { donations { edges { node { id } } } } }`), allowed: `{ me { id } }`},
 		{setting: "GRAPHQL_MAX_ALIASES", value: "2", code: "GRAPHQL_VALIDATION_FAILED",
@@ -95,7 +103,6 @@ func TestEveryRequestLimitSettingChangesTheServer(t *testing.T) {
 			t.Errorf("no case shows that %s changes the running server", s.Name)
 		}
 	}
-	dbURL := testenv.URL(t)
 	defaults := start(t, map[string]string{"DATABASE_URL": dbURL, "LOG_LEVEL": "warn"})
 	for _, c := range cases {
 		t.Run(c.setting, func(t *testing.T) {
@@ -111,5 +118,33 @@ func TestEveryRequestLimitSettingChangesTheServer(t *testing.T) {
 				limited.client.Do(t, c.allowed, nil).NoErrors(t)
 			}
 		})
+	}
+}
+
+// askAsPartner asks a query up to n times with a new partner's API key (written with the
+// program's own storage), and returns the first answer with errors, or the last.
+func askAsPartner(dbURL, query string, n int) func(t *testing.T, srv *running) *testenv.Response {
+	return func(t *testing.T, srv *running) *testenv.Response {
+		ctx := context.Background()
+		d, err := db.Open(ctx, dbURL, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		p, err := d.CreatePartner(ctx, nil, &giveathon.Partner{Name: "Limits"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, secret, err := (&auth.Keys{Store: d}).IssueAPIKey(ctx, nil, giveathon.APIKeyInput{PartnerID: p.ID, Scopes: []giveathon.APIScope{giveathon.ScopeDonationsRead}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r *testenv.Response
+		for i := 0; i < n; i++ {
+			if r = srv.client.As(secret).Do(t, query, nil); len(r.Errors) > 0 {
+				break
+			}
+		}
+		return r
 	}
 }
