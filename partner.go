@@ -105,6 +105,20 @@ type TotalsCheckpoint struct {
 	DonationCount int64
 }
 
+// Webhook endpoint statuses.
+const (
+	EndpointEnabled  = "enabled"
+	EndpointDisabled = "disabled"
+	EndpointDeleted  = "deleted"
+)
+
+// Webhook delivery statuses.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"
+)
+
 // WebhookEndpoint is where a partner's events are sent.
 type WebhookEndpoint struct {
 	ID              string
@@ -131,6 +145,8 @@ type WebhookDelivery struct {
 	NextAttemptAt *time.Time
 	CreatedAt     time.Time
 	DeliveredAt   *time.Time
+	// AttemptLog holds the delivery's tries, oldest first, when the store loaded them.
+	AttemptLog []*WebhookAttempt
 }
 
 // WebhookAttempt is one try of a delivery.
