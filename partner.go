@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -118,6 +119,12 @@ const (
 	DeliveryDelivered = "delivered"
 	DeliveryFailed    = "failed"
 )
+
+// WebhookMessageID returns the webhook-id of an event: "msg_" and its UUID without dashes, the
+// same on every try and every redelivery, so a receiver can drop what it already handled.
+func WebhookMessageID(eventID string) string {
+	return "msg_" + strings.ReplaceAll(eventID, "-", "")
+}
 
 // WebhookEndpoint is where a partner's events are sent.
 type WebhookEndpoint struct {

@@ -322,6 +322,8 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 			return nil, nil
 		}
 		return pm, err
+	case typeWebhookEndpoint, typeWebhookDelivery:
+		return r.webhookNode(ctx, typ, raw)
 	case typeUser:
 		// A donor can see only their own account.
 		if u := giveathon.UserFromContext(ctx); u != nil && u.ID == raw {

@@ -508,3 +508,50 @@ func (m *Mailer) SendDisputeOpened(ctx context.Context, e DisputeEmail, admins [
 	}
 	return errors.Join(errs...)
 }
+
+// KindEndpointDisabled is the notice to a partner that one of its webhook endpoints was
+// disabled.
+const KindEndpointDisabled = "endpoint_disabled"
+
+// EndpointEmail is what the notice of a disabled webhook endpoint says.
+type EndpointEmail struct {
+	EndpointID  string
+	PartnerName string
+	URL         string
+	Reason      string
+	// DisabledAt tells one disabling from the next in the Message-ID.
+	DisabledAt time.Time
+}
+
+// SendEndpointDisabled tells each address that a partner's webhook endpoint was disabled, one
+// message each with a Message-ID derived from the endpoint, the disabling and the address.
+// Like Send, an EINVALID error means it cannot be sent as given.
+func (m *Mailer) SendEndpointDisabled(ctx context.Context, e EndpointEmail, to []string) error {
+	if !donationIDPattern.MatchString(e.EndpointID) {
+		return giveathon.Invalid("endpointId", "the endpoint id %q is not an id", e.EndpointID)
+	}
+	data := templateData{DonorName: oneLine(e.PartnerName), CharityName: oneLine(e.URL), FailureReason: oneLine(e.Reason)}
+	if data.DonorName == "" {
+		data.DonorName = "partner"
+	}
+	text, html, err := render(KindEndpointDisabled, data)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, addr := range to {
+		addr = strings.TrimSpace(addr)
+		if a, err := mail.ParseAddress(addr); err != nil || a.Address != addr {
+			errs = append(errs, giveathon.Invalid("email", "the address %q is not a plain e-mail address", addr))
+			continue
+		}
+		sum := sha256.Sum256([]byte(strings.ToLower(addr)))
+		id := fmt.Sprintf("%s.%d.%s", e.EndpointID, e.DisabledAt.Unix(), hex.EncodeToString(sum[:6]))
+		msg := m.message(addr, "", "Webhook endpoint disabled: "+data.CharityName, MessageID(id, KindEndpointDisabled), text, html)
+		msg.SetGenHeader(HeaderKind, KindEndpointDisabled)
+		if err := m.sendOne(ctx, msg, KindEndpointDisabled, "endpoint "+e.EndpointID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

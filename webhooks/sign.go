@@ -26,11 +26,8 @@ const (
 // MaxBodyBytes bounds a message: the spec asks senders to stay under 20 KB.
 const MaxBodyBytes = 20 * 1024
 
-// MessageID returns the webhook-id of an event: "msg_" and its UUID without dashes, the same
-// on every try and every redelivery, so a receiver can drop what it already handled.
-func MessageID(eventID string) string {
-	return "msg_" + strings.ReplaceAll(eventID, "-", "")
-}
+// MessageID returns the webhook-id of an event (giveathon.WebhookMessageID).
+func MessageID(eventID string) string { return giveathon.WebhookMessageID(eventID) }
 
 // message is the body of a webhook.
 type message struct {
