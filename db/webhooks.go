@@ -197,9 +197,9 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, deliveryID string, a giv
 	return db.Retry(ctx, func(ctx context.Context) error {
 		_, err := db.Pool.Exec(ctx, `WITH d AS (
 				UPDATE webhook_deliveries SET attempts = attempts + 1,
-					status = CASE WHEN status = $7 THEN status ELSE $6 END,
-					next_attempt_at = CASE WHEN status = $7 OR $6 = $7 THEN NULL ELSE $8 END,
-					delivered_at = CASE WHEN $6 = $7 THEN coalesce(delivered_at, $2) ELSE delivered_at END
+					status = CASE WHEN status = $7::text THEN status ELSE $6::text END,
+					next_attempt_at = CASE WHEN status = $7::text OR $6::text = $7::text THEN NULL ELSE $8::timestamptz END,
+					delivered_at = CASE WHEN $6::text = $7::text THEN coalesce(delivered_at, $2::timestamptz) ELSE delivered_at END
 				WHERE id = $1 RETURNING id, attempts)
 			INSERT INTO webhook_attempts (delivery_id, attempt_no, at, status_code, duration_ms, error)
 			SELECT id, attempts, $2, $3, $4, $5 FROM d`,
