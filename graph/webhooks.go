@@ -36,6 +36,16 @@ func webhookPartner(ctx context.Context) (string, error) {
 	return c.Partner.ID, nil
 }
 
+// webhookTarget returns the calling partner and the UUID of one of its endpoints or
+// deliveries by global ID.
+func webhookTarget(ctx context.Context, typ, rawID string) (partnerID, id string, err error) {
+	if partnerID, err = webhookPartner(ctx); err != nil {
+		return "", "", err
+	}
+	id, err = parseID(typ, rawID)
+	return partnerID, id, err
+}
+
 func (r *Resolver) createWebhookEndpoint(ctx context.Context, in model.CreateWebhookEndpointInput) (*model.CreateWebhookEndpointPayload, error) {
 	pid, err := webhookPartner(ctx)
 	if err != nil {
@@ -49,11 +59,7 @@ func (r *Resolver) createWebhookEndpoint(ctx context.Context, in model.CreateWeb
 }
 
 func (r *Resolver) updateWebhookEndpoint(ctx context.Context, in model.UpdateWebhookEndpointInput) (*giveathon.WebhookEndpoint, error) {
-	pid, err := webhookPartner(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := parseID(typeWebhookEndpoint, in.ID)
+	pid, id, err := webhookTarget(ctx, typeWebhookEndpoint, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -64,11 +70,7 @@ func (r *Resolver) updateWebhookEndpoint(ctx context.Context, in model.UpdateWeb
 }
 
 func (r *Resolver) deleteWebhookEndpoint(ctx context.Context, rawID string) (bool, error) {
-	pid, err := webhookPartner(ctx)
-	if err != nil {
-		return false, err
-	}
-	id, err := parseID(typeWebhookEndpoint, rawID)
+	pid, id, err := webhookTarget(ctx, typeWebhookEndpoint, rawID)
 	if err != nil {
 		return false, err
 	}
@@ -79,11 +81,7 @@ func (r *Resolver) deleteWebhookEndpoint(ctx context.Context, rawID string) (boo
 }
 
 func (r *Resolver) rotateWebhookSecret(ctx context.Context, rawID string, overlapHours *int) (*model.CreateWebhookEndpointPayload, error) {
-	pid, err := webhookPartner(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := parseID(typeWebhookEndpoint, rawID)
+	pid, id, err := webhookTarget(ctx, typeWebhookEndpoint, rawID)
 	if err != nil {
 		return nil, err
 	}
@@ -99,11 +97,7 @@ func (r *Resolver) rotateWebhookSecret(ctx context.Context, rawID string, overla
 }
 
 func (r *Resolver) redeliverWebhook(ctx context.Context, rawID string) (*giveathon.WebhookDelivery, error) {
-	pid, err := webhookPartner(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := parseID(typeWebhookDelivery, rawID)
+	pid, id, err := webhookTarget(ctx, typeWebhookDelivery, rawID)
 	if err != nil {
 		return nil, err
 	}
@@ -119,11 +113,7 @@ func (r *Resolver) webhookEndpoints(ctx context.Context) ([]*giveathon.WebhookEn
 }
 
 func (r *Resolver) webhookDeliveries(ctx context.Context, endpointID string, first *int, after *string) (*model.WebhookDeliveryConnection, error) {
-	pid, err := webhookPartner(ctx)
-	if err != nil {
-		return nil, err
-	}
-	id, err := parseID(typeWebhookEndpoint, endpointID)
+	pid, id, err := webhookTarget(ctx, typeWebhookEndpoint, endpointID)
 	if err != nil {
 		return nil, err
 	}

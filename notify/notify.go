@@ -490,19 +490,29 @@ func (m *Mailer) SendDisputeOpened(ctx context.Context, e DisputeEmail, admins [
 	if err != nil {
 		return err
 	}
+	return m.sendEach(ctx, admins, KindDisputeOpened, e.DisputeID, "dispute "+e.DisputeID,
+		fmt.Sprintf("Disputed: %s to %s", data.Amount, data.CharityName), text, html,
+		func(msg *gomail.Msg) { msg.SetGenHeader(HeaderDonation, e.DonationID) })
+}
+
+// sendEach sends one message of kind to each address, with a Message-ID derived from idBase
+// and the address, so a resent message is the same one. about names it in logs; extra sets
+// more headers.
+func (m *Mailer) sendEach(ctx context.Context, to []string, kind, idBase, about, subject, text, html string, extra func(*gomail.Msg)) error {
 	var errs []error
-	for _, to := range admins {
-		to = strings.TrimSpace(to)
-		if addr, err := mail.ParseAddress(to); err != nil || addr.Address != to {
-			errs = append(errs, giveathon.Invalid("email", "the admin address %q is not a plain e-mail address", to))
+	for _, addr := range to {
+		addr = strings.TrimSpace(addr)
+		if a, err := mail.ParseAddress(addr); err != nil || a.Address != addr {
+			errs = append(errs, giveathon.Invalid("email", "the address %q is not a plain e-mail address", addr))
 			continue
 		}
-		sum := sha256.Sum256([]byte(strings.ToLower(to)))
-		msg := m.message(to, "", fmt.Sprintf("Disputed: %s to %s", data.Amount, data.CharityName),
-			MessageID(e.DisputeID+"."+hex.EncodeToString(sum[:6]), KindDisputeOpened), text, html)
-		msg.SetGenHeader(HeaderKind, KindDisputeOpened)
-		msg.SetGenHeader(HeaderDonation, e.DonationID)
-		if err := m.sendOne(ctx, msg, KindDisputeOpened, "dispute "+e.DisputeID); err != nil {
+		sum := sha256.Sum256([]byte(strings.ToLower(addr)))
+		msg := m.message(addr, "", subject, MessageID(idBase+"."+hex.EncodeToString(sum[:6]), kind), text, html)
+		msg.SetGenHeader(HeaderKind, kind)
+		if extra != nil {
+			extra(msg)
+		}
+		if err := m.sendOne(ctx, msg, kind, about); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -538,20 +548,6 @@ func (m *Mailer) SendEndpointDisabled(ctx context.Context, e EndpointEmail, to [
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, addr := range to {
-		addr = strings.TrimSpace(addr)
-		if a, err := mail.ParseAddress(addr); err != nil || a.Address != addr {
-			errs = append(errs, giveathon.Invalid("email", "the address %q is not a plain e-mail address", addr))
-			continue
-		}
-		sum := sha256.Sum256([]byte(strings.ToLower(addr)))
-		id := fmt.Sprintf("%s.%d.%s", e.EndpointID, e.DisabledAt.Unix(), hex.EncodeToString(sum[:6]))
-		msg := m.message(addr, "", "Webhook endpoint disabled: "+data.CharityName, MessageID(id, KindEndpointDisabled), text, html)
-		msg.SetGenHeader(HeaderKind, KindEndpointDisabled)
-		if err := m.sendOne(ctx, msg, KindEndpointDisabled, "endpoint "+e.EndpointID); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return m.sendEach(ctx, to, KindEndpointDisabled, fmt.Sprintf("%s.%d", e.EndpointID, e.DisabledAt.Unix()), "endpoint "+e.EndpointID,
+		"Webhook endpoint disabled: "+data.CharityName, text, html, nil)
 }
