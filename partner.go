@@ -112,6 +112,26 @@ type TotalsCheckpoint struct {
 	DonationCount int64
 }
 
+// Webhook endpoint statuses.
+const (
+	EndpointEnabled  = "enabled"
+	EndpointDisabled = "disabled"
+	EndpointDeleted  = "deleted"
+)
+
+// Webhook delivery statuses.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"
+)
+
+// WebhookMessageID returns the webhook-id of an event: "msg_" and its UUID without dashes, the
+// same on every try and every redelivery, so a receiver can drop what it already handled.
+func WebhookMessageID(eventID string) string {
+	return "msg_" + strings.ReplaceAll(eventID, "-", "")
+}
+
 // WebhookEndpoint is where a partner's events are sent.
 type WebhookEndpoint struct {
 	ID              string
@@ -138,6 +158,8 @@ type WebhookDelivery struct {
 	NextAttemptAt *time.Time
 	CreatedAt     time.Time
 	DeliveredAt   *time.Time
+	// AttemptLog holds the delivery's tries, oldest first, when the store loaded them.
+	AttemptLog []*WebhookAttempt
 }
 
 // WebhookAttempt is one try of a delivery.

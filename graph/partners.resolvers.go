@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/giveathon/giveathon"
@@ -42,27 +41,27 @@ func (r *mutationResolver) PartnerSubmitDonation(ctx context.Context, input mode
 
 // CreateWebhookEndpoint is the resolver for the createWebhookEndpoint field.
 func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input model.CreateWebhookEndpointInput) (*model.CreateWebhookEndpointPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateWebhookEndpoint - createWebhookEndpoint"))
+	return r.createWebhookEndpoint(ctx, input)
 }
 
 // UpdateWebhookEndpoint is the resolver for the updateWebhookEndpoint field.
 func (r *mutationResolver) UpdateWebhookEndpoint(ctx context.Context, input model.UpdateWebhookEndpointInput) (*giveathon.WebhookEndpoint, error) {
-	panic(fmt.Errorf("not implemented: UpdateWebhookEndpoint - updateWebhookEndpoint"))
+	return r.updateWebhookEndpoint(ctx, input)
 }
 
 // DeleteWebhookEndpoint is the resolver for the deleteWebhookEndpoint field.
 func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, id string) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeleteWebhookEndpoint - deleteWebhookEndpoint"))
+	return r.deleteWebhookEndpoint(ctx, id)
 }
 
 // RotateWebhookSecret is the resolver for the rotateWebhookSecret field.
 func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id string, overlapHours *int) (*model.CreateWebhookEndpointPayload, error) {
-	panic(fmt.Errorf("not implemented: RotateWebhookSecret - rotateWebhookSecret"))
+	return r.rotateWebhookSecret(ctx, id, overlapHours)
 }
 
 // RedeliverWebhook is the resolver for the redeliverWebhook field.
 func (r *mutationResolver) RedeliverWebhook(ctx context.Context, deliveryID string) (*giveathon.WebhookDelivery, error) {
-	panic(fmt.Errorf("not implemented: RedeliverWebhook - redeliverWebhook"))
+	return r.redeliverWebhook(ctx, deliveryID)
 }
 
 // ID is the resolver for the id field.
@@ -152,12 +151,12 @@ func (r *queryResolver) PartnerDonations(ctx context.Context, first *int, after 
 
 // WebhookEndpoints is the resolver for the webhookEndpoints field.
 func (r *queryResolver) WebhookEndpoints(ctx context.Context) ([]*giveathon.WebhookEndpoint, error) {
-	panic(fmt.Errorf("not implemented: WebhookEndpoints - webhookEndpoints"))
+	return r.webhookEndpoints(ctx)
 }
 
 // WebhookDeliveries is the resolver for the webhookDeliveries field.
 func (r *queryResolver) WebhookDeliveries(ctx context.Context, endpointID string, first *int, after *string) (*model.WebhookDeliveryConnection, error) {
-	panic(fmt.Errorf("not implemented: WebhookDeliveries - webhookDeliveries"))
+	return r.webhookDeliveries(ctx, endpointID, first, after)
 }
 
 // PartnerEvents is the resolver for the partnerEvents field.
@@ -177,22 +176,22 @@ func (r *subscriptionResolver) PartnerEvents(ctx context.Context, after *string)
 
 // ID is the resolver for the id field.
 func (r *webhookDeliveryResolver) ID(ctx context.Context, obj *giveathon.WebhookDelivery) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return globalID(typeWebhookDelivery, obj.ID), nil
 }
 
 // WebhookID is the resolver for the webhookId field.
 func (r *webhookDeliveryResolver) WebhookID(ctx context.Context, obj *giveathon.WebhookDelivery) (string, error) {
-	panic(fmt.Errorf("not implemented: WebhookID - webhookId"))
+	return giveathon.WebhookMessageID(obj.EventID), nil
 }
 
 // Attempts is the resolver for the attempts field.
 func (r *webhookDeliveryResolver) Attempts(ctx context.Context, obj *giveathon.WebhookDelivery) ([]*giveathon.WebhookAttempt, error) {
-	panic(fmt.Errorf("not implemented: Attempts - attempts"))
+	return r.webhookDeliveryAttempts(ctx, obj)
 }
 
 // ID is the resolver for the id field.
 func (r *webhookEndpointResolver) ID(ctx context.Context, obj *giveathon.WebhookEndpoint) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return globalID(typeWebhookEndpoint, obj.ID), nil
 }
 
 // ApiKey returns generated.ApiKeyResolver implementation.

@@ -43,6 +43,8 @@ type Resolver struct {
 	Live *Live
 	// Payments tells the web app how to collect cards.
 	Payments model.PaymentsConfig
+	// Webhooks serves partners' webhook endpoints and their deliveries.
+	Webhooks WebhookService
 	Logger   *slog.Logger
 }
 

@@ -325,6 +325,8 @@ func (r *queryResolver) Node(ctx context.Context, id string) (model.Node, error)
 		return r.nodePartnerDonation(ctx, id)
 	case typePartner, typeAPIKey:
 		return r.partnerNode(ctx, typ, raw)
+	case typeWebhookEndpoint, typeWebhookDelivery:
+		return r.webhookNode(ctx, typ, raw)
 	case typeUser:
 		// A donor can see only their own account.
 		if u := giveathon.UserFromContext(ctx); u != nil && u.ID == raw {

@@ -18,6 +18,7 @@ import (
 	"github.com/giveathon/giveathon/metrics"
 	"github.com/giveathon/giveathon/notify"
 	"github.com/giveathon/giveathon/settlement"
+	"github.com/giveathon/giveathon/webhooks"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -53,6 +54,12 @@ type Config struct {
 	JobTimeout time.Duration
 	// RescueStuckJobsAfter is when a job whose worker died is run again.
 	RescueStuckJobsAfter time.Duration
+	// WebhookWorkers is how many webhook deliveries run at once.
+	WebhookWorkers int
+	// WebhookRetryScale multiplies the webhook retry schedule (1 when zero; tests only).
+	WebhookRetryScale float64
+	// WebhookSweepInterval is how often overdue webhook deliveries are queued again.
+	WebhookSweepInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -76,6 +83,13 @@ func (c Config) withDefaults() Config {
 	if c.PaymentWorkers <= 0 {
 		c.PaymentWorkers = 50
 	}
+	if c.WebhookWorkers <= 0 {
+		c.WebhookWorkers = 20
+	}
+	if c.WebhookRetryScale <= 0 {
+		c.WebhookRetryScale = 1
+	}
+	def(&c.WebhookSweepInterval, time.Minute)
 	return c
 }
 
@@ -98,6 +112,8 @@ type Deps struct {
 	// OnSequenced, when set, is given each batch of partner events the sequencer numbers, in
 	// the batch's transaction (the webhook dispatcher).
 	OnSequenced SequencedHook
+	// Webhooks sends webhook deliveries; nil: no webhook worker runs here.
+	Webhooks *webhooks.Sender
 }
 
 // Jobs is the River client with Giveathon's workers, and the outbox drainer.
@@ -128,6 +144,18 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config) (*Jobs, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, NewChargeDonationWorker(deps.Settlement))
 	river.AddWorker(workers, &ReconcileWorker{deps: deps})
+	periodic := []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "reconcile"}),
+	}
+	if deps.Webhooks != nil {
+		river.AddWorker(workers, &WebhookDeliveryWorker{Sender: deps.Webhooks, Scale: cfg.WebhookRetryScale})
+		river.AddWorker(workers, &WebhookSweepWorker{DB: deps.DB, Logger: deps.Logger.With("component", "webhooks")})
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.WebhookSweepInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return WebhookSweepArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "webhook_sweep"}))
+	}
 
 	client, err := river.NewClient(riverpgxv5.New(jobsPool), &river.Config{
 		Logger:               deps.Logger.With("component", "river"),
@@ -140,12 +168,9 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config) (*Jobs, error) {
 		Queues: map[string]river.QueueConfig{
 			QueuePayments:    {MaxWorkers: cfg.PaymentWorkers},
 			QueueMaintenance: {MaxWorkers: 2},
+			QueueWebhooks:    {MaxWorkers: cfg.WebhookWorkers},
 		},
-		PeriodicJobs: []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "reconcile"}),
-		},
+		PeriodicJobs: periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create River client: %w", err)

@@ -490,21 +490,64 @@ func (m *Mailer) SendDisputeOpened(ctx context.Context, e DisputeEmail, admins [
 	if err != nil {
 		return err
 	}
+	return m.sendEach(ctx, admins, KindDisputeOpened, e.DisputeID, "dispute "+e.DisputeID,
+		fmt.Sprintf("Disputed: %s to %s", data.Amount, data.CharityName), text, html,
+		func(msg *gomail.Msg) { msg.SetGenHeader(HeaderDonation, e.DonationID) })
+}
+
+// sendEach sends one message of kind to each address, with a Message-ID derived from idBase
+// and the address, so a resent message is the same one. about names it in logs; extra sets
+// more headers.
+func (m *Mailer) sendEach(ctx context.Context, to []string, kind, idBase, about, subject, text, html string, extra func(*gomail.Msg)) error {
 	var errs []error
-	for _, to := range admins {
-		to = strings.TrimSpace(to)
-		if addr, err := mail.ParseAddress(to); err != nil || addr.Address != to {
-			errs = append(errs, giveathon.Invalid("email", "the admin address %q is not a plain e-mail address", to))
+	for _, addr := range to {
+		addr = strings.TrimSpace(addr)
+		if a, err := mail.ParseAddress(addr); err != nil || a.Address != addr {
+			errs = append(errs, giveathon.Invalid("email", "the address %q is not a plain e-mail address", addr))
 			continue
 		}
-		sum := sha256.Sum256([]byte(strings.ToLower(to)))
-		msg := m.message(to, "", fmt.Sprintf("Disputed: %s to %s", data.Amount, data.CharityName),
-			MessageID(e.DisputeID+"."+hex.EncodeToString(sum[:6]), KindDisputeOpened), text, html)
-		msg.SetGenHeader(HeaderKind, KindDisputeOpened)
-		msg.SetGenHeader(HeaderDonation, e.DonationID)
-		if err := m.sendOne(ctx, msg, KindDisputeOpened, "dispute "+e.DisputeID); err != nil {
+		sum := sha256.Sum256([]byte(strings.ToLower(addr)))
+		msg := m.message(addr, "", subject, MessageID(idBase+"."+hex.EncodeToString(sum[:6]), kind), text, html)
+		msg.SetGenHeader(HeaderKind, kind)
+		if extra != nil {
+			extra(msg)
+		}
+		if err := m.sendOne(ctx, msg, kind, about); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// KindEndpointDisabled is the notice to a partner that one of its webhook endpoints was
+// disabled.
+const KindEndpointDisabled = "endpoint_disabled"
+
+// EndpointEmail is what the notice of a disabled webhook endpoint says.
+type EndpointEmail struct {
+	EndpointID  string
+	PartnerName string
+	URL         string
+	Reason      string
+	// DisabledAt tells one disabling from the next in the Message-ID.
+	DisabledAt time.Time
+}
+
+// SendEndpointDisabled tells each address that a partner's webhook endpoint was disabled, one
+// message each with a Message-ID derived from the endpoint, the disabling and the address.
+// Like Send, an EINVALID error means it cannot be sent as given.
+func (m *Mailer) SendEndpointDisabled(ctx context.Context, e EndpointEmail, to []string) error {
+	if !donationIDPattern.MatchString(e.EndpointID) {
+		return giveathon.Invalid("endpointId", "the endpoint id %q is not an id", e.EndpointID)
+	}
+	data := templateData{DonorName: oneLine(e.PartnerName), CharityName: oneLine(e.URL), FailureReason: oneLine(e.Reason)}
+	if data.DonorName == "" {
+		data.DonorName = "partner"
+	}
+	text, html, err := render(KindEndpointDisabled, data)
+	if err != nil {
+		return err
+	}
+	return m.sendEach(ctx, to, KindEndpointDisabled, fmt.Sprintf("%s.%d", e.EndpointID, e.DisabledAt.Unix()), "endpoint "+e.EndpointID,
+		"Webhook endpoint disabled: "+data.CharityName, text, html, nil)
 }

@@ -540,3 +540,23 @@ func TestAccountDeleted(t *testing.T) {
 		t.Errorf("a bad address: %v, want EINVALID", err)
 	}
 }
+
+// TestEndpointDisabledNotice: the partner's notice names the endpoint and why, one message per
+// address, and a bad address is refused as EINVALID without stopping the others.
+func TestEndpointDisabledNotice(t *testing.T) {
+	t.Parallel()
+	mp, m := setup(t)
+	err := m.SendEndpointDisabled(context.Background(), notify.EndpointEmail{EndpointID: "5b0f3a4e-1c7d-4e8a-9f00-0123456789ab",
+		PartnerName: "Stream Co", URL: "https://stream.example/hook", Reason: "the endpoint answered 410 Gone", DisabledAt: time.Now()},
+		[]string{"ops@stream.example", "not an address"})
+	if giveathon.ErrorCode(err) != giveathon.EINVALID {
+		t.Fatalf("a bad address: %v", err)
+	}
+	msgs := mp.WaitForMessages(t, "to:ops@stream.example", 1, 10*time.Second)
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Subject, "https://stream.example/hook") {
+		t.Fatalf("messages %+v", msgs)
+	}
+	if c := mp.Message(t, msgs[0].ID); !strings.Contains(c.Text, "410 Gone") || !strings.Contains(c.Text, "Stream Co") {
+		t.Errorf("text %q", c.Text)
+	}
+}

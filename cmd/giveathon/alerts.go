@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
@@ -20,13 +21,10 @@ type alerts struct {
 
 // DisputeOpened implements settlement.Alerts.
 func (a *alerts) DisputeOpened(ctx context.Context, d *giveathon.Donation, dispute giveathon.Dispute) error {
-	recorded, err := a.db.FindAdminEmails(ctx)
+	admins, err := a.admins(ctx)
 	if err != nil {
 		return err
 	}
-	admins := append(slices.Clone(a.configured), recorded...)
-	slices.Sort(admins)
-	admins = slices.Compact(admins)
 	if len(admins) == 0 {
 		return nil
 	}
@@ -37,4 +35,35 @@ func (a *alerts) DisputeOpened(ctx context.Context, d *giveathon.Donation, dispu
 	return a.mailer.SendDisputeOpened(ctx, notify.DisputeEmail{DisputeID: dispute.ProviderDisputeID, DonationID: d.ID,
 		CharityName: charity, AmountCents: dispute.AmountCents, Currency: d.Currency, Reason: dispute.Reason,
 		ConsoleURL: a.publicURL + "/console"}, admins)
+}
+
+// admins returns every admin's e-mail, by configuration and recorded in the database.
+func (a *alerts) admins(ctx context.Context) ([]string, error) {
+	recorded, err := a.db.FindAdminEmails(ctx)
+	if err != nil {
+		return nil, err
+	}
+	admins := append(slices.Clone(a.configured), recorded...)
+	slices.Sort(admins)
+	return slices.Compact(admins), nil
+}
+
+// EndpointDisabled implements webhooks.Notifier: the partner's contact e-mail, or every
+// admin when it has none.
+func (a *alerts) EndpointDisabled(ctx context.Context, ep *giveathon.WebhookEndpoint, reason string) error {
+	name, contact, err := a.db.WebhookContact(ctx, ep.PartnerID)
+	if err != nil {
+		return err
+	}
+	to := []string{}
+	if contact != nil && *contact != "" {
+		to = append(to, *contact)
+	} else if to, err = a.admins(ctx); err != nil {
+		return err
+	}
+	if len(to) == 0 {
+		return nil
+	}
+	return a.mailer.SendEndpointDisabled(ctx, notify.EndpointEmail{EndpointID: ep.ID, PartnerName: name, URL: ep.URL,
+		Reason: reason, DisabledAt: time.Now()}, to)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/giveathon/giveathon/payments"
 	"github.com/giveathon/giveathon/payments/sandbox"
 	"github.com/giveathon/giveathon/settlement"
+	"github.com/giveathon/giveathon/webhooks"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -45,6 +46,10 @@ type app struct {
 	changes     *db.Changes
 	stopSending context.CancelFunc
 	sent        <-chan struct{}
+	// webhooks serves the partners' endpoints; dispatcher turns sequenced partner events into
+	// deliveries (the sequencer's hook).
+	webhooks   *webhooks.Service
+	dispatcher *webhooks.Dispatcher
 }
 
 // newApp builds the payment gateway (and the in-process sandbox when no Stripe key is set),
@@ -88,20 +93,33 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, s *stores, pu
 		return nil, err
 	}
 	a.settlement = settlement.New(s.DB, a.gateway, nil, a.changes, logger.With("component", "settlement"), cfg.Settlement)
-	a.settlement.Alerts = &alerts{db: s.DB, mailer: a.mailer, configured: cfg.AdminEmails, publicURL: cfg.PublicURL}
+	alerts := &alerts{db: s.DB, mailer: a.mailer, configured: cfg.AdminEmails, publicURL: cfg.PublicURL}
+	a.settlement.Alerts = alerts
+	keys, err := cfg.webhookKeyring(logger)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	sender := &webhooks.Sender{DB: s.DB, Keys: keys, Client: webhooks.NewClient(!cfg.Production), Notify: alerts,
+		Logger: logger.With("component", "webhooks")}
+	// The sequencer hands each numbered batch of partner events to the dispatcher, in the
+	// batch's transaction.
+	a.dispatcher = &webhooks.Dispatcher{}
 	a.jobs, err = jobs.New(s.Migrator.Jobs, jobs.Deps{
 		DB: s.DB, Settlement: a.settlement, Mailer: a.mailer, PublicURL: cfg.PublicURL, Logger: logger.With("component", "jobs"),
-		Event: cfg.Event,
+		Event: cfg.Event, Webhooks: sender, OnSequenced: a.dispatcher.Dispatch,
 	}, cfg.Jobs)
 	if err != nil {
 		a.close()
 		return nil, err
 	}
+	a.webhooks = &webhooks.Service{DB: s.DB, Keys: keys, Queue: a.jobs, Development: !cfg.Production}
 	a.settlement.Queue = a.jobs
 	// The one place that knows whether the jobs share the domain database: then a new
 	// donation's charge is queued in the donation's own transaction.
 	if s.Migrator.Jobs == s.Migrator.Domain {
 		s.DB.EnqueueTx = a.jobs.EnqueueTx
+		a.dispatcher.EnqueueTx = a.jobs.EnqueueWebhooksTx
 	}
 	return a, nil
 }
@@ -158,6 +176,7 @@ func (a *app) resolver() *graph.Resolver {
 		PaymentIntents:       a.gateway,
 		Live:                 &graph.Live{Event: a.cfg.Event, Totals: a.stores.DB, Changes: a.changes, Poll: a.cfg.LiveResync},
 		Payments:             model.PaymentsConfig{PublishableKey: publishable, TestPaymentMethods: []*model.TestPaymentMethod{}},
+		Webhooks:             a.webhooks,
 		Logger:               a.logger,
 	}
 	if a.sandbox != nil || (a.cfg.Stripe.SecretKey == "" && a.cfg.Stripe.APIBase != "") {

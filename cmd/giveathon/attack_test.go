@@ -85,7 +85,8 @@ func TestValidationAttacksAreRefusedCheaply(t *testing.T) {
 func productionEnv(t *testing.T) map[string]string {
 	return map[string]string{"DATABASE_URL": testenv.URL(t), "ENV": "production",
 		"STRIPE_SECRET_KEY": "sk_test_production_test", "STRIPE_WEBHOOK_SECRET": "whsec_production_test",
-		"EVENT_STARTS_AT": "2026-12-01T09:00:00-05:00", "STRIPE_API_BASE": "http://127.0.0.1:9"}
+		"WEBHOOK_SECRET_KEY": testWebhookKey,
+		"EVENT_STARTS_AT":    "2026-12-01T09:00:00-05:00", "STRIPE_API_BASE": "http://127.0.0.1:9"}
 }
 
 // TestProductionTellsNothingOfTheSchema: no "Did you mean" suggestions, and introspection is

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,8 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +23,7 @@ import (
 	"github.com/giveathon/giveathon/jobs"
 	"github.com/giveathon/giveathon/payments"
 	"github.com/giveathon/giveathon/settlement"
+	"github.com/giveathon/giveathon/webhooks"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -64,6 +69,9 @@ var settings = []setting{
 	{"STALE_PENDING", "1m", "How long a donation may stay PENDING before the reconciler queues it again."},
 	{"STALE_PROCESSING", "5m", "How long a donation may stay PROCESSING before the reconciler asks Stripe."},
 	{"PAYMENT_WORKERS", "50", "Charge jobs run at once by this process."},
+	{"WEBHOOK_SECRET_KEY", "", "Base64 of at least 32 random bytes from which every webhook endpoint's signing secret is derived (none is stored; changing it changes them all). Required in production. Unset in development: generated once and kept in DATA_DIR/webhook-secret-key (mode 0600), or, with DATABASE_URL set and DATA_DIR unset, made anew by each process (logged)."},
+	{"WEBHOOK_WORKERS", "20", "Webhook deliveries sent at once by this process (a queue of their own, so slow partners never hold up charges)."},
+	{"WEBHOOK_RETRY_SCALE", "1", "Multiplies the webhook retry schedule (5 s, 5 min, 30 min ... 24 h), for tests and chaos runs only: must be 1 in production."},
 	{"JOB_TIMEOUT", "1m", "Longest a job may run (a charge, an e-mail) before it is stopped and retried."},
 	{"RESCUE_STUCK_JOBS_AFTER", "5m", "When a job whose worker died (a killed process) is run again; more than JOB_TIMEOUT."},
 	{"JOBS_POLL_INTERVAL", "1s", "How often workers look for jobs whose retry time has come (new jobs are announced at once)."},
@@ -103,6 +111,10 @@ type Config struct {
 	PublicURL       string
 	DatabaseURL     string
 	JobsDatabaseURL string
+	// WebhookKey is WEBHOOK_SECRET_KEY decoded (nil: unset, development only).
+	WebhookKey []byte
+	// DataDirSet tells whether DATA_DIR was given, or is in use by the embedded database.
+	DataDirSet bool
 	// ReplicaURL names the read replica (empty: none); ReplicaMaxLag bounds its lag.
 	ReplicaURL      string
 	ReplicaMaxLag   time.Duration
@@ -296,6 +308,23 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	}
 	c.Jobs.ChargeMaxAttempts = int(intSetting("CHARGE_MAX_ATTEMPTS", 1, 100))
 	c.Jobs.PaymentWorkers = int(intSetting("PAYMENT_WORKERS", 1, 10000))
+	c.Jobs.WebhookWorkers = int(intSetting("WEBHOOK_WORKERS", 1, 10000))
+	if scale, err := strconv.ParseFloat(get("WEBHOOK_RETRY_SCALE"), 64); err != nil || scale <= 0 || scale > 1 {
+		bad("WEBHOOK_RETRY_SCALE", "%q is not a number above 0 and at most 1", get("WEBHOOK_RETRY_SCALE"))
+	} else {
+		c.Jobs.WebhookRetryScale = scale
+	}
+	if v := get("WEBHOOK_SECRET_KEY"); v != "" {
+		key, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			key, err = base64.RawStdEncoding.DecodeString(v)
+		}
+		if err != nil || len(key) < webhooks.MinKeyBytes {
+			bad("WEBHOOK_SECRET_KEY", "must be base64 of at least %d bytes (openssl rand -base64 32)", webhooks.MinKeyBytes)
+		}
+		c.WebhookKey = key
+	}
+	c.DataDirSet = strings.TrimSpace(getenv("DATA_DIR")) != "" || c.DatabaseURL == ""
 	rateLimit, err := strconv.ParseFloat(get("STRIPE_RATE_LIMIT"), 64)
 	if err != nil || rateLimit < 0 {
 		bad("STRIPE_RATE_LIMIT", "%q is not a number of calls per second (0: the default for the key)", get("STRIPE_RATE_LIMIT"))
@@ -339,6 +368,12 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		if c.WebhookSecret == "" {
 			bad("STRIPE_WEBHOOK_SECRET", "is required in production")
 		}
+		if c.WebhookKey == nil {
+			bad("WEBHOOK_SECRET_KEY", "is required in production (it derives the webhook signing secrets)")
+		}
+		if c.Jobs.WebhookRetryScale != 1 {
+			bad("WEBHOOK_RETRY_SCALE", "must be 1 in production (the schedule is what partners are promised)")
+		}
 		if get("EVENT_STARTS_AT") == "" {
 			bad("EVENT_STARTS_AT", "is required in production (the event's window must not move when a server restarts)")
 		}
@@ -361,6 +396,55 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("invalid configuration:\n  %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// webhookKeyring returns the keyring of WEBHOOK_SECRET_KEY; in development without it, of a
+// key generated once and kept in DATA_DIR, or of one made for this process alone.
+func (c *Config) webhookKeyring(logger *slog.Logger) (*webhooks.Keyring, error) {
+	if c.WebhookKey != nil {
+		return webhooks.NewKeyring(c.WebhookKey)
+	}
+	if c.Production {
+		return nil, errors.New("WEBHOOK_SECRET_KEY is required in production")
+	}
+	if !c.DataDirSet {
+		logger.Warn("WEBHOOK_SECRET_KEY is unset: webhook secrets are derived from a key of this process alone, and change when it restarts")
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		return webhooks.NewKeyring(key)
+	}
+	path := filepath.Join(c.DataDir, "webhook-secret-key")
+	if b, err := os.ReadFile(path); err == nil {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: not base64: %w", path, err)
+		}
+		return webhooks.NewKeyring(key)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read the webhook key: %w", err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("keep the webhook key: %w", err)
+	}
+	// O_EXCL: of two processes starting together, one writes the key and the other reads it.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		time.Sleep(100 * time.Millisecond)
+		return c.webhookKeyring(logger)
+	} else if err != nil {
+		return nil, fmt.Errorf("keep the webhook key: %w", err)
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keep the webhook key: %w", err)
+	}
+	logger.Info("WEBHOOK_SECRET_KEY is unset: generated one for development", "file", path)
+	return webhooks.NewKeyring(key)
 }
 
 // logger returns the process's structured logger.

@@ -169,7 +169,8 @@ func TestProductionRefusesAnUnmigratedDatabase(t *testing.T) {
 	url := testenv.EmptyURL(t)
 	env := map[string]string{"DATABASE_URL": url, "ENV": "production", "HTTP_ADDR": "127.0.0.1:0",
 		"STRIPE_SECRET_KEY": "sk_test_production_test", "STRIPE_WEBHOOK_SECRET": "whsec_production_test",
-		"EVENT_STARTS_AT": "2026-12-01T09:00:00-05:00",
+		"WEBHOOK_SECRET_KEY": testWebhookKey,
+		"EVENT_STARTS_AT":    "2026-12-01T09:00:00-05:00",
 		// No call reaches it: the test makes no donation.
 		"STRIPE_API_BASE": "http://127.0.0.1:9"}
 	logs := &syncBuffer{}
@@ -274,7 +275,17 @@ func TestConfigErrorsNameEverySetting(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "EVENT_STARTS_AT") {
 		t.Fatalf("production without the event's start: %v", err)
 	}
+	if err == nil || !strings.Contains(err.Error(), "WEBHOOK_SECRET_KEY") {
+		t.Fatalf("production without the webhook key: %v", err)
+	}
+	_, err = loadConfig(envFunc(map[string]string{"ENV": "production", "WEBHOOK_SECRET_KEY": "c2hvcnQ=", "WEBHOOK_RETRY_SCALE": "0.5"}))
+	if err == nil || !strings.Contains(err.Error(), "WEBHOOK_SECRET_KEY: must be base64") || !strings.Contains(err.Error(), "WEBHOOK_RETRY_SCALE: must be 1") {
+		t.Fatalf("production with a short webhook key and a scaled schedule: %v", err)
+	}
 }
+
+// testWebhookKey is a WEBHOOK_SECRET_KEY for the tests' production servers.
+const testWebhookKey = "dGVzdC13ZWJob29rLWtleS10ZXN0LXdlYmhvb2sta2V5LTMyYnl0ZXM="
 
 func TestHelpServeListsTheConfiguration(t *testing.T) {
 	t.Parallel()
