@@ -53,6 +53,9 @@ type runner struct {
 	// adminToken signs the organiser in; refundQueue holds the gifts it refunds.
 	adminToken  string
 	refundQueue refunds
+	// partner is the partner's key, endpoint and what the endpoint got (-partner > 0).
+	partner     *partnerRun
+	partnerAcks atomic.Int64
 	ackCount    atomic.Int64
 	conflicts   atomic.Int64 // one key answered with two donations
 	gaveUp      atomic.Int64 // submissions never acknowledged
