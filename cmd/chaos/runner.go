@@ -265,6 +265,9 @@ func (r *runner) restartDB(ctx context.Context) error {
 }
 
 func (r *runner) stopAll() {
+	if r.partner != nil {
+		r.partner.srv.Close()
+	}
 	r.serverMu.Lock()
 	if r.server != nil {
 		r.server.Stop(10 * time.Second)
