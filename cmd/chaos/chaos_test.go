@@ -40,7 +40,7 @@ func TestChaosSmallProfile(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 		last := lines[len(lines)-1]
 		t.Log(last)
-		if code != 0 || !strings.Contains(last, "lost=0 double_charged=0 double_refunded=0 unsettled=0 amount_mismatch_cents=0 email_mismatch=0") {
+		if code != 0 || !strings.Contains(last, "lost=0 double_charged=0 double_refunded=0 unsettled=0 amount_mismatch_cents=0 email_mismatch=0 webhooks_lost=0 webhooks_duplicated_ids=0") {
 			t.Fatalf("chaos with seed %s: exit %d\n%s\n%s", seed, code, stdout.String(), tail(stderr.String(), 40))
 		}
 	}

@@ -46,6 +46,13 @@ type result struct {
 	// totalsMismatch: the event's counters disagree with the SUCCEEDED donations (cents plus
 	// count, as absolute differences).
 	totalsMismatch int64
+	// With -partner: the partner's gifts and events; webhooksLost: events owed (by the gifts'
+	// outcomes, or recorded) that never reached the endpoint; webhookDuplicatedIDs: events that
+	// arrived under more than one webhook-id, or ids that carried two events; streamGaps: where
+	// partnerEvents, replayed from the start, skips or repeats a sequence number.
+	partnerGifts, partnerEvents                    int
+	webhooksLost, webhookDuplicatedIDs, streamGaps int
+	webhookBadSignatures, webhookFailedFirst       int
 	// redeliveries: e-mails handed to the SMTP server again because a process died between
 	// the server taking them and their record (the mailbox keeps one by Message-ID).
 	redeliveries int
@@ -64,7 +71,8 @@ type result struct {
 
 func (r *result) ok() bool {
 	ok := r.lost == 0 && r.doubleCharged == 0 && r.doubleRefunded == 0 && r.unsettled == 0 && r.chargeMismatch == 0 && r.amountMismatchCents == 0 &&
-		r.emailMismatch == 0 && r.jobsLeft == 0 && r.totalsMismatch == 0 && r.conflicts == 0 && r.acknowledged == r.donations
+		r.emailMismatch == 0 &&
+		r.webhooksLost == 0 && r.webhookDuplicatedIDs == 0 && r.streamGaps == 0 && r.webhookBadSignatures == 0 && r.jobsLeft == 0 && r.totalsMismatch == 0 && r.conflicts == 0 && r.acknowledged == r.donations
 	if r.ha {
 		ok = ok && r.internalErrors == 0 && r.switchovers == r.wantSwitchovers && r.failovers == r.wantFailovers &&
 			r.rejoins == r.failovers && (r.maxOutageLimit <= 0 || r.maxOutage <= r.maxOutageLimit)
@@ -82,11 +90,12 @@ func (r *result) print(w io.Writer) {
 			r.switchovers, r.failovers, r.maxOutage, r.internalErrors, r.seconds)
 		return
 	}
-	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d refunded=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f email_redeliveries=%d totals_mismatch=%d\n",
-		r.succeeded, r.failed, r.refunded, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB, r.redeliveries, r.totalsMismatch)
-	fmt.Fprintf(w, "chaos: donations=%d acknowledged=%d lost=%d double_charged=%d double_refunded=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d server_kills=%d db_restarts=%d seconds=%d\n",
+	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d refunded=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f email_redeliveries=%d totals_mismatch=%d partner_gifts=%d partner_events=%d webhook_first_tries_failed=%d webhook_bad_signatures=%d stream_gaps=%d\n",
+		r.succeeded, r.failed, r.refunded, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB, r.redeliveries, r.totalsMismatch,
+		r.partnerGifts, r.partnerEvents, r.webhookFailedFirst, r.webhookBadSignatures, r.streamGaps)
+	fmt.Fprintf(w, "chaos: donations=%d acknowledged=%d lost=%d double_charged=%d double_refunded=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d webhooks_lost=%d webhooks_duplicated_ids=%d server_kills=%d db_restarts=%d seconds=%d\n",
 		r.donations, r.acknowledged, r.lost, r.doubleCharged, r.doubleRefunded, r.unsettled, r.amountMismatchCents, r.emailMismatch,
-		r.serverKills, r.dbRestarts, r.seconds)
+		r.webhooksLost, r.webhookDuplicatedIDs, r.serverKills, r.dbRestarts, r.seconds)
 }
 
 // check compares what the clients were told, the database, the provider's ledger, the
@@ -235,6 +244,9 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 	}
 	if err := r.pool.QueryRow(ctx, `SELECT coalesce(sum(deliveries - 1), 0) FROM notifications WHERE deliveries > 1`).Scan(&res.redeliveries); err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	if err := r.checkPartner(ctx, res); err != nil {
+		return nil, err
 	}
 	res.internalErrors, res.unavailable = r.internalErrors.Load(), r.unavailable.Load()
 	if r.o.ha {

@@ -74,6 +74,9 @@ func (r *runner) setup(ctx context.Context) error {
 		return fmt.Errorf("register the organiser: %w", err)
 	}
 	r.adminToken = admin.Register.Token
+	if r.o.partnerShare > 0 {
+		return r.setupPartner(ctx)
+	}
 	return nil
 }
 
@@ -119,10 +122,12 @@ func (r *runner) addCard(ctx context.Context, token, pm string) (string, error) 
 
 // submission is one gift a client makes.
 type submission struct {
-	donor  *donor
-	input  map[string]any
-	key    string
-	double bool
+	// partner: given through the partner's API key (donor is nil).
+	partner bool
+	donor   *donor
+	input   map[string]any
+	key     string
+	double  bool
 }
 
 // load submits the donations from concurrent clients while faults, server kills and a
@@ -188,6 +193,9 @@ func (r *runner) load(ctx context.Context) error {
 }
 
 func (r *runner) newSubmission(i int) submission {
+	if r.partner != nil && r.float() < r.o.partnerShare {
+		return r.partnerSubmission(i, fmt.Sprintf("chaos-%d-%d", r.o.seed, i))
+	}
 	d := r.donors[r.intn(len(r.donors))]
 	card := d.visa
 	switch x := r.float(); {
@@ -231,6 +239,12 @@ func (r *runner) submit(ctx context.Context, s submission) {
 	if s.double {
 		senders = 2
 	}
+	token, op := "", submitOp
+	if s.partner {
+		token, op = r.partner.key, partnerSubmitOp
+	} else {
+		token = s.donor.token
+	}
 	ids := make([]string, senders)
 	var wg sync.WaitGroup
 	for i := range ids {
@@ -238,15 +252,19 @@ func (r *runner) submit(ctx context.Context, s submission) {
 		go func() {
 			defer wg.Done()
 			var out struct {
-				SubmitDonation struct{ Donation *struct{ ID string } }
+				SubmitDonation        struct{ Donation *struct{ ID string } }
+				PartnerSubmitDonation struct{ Donation *struct{ ID string } }
 			}
 			err := gqlclient.Retry(ctx, 3*time.Minute, func(ctx context.Context) error {
-				err := r.do(ctx, s.donor.token, submitOp, map[string]any{"i": s.input}, &out)
+				err := r.do(ctx, token, op, map[string]any{"i": s.input}, &out)
 				if err == nil {
 					r.haRun.submitted(time.Now())
 				}
 				return err
 			})
+			if out.SubmitDonation.Donation == nil {
+				out.SubmitDonation = out.PartnerSubmitDonation
+			}
 			if err == nil && out.SubmitDonation.Donation != nil {
 				ids[i] = out.SubmitDonation.Donation.ID
 			} else if err != nil {
@@ -270,16 +288,23 @@ func (r *runner) submit(ctx context.Context, s submission) {
 		r.gaveUp.Add(1)
 		return
 	}
-	r.acked.Store(s.key, ackedDonation{id: id, token: s.donor.token})
+	a := ackedDonation{id: id, token: token, partner: s.partner}
+	r.acked.Store(s.key, a)
 	r.ackCount.Add(1)
+	if s.partner {
+		r.partnerAcks.Add(1)
+	}
 	if r.float() < r.o.refunds {
-		r.refundQueue.pick(ackedDonation{id: id, token: s.donor.token})
+		r.refundQueue.pick(a)
 	}
 }
 
+// ackedDonation is an acknowledged gift and the credential that reads it: the donor's session,
+// or the partner's key (partner).
 type ackedDonation struct {
-	id    string
-	token string
+	id      string
+	token   string
+	partner bool
 }
 
 // chaos kills the server and restarts PostgreSQL at random points of the load, and turns 429
@@ -363,11 +388,17 @@ func (r *runner) drain(ctx context.Context) error {
 		if err == nil {
 			mails, err = r.countMails(ctx)
 		}
+		var webhooks int
+		if err == nil {
+			// The partner's events not yet numbered, and their deliveries not yet done.
+			err = r.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM partner_events WHERE seq IS NULL)
+				+ (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')`).Scan(&webhooks)
+		}
 		if err != nil {
 			r.progress("drain: %v", err)
 		} else {
-			r.progress("drain: %d open, %d awaiting 3-D Secure, %d jobs, %d/%d e-mails", open, requiresAction, jobs, mails, finals)
-			if open == 0 && requiresAction == 0 && jobs == 0 && mails >= finals && r.refundQueue.left() == 0 {
+			r.progress("drain: %d open, %d awaiting 3-D Secure, %d jobs, %d/%d e-mails, %d webhooks", open, requiresAction, jobs, mails, finals, webhooks)
+			if open == 0 && requiresAction == 0 && jobs == 0 && mails >= finals && webhooks == 0 && r.refundQueue.left() == 0 {
 				return nil
 			}
 		}

@@ -46,6 +46,10 @@ type options struct {
 	authRate    float64
 	doubleSend  float64
 	refunds     float64
+	// partnerShare is the share of gifts given through a partner's API key; webhookFail the
+	// share of first webhook deliveries the partner's endpoint fails.
+	partnerShare float64
+	webhookFail  float64
 
 	serverKills int
 	dbRestarts  int
@@ -92,6 +96,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.authRate, "auth", 0.02, "fraction of donations made with a card that needs 3-D Secure")
 	fs.Float64Var(&o.doubleSend, "double-send", 0.10, "fraction of submissions (and refunds) sent twice at once")
 	fs.Float64Var(&o.refunds, "refunds", 0.05, "fraction of gifts an organiser refunds once they succeed, while the faults fly")
+	fs.Float64Var(&o.partnerShare, "partner", 0.10, "fraction of gifts given through a partner's API key, whose webhook endpoint is flaky")
+	fs.Float64Var(&o.webhookFail, "webhook-fail", 0.20, "fraction of first webhook deliveries the partner's endpoint fails (500, 503 with Retry-After, or a dropped connection)")
 	fs.IntVar(&o.serverKills, "server-kills", 2, "times the server is killed (SIGKILL) and restarted during the load")
 	fs.IntVar(&o.dbRestarts, "db-restarts", 1, "immediate restarts of PostgreSQL during the load")
 	fs.DurationVar(&o.clientTimeout, "client-timeout", 5*time.Second, "how long a client waits for an answer before it retries")
@@ -113,6 +119,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if !set["donations"] {
 			o.donations = 5000
 		}
+		if !set["partner"] {
+			o.partnerShare = 0
+		}
 		if !set["server-kills"] {
 			o.serverKills = 0
 		}
@@ -127,6 +136,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-donations, -donors and -concurrency must be at least 1")
 	case o.err500+o.timeoutBefore+o.timeoutAfter > 0.9:
 		return nil, fmt.Errorf("-err500, -timeout-before and -timeout-after add up to more than 0.9: nothing would get through")
+	case o.partnerShare < 0 || o.partnerShare > 1 || o.webhookFail < 0 || o.webhookFail > 1:
+		return nil, fmt.Errorf("-partner and -webhook-fail are fractions between 0 and 1")
 	case o.declineRate+o.authRate > 1:
 		return nil, fmt.Errorf("-decline and -auth add up to more than 1")
 	case o.switchovers < 0 || o.failovers < 0:

@@ -51,11 +51,19 @@ func (r *runner) refunder(ctx context.Context) {
 		var again []ackedDonation
 		for _, d := range batch {
 			var out struct {
-				Donation struct{ Status string }
+				Donation        struct{ Status string }
+				PartnerDonation struct{ Status string }
 			}
-			if err := r.do(ctx, d.token, nextOp, map[string]any{"id": d.id}, &out); err != nil {
+			op := nextOp
+			if d.partner {
+				op = partnerNextOp
+			}
+			if err := r.do(ctx, d.token, op, map[string]any{"id": d.id}, &out); err != nil {
 				again = append(again, d)
 				continue
+			}
+			if d.partner {
+				out.Donation = out.PartnerDonation
 			}
 			switch out.Donation.Status {
 			case "SUCCEEDED":

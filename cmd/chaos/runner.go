@@ -53,6 +53,9 @@ type runner struct {
 	// adminToken signs the organiser in; refundQueue holds the gifts it refunds.
 	adminToken  string
 	refundQueue refunds
+	// partner is the partner's key, endpoint and what the endpoint got (-partner > 0).
+	partner     *partnerRun
+	partnerAcks atomic.Int64
 	ackCount    atomic.Int64
 	conflicts   atomic.Int64 // one key answered with two donations
 	gaveUp      atomic.Int64 // submissions never acknowledged
@@ -262,6 +265,9 @@ func (r *runner) restartDB(ctx context.Context) error {
 }
 
 func (r *runner) stopAll() {
+	if r.partner != nil {
+		r.partner.srv.Close()
+	}
 	r.serverMu.Lock()
 	if r.server != nil {
 		r.server.Stop(10 * time.Second)
