@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,6 +42,8 @@ type runner struct {
 	sandbox *procs.Proc
 	sbURL   string
 	secret  string
+	// webhookKey is the servers' WEBHOOK_SECRET_KEY.
+	webhookKey string
 
 	serverMu sync.Mutex
 	server   *procs.Proc
@@ -164,6 +168,12 @@ func (r *runner) startPieces(ctx context.Context) error {
 		return err
 	}
 	r.secret = fmt.Sprintf("whsec_chaos%d", r.o.seed)
+	// As an operator sets it: every server of the run signs partners' webhooks with the same key.
+	webhookKey := make([]byte, 32)
+	if _, err := crand.Read(webhookKey); err != nil {
+		return err
+	}
+	r.webhookKey = base64.StdEncoding.EncodeToString(webhookKey)
 	r.sandbox, err = procs.Start("stripe-sandbox", r.o.bin, []string{"stripe-sandbox"}, append(procs.CleanEnv(),
 		"SANDBOX_ADDR=127.0.0.1:"+sbPort, "STRIPE_WEBHOOK_SECRET="+r.secret,
 		"SANDBOX_WEBHOOK_URL=http://127.0.0.1:"+r.apiPort+"/webhooks/stripe",
@@ -233,6 +243,7 @@ func (r *runner) startServer(ctx context.Context) error {
 		// point here, not abuse limits.
 		"LIMIT_DONATIONS_PER_DONOR=0", "LIMIT_REGISTER_PER_IP=0", "LIMIT_LOGIN_PER_IP=0",
 		"ADMIN_EMAILS="+chaosAdmin,
+		"WEBHOOK_SECRET_KEY="+r.webhookKey,
 	)
 	p, err := procs.Start("giveathon serve", r.o.bin, []string{"serve"}, env, filepath.Join(r.dir, "server.log"))
 	if err != nil {
