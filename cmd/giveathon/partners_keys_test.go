@@ -271,7 +271,7 @@ func TestPartnerKeyLimits(t *testing.T) {
 // TestAPIKeyModeFollowsTheDeployment: keys are live only in production with a live Stripe key.
 func TestAPIKeyModeFollowsTheDeployment(t *testing.T) {
 	t.Parallel()
-	prod := map[string]string{"ENV": "production", "STRIPE_WEBHOOK_SECRET": "whsec_x", "EVENT_STARTS_AT": "2026-12-01T09:00:00Z"}
+	prod := map[string]string{"ENV": "production", "STRIPE_WEBHOOK_SECRET": "whsec_x", "EVENT_STARTS_AT": "2026-12-01T09:00:00Z", "WEBHOOK_SECRET_KEY": testWebhookKey}
 	for _, c := range []struct {
 		env, key string
 		live     bool
