@@ -7,8 +7,10 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -193,6 +195,23 @@ func sendError(err error) string {
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, http.ErrHandlerTimeout) {
 		return "no answer within " + Timeout.String()
+	}
+	// Nothing of this server's own network (its resolver's address, its source port) goes to
+	// the partner: the kind of failure is enough to act on.
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		if dnsErr.IsNotFound {
+			return "the host name does not resolve"
+		}
+		return "the host name could not be resolved"
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		var sys *os.SyscallError
+		if errors.As(opErr.Err, &sys) {
+			return opErr.Op + ": " + sys.Err.Error()
+		}
+		return opErr.Op + ": " + opErr.Err.Error()
 	}
 	return err.Error()
 }
