@@ -183,6 +183,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "chaos: run failed:", err)
 		fmt.Fprintf(stderr, "chaos: logs in %s (rerun with -keep to keep them)\n", dir)
+		r.tailServerLog(stderr)
 		return 1
 	}
 	res.seconds = int(time.Since(started).Seconds())
@@ -197,6 +198,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chaos-ha: writes stopped for %.1f s, more than -max-outage %s\n", res.maxOutage, o.maxOutage)
 	}
 	if !res.ok() {
+		r.tailServerLog(stderr)
 		fmt.Fprintf(stderr, "chaos: invariants broken with seed %d: rerun with -seed %d -keep to investigate\n", o.seed, o.seed)
 		return 1
 	}
@@ -215,4 +217,22 @@ func writeResult(path string, args []string, res *result) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// tailServerLog writes the end of the last server's log, and whether it is still running, so a
+// failed run in CI (whose folder is gone) says what the server was doing.
+func (r *runner) tailServerLog(w io.Writer) {
+	r.serverMu.Lock()
+	exited := r.server != nil && r.server.Exited()
+	r.serverMu.Unlock()
+	b, err := os.ReadFile(filepath.Join(r.dir, "server.log"))
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	lines = lines[max(0, len(lines)-30):]
+	fmt.Fprintf(w, "chaos: the server has exited: %v; the end of its log:\n", exited)
+	for _, l := range lines {
+		fmt.Fprintln(w, "  ", l[:min(len(l), 400)])
+	}
 }
