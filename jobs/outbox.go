@@ -81,7 +81,7 @@ func (o *Outbox) Drain(ctx context.Context) (int, error) {
 		emails[i] = notify.DonationEmail{
 			Kind: c.Kind, DonationID: d.ID, DonorName: c.DonorName, DonorEmail: c.DonorEmail,
 			CharityName: c.CharityName, CharityEIN: c.CharityEIN, AmountCents: d.AmountCents, Currency: d.Currency,
-			Date: date, FailureReason: d.FailureMessage, HistoryURL: o.PublicURL + "/history",
+			Date: date, FailureReason: d.FailureMessage, HistoryURL: o.historyURL(d),
 		}
 	}
 	// The sends are not cut short by a stopping process: a batch under way finishes and is
@@ -131,4 +131,13 @@ func (o *Outbox) Drain(ctx context.Context) (int, error) {
 		}
 	}
 	return len(claimed), o.DB.ReleaseNotifications(recordCtx, failed)
+}
+
+// historyURL is the link to the donor's history in the web app, or "" for a gift through a
+// partner: its donor has no account here, and the partner keeps the history.
+func (o *Outbox) historyURL(d *giveathon.Donation) string {
+	if d.PartnerID != "" {
+		return ""
+	}
+	return o.PublicURL + "/history"
 }

@@ -117,10 +117,12 @@ func TestPartnerIntegrationEndToEnd(t *testing.T) {
 		t.Errorf("the webhook's body: %s (%v)", hooks[1].body, err)
 	}
 
-	// The receipt goes to the partner's donor.
+	// The receipt goes to the partner's donor, without a link to a history they do not have.
 	if msgs := m.mail.WaitForMessages(t, "message-id:"+notify.MessageID(rawID(t, gift), notify.KindReceipt), 1, 20*time.Second); len(msgs) != 1 ||
 		!strings.Contains(strings.ToLower(strings.Join(msgs[0].To, ",")), fan) {
 		t.Errorf("the receipt: %+v, want one to %s", msgs, fan)
+	} else if c := m.mail.Message(t, msgs[0].ID); !strings.Contains(c.Text, "15.00") || strings.Contains(c.Text+c.HTML, "/history") {
+		t.Errorf("the partner's donor's receipt links to a history:\n%s", c.Text)
 	}
 
 	// The delivery log has both tries.

@@ -2871,7 +2871,7 @@ extend type Subscription {
 input PartnerDonor {
   "Where the receipt goes."
   email: String!
-  "1 to 100 characters."
+  "The donor's name as printed on the receipt (1 to 200 characters, as a donor's own)."
   name: String!
 }
 

@@ -176,7 +176,7 @@ type PartnerDonationFilter struct {
 type PartnerDonor struct {
 	// Where the receipt goes.
 	Email string `json:"email"`
-	// 1 to 100 characters.
+	// The donor's name as printed on the receipt (1 to 200 characters, as a donor's own).
 	Name string `json:"name"`
 }
 
