@@ -17,6 +17,10 @@ const typePartnerDonation = "PartnerDonation"
 // sent all there are.
 var partnerEventsPoll = 500 * time.Millisecond
 
+// defaultPartnerEventsPage is partnerEvents' page when first is not given (the schema's
+// default).
+const defaultPartnerEventsPage = 100
+
 // partnerSubmitDonation gives for one of the calling partner's donors (DONATIONS_WRITE).
 func (r *Resolver) partnerSubmitDonation(ctx context.Context, input model.PartnerSubmitDonationInput) (*giveathon.SubmitResult, error) {
 	c, err := auth.RequireScope(ctx, giveathon.ScopeDonationsWrite)
@@ -139,7 +143,7 @@ func (r *Resolver) partnerEvents(ctx context.Context, after *string, first *int)
 	if err != nil {
 		return nil, err
 	}
-	n := 100
+	n := defaultPartnerEventsPage
 	if first != nil {
 		n = *first
 	}

@@ -38,7 +38,7 @@ func setupPartners(t *testing.T) *partnerBundle {
 	res := &graph.Resolver{Auth: auth.NewService(d, logger), CharityService: d, Logger: logger, DonationService: svc,
 		PartnerGifts: &settlement.Partners{Service: svc, Gifts: d}, Refunds: svc, PaymentMethodService: paymentMethods{d}}
 	h := graph.NewHandler(res, graph.Config{Logger: logger, Ready: func(ctx context.Context) error { return nil },
-		Limits: graph.Limits{MaxComplexity: 500}})
+		Limits: graph.Limits{}})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id := r.Header.Get("X-Test-Partner"); id != "" {
 			c := &giveathon.Caller{Partner: &giveathon.Partner{ID: id}, Key: &giveathon.APIKey{PartnerID: id,

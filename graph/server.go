@@ -147,6 +147,20 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	c.Complexity.User.Donations = func(child int, first *int, _ *string, _ *giveathon.DonationStatus) int {
 		return listCost(child, first)
 	}
+	// A partner's lists are priced like every other (its cost budget is this complexity).
+	c.Complexity.Query.PartnerDonations = func(child int, first *int, _ *string, _ *model.PartnerDonationFilter) int {
+		return listCost(child, first)
+	}
+	c.Complexity.Query.WebhookDeliveries = func(child int, _ string, first *int, _ *string) int { return listCost(child, first) }
+	c.Complexity.Query.PartnerEvents = func(child int, _ *string, first *int) int {
+		// Its page is larger than other lists'; a first out of range is priced at the default
+		// page, so that the resolver's error, which names the field, is the one returned.
+		n := defaultPartnerEventsPage
+		if first != nil && *first >= 0 && *first <= giveathon.MaxPartnerEventsPage {
+			n = *first
+		}
+		return 1 + n*child
+	}
 	srv := handler.New(generated.NewExecutableSchema(c))
 	cfg.Limits = cfg.Limits.withDefaults()
 
