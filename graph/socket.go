@@ -100,6 +100,11 @@ func (s sockets) init(ctx context.Context, p transport.InitPayload) (context.Con
 		}
 	}
 	if h != "" {
+		// The connection acts for the token of its connection_init alone: whoever the upgrade
+		// request authenticated (a key in its Authorization header, a session cookie) is
+		// dropped, or the connection would act for one and be watched for the other (a
+		// revoked key's subscription going on under a donor's session).
+		ctx = giveathon.NewContextWithUser(giveathon.NewContextWithCaller(ctx, nil), nil)
 		scheme, token, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
 			return ctx, nil, giveathon.Errorf(giveathon.EUNAUTHORIZED, "Authorization must be \"Bearer <token>\"")
