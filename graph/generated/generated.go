@@ -16728,13 +16728,13 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋgiveathonᚋgiveathonᚐ
 }
 
 func (ec *executionContext) unmarshalNSafeInt2int64(ctx context.Context, v any) (int64, error) {
-	res, err := graphql.UnmarshalInt64(v)
+	res, err := model.UnmarshalSafeInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNSafeInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalInt64(v)
+	res := model.MarshalSafeInt(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "SafeInt!")
 	}
@@ -17275,7 +17275,7 @@ func (ec *executionContext) unmarshalOSafeInt2ᚖint64(ctx context.Context, v an
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalInt64(v)
+	res, err := model.UnmarshalSafeInt(v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -17285,7 +17285,7 @@ func (ec *executionContext) marshalOSafeInt2ᚖint64(ctx context.Context, sel as
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalInt64(*v)
+	res := model.MarshalSafeInt(*v)
 	return res
 }
 
