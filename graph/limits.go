@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -287,14 +288,28 @@ func LoadPersistedQueries(path string) (map[string]string, error) {
 // tells the partner each request's cost in extensions.cost and what is left of the budget in
 // extensions.costRemaining. The cost is the complexity the ComplexityLimit extension computed,
 // so it goes after that extension.
+//
+// It also holds each key to as many open subscriptions on this process as one websocket may
+// have (MaxSubscriptionsPerSocket): the rate counts a subscription once, when it starts, and a
+// partnerEvents subscription reads the database twice a second for as long as it is open, so
+// a key opening a few every minute over many connections would pile up without end.
 type partnerLimits struct {
 	guard            *auth.Guard
 	requests, budget auth.Limit
+	maxOpen          int
+	open             *openSubscriptions
+}
+
+// openSubscriptions counts the subscriptions open on this process per API key.
+type openSubscriptions struct {
+	mu    sync.Mutex
+	byKey map[string]int
 }
 
 var (
 	_ graphql.HandlerExtension        = partnerLimits{}
 	_ graphql.OperationContextMutator = partnerLimits{}
+	_ graphql.OperationInterceptor    = partnerLimits{}
 	_ graphql.ResponseInterceptor     = partnerLimits{}
 )
 
@@ -305,7 +320,8 @@ const partnerCostStats = "PartnerCost"
 
 func newPartnerLimits(guard *auth.Guard, l Limits) partnerLimits {
 	return partnerLimits{guard: guard, requests: auth.Limit{Max: l.PartnerRequestsPerMinute, Window: time.Minute},
-		budget: auth.Limit{Max: l.PartnerCostPerMinute, Window: time.Minute}}
+		budget:  auth.Limit{Max: l.PartnerCostPerMinute, Window: time.Minute},
+		maxOpen: l.MaxSubscriptionsPerSocket, open: &openSubscriptions{byKey: map[string]int{}}}
 }
 
 func (partnerLimits) ExtensionName() string                   { return "PartnerLimits" }
@@ -328,6 +344,34 @@ func (l partnerLimits) MutateOperationContext(ctx context.Context, opCtx *graphq
 		return gqlerror.WrapIfUnwrapped(err)
 	}
 	return nil
+}
+
+// InterceptOperation refuses a partner's subscription when its key has the most open on this
+// process already, and counts it until it ends (completed by either side, or its connection
+// closed: the operation's context ends with it).
+func (l partnerLimits) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	c := giveathon.CallerFromContext(ctx)
+	if c == nil || graphql.GetOperationContext(ctx).Operation.Operation != ast.Subscription {
+		return next(ctx)
+	}
+	l.open.mu.Lock()
+	full := l.open.byKey[c.Key.ID] >= l.maxOpen
+	if !full {
+		l.open.byKey[c.Key.ID]++
+	}
+	l.open.mu.Unlock()
+	if full {
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{limitError("SUBSCRIPTION_LIMIT_EXCEEDED",
+			"this API key has %d subscriptions open already: complete one first", l.maxOpen)}})
+	}
+	context.AfterFunc(ctx, func() {
+		l.open.mu.Lock()
+		if l.open.byKey[c.Key.ID]--; l.open.byKey[c.Key.ID] <= 0 {
+			delete(l.open.byKey, c.Key.ID)
+		}
+		l.open.mu.Unlock()
+	})
+	return next(ctx)
 }
 
 // InterceptResponse adds the cost to every answer to a partner (0 for a request refused

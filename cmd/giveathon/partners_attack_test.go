@@ -29,3 +29,34 @@ func TestASocketActsForItsConnectionInitAlone(t *testing.T) {
 		t.Errorf("partnerEvents over a donor's socket opened with a key: %v %v", r, err)
 	}
 }
+
+// TestAKeyHoldsFewSubscriptionsOpen: a partner's key may hold as many subscriptions open as
+// one socket may, however many sockets it spreads them over; the request rate alone let it
+// pile up partnerEvents subscriptions, each reading the database twice a second, without end.
+func TestAKeyHoldsFewSubscriptionsOpen(t *testing.T) {
+	t.Parallel()
+	m := setupAdmin(t, "GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET=2")
+	partnerID := m.admin.Do(t, createPartnerOp, map[string]any{"i": map[string]any{"name": "Many Sockets"}}).NoErrors(t).String("createPartner", "id")
+	key, _ := m.issueKey(t, partnerID, []string{"DONATIONS_READ"}, nil)
+	other, _ := m.issueKey(t, partnerID, []string{"DONATIONS_READ"}, nil)
+	const totalsOp = `subscription { eventTotals { totalCents } }`
+	first := key.Subscribe(t, totalsOp, nil, nil)
+	first.Next(t, 10*time.Second).NoErrors(t)
+	key.Subscribe(t, totalsOp, nil, nil).Next(t, 10*time.Second).NoErrors(t)
+	if r := key.Subscribe(t, `subscription { partnerEvents { sequence } }`, nil, nil).Next(t, 10*time.Second); r.Code() != "SUBSCRIPTION_LIMIT_EXCEEDED" {
+		t.Fatalf("a third subscription of the key on a third socket: %s", r.Raw)
+	}
+	// Each key counts alone, and a subscription that ends gives its place back.
+	other.Subscribe(t, totalsOp, nil, nil).Next(t, 10*time.Second).NoErrors(t)
+	first.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := key.Subscribe(t, totalsOp, nil, nil).Next(t, 10*time.Second)
+		if r.Code() == "" {
+			break
+		} else if r.Code() != "SUBSCRIPTION_LIMIT_EXCEEDED" || time.Now().After(deadline) {
+			t.Fatalf("a subscription after one of the key's ended: %s", r.Raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
