@@ -227,16 +227,27 @@ func (p PartnerGift) Validate() (PartnerGift, error) {
 	if p.DonorName, err = NormalizeName(p.DonorName); err != nil {
 		return p, asInvalid(err).WithField("donor.name")
 	}
-	p.Reference = strings.TrimSpace(p.Reference)
-	switch {
-	case len(p.Reference) > MaxPartnerReferenceLen:
-		return p, Invalid("partnerReference", "partnerReference must be at most %d characters", MaxPartnerReferenceLen)
-	case !utf8.ValidString(p.Reference) || strings.ContainsFunc(p.Reference, isHiddenOrControl):
-		return p, Invalid("partnerReference", "partnerReference contains control or invisible characters")
-	case p.ProviderPaymentMethodID == "":
+	if p.Reference, err = NormalizePartnerReference("partnerReference", p.Reference); err != nil {
+		return p, err
+	}
+	if p.ProviderPaymentMethodID == "" {
 		return p, Invalid("providerPaymentMethodId", "providerPaymentMethodId is required")
 	}
 	return p, nil
+}
+
+// NormalizePartnerReference checks a partner's reference for a gift, given or looked for (the
+// error names field), and returns it trimmed: at most MaxPartnerReferenceLen bytes of text
+// without control or invisible characters.
+func NormalizePartnerReference(field, ref string) (string, error) {
+	ref = strings.TrimSpace(ref)
+	switch {
+	case len(ref) > MaxPartnerReferenceLen:
+		return ref, Invalid(field, "partnerReference must be at most %d characters", MaxPartnerReferenceLen)
+	case !utf8.ValidString(ref) || strings.ContainsFunc(ref, isHiddenOrControl):
+		return ref, Invalid(field, "partnerReference contains control or invisible characters")
+	}
+	return ref, nil
 }
 
 // Validate checks the input against the limits and returns it normalised (currency upper

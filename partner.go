@@ -178,6 +178,22 @@ type PartnerDonationFilter struct {
 	Page             Page
 }
 
+// Validate checks the filter's page and reference and returns it normalised.
+func (f PartnerDonationFilter) Validate() (PartnerDonationFilter, error) {
+	var err error
+	if f.Page, err = f.Page.Validate(); err != nil {
+		return f, err
+	}
+	if f.PartnerReference != nil {
+		ref, err := NormalizePartnerReference("filter.partnerReference", *f.PartnerReference)
+		if err != nil {
+			return f, err
+		}
+		f.PartnerReference = &ref
+	}
+	return f, nil
+}
+
 // MaxPartnerEventsPage is the most partner events one page (or one read of a stream) holds.
 const MaxPartnerEventsPage = 500
 

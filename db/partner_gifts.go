@@ -74,10 +74,11 @@ func (db *DB) FindPartnerDonation(ctx context.Context, partnerID, id string) (*g
 // FindPartnerDonations returns a page of the partner's gifts, newest first by (created_at, id),
 // from donations_partner_created_idx, with their cursors.
 func (db *DB) FindPartnerDonations(ctx context.Context, f giveathon.PartnerDonationFilter) ([]*giveathon.PartnerDonation, []string, error) {
-	page, err := f.Page.Validate()
+	f, err := f.Validate()
 	if err != nil {
 		return nil, nil, err
 	}
+	page := f.Page
 	var status, reference any
 	if f.Status != nil {
 		status = string(*f.Status)
