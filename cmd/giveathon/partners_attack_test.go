@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,5 +59,24 @@ func TestAKeyHoldsFewSubscriptionsOpen(t *testing.T) {
 			t.Fatalf("a subscription after one of the key's ended: %s", r.Raw)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestATimeArgumentThatIsNoTimeIsBadInput: a Time argument that does not parse is
+// BAD_USER_INPUT on its path, not an internal error (createApiKey's expiresAt, the console's
+// filter).
+func TestATimeArgumentThatIsNoTimeIsBadInput(t *testing.T) {
+	t.Parallel()
+	m := setupAdmin(t)
+	partnerID := m.admin.Do(t, createPartnerOp, map[string]any{"i": map[string]any{"name": "Clock"}}).NoErrors(t).String("createPartner", "id")
+	for _, bad := range []any{"not a time", "+275760-09-13T00:00:00Z", "2026-13-01T00:00:00Z", 1700000000} {
+		r := m.admin.Do(t, createAPIKeyOp, map[string]any{"i": map[string]any{"partnerId": partnerID, "scopes": []string{"DONATIONS_READ"}, "expiresAt": bad}})
+		if r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Raw, "expiresAt") {
+			t.Errorf("createApiKey with expiresAt %v: %s", bad, r.Raw)
+		}
+		r = m.admin.Do(t, `query($t: Time) { adminDonations(first: 1, filter: {createdAfter: $t}) { edges { node { id } } } }`, map[string]any{"t": bad})
+		if r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Raw, "createdAfter") {
+			t.Errorf("adminDonations with createdAfter %v: %s", bad, r.Raw)
+		}
 	}
 }
