@@ -31,6 +31,7 @@ var blocked = []netip.Prefix{
 	netip.MustParsePrefix("2001:db8::/32"),  // documentation
 	netip.MustParsePrefix("100::/64"),       // discard-only
 	netip.MustParsePrefix("::/128"),         // unspecified
+	netip.MustParsePrefix("::/96"),          // IPv4-compatible (deprecated), which embeds any IPv4 address
 	netip.MustParsePrefix("fc00::/7"),       // unique local
 	netip.MustParsePrefix("169.254.0.0/16"), // link-local, cloud metadata
 	netip.MustParsePrefix("fe80::/10"),      // link-local

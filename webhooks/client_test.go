@@ -55,6 +55,7 @@ func TestForbiddenAddresses(t *testing.T) {
 		"127.0.0.1": true, "10.0.0.1": true, "172.16.5.4": true, "192.168.1.1": true, "169.254.169.254": true,
 		"100.64.1.1": true, "0.0.0.0": true, "::1": true, "::": true, "fc00::1": true, "fd12::1": true, "fe80::1": true,
 		"::ffff:10.0.0.1": true, "::ffff:169.254.169.254": true, "224.0.0.1": true, "ff02::1": true,
+		"::127.0.0.1": true, "::169.254.169.254": true,
 		"93.184.216.34": false, "2606:4700::1111": false, "8.8.8.8": false,
 	} {
 		if got := webhooks.Forbidden(netip.MustParseAddr(addr)); got != want {
