@@ -190,6 +190,17 @@ func (db *DB) FindWebhookSend(ctx context.Context, deliveryID string) (*WebhookS
 	return &WebhookSend{Delivery: d, Endpoint: &ep, Event: &ev}, nil
 }
 
+// WebhookDeliveryTries returns how many tries of a delivery are recorded and whether it is
+// still pending.
+func (db *DB) WebhookDeliveryTries(ctx context.Context, deliveryID string) (tries int, pending bool, err error) {
+	var status string
+	err = db.Pool.QueryRow(ctx, `SELECT attempts, status FROM webhook_deliveries WHERE id = $1`, deliveryID).Scan(&tries, &status)
+	if err := oneRow(err, "webhook delivery", "count the tries of webhook delivery "+deliveryID); err != nil {
+		return 0, false, err
+	}
+	return tries, status == giveathon.DeliveryPending, nil
+}
+
 // RecordWebhookAttempt records one try of a delivery and what it left the delivery as, in
 // one statement: the attempt row, the count, the status (a delivered delivery stays so),
 // when it goes next (nil: never) and when it was delivered.

@@ -61,7 +61,8 @@ func (w *WebhookDeliveryWorker) Work(ctx context.Context, job *river.Job[Webhook
 	_ = json.Unmarshal(job.Metadata, &meta)
 	tries := job.Attempt + meta.Snoozes
 	last := job.Attempt >= job.MaxAttempts || tries >= webhooks.MaxTries
-	out := w.Sender.Deliver(ctx, job.Args.DeliveryID, webhooks.Try{Last: last, NextAt: w.NextRetry(job)})
+	next := time.Now().Add(webhooks.RetryDelay(job.Attempt, w.Scale, job.Args.DeliveryID))
+	out := w.Sender.Deliver(ctx, job.Args.DeliveryID, webhooks.Try{Last: last, NextAt: next})
 	switch out.Verdict {
 	case webhooks.Retry:
 		return out.Err
@@ -71,9 +72,24 @@ func (w *WebhookDeliveryWorker) Work(ctx context.Context, job *river.Job[Webhook
 	return nil
 }
 
-// NextRetry implements river.Worker: the webhook schedule, not the charges' backoff.
+// NextRetry implements river.Worker: the webhook schedule, not the charges' backoff. River asks
+// after a try that failed, and after it rescued the job of a process that died mid-try (whose
+// try may not have been made, or may have been delivered): so the wait follows the tries the
+// delivery recorded, not River's attempts, and a delivery that is done ends at once. Without
+// the record (the database failing), River's attempt stands in for it.
 func (w *WebhookDeliveryWorker) NextRetry(job *river.Job[WebhookDeliveryArgs]) time.Time {
-	return time.Now().Add(webhooks.RetryDelay(job.Attempt, w.Scale, job.Args.DeliveryID))
+	try := job.Attempt
+	if w.Sender != nil && w.Sender.DB != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if tries, pending, err := w.Sender.DB.WebhookDeliveryTries(ctx, job.Args.DeliveryID); err == nil {
+			if !pending {
+				return time.Now()
+			}
+			try = max(tries, 1)
+		}
+	}
+	return time.Now().Add(webhooks.RetryDelay(try, w.Scale, job.Args.DeliveryID))
 }
 
 // Timeout implements river.Worker: a try, its recording, and a margin.

@@ -20,6 +20,7 @@ import (
 	"github.com/giveathon/giveathon/webhooks"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -314,5 +315,32 @@ func TestWebhookSweepQueuesLostDeliveries(t *testing.T) {
 	}
 	if d := h.delivery(t, recent); d.Status != giveathon.DeliveryPending || d.AttemptCount != 0 {
 		t.Errorf("a delivery not yet overdue was swept: %+v", d)
+	}
+}
+
+// TestWebhookRescuedJobWaitsByTheDeliverysTries: River rescues the job of a process that died
+// mid-try and asks when to run it again. The wait follows the tries the delivery recorded (a
+// try cut short by the crash is not the endpoint's failure), not River's attempts, and a
+// delivery that was delivered before the crash ends at once instead of lingering.
+func TestWebhookRescuedJobWaitsByTheDeliverysTries(t *testing.T) {
+	t.Parallel()
+	h := setupHooks(t, func(int, http.ResponseWriter) int { return http.StatusNoContent }, jobs.Config{})
+	_, id := h.event(t, giveathon.EventDonationSucceeded, false)
+	w := &jobs.WebhookDeliveryWorker{Sender: &webhooks.Sender{DB: h.d}, Scale: 1}
+	// The second River attempt of a delivery with one recorded try: the next is 5 s away, not
+	// the 5 minutes of a second failure.
+	if _, err := h.d.Pool.Exec(context.Background(), `UPDATE webhook_deliveries SET attempts = 1 WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	job := &river.Job[jobs.WebhookDeliveryArgs]{JobRow: &rivertype.JobRow{Attempt: 2}, Args: jobs.WebhookDeliveryArgs{DeliveryID: id}}
+	if wait := time.Until(w.NextRetry(job)); wait < 4*time.Second || wait > 6*time.Second {
+		t.Errorf("a rescued job with one try recorded waits %s, want about 5 s", wait)
+	}
+	// Delivered before the crash: run at once (and end).
+	if _, err := h.d.Pool.Exec(context.Background(), `UPDATE webhook_deliveries SET status = 'delivered' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if wait := time.Until(w.NextRetry(job)); wait > time.Second {
+		t.Errorf("a rescued job of a delivered delivery waits %s, want none", wait)
 	}
 }

@@ -242,6 +242,9 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'retryable') AND kind <> 'reconcile'`).Scan(&res.jobsLeft); err != nil {
 		return nil, fmt.Errorf("read jobs: %w", err)
 	}
+	if res.jobsLeft > 0 {
+		r.reportJobsLeft(ctx)
+	}
 	if err := r.pool.QueryRow(ctx, `SELECT coalesce(sum(deliveries - 1), 0) FROM notifications WHERE deliveries > 1`).Scan(&res.redeliveries); err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
 	}
@@ -386,4 +389,22 @@ func abs(n int64) int64 {
 		return -n
 	}
 	return n
+}
+
+// reportJobsLeft says which jobs are left over, and how they last failed.
+func (r *runner) reportJobsLeft(ctx context.Context) {
+	rows, err := r.pool.Query(ctx, `SELECT kind, state, attempt, scheduled_at, args::text, coalesce(errors[array_length(errors, 1)]::text, '')
+		FROM river_job WHERE state IN ('available', 'retryable') AND kind <> 'reconcile' ORDER BY id LIMIT 20`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, state, args, lastErr string
+		var attempt int
+		var at time.Time
+		if rows.Scan(&kind, &state, &attempt, &at, &args, &lastErr) == nil {
+			fmt.Fprintf(r.log, "chaos: job left: %s %s attempt %d due %s args %s last error %.300s\n", kind, state, attempt, at.Format(time.RFC3339), args, lastErr)
+		}
+	}
 }
