@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -21,6 +20,12 @@ const QueueWebhooks = "webhooks"
 // webhookSweepLag is how late a pending delivery may be before the sweep queues it again.
 const webhookSweepLag = time.Minute
 
+// webhookJobAttempts bounds a delivery job's River attempts above the delivery's own bound
+// (webhooks.MaxTries tries, counted by the delivery): attempts are also spent by crashes and
+// database failures, which are no tries. A job River discards with its delivery still pending
+// is queued again by the sweep.
+const webhookJobAttempts = webhooks.MaxTries + 15
+
 // webhookUniqueStates make a delivery's job unique while it is waiting or running; a
 // finished job does not stop a redelivery.
 var webhookUniqueStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
@@ -38,7 +43,7 @@ func (WebhookDeliveryArgs) Kind() string { return "webhook_delivery" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (WebhookDeliveryArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: webhooks.MaxTries,
+	return river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: webhookJobAttempts,
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: webhookUniqueStates}}
 }
 
@@ -53,16 +58,9 @@ type WebhookDeliveryWorker struct {
 
 // Work implements river.Worker.
 func (w *WebhookDeliveryWorker) Work(ctx context.Context, job *river.Job[WebhookDeliveryArgs]) error {
-	// A snooze gives River's attempt back, so the tries of a job are its attempts and its
-	// snoozes: both count against the bound.
-	var meta struct {
-		Snoozes int `json:"snoozes"`
-	}
-	_ = json.Unmarshal(job.Metadata, &meta)
-	tries := job.Attempt + meta.Snoozes
-	last := job.Attempt >= job.MaxAttempts || tries >= webhooks.MaxTries
-	next := time.Now().Add(webhooks.RetryDelay(job.Attempt, w.Scale, job.Args.DeliveryID))
-	out := w.Sender.Deliver(ctx, job.Args.DeliveryID, webhooks.Try{Last: last, NextAt: next})
+	// The delivery counts its own tries (a snooze gives River's attempt back; a crash spends
+	// one without a try): the Sender decides which try is the last.
+	out := w.Sender.Deliver(ctx, job.Args.DeliveryID, w.Scale)
 	switch out.Verdict {
 	case webhooks.Retry:
 		return out.Err

@@ -279,8 +279,12 @@ func TestWebhookGivenUpDisablesAndTells(t *testing.T) {
 	t.Parallel()
 	h := setupHooks(t, func(int, http.ResponseWriter) int { return http.StatusBadGateway }, jobs.Config{WebhookRetryScale: 0.0001})
 	_, id := h.event(t, giveathon.EventDonationSucceeded, false)
-	// The schedule's last two tries: the job starts with one try left before the end.
-	if _, err := h.j.Client.Insert(context.Background(), jobs.WebhookDeliveryArgs{DeliveryID: id}, &river.InsertOpts{MaxAttempts: 2}); err != nil {
+	// The schedule's last two tries: the delivery has made eight (the count is the delivery's,
+	// whatever its job's attempts).
+	if _, err := h.d.Pool.Exec(context.Background(), `UPDATE webhook_deliveries SET attempts = 8 WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.j.Client.Insert(context.Background(), jobs.WebhookDeliveryArgs{DeliveryID: id}, nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "the delivery given up", func() bool { return h.delivery(t, id).Status == giveathon.DeliveryFailed })
@@ -289,7 +293,7 @@ func TestWebhookGivenUpDisablesAndTells(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.AttemptCount != 2 || ep.Status != giveathon.EndpointDisabled || ep.DisabledReason == nil ||
+	if d.AttemptCount != 10 || ep.Status != giveathon.EndpointDisabled || ep.DisabledReason == nil ||
 		!strings.HasPrefix(*ep.DisabledReason, "failing since ") || !strings.HasSuffix(*ep.DisabledReason, ", 1 deliveries given up") {
 		t.Errorf("delivery %d tries; endpoint %s (%v)", d.AttemptCount, ep.Status, ep.DisabledReason)
 	}

@@ -88,8 +88,10 @@ type Try struct {
 // records the try. A 2xx delivers it; a 410 disables the endpoint; a 429 or 503 with
 // Retry-After snoozes it; any other failure retries it, or on the last try gives it up and
 // disables the endpoint. A delivery already done, or whose endpoint is not enabled, is Done
-// without a try.
-func (s *Sender) Deliver(ctx context.Context, deliveryID string, try Try) Outcome {
+// without a try. The try's place in the schedule is the delivery's own count of tries, not
+// its job's attempts (which a crash or a database failure also spends): the MaxTries-th is the
+// last, and after a failed n-th the next waits RetryDelay(n, scale).
+func (s *Sender) Deliver(ctx context.Context, deliveryID string, scale float64) Outcome {
 	send, err := s.DB.FindWebhookSend(ctx, deliveryID)
 	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
 		s.Logger.WarnContext(ctx, "webhook delivery not found", "delivery", deliveryID)
@@ -100,6 +102,8 @@ func (s *Sender) Deliver(ctx context.Context, deliveryID string, try Try) Outcom
 	if send.Delivery.Status != giveathon.DeliveryPending || send.Endpoint.Status != giveathon.EndpointEnabled {
 		return Outcome{Verdict: Done}
 	}
+	n := send.Delivery.AttemptCount + 1
+	try := Try{Last: n >= MaxTries, NextAt: time.Now().Add(RetryDelay(n, scale, deliveryID))}
 	body, err := Body(send.Event)
 	if err != nil {
 		s.Logger.ErrorContext(ctx, "webhook not sent", "delivery", deliveryID, "err", err)
