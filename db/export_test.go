@@ -47,3 +47,27 @@ var HotStatements = []HotStatement{
 	{"deletion: cards", sqlEraseCards, func(k Keys) []any { return []any{k.UserID} }},
 	{"deletion: donations", sqlEraseDonations, func(k Keys) []any { return []any{k.UserID} }},
 }
+
+// ReconcilerStatements lists the reconciler's statements, which look across donors (every
+// partition), with the arguments of a run after the first: each must read its partitions
+// through an index of what it looks for, never the whole table.
+var ReconcilerStatements = []HotStatement{
+	{"reconciler: stale PENDING", sqlFindStale, func(Keys) []any {
+		return []any{string(giveathon.StatusPending), time.Now().Add(-5 * time.Minute), 500}
+	}},
+	{"reconciler: stale PROCESSING", sqlFindStale, func(Keys) []any {
+		return []any{string(giveathon.StatusProcessing), time.Now().Add(-5 * time.Minute), 500}
+	}},
+	{"reconciler: stale REQUIRES_ACTION", sqlFindStale, func(Keys) []any {
+		return []any{string(giveathon.StatusRequiresAction), time.Now().Add(-30 * time.Minute), 500}
+	}},
+	{"reconciler: disagreeing attempts", sqlFindDisagreeing, func(Keys) []any {
+		return []any{500, DisagreeingStatuses(), giveathon.AttemptSucceeded}
+	}},
+	{"reconciler: abandoned attempts", sqlCloseAbandoned, func(Keys) []any {
+		return []any{time.Now().Add(-5 * time.Minute), giveathon.AttemptError}
+	}},
+	{"reconciler: totals since the checkpoint", sqlCompareTotals, func(Keys) []any {
+		return []any{time.Now().Add(-time.Minute), time.Now().Add(-5 * time.Second)}
+	}},
+}

@@ -17,17 +17,19 @@ import (
 // partitionOf matches a partition's name: its table and number.
 var partitionOf = regexp.MustCompile(`^(donations|payment_methods|payment_attempts)_p([0-9]+)$`)
 
-// partitionsTouched returns, by partitioned table, the partitions a statement's plan reads or
-// writes, with the arguments it is called with (a plan for those values, as each call gets).
-func partitionsTouched(t *testing.T, d *db.DB, sql string, args ...any) map[string][]string {
+// explainPlan returns the plan of sql with args (a plan for those values, as each call gets),
+// planned after settings.
+func explainPlan(t *testing.T, d *db.DB, settings, sql string, args ...any) any {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := d.Pool.Acquire(ctx)
+	pooled, err := d.Pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_custom_plan`); err != nil {
+	// The settings stay with the connection: it is not given back to the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(ctx) //nolint:errcheck // a test's connection
+	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_custom_plan; `+settings); err != nil {
 		t.Fatal(err)
 	}
 	var plan []byte
@@ -38,29 +40,39 @@ func partitionsTouched(t *testing.T, d *db.DB, sql string, args ...any) map[stri
 	if err := json.Unmarshal(plan, &tree); err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]map[string]bool{}
-	var walk func(any)
-	walk = func(n any) {
-		switch v := n.(type) {
-		case map[string]any:
-			if rel, ok := v["Relation Name"].(string); ok {
-				if m := partitionOf.FindStringSubmatch(rel); m != nil {
-					if seen[m[1]] == nil {
-						seen[m[1]] = map[string]bool{}
-					}
-					seen[m[1]][rel] = true
-				}
-			}
-			for _, c := range v {
-				walk(c)
-			}
-		case []any:
-			for _, c := range v {
-				walk(c)
-			}
+	return tree
+}
+
+// eachNode calls f with every node of a plan.
+func eachNode(n any, f func(node map[string]any)) {
+	switch v := n.(type) {
+	case map[string]any:
+		f(v)
+		for _, c := range v {
+			eachNode(c, f)
+		}
+	case []any:
+		for _, c := range v {
+			eachNode(c, f)
 		}
 	}
-	walk(tree)
+}
+
+// partitionsTouched returns, by partitioned table, the partitions a statement's plan reads or
+// writes, with the arguments it is called with.
+func partitionsTouched(t *testing.T, d *db.DB, sql string, args ...any) map[string][]string {
+	t.Helper()
+	seen := map[string]map[string]bool{}
+	eachNode(explainPlan(t, d, "", sql, args...), func(v map[string]any) {
+		if rel, ok := v["Relation Name"].(string); ok {
+			if m := partitionOf.FindStringSubmatch(rel); m != nil {
+				if seen[m[1]] == nil {
+					seen[m[1]] = map[string]bool{}
+				}
+				seen[m[1]][rel] = true
+			}
+		}
+	})
 	out := map[string][]string{}
 	for table, parts := range seen {
 		for p := range parts {
@@ -176,5 +188,54 @@ func TestPartitioningKeepsExistingData(t *testing.T) {
 	}
 	if len(parts) < 8 {
 		t.Fatalf("%d donors' donations landed in only %d partitions: %v", donors, len(parts), parts)
+	}
+}
+
+// wholeScans returns, for each scan of a partition of donations or payment_attempts in the plan
+// of sql with args (seq scans disabled, so that any index that serves it is chosen), why it
+// reads more than what it looks for: a scan that is no index scan, or an index scan with no
+// condition on a full index.
+func wholeScans(t *testing.T, d *db.DB, sql string, args ...any) []string {
+	t.Helper()
+	// wholeIndex reports whether index is a full index of a partition.
+	wholeIndex := func(index string) bool {
+		var table string
+		var partial bool
+		if err := d.Pool.QueryRow(context.Background(), `SELECT indrelid::regclass::text, indpred IS NOT NULL FROM pg_index
+			WHERE indexrelid = $1::regclass`, index).Scan(&table, &partial); err != nil {
+			t.Fatalf("index %s: %v", index, err)
+		}
+		return partitionOf.MatchString(table) && !partial
+	}
+	var whole []string
+	eachNode(explainPlan(t, d, "SET enable_seqscan = off", sql, args...), func(v map[string]any) {
+		rel, _ := v["Relation Name"].(string)
+		index, _ := v["Index Name"].(string)
+		_, cond := v["Index Cond"]
+		switch node, _ := v["Node Type"].(string); {
+		case strings.HasSuffix(node, "Scan") && partitionOf.MatchString(rel) && node != "Index Scan" && node != "Index Only Scan" && node != "Bitmap Heap Scan":
+			whole = append(whole, node+" on "+rel)
+		case index != "" && !cond && wholeIndex(index):
+			whole = append(whole, node+" of all "+index)
+		}
+	})
+	return whole
+}
+
+// TestReconcilerStatementsReadIndexes proves with EXPLAIN that each of the reconciler's
+// statements reads the donations and attempts through an index of what it looks for (the
+// undecided, the open attempts, what changed since the totals' checkpoint), so a run costs
+// what it finds, not what the table holds; a sweep of the whole table is seen.
+func TestReconcilerStatementsReadIndexes(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	k := db.Keys{UserID: uuid.NewString(), DonationID: uuid.NewString(), PaymentMethodID: uuid.NewString(), CharityID: uuid.NewString()}
+	for _, s := range db.ReconcilerStatements {
+		if whole := wholeScans(t, d, s.SQL, s.Args(k)...); len(whole) > 0 {
+			t.Errorf("%s reads whole partitions: %v", s.Name, whole)
+		}
+	}
+	if whole := wholeScans(t, d, `SELECT id FROM donations WHERE amount_cents > $1`, 100); len(whole) != 16 {
+		t.Fatalf("a sweep of every donation reads %v: the check cannot see it", whole)
 	}
 }

@@ -169,11 +169,9 @@ const sqlStartAttempt = `INSERT INTO payment_attempts (donation_id, attempt_no, 
 	RETURNING attempt_no, provider_request_key`
 
 // FindStaleDonations returns up to limit donations in status whose last change is older than
-// olderThan, oldest first.
+// olderThan, oldest first: status is an undecided one, read from the index of the undecided.
 func (db *DB) FindStaleDonations(ctx context.Context, status giveathon.DonationStatus, olderThan time.Duration, limit int) ([]*giveathon.Donation, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+donationColumns+` FROM donations
-		WHERE status = $1 AND settled_at IS NULL AND updated_at < $2 ORDER BY updated_at LIMIT $3`,
-		string(status), time.Now().Add(-olderThan), limit)
+	rows, err := db.Pool.Query(ctx, sqlFindStale, string(status), time.Now().Add(-olderThan), limit)
 	if err != nil {
 		return nil, fmt.Errorf("find stale %s donations: %w", status, err)
 	}
@@ -184,32 +182,54 @@ func (db *DB) FindStaleDonations(ctx context.Context, status giveathon.DonationS
 	return list, nil
 }
 
+// sqlFindStale reads donations_unsettled_idx (status, updated_at) WHERE settled_at IS NULL.
+var sqlFindStale = `SELECT ` + donationColumns + ` FROM donations
+	WHERE status = $1 AND settled_at IS NULL AND updated_at < $2 ORDER BY updated_at LIMIT $3`
+
 // FindDisagreeingDonations returns donations whose attempts say the charge succeeded while the
-// donation says otherwise.
+// donation, still being charged, says otherwise. Only those can be put right from the provider
+// (a decided donation moves to no other decision), so only the undecided are read, from their
+// index, however many decided donations there are.
 func (db *DB) FindDisagreeingDonations(ctx context.Context, limit int) ([]*giveathon.Donation, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+donationColumns+` FROM donations d
-		WHERE d.status <> ALL($2::text[])
-		  AND EXISTS (SELECT 1 FROM payment_attempts a WHERE a.donation_id = d.id AND a.status = $3)
-		LIMIT $1`, limit, []string{string(giveathon.StatusSucceeded), string(giveathon.StatusRefunded)}, giveathon.AttemptSucceeded)
+	rows, err := db.Pool.Query(ctx, sqlFindDisagreeing, limit, DisagreeingStatuses(), giveathon.AttemptSucceeded)
 	if err != nil {
 		return nil, fmt.Errorf("find disagreeing donations: %w", err)
 	}
 	return collectDonations(rows)
 }
 
+// DisagreeingStatuses are the states of a donation the provider's success may still move it
+// out of: where FindDisagreeingDonations looks.
+func DisagreeingStatuses() []string {
+	var list []string
+	for _, s := range giveathon.StatusSucceeded.MovesInto() {
+		list = append(list, string(s))
+	}
+	return list
+}
+
+var sqlFindDisagreeing = `SELECT ` + donationColumns + ` FROM donations d
+	WHERE d.settled_at IS NULL AND d.status = ANY($2::text[])
+	  AND EXISTS (SELECT 1 FROM payment_attempts a WHERE a.donation_id = d.id AND a.status = $3)
+	LIMIT $1`
+
 // CloseAbandonedAttempts marks attempts left "started" (their worker died) on settled
-// donations as errors, and returns how many it closed.
+// donations as errors, and returns how many it closed. The open attempts are read from their
+// partial index, their donations by id.
 func (db *DB) CloseAbandonedAttempts(ctx context.Context, olderThan time.Duration) (int64, error) {
-	tag, err := db.Pool.Exec(ctx, `UPDATE payment_attempts a SET status = $2, error_code = 'abandoned',
-		error_message = 'the worker stopped before the attempt finished', finished_at = now()
-		FROM donations d
-		WHERE a.donation_id = d.id AND a.status = $3 AND a.started_at < $1 AND d.settled_at IS NOT NULL`,
-		time.Now().Add(-olderThan), giveathon.AttemptError, giveathon.AttemptStarted)
+	tag, err := db.Pool.Exec(ctx, sqlCloseAbandoned, time.Now().Add(-olderThan), giveathon.AttemptError)
 	if err != nil {
 		return 0, fmt.Errorf("close abandoned attempts: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }
+
+// sqlCloseAbandoned names the open status as a literal, so that every plan of it, a prepared
+// statement's generic one too, can prove payment_attempts_open_idx's predicate.
+var sqlCloseAbandoned = `UPDATE payment_attempts a SET status = $2, error_code = 'abandoned',
+		error_message = 'the worker stopped before the attempt finished', finished_at = now()
+	FROM donations d
+	WHERE a.donation_id = d.id AND a.status = '` + giveathon.AttemptStarted + `' AND a.started_at < $1 AND d.settled_at IS NOT NULL`
 
 // RecordProviderEvent records a provider event that moves nothing (a statement of its own)
 // and reports whether it is new.
