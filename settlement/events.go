@@ -15,8 +15,12 @@ import (
 // donation only if it is the donation's own PaymentIntent: the id the donation recorded (once
 // it has one), the donation's amount and currency, and the donor's customer. An event that
 // fails the check is recorded and changes nothing: a signed event about another payment must
-// not settle this one.
+// not settle this one. An event whose PaymentIntent decides nothing (payment_intent.created,
+// .processing, a failure the charge worker retries) can change nothing: it touches nothing.
 func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventType string, pi *payments.PaymentIntent) error {
+	if !OutcomeOf(pi).Decided {
+		return nil
+	}
 	ev := giveathon.ProviderEvent{ID: eventID, Type: eventType}
 	cc, err := s.findEventDonation(ctx, pi)
 	if err != nil {
