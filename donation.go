@@ -438,6 +438,17 @@ type ChargeContext struct {
 	DonorName               string
 }
 
+// ChargeClaim is what claiming a donation's charge returns: its charge context as the claim
+// left it, whether the claim moved it PENDING -> PROCESSING, and the payment attempt it
+// started (AttemptNo 0: none, the donation was not PROCESSING after the claim: settled by
+// someone else, or waiting for its donor).
+type ChargeClaim struct {
+	ChargeContext
+	Moved      bool
+	AttemptNo  int
+	RequestKey string
+}
+
 // TotalsCorrection is a difference the reconciler found between a charity's counters and its
 // donations, and booked.
 type TotalsCorrection struct {

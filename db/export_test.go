@@ -31,7 +31,10 @@ var HotStatements = []HotStatement{
 	{"history: first page", sqlHistoryFirst, func(k Keys) []any { return []any{k.UserID, nil, 21} }},
 	{"history: next page", sqlHistoryAfter, func(k Keys) []any { return []any{k.UserID, nil, time.Now(), k.DonationID, 21} }},
 	{"charge: context", sqlChargeContext, func(k Keys) []any { return []any{k.UserID, k.DonationID} }},
-	{"charge: start an attempt", sqlStartAttempt, func(k Keys) []any { return []any{k.DonationID, "donation-x-a", giveathon.AttemptStarted} }},
+	{"charge: claim (the move to PROCESSING, the attempt, the context)", sqlClaimCharge, func(k Keys) []any {
+		return []any{k.UserID, k.DonationID, string(giveathon.StatusProcessing), []string{string(giveathon.StatusPending)}, "donation-x-a",
+			giveathon.AttemptStarted}
+	}},
 	{"charge: record the PaymentIntent", sqlSetPaymentIntent, func(k Keys) []any { return []any{k.DonationID, "pi_1", k.UserID} }},
 	{"move (charge, webhook, reconciler, refresh)", sqlMoveDonation, func(k Keys) []any {
 		return []any{k.DonationID, string(giveathon.StatusSucceeded), "", "", "pi_1", []string{string(giveathon.StatusProcessing)},

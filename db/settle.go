@@ -147,26 +147,62 @@ var sqlChargeContext = `SELECT ` + donationColumnsOf("d.") + `,
 		JOIN users u ON u.id = d.user_id
 	WHERE d.user_id = $1 AND d.id = $2`
 
-// StartAttempt records the start of a payment attempt, numbered one more than the donation's
-// attempts so far (whoever made them), with the provider request key keyPrefix+number; it
-// returns the number and the key. One statement; two attempts racing for a number retry.
-func (db *DB) StartAttempt(ctx context.Context, donationID, keyPrefix string) (int, string, error) {
+// ClaimCharge claims a donation's charge in ONE statement: the move PENDING -> PROCESSING
+// (conditional, as every move; the state table's PROCESSING writes nothing else), and, when
+// the donation is PROCESSING after it, the start of a payment attempt numbered one more than
+// its attempts so far (whoever made them) with the provider request key keyPrefix+number; it
+// returns the charge context (the donor's and card's provider ids, e-mail and name) with the
+// donation as the claim left it. userID "" looks the donor up first (see FindDonation); two
+// claims racing for an attempt number run again.
+func (db *DB) ClaimCharge(ctx context.Context, userID, donationID, keyPrefix string) (*giveathon.ChargeClaim, error) {
+	rule := giveathon.States[giveathon.StatusProcessing]
+	if rule.Settles || rule.Totals != 0 || rule.Email != "" || rule.RecordsFailure || rule.PartnerEvent != "" {
+		return nil, fmt.Errorf("claim %s: the state table's PROCESSING writes consequences the claim does not", donationID)
+	}
+	userID, err := db.donorOf(ctx, userID, donationID)
+	if err != nil {
+		return nil, err
+	}
+	from := make([]string, 0, len(rule.From))
+	for _, f := range rule.From {
+		from = append(from, string(f))
+	}
 	for round := 0; ; round++ {
-		var no int
-		var key string
-		err := db.Pool.QueryRow(ctx, sqlStartAttempt, donationID, keyPrefix, giveathon.AttemptStarted).Scan(&no, &key)
+		c := &giveathon.ChargeClaim{}
+		c.Donation, err = scanDonation(db.QueryRow(ctx, sqlClaimCharge, userID, donationID, string(giveathon.StatusProcessing), from,
+			keyPrefix, giveathon.AttemptStarted),
+			&c.ProviderCustomerID, &c.ProviderPaymentMethodID, &c.DonorEmail, &c.DonorName, &c.Moved, &c.AttemptNo, &c.RequestKey)
 		if isUniqueViolation(err, "payment_attempts_donation_attempt_key") && round < 5 {
 			continue
 		} else if err != nil {
-			return 0, "", fmt.Errorf("start attempt on %s: %w", donationID, err)
+			return nil, oneRow(err, "donation", "claim the charge of "+donationID)
 		}
-		return no, key, nil
+		return c, nil
 	}
 }
 
-const sqlStartAttempt = `INSERT INTO payment_attempts (donation_id, attempt_no, provider_request_key, status)
-	SELECT $1, n, $2 || n, $3 FROM (SELECT coalesce(max(attempt_no), 0) + 1 AS n FROM payment_attempts WHERE donation_id = $1) AS next
-	RETURNING attempt_no, provider_request_key`
+// sqlClaimCharge is ClaimCharge's one statement. The donation as it is now is the moved row,
+// or, when nothing moved, the row as the statement found it. The donor's card is looked up
+// by $1, not by the row's user_id, so that only the donor's partition is read.
+var sqlClaimCharge = `WITH moved AS (
+		UPDATE donations SET status = $3, updated_at = now()
+		WHERE user_id = $1 AND id = $2 AND status = ANY($4::text[])
+		RETURNING *),
+	cur AS (
+		SELECT * FROM moved
+		UNION ALL
+		SELECT * FROM donations WHERE user_id = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM moved)),
+	attempt AS (
+		INSERT INTO payment_attempts (donation_id, attempt_no, provider_request_key, status)
+		SELECT $2, n, $5 || n, $6 FROM (SELECT coalesce(max(attempt_no), 0) + 1 AS n FROM payment_attempts WHERE donation_id = $2) AS next
+		WHERE EXISTS (SELECT 1 FROM cur WHERE status = $3)
+		RETURNING attempt_no, provider_request_key)
+	SELECT ` + donationColumnsOf("d.") + `,
+		pm.provider_customer_id, pm.provider_payment_method_id, u.email, u.name,
+		EXISTS (SELECT 1 FROM moved), coalesce(a.attempt_no, 0), coalesce(a.provider_request_key, '')
+	FROM cur d JOIN payment_methods pm ON pm.user_id = $1 AND pm.id = d.payment_method_id
+		JOIN users u ON u.id = $1
+		LEFT JOIN attempt a ON true`
 
 // FindStaleDonations returns up to limit donations in status whose last change is older than
 // olderThan, oldest first: status is an undecided one, read from the index of the undecided.

@@ -38,31 +38,26 @@ type Verdict struct {
 // confirmed off-session in one call under a key derived from the donation. Every attempt
 // re-reads the donation and its PaymentIntent first, so a retry after a crash or a lost answer
 // never charges twice. attempt and maxAttempts are the queue's count of this job's runs.
+//
+// The database sees one statement before the provider's call (the claim: PENDING ->
+// PROCESSING, the attempt's start, the charge's context) and one after it (the finish: the
+// attempt's end, the move, the totals, the outbox rows), when the call decides the donation.
 func (s *Service) Charge(ctx context.Context, userID, donationID string, attempt, maxAttempts int) Verdict {
-	cc, err := s.Store.FindChargeContext(ctx, userID, donationID)
+	claim, err := s.Store.ClaimCharge(ctx, userID, donationID, requestKeyPrefix(donationID, "a"))
 	if giveathon.ErrorCode(err) == giveathon.ENOTFOUND {
 		return Verdict{Kind: Cancel, Err: err}
 	} else if err != nil {
 		return Verdict{Kind: Retry, Err: err}
 	}
-	d := cc.Donation
-	if d.Status.Final() || d.Status == giveathon.StatusRequiresAction {
-		return Verdict{} // settled by someone else (webhook, reconciler) meanwhile
+	if claim.Moved {
+		s.moved(ctx, claim.Donation)
 	}
-	if d.Status == giveathon.StatusPending {
-		now, moved, err := s.move(ctx, giveathon.Move{UserID: d.UserID, DonationID: d.ID, To: giveathon.StatusProcessing})
-		if err != nil {
-			return Verdict{Kind: Retry, Err: err}
-		}
-		if !moved && now.Status != giveathon.StatusProcessing {
-			return Verdict{}
-		}
+	if claim.AttemptNo == 0 {
+		// Not PROCESSING after the claim: settled by someone else (webhook, reconciler)
+		// meanwhile, or waiting for its donor (3-D Secure).
+		return Verdict{}
 	}
-
-	attemptNo, key, err := s.Store.StartAttempt(ctx, donationID, requestKeyPrefix(donationID, "a"))
-	if err != nil {
-		return Verdict{Kind: Retry, Err: err}
-	}
+	cc, d, attemptNo, key := &claim.ChargeContext, claim.Donation, claim.AttemptNo, claim.RequestKey
 	pi, chargeErr := s.charge(ctx, cc, attemptNo, key)
 	if o := outcome(pi, chargeErr); o.Decided {
 		// The attempt's end, the move (which records the PaymentIntent) and its consequences

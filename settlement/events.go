@@ -15,14 +15,19 @@ import (
 // donation only if it is the donation's own PaymentIntent: the id the donation recorded (once
 // it has one), the donation's amount and currency, and the donor's customer. An event that
 // fails the check is recorded and changes nothing: a signed event about another payment must
-// not settle this one.
+// not settle this one. An event whose PaymentIntent decides nothing (payment_intent.created,
+// .processing, a failure the charge worker retries) can change nothing: it touches nothing;
+// nor does one about a donation settled already, but for the read that tells.
 func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventType string, pi *payments.PaymentIntent) error {
+	o := OutcomeOf(pi)
+	if !o.Decided {
+		return nil
+	}
 	ev := giveathon.ProviderEvent{ID: eventID, Type: eventType}
 	cc, err := s.findEventDonation(ctx, pi)
 	if err != nil {
 		return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
 	}
-	o := OutcomeOf(pi)
 	switch {
 	case cc == nil:
 		// Something else on the same provider account.
@@ -37,11 +42,12 @@ func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 		// real reason (the charge worker's last attempt, the 3-D Secure timeout): that move,
 		// not this echo of it, settles the donation.
 		o = Outcome{}
-	case o.Decided && cc.Donation.Status.Final() && !slices.Contains(o.Status.MovesInto(), cc.Donation.Status):
+	case cc.Donation.Status.Final() && !slices.Contains(o.Status.MovesInto(), cc.Donation.Status):
 		// Settled already (usually by the charge worker, from the same answer): a final
-		// status moves no further but to REFUNDED.
-		o = Outcome{}
-	case o.Decided && cc.Donation.PaymentIntentID == "":
+		// status moves no further but to REFUNDED. The donation's own event changed nothing:
+		// nothing is written (an event is recorded when it moves something, or is refused).
+		return nil
+	case cc.Donation.PaymentIntentID == "":
 		// The donation has not recorded its PaymentIntent yet (the charge's answer is late or
 		// lost), so nothing here vouches for this one: ask the provider for it, and let only
 		// the donation's own PaymentIntent, as the provider has it, decide.
@@ -58,7 +64,8 @@ func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 		}
 	}
 	if !o.Decided {
-		// This event can change nothing: recorded in a statement of its own.
+		// A refused event, or its PaymentIntent's cancel echoed: recorded in a statement of
+		// its own.
 		if _, err := s.Store.RecordProviderEvent(ctx, ev); err != nil {
 			return fmt.Errorf("handle %s %s: %w", eventType, eventID, err)
 		}

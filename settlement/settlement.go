@@ -27,7 +27,7 @@ type Store interface {
 	FindChargeContext(ctx context.Context, userID, donationID string) (*giveathon.ChargeContext, error)
 	MoveDonation(ctx context.Context, m giveathon.Move) (*giveathon.Donation, bool, error)
 	SetPaymentIntentID(ctx context.Context, userID, donationID, paymentIntentID string) error
-	StartAttempt(ctx context.Context, donationID, keyPrefix string) (int, string, error)
+	ClaimCharge(ctx context.Context, userID, donationID, keyPrefix string) (*giveathon.ChargeClaim, error)
 	FinishAttempt(ctx context.Context, donationID string, a giveathon.AttemptEnd) error
 	RecordProviderEvent(ctx context.Context, e giveathon.ProviderEvent) (bool, error)
 	FindStaleDonations(ctx context.Context, status giveathon.DonationStatus, olderThan time.Duration, limit int) ([]*giveathon.Donation, error)
@@ -126,6 +126,12 @@ func (s *Service) move(ctx context.Context, m giveathon.Move) (*giveathon.Donati
 	if err != nil || !moved {
 		return d, moved, err
 	}
+	s.moved(ctx, d)
+	return d, true, nil
+}
+
+// moved counts a move that has committed, tells the live subscribers and logs it.
+func (s *Service) moved(ctx context.Context, d *giveathon.Donation) {
 	metrics.Donations.WithLabelValues(string(d.Status)).Inc()
 	if s.Changes != nil {
 		if err := s.Changes.DonationChanged(ctx, d); err != nil {
@@ -136,7 +142,6 @@ func (s *Service) move(ctx context.Context, m giveathon.Move) (*giveathon.Donati
 	if d.Status != giveathon.StatusProcessing {
 		s.Logger.InfoContext(ctx, "donation settled", "donation", d.ID, "status", d.Status, "failure_code", d.FailureCode)
 	}
-	return d, true, nil
 }
 
 // move is the state move an outcome asks for.
