@@ -47,3 +47,13 @@ var HotStatements = []HotStatement{
 	{"deletion: cards", sqlEraseCards, func(k Keys) []any { return []any{k.UserID} }},
 	{"deletion: donations", sqlEraseDonations, func(k Keys) []any { return []any{k.UserID} }},
 }
+
+// QueuedSubmits is how many submits wait for a flusher.
+func (db *DB) QueuedSubmits() int {
+	db.batch.mu.Lock()
+	defer db.batch.mu.Unlock()
+	return len(db.batch.queue)
+}
+
+// SubmitBatches is how many batch transactions were begun.
+func (db *DB) SubmitBatches() int64 { return db.batch.batches.Load() }
