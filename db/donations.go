@@ -51,7 +51,7 @@ type Enqueuer func(ctx context.Context, tx pgx.Tx, userID, donationID string) er
 // partner's or names a charity or card that is no id; either way the transaction locks the
 // donor's row first and runs at READ COMMITTED (docs/design-notes.md, "Write-combined submits").
 func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
-	if db.batch != nil && batchable(in) {
+	if db.batch != nil && batchable(userID, in) {
 		return db.batch.submit(ctx, userID, in, hash, decide)
 	}
 	for round := 0; ; round++ {

@@ -58,20 +58,26 @@ func (db *DB) EnableSubmitBatch(flushers int) {
 	db.batch = &submitBatcher{db: db, flushers: flushers}
 }
 
-// batchable reports whether a submit may join a batch.
-func batchable(in giveathon.SubmitDonationInput) bool {
+// batchable reports whether a submit may join a batch: not a partner's, and every id an id
+// (an id that is none fails the single path's statement alone, as it always did).
+func batchable(userID string, in giveathon.SubmitDonationInput) bool {
 	if in.Partner != nil {
 		return false
 	}
-	_, errC := uuid.Parse(in.CharityID)
-	_, errP := uuid.Parse(in.PaymentMethodID)
-	return errC == nil && errP == nil
+	for _, id := range []string{userID, in.CharityID, in.PaymentMethodID} {
+		if _, err := uuid.Parse(id); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // submit queues a submit and waits for its batch's answer. A submit whose caller left before
 // a flusher took it is not written.
 func (b *submitBatcher) submit(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
-	r := &submitReq{ctx: ctx, userID: userID, in: in, hash: hash, decide: decide, done: make(chan struct{})}
+	// The donor's id as the database spells it: the batch matches the rows it inserted back to
+	// their submits by (donor, key).
+	r := &submitReq{ctx: ctx, userID: uuid.MustParse(userID).String(), in: in, hash: hash, decide: decide, done: make(chan struct{})}
 	b.mu.Lock()
 	b.queue = append(b.queue, r)
 	start := b.running < b.flushers
@@ -86,7 +92,9 @@ func (b *submitBatcher) submit(ctx context.Context, userID string, in giveathon.
 	case <-r.done:
 		return r.res, r.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("submit donation: %w", ctx.Err())
+		// The batch may still commit the gift: as after a lost COMMIT, the donor is told to
+		// try again, and the same key then finds it.
+		return nil, unavailable(ctx.Err(), false)
 	}
 }
 

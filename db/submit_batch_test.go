@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -340,5 +341,82 @@ func TestDuplicateWindowPairInOneBatch(t *testing.T) {
 	}
 	if out[1].err != nil || !out[1].res.NeedsConfirmation {
 		t.Fatalf("a third equal gift: %+v, %v; want needs confirmation", out[1].res, out[1].err)
+	}
+}
+
+// TestADonorIdInCapitalsIsQueued: the batch matches inserted rows back to their submits by
+// the donor's id as the database spells it, so an id in capitals still gets its charge queued.
+func TestADonorIdInCapitalsIsQueued(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	don := testenv.NewDonor(t, e.d)
+	key := uuid.NewString()
+	out := e.inOneBatch(t, []func() (*giveathon.SubmitResult, error){func() (*giveathon.SubmitResult, error) {
+		return e.svc.SubmitDonation(context.Background(), strings.ToUpper(don.UserID), input(don, 1200, key))
+	}})
+	if o := out[0]; o.err != nil || !o.res.Created || !o.res.Queued {
+		t.Fatalf("%+v, %v", o.res, o.err)
+	}
+	e.wantOneRow(t, don.UserID, key)
+}
+
+// TestEqualGiftsAcrossConcurrentBatches: 5 donors each send 10 equal gifts under new keys at
+// once, written by two flushers in batches that run side by side: the donor's row lock keeps
+// the duplicate window exact across batches, so each donor has one donation and 9 answers
+// asking to confirm it.
+func TestEqualGiftsAcrossConcurrentBatches(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	e.d.EnableSubmitBatch(2)
+	type answer struct {
+		don int
+		outcome
+	}
+	answers := make(chan answer, 50)
+	donors := make([]*testenv.Donor, 5)
+	for i := range donors {
+		donors[i] = testenv.NewDonor(t, e.d)
+	}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			don := donors[i%5]
+			res, err := e.svc.SubmitDonation(context.Background(), don.UserID, input(don, 4200, uuid.NewString()))
+			answers <- answer{i % 5, outcome{res, err}}
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	created, confirm := map[int]string{}, map[int][]string{}
+	for a := range answers {
+		switch {
+		case a.err != nil:
+			t.Fatalf("donor %d: %v", a.don, a.err)
+		case a.res.Created:
+			if created[a.don] != "" {
+				t.Fatalf("donor %d: two equal gifts recorded within the duplicate window", a.don)
+			}
+			created[a.don] = a.res.Donation.ID
+		case a.res.NeedsConfirmation:
+			confirm[a.don] = append(confirm[a.don], a.res.DuplicateOf.ID)
+		default:
+			t.Fatalf("donor %d: %+v", a.don, a.res)
+		}
+	}
+	for i, don := range donors {
+		var n int
+		if err := e.d.Pool.QueryRow(context.Background(), `SELECT count(*) FROM donations WHERE user_id = $1`, don.UserID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 || created[i] == "" || len(confirm[i]) != 9 {
+			t.Fatalf("donor %d: %d rows, created %q, %d asked to confirm; want 1, one, 9", i, n, created[i], len(confirm[i]))
+		}
+		for _, dup := range confirm[i] {
+			if dup != created[i] {
+				t.Fatalf("donor %d: asked to confirm against %s, not the recorded %s", i, dup, created[i])
+			}
+		}
 	}
 }
