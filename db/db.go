@@ -34,6 +34,10 @@ type DB struct {
 	// EnqueueTx, set when River's jobs live in this database, queues a new donation's charge in
 	// the transaction that records it; nil: the settlement queues it after commit.
 	EnqueueTx Enqueuer
+	// EnqueueManyTx, set with EnqueueTx, queues a batch's charges in one statement.
+	EnqueueManyTx ManyEnqueuer
+	// batch, when set (EnableSubmitBatch), write-combines submits.
+	batch *submitBatcher
 	// replica, when set (OpenReplica), serves the reads that tolerate lag.
 	replica *replica
 }

@@ -46,7 +46,14 @@ type Enqueuer func(ctx context.Context, tx pgx.Tx, userID, donationID string) er
 // against in one round trip, lets decide rule on them, and inserts the donation (PENDING)
 // when decide says so, queuing its charge in the same transaction when the jobs live in this
 // database (db.EnqueueTx set; the answer says Queued).
+//
+// With write-combined submits on (EnableSubmitBatch), the gift joins a batch unless it is a
+// partner's or names a charity or card that is no id; either way the transaction locks the
+// donor's row first and runs at READ COMMITTED (docs/design-notes.md, "Write-combined submits").
 func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
+	if db.batch != nil && batchable(userID, in) {
+		return db.batch.submit(ctx, userID, in, hash, decide)
+	}
 	for round := 0; ; round++ {
 		res, err := db.submitOnce(ctx, userID, in, hash, decide)
 		// Concurrent submits with one key race to insert: the loser's unique violation sends it
@@ -74,8 +81,19 @@ const sqlSubmitFacts = `SELECT
 
 func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
 	var res *giveathon.SubmitResult
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
+	level := db.Isolation
+	if db.batch != nil {
+		// The batches run at READ COMMITTED, which SSI does not see: a single submit then
+		// rests on the donor's lock too, taken before its facts are read.
+		level = pgx.ReadCommitted
+	}
+	err := db.InTxAt(ctx, level, func(tx pgx.Tx) error {
 		res = nil
+		if db.batch != nil {
+			if _, err := tx.Exec(ctx, sqlLockDonors, []string{userID}); err != nil {
+				return fmt.Errorf("lock donor: %w", err)
+			}
+		}
 		var existingKey, dupID *string
 		var f giveathon.SubmitFacts
 		var partnerID, reference any

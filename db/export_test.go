@@ -74,3 +74,13 @@ var ReconcilerStatements = []HotStatement{
 		return []any{time.Now().Add(-time.Minute), time.Now().Add(-5 * time.Second)}
 	}},
 }
+
+// QueuedSubmits is how many submits wait for a flusher.
+func (db *DB) QueuedSubmits() int {
+	db.batch.mu.Lock()
+	defer db.batch.mu.Unlock()
+	return len(db.batch.queue)
+}
+
+// SubmitBatches is how many batch transactions were begun.
+func (db *DB) SubmitBatches() int64 { return db.batch.batches.Load() }

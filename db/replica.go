@@ -330,13 +330,15 @@ func (db *DB) writeFence(ctx context.Context, userID string) (int64, error) {
 
 // recordWrite records, after a write of the user's has committed, the primary's WAL insert
 // position, which is past that commit: the user's reads go to the primary until the replica
-// has replayed that far. Nothing is recorded without a replica.
-func (db *DB) recordWrite(ctx context.Context, userID string) error {
-	if db.replica == nil {
+// has replayed that far. Nothing is recorded without a replica. Several users' writes (a
+// submit batch's) are recorded in one statement.
+func (db *DB) recordWrite(ctx context.Context, userIDs ...string) error {
+	if db.replica == nil || len(userIDs) == 0 {
 		return nil
 	}
-	_, err := db.Exec(ctx, `INSERT INTO replica_fences (user_id, lsn) VALUES ($1, (pg_current_wal_insert_lsn() - '0/0')::int8)
-		ON CONFLICT (user_id) DO UPDATE SET lsn = greatest(replica_fences.lsn, excluded.lsn), written_at = now()`, userID)
+	_, err := db.Exec(ctx, `INSERT INTO replica_fences (user_id, lsn)
+		SELECT DISTINCT u, (pg_current_wal_insert_lsn() - '0/0')::int8 FROM unnest($1::uuid[]) AS u
+		ON CONFLICT (user_id) DO UPDATE SET lsn = greatest(replica_fences.lsn, excluded.lsn), written_at = now()`, userIDs)
 	if err != nil {
 		return fmt.Errorf("record write fence: %w", err)
 	}

@@ -263,3 +263,16 @@ func (b *backoff) NextRetry(job *rivertype.JobRow) time.Time {
 	d = d/2 + time.Duration(rand.Int64N(int64(d)+1))
 	return time.Now().Add(d)
 }
+
+// EnqueueManyTx queues the charges of donations recorded in tx in one statement
+// (db.ManyEnqueuer): the write-combined submits' batch.
+func (j *Jobs) EnqueueManyTx(ctx context.Context, tx pgx.Tx, refs []db.ChargeRef) error {
+	params := make([]river.InsertManyParams, len(refs))
+	for i, r := range refs {
+		params[i] = river.InsertManyParams{Args: ChargeDonationArgs{UserID: r.UserID, DonationID: r.DonationID}, InsertOpts: j.chargeOpts()}
+	}
+	if _, err := j.Client.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("queue %d charges: %w", len(refs), err)
+	}
+	return nil
+}

@@ -44,7 +44,8 @@ var settings = []setting{
 	{"JOBS_DATABASE_URL", "", "PostgreSQL URL of River's job queue. Unset: DATABASE_URL (jobs are then queued in the same transaction as the donation)."},
 	{"DATABASE_REPLICA_URL", "", "PostgreSQL URL of a streaming replica of DATABASE_URL (with pg_auto_failover, its nodes with target_session_attrs=standby) for the reads that tolerate lag: charities, the event and its totals, history pages, a donation by id. A donor who just gave reads from the primary until the replica has replayed that write. Unset: every read goes to the primary."},
 	{"REPLICA_MAX_LAG", "5s", "How far behind the primary the replica may be and still serve reads; further behind (or down), it is skipped."},
-	{"DB_ISOLATION", "serializable", "Isolation of Giveathon's multi-statement transactions: serializable keeps the rules that read before they write exact (a submit's 60 s duplicate window, a donor's first card becoming the default) and is what CockroachDB runs; read_committed (PostgreSQL) lets concurrent submits slip past the duplicate window. Single statements and sign-up run at read committed either way."},
+	{"DB_ISOLATION", "serializable", "Isolation of Giveathon's multi-statement transactions: serializable keeps the rules that read before they write exact (a submit's 60 s duplicate window, a donor's first card becoming the default) and is what CockroachDB runs; read_committed (PostgreSQL) lets concurrent submits slip past the duplicate window when SUBMIT_BATCH is off. Single statements and sign-up run at read committed either way."},
+	{"SUBMIT_BATCH", "on", "on: submits arriving while others are being written are written together, up to 128 in one transaction (one statement each for the checks, the inserts and the charge jobs); a submit then locks its donor's row and runs at read committed, which keeps the 60 s duplicate window exact at any DB_ISOLATION. off: each submit in its own transaction at DB_ISOLATION."},
 	{"DB_RETRY_TIMEOUT", "10s", "How long a request keeps retrying database conflicts (40001, 40P01) and lost connections before it is answered UNAVAILABLE with retryAfter."},
 	{"DB_MAX_CONNS", "40", "Size of the database connection pool."},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key. Unset: a Stripe sandbox runs in-process on loopback (development only)."},
@@ -136,6 +137,7 @@ type Config struct {
 	DataDir        string
 	DBMaxConns     int32
 	DBIsolation    pgx.TxIsoLevel
+	SubmitBatch    bool
 	DBRetryTimeout time.Duration
 	// GraphQL bounds what one request may ask; serve hands it to the server whole.
 	GraphQL graph.Limits
@@ -210,6 +212,12 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		c.DBIsolation = pgx.ReadCommitted
 	default:
 		bad("DB_ISOLATION", "%q is neither serializable nor read_committed", v)
+	}
+	switch v := get("SUBMIT_BATCH"); v {
+	case "on", "off":
+		c.SubmitBatch = v == "on"
+	default:
+		bad("SUBMIT_BATCH", "%q is neither on nor off", v)
 	}
 	c.GraphQL = graph.Limits{
 		MaxBodyBytes:              intSetting("MAX_BODY_BYTES", 1024, 64<<20),

@@ -42,6 +42,10 @@ type program struct {
 
 var errUsage = errors.New("usage")
 
+// submitFlushers is how many submit batches a server writes at once (SUBMIT_BATCH=on): two
+// keep a batch filling while another commits, on the 2 cores the service is sized for.
+const submitFlushers = 2
+
 const usage = `Giveathon: a GraphQL donation platform for time-boxed charity events.
 
 Usage: giveathon <command> [arguments]
@@ -207,6 +211,9 @@ func openStores(ctx context.Context, cfg *Config, logger *slog.Logger) (*stores,
 		}
 	}
 	d.Isolation, d.RetryTimeout = cfg.DBIsolation, cfg.DBRetryTimeout
+	if cfg.SubmitBatch {
+		d.EnableSubmitBatch(submitFlushers)
+	}
 	if cfg.ReplicaURL != "" {
 		if err := d.OpenReplica(ctx, cfg.ReplicaURL, replicaConfig(cfg, logger)); err != nil {
 			closeAll()

@@ -1,0 +1,422 @@
+package db_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/internal/testenv"
+	"github.com/giveathon/giveathon/jobs"
+	"github.com/giveathon/giveathon/settlement"
+	"github.com/google/uuid"
+)
+
+// batchEnv is a database with write-combined submits on, the settlement's rules, and River
+// queuing the charges in the batches' transactions (no workers: the jobs stay queued).
+type batchEnv struct {
+	d   *db.DB
+	svc *settlement.Service
+}
+
+func setupBatch(t *testing.T) *batchEnv {
+	t.Helper()
+	d := testenv.DB(t)
+	d.EnableSubmitBatch(1)
+	svc := settlement.New(d, nil, nil, nil, nil, settlement.Config{})
+	j, err := jobs.New(d.Pool, jobs.Deps{DB: d, Settlement: svc, Logger: slog.New(slog.DiscardHandler)}, jobs.Config{ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Queue = j
+	d.EnqueueTx, d.EnqueueManyTx = j.EnqueueTx, j.EnqueueManyTx
+	return &batchEnv{d: d, svc: svc}
+}
+
+// outcome is one submit's answer.
+type outcome struct {
+	res *giveathon.SubmitResult
+	err error
+}
+
+// inOneBatch holds the flusher on a blocker's batch (its donor's row locked by the test), lets
+// the submits queue up behind it, then releases it: they are written together in the next
+// batch, which the test checks.
+func (e *batchEnv) inOneBatch(t *testing.T, submits []func() (*giveathon.SubmitResult, error)) []outcome {
+	t.Helper()
+	out, batches := e.queueTogether(t, submits)
+	if batches != 1 {
+		t.Fatalf("%d batch transactions for the %d submits queued together, want 1", batches, len(submits))
+	}
+	return out
+}
+
+// queueTogether is inOneBatch without the check: it returns how many batch transactions
+// the queued submits took.
+func (e *batchEnv) queueTogether(t *testing.T, submits []func() (*giveathon.SubmitResult, error)) ([]outcome, int64) {
+	t.Helper()
+	ctx := context.Background()
+	blocker := testenv.NewDonor(t, e.d)
+	tx, err := e.d.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE`, blocker.UserID); err != nil {
+		t.Fatal(err)
+	}
+	before := e.d.SubmitBatches()
+	blocked := make(chan outcome, 1)
+	go func() {
+		res, err := e.svc.SubmitDonation(ctx, blocker.UserID, input(blocker, 500, uuid.NewString()))
+		blocked <- outcome{res, err}
+	}()
+	waitFor(t, "the blocker's batch to start", func() bool { return e.d.SubmitBatches() == before+1 && e.d.QueuedSubmits() == 0 })
+	out := make([]outcome, len(submits))
+	var wg sync.WaitGroup
+	for i, s := range submits {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s()
+			out[i] = outcome{res, err}
+		}()
+	}
+	waitFor(t, "the submits to queue", func() bool { return e.d.QueuedSubmits() == len(submits) })
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-blocked; b.err != nil || !b.res.Created {
+		t.Fatalf("the blocker's submit: %+v, %v", b.res, b.err)
+	}
+	wg.Wait()
+	return out, e.d.SubmitBatches() - before - 1
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func input(don *testenv.Donor, amount int64, key string) giveathon.SubmitDonationInput {
+	return giveathon.SubmitDonationInput{CharityID: don.CharityID, AmountCents: amount, PaymentMethodID: don.PaymentMethodID, IdempotencyKey: key}
+}
+
+func (e *batchEnv) submit(don *testenv.Donor, in giveathon.SubmitDonationInput) func() (*giveathon.SubmitResult, error) {
+	return func() (*giveathon.SubmitResult, error) {
+		return e.svc.SubmitDonation(context.Background(), don.UserID, in)
+	}
+}
+
+// rows counts the donor's donations under key, and the charge jobs queued for them.
+func (e *batchEnv) rows(t *testing.T, userID, key string) (donations, jobs int) {
+	t.Helper()
+	err := e.d.Pool.QueryRow(context.Background(), `SELECT count(*),
+		(SELECT count(*) FROM river_job WHERE kind = 'charge_donation' AND args->>'donation_id' IN
+			(SELECT id::text FROM donations WHERE user_id = $1 AND idempotency_key = $2))
+		FROM donations WHERE user_id = $1 AND idempotency_key = $2`, userID, key).Scan(&donations, &jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return donations, jobs
+}
+
+// wantOneRow checks the key has one donation and one charge job.
+func (e *batchEnv) wantOneRow(t *testing.T, userID, key string) {
+	t.Helper()
+	if n, j := e.rows(t, userID, key); n != 1 || j != 1 {
+		t.Fatalf("key %s: %d rows and %d charge jobs, want 1 and 1", key, n, j)
+	}
+}
+
+// sameKeyTwice submits two gifts of amounts a and b under one key in one batch.
+func (e *batchEnv) sameKeyTwice(t *testing.T, a, b int64) (*testenv.Donor, string, []outcome) {
+	t.Helper()
+	don := testenv.NewDonor(t, e.d)
+	key := uuid.NewString()
+	return don, key, e.inOneBatch(t, []func() (*giveathon.SubmitResult, error){e.submit(don, input(don, a, key)), e.submit(don, input(don, b, key))})
+}
+
+// TestHundredConcurrentSubmitsInOneBatch: 100 submits of 10 donors queued together are all
+// acknowledged, each with its own donation, one row and one charge job per key.
+func TestHundredConcurrentSubmitsInOneBatch(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	donors := make([]*testenv.Donor, 10)
+	for i := range donors {
+		donors[i] = testenv.NewDonor(t, e.d)
+	}
+	keys := make([]string, 100)
+	var submits []func() (*giveathon.SubmitResult, error)
+	for i := range keys {
+		keys[i] = uuid.NewString()
+		submits = append(submits, e.submit(donors[i%10], input(donors[i%10], int64(1000+i), keys[i])))
+	}
+	out := e.inOneBatch(t, submits)
+	ids := map[string]bool{}
+	for i, o := range out {
+		if o.err != nil || o.res == nil || !o.res.Created || !o.res.Queued || o.res.Donation.Status != giveathon.StatusPending {
+			t.Fatalf("submit %d: %+v, %v", i, o.res, o.err)
+		}
+		if o.res.Donation.IdempotencyKey != keys[i] || o.res.Donation.AmountCents != int64(1000+i) || o.res.Donation.UserID != donors[i%10].UserID {
+			t.Fatalf("submit %d answered with another's donation: %+v", i, o.res.Donation)
+		}
+		ids[o.res.Donation.ID] = true
+		e.wantOneRow(t, donors[i%10].UserID, keys[i])
+	}
+	if len(ids) != 100 {
+		t.Fatalf("%d distinct donations, want 100", len(ids))
+	}
+}
+
+// TestSameKeyTwiceInOneBatch: one donation; both submits get it, one as its creator.
+func TestSameKeyTwiceInOneBatch(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	don, key, out := e.sameKeyTwice(t, 2500, 2500)
+	created := 0
+	for i, o := range out {
+		if o.err != nil || o.res == nil || o.res.Donation == nil {
+			t.Fatalf("submit %d: %+v, %v", i, o.res, o.err)
+		}
+		if o.res.Created {
+			created++
+		}
+	}
+	if created != 1 || out[0].res.Donation.ID != out[1].res.Donation.ID {
+		t.Fatalf("created %d, donations %s and %s: want one donation for both", created, out[0].res.Donation.ID, out[1].res.Donation.ID)
+	}
+	e.wantOneRow(t, don.UserID, key)
+}
+
+// TestSameKeyOtherGiftInOneBatch: the key's first gift is recorded, the other is a CONFLICT.
+func TestSameKeyOtherGiftInOneBatch(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	don, key, out := e.sameKeyTwice(t, 2500, 2600)
+	var ok, conflicts int
+	for _, o := range out {
+		switch {
+		case o.err == nil && o.res != nil && o.res.Created:
+			ok++
+		case giveathon.ErrorCode(o.err) == giveathon.ECONFLICT && giveathon.ErrorField(o.err) == "idempotencyKey":
+			conflicts++
+		default:
+			t.Fatalf("unexpected answer: %+v, %v", o.res, o.err)
+		}
+	}
+	if ok != 1 || conflicts != 1 {
+		t.Fatalf("%d recorded, %d conflicts; want 1 and 1", ok, conflicts)
+	}
+	e.wantOneRow(t, don.UserID, key)
+}
+
+// TestOneBadRowInABatchFailsAlone: a gift to an inactive charity gets its field error and
+// writes nothing; its neighbours in the batch are recorded.
+func TestOneBadRowInABatchFailsAlone(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	bad := testenv.NewDonor(t, e.d)
+	if _, err := e.d.Pool.Exec(context.Background(), `UPDATE charities SET active = false WHERE id = $1`, bad.CharityID); err != nil {
+		t.Fatal(err)
+	}
+	badKey := uuid.NewString()
+	var donors []*testenv.Donor
+	var keys []string
+	submits := []func() (*giveathon.SubmitResult, error){}
+	for i := range 6 {
+		don := testenv.NewDonor(t, e.d)
+		donors, keys = append(donors, don), append(keys, uuid.NewString())
+		submits = append(submits, e.submit(don, input(don, 1500, keys[i])))
+		if i == 2 {
+			submits = append(submits, e.submit(bad, input(bad, 1500, badKey)))
+		}
+	}
+	out := e.inOneBatch(t, submits)
+	if o := out[3]; o.res != nil || giveathon.ErrorCode(o.err) != giveathon.EINVALID || giveathon.ErrorField(o.err) != "charityId" {
+		t.Fatalf("the bad gift: %+v, %v; want an INVALID charityId", o.res, o.err)
+	}
+	if n, _ := e.rows(t, bad.UserID, badKey); n != 0 {
+		t.Fatalf("the bad gift wrote %d rows", n)
+	}
+	for i, don := range donors {
+		o := out[i]
+		if i >= 3 {
+			o = out[i+1]
+		}
+		if o.err != nil || !o.res.Created {
+			t.Fatalf("good gift %d: %+v, %v", i, o.res, o.err)
+		}
+		e.wantOneRow(t, don.UserID, keys[i])
+	}
+}
+
+// TestARowTheDatabaseRefusesFailsAlone: a row whose insert the database refuses (a trigger
+// raises for its message) fails the batch's statement; the batch is split until that row is
+// alone, which gets an internal error, and every other row is recorded once.
+func TestARowTheDatabaseRefusesFailsAlone(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	ctx := context.Background()
+	poison := "poison-" + uuid.NewString()
+	fn := "refuse_" + uuid.NewString()[:8]
+	if _, err := e.d.Pool.Exec(ctx, fmt.Sprintf(`CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.message = '%s' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER %s BEFORE INSERT ON donations FOR EACH ROW EXECUTE FUNCTION %s()`,
+		fn, poison, fn, fn)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.d.Pool.Exec(context.Background(), fmt.Sprintf(`DROP TRIGGER %s ON donations; DROP FUNCTION %s()`, fn, fn))
+	})
+	var donors []*testenv.Donor
+	var keys []string
+	var submits []func() (*giveathon.SubmitResult, error)
+	for i := range 7 {
+		don := testenv.NewDonor(t, e.d)
+		in := input(don, 1700, uuid.NewString())
+		if i == 4 {
+			in.Message = poison
+		}
+		donors, keys = append(donors, don), append(keys, in.IdempotencyKey)
+		submits = append(submits, e.submit(don, in))
+	}
+	out, batches := e.queueTogether(t, submits)
+	// 7 rows: the whole, its halves (3, 4), the refused row's half's halves (2, 2), theirs (1, 1).
+	if batches != 7 {
+		t.Fatalf("%d batch transactions, want 7 (split down to the refused row)", batches)
+	}
+	for i, o := range out {
+		n, j := e.rows(t, donors[i].UserID, keys[i])
+		if i == 4 {
+			if o.err == nil || giveathon.ErrorCode(o.err) != giveathon.EINTERNAL || n != 0 {
+				t.Fatalf("the refused row: %+v, %v, %d rows", o.res, o.err, n)
+			}
+			continue
+		}
+		if o.err != nil || !o.res.Created || n != 1 || j != 1 {
+			t.Fatalf("row %d: %+v, %v, %d rows, %d jobs", i, o.res, o.err, n, j)
+		}
+	}
+}
+
+// TestDuplicateWindowPairInOneBatch: two equal gifts under two keys in one batch: the first
+// is recorded, the second asks to confirm, naming the first; confirmed, it is recorded, while
+// a third equal gift in its batch asks to confirm.
+func TestDuplicateWindowPairInOneBatch(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	don := testenv.NewDonor(t, e.d)
+	k1, k2 := uuid.NewString(), uuid.NewString()
+	out := e.inOneBatch(t, []func() (*giveathon.SubmitResult, error){e.submit(don, input(don, 3100, k1)), e.submit(don, input(don, 3100, k2))})
+	// The two queue in the order they arrive: whichever is first is recorded.
+	first, second, secondKey := out[0], out[1], k2
+	if out[1].res != nil && out[1].res.Created {
+		first, second, secondKey = out[1], out[0], k1
+	}
+	if first.err != nil || !first.res.Created {
+		t.Fatalf("first: %+v, %v", first.res, first.err)
+	}
+	if second.err != nil || !second.res.NeedsConfirmation || second.res.Donation != nil || second.res.DuplicateOf == nil || second.res.DuplicateOf.ID != first.res.Donation.ID {
+		t.Fatalf("second: %+v, %v; want needs confirmation, duplicate of %s", second.res, second.err, first.res.Donation.ID)
+	}
+	if n, _ := e.rows(t, don.UserID, secondKey); n != 0 {
+		t.Fatalf("the unconfirmed duplicate wrote %d rows", n)
+	}
+	confirmed := input(don, 3100, secondKey)
+	confirmed.ConfirmDuplicate = true
+	k3 := uuid.NewString()
+	out = e.inOneBatch(t, []func() (*giveathon.SubmitResult, error){e.submit(don, confirmed), e.submit(don, input(don, 3100, k3))})
+	if out[0].err != nil || !out[0].res.Created {
+		t.Fatalf("confirmed: %+v, %v", out[0].res, out[0].err)
+	}
+	if out[1].err != nil || !out[1].res.NeedsConfirmation {
+		t.Fatalf("a third equal gift: %+v, %v; want needs confirmation", out[1].res, out[1].err)
+	}
+}
+
+// TestADonorIdInCapitalsIsQueued: the batch matches inserted rows back to their submits by
+// the donor's id as the database spells it, so an id in capitals still gets its charge queued.
+func TestADonorIdInCapitalsIsQueued(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	don := testenv.NewDonor(t, e.d)
+	key := uuid.NewString()
+	out := e.inOneBatch(t, []func() (*giveathon.SubmitResult, error){func() (*giveathon.SubmitResult, error) {
+		return e.svc.SubmitDonation(context.Background(), strings.ToUpper(don.UserID), input(don, 1200, key))
+	}})
+	if o := out[0]; o.err != nil || !o.res.Created || !o.res.Queued {
+		t.Fatalf("%+v, %v", o.res, o.err)
+	}
+	e.wantOneRow(t, don.UserID, key)
+}
+
+// TestEqualGiftsAcrossConcurrentBatches: 5 donors each send 10 equal gifts under new keys at
+// once, written by two flushers in batches that run side by side: the donor's row lock keeps
+// the duplicate window exact across batches, so each donor has one donation and 9 answers
+// asking to confirm it.
+func TestEqualGiftsAcrossConcurrentBatches(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	e.d.EnableSubmitBatch(2)
+	type answer struct {
+		don int
+		outcome
+	}
+	answers := make(chan answer, 50)
+	donors := make([]*testenv.Donor, 5)
+	for i := range donors {
+		donors[i] = testenv.NewDonor(t, e.d)
+	}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			don := donors[i%5]
+			res, err := e.svc.SubmitDonation(context.Background(), don.UserID, input(don, 4200, uuid.NewString()))
+			answers <- answer{i % 5, outcome{res, err}}
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	created, confirm := map[int]string{}, map[int][]string{}
+	for a := range answers {
+		switch {
+		case a.err != nil:
+			t.Fatalf("donor %d: %v", a.don, a.err)
+		case a.res.Created:
+			if created[a.don] != "" {
+				t.Fatalf("donor %d: two equal gifts recorded within the duplicate window", a.don)
+			}
+			created[a.don] = a.res.Donation.ID
+		case a.res.NeedsConfirmation:
+			confirm[a.don] = append(confirm[a.don], a.res.DuplicateOf.ID)
+		default:
+			t.Fatalf("donor %d: %+v", a.don, a.res)
+		}
+	}
+	for i, don := range donors {
+		var n int
+		if err := e.d.Pool.QueryRow(context.Background(), `SELECT count(*) FROM donations WHERE user_id = $1`, don.UserID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 || created[i] == "" || len(confirm[i]) != 9 {
+			t.Fatalf("donor %d: %d rows, created %q, %d asked to confirm; want 1, one, 9", i, n, created[i], len(confirm[i]))
+		}
+		for _, dup := range confirm[i] {
+			if dup != created[i] {
+				t.Fatalf("donor %d: asked to confirm against %s, not the recorded %s", i, dup, created[i])
+			}
+		}
+	}
+}
