@@ -68,7 +68,7 @@ var settings = []setting{
 	{"RECONCILE_INTERVAL", "1m", "How often the reconciler looks for stuck donations."},
 	{"STALE_PENDING", "1m", "How long a donation may stay PENDING before the reconciler queues it again."},
 	{"STALE_PROCESSING", "5m", "How long a donation may stay PROCESSING before the reconciler asks Stripe."},
-	{"PAYMENT_WORKERS", "50", "Charge jobs run at once by this process."},
+	{"PAYMENT_WORKERS", "50", "Charge jobs run at once by this process; the Stripe client keeps as many keep-alive connections (and 8 more)."},
 	{"WEBHOOK_SECRET_KEY", "", "Base64 of at least 32 random bytes from which every webhook endpoint's signing secret is derived (none is stored; changing it changes them all). Required in production. Unset in development: generated once and kept in DATA_DIR/webhook-secret-key (mode 0600), or, with DATABASE_URL set and DATA_DIR unset, made anew by each process (logged)."},
 	{"WEBHOOK_WORKERS", "20", "Webhook deliveries sent at once by this process (a queue of their own, so slow partners never hold up charges)."},
 	{"WEBHOOK_RETRY_SCALE", "1", "Multiplies the webhook retry schedule (5 s, 5 min, 30 min ... 24 h), for tests and chaos runs only: must be 1 in production."},
@@ -308,6 +308,9 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	}
 	c.Jobs.ChargeMaxAttempts = int(intSetting("CHARGE_MAX_ATTEMPTS", 1, 100))
 	c.Jobs.PaymentWorkers = int(intSetting("PAYMENT_WORKERS", 1, 10000))
+	// A keep-alive connection to the provider for each charge worker, and a few for donors'
+	// calls, the reconciler's and webhooks' refreshes.
+	c.Stripe.Conns = c.Jobs.PaymentWorkers + 8
 	c.Jobs.WebhookWorkers = int(intSetting("WEBHOOK_WORKERS", 1, 10000))
 	if scale, err := strconv.ParseFloat(get("WEBHOOK_RETRY_SCALE"), 64); err != nil || scale <= 0 || scale > 1 {
 		bad("WEBHOOK_RETRY_SCALE", "%q is not a number above 0 and at most 1", get("WEBHOOK_RETRY_SCALE"))
