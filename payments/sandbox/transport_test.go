@@ -41,7 +41,7 @@ func TestWebhookSenderReusesConnections(t *testing.T) {
 	// Customers send no events: only the rounds' payment intents do, two each.
 	time.Sleep(100 * time.Millisecond)
 	base := delivered.Load()
-	const payers, rounds = 12, 5
+	const payers, rounds = 12, 8
 	for round := range rounds {
 		var wg sync.WaitGroup
 		for range payers {
@@ -62,9 +62,11 @@ func TestWebhookSenderReusesConnections(t *testing.T) {
 			t.Fatalf("round %d: %d webhooks delivered, want %d", round, got, want)
 		}
 	}
-	// At most one connection per delivery in flight at once: a round's events, 2 per payer.
-	if n := opened.Load(); n > 2*payers {
-		t.Errorf("%d webhooks in %d rounds opened %d connections, want at most %d", 2*payers*rounds, rounds, n, 2*payers)
+	// About one connection per delivery in flight at once (a round's events, 2 per payer),
+	// kept for the next rounds, and a few more: a delivery may start before the connection a
+	// finished one used is back in the pool.
+	if n := opened.Load(); n > 3*payers {
+		t.Errorf("%d webhooks in %d rounds opened %d connections, want at most %d", 2*payers*rounds, rounds, n, 3*payers)
 	}
 	t.Logf("%d webhooks opened %d connections", 2*payers*rounds, opened.Load())
 }
