@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 
@@ -42,15 +43,25 @@ type DB struct {
 	replica *replica
 }
 
-// Open connects a pool to the database at url and checks it answers.
+// DefaultMaxConns is the size of a pool when none is set: 4 connections per core this process
+// may use (GOMAXPROCS), at least 8. A server does no more at once than it has cores for;
+// connections past that queue in PostgreSQL (each a backend with its own memory and snapshot)
+// instead of in the pool, and a pool per process of 64 on 2 cores was 128 backends.
+func DefaultMaxConns() int32 {
+	return int32(max(8, 4*runtime.GOMAXPROCS(0)))
+}
+
+// Open connects a pool to the database at url and checks it answers. A pool holds at most
+// maxConns connections; DefaultMaxConns when it is 0.
 func Open(ctx context.Context, url string, maxConns int32) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
-	if maxConns > 0 {
-		cfg.MaxConns = maxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns()
 	}
+	cfg.MaxConns = maxConns
 	configureFailover(cfg, url)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

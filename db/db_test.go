@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,5 +132,61 @@ func TestPruneExpiredKeepsWhatStillCounts(t *testing.T) {
 	var limits, fences int
 	if err := d.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM rate_limits), (SELECT count(*) FROM replica_fences)`).Scan(&limits, &fences); err != nil || limits != 1 || fences != 1 {
 		t.Fatalf("left %d windows and %d fences (%v), want 1 and 1", limits, fences, err)
+	}
+}
+
+func TestOpenSizesThePoolToTheCores(t *testing.T) {
+	t.Parallel()
+	url := testenv.URL(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		set, want int32
+	}{
+		{0, int32(max(8, 4*runtime.GOMAXPROCS(0)))},
+		{3, 3},
+	} {
+		d, err := db.Open(ctx, url, tc.set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Pool.Config().MaxConns; got != tc.want {
+			t.Errorf("Open with %d connections: a pool of %d, want %d", tc.set, got, tc.want)
+		}
+		d.Close()
+	}
+}
+
+func TestMigrateTunesRiverJobAutovacuum(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	m := &db.Migrator{Domain: d.Pool, Jobs: d.Pool}
+	scale := func() (v string) {
+		t.Helper()
+		if err := d.Pool.QueryRow(ctx, `SELECT coalesce((SELECT o FROM pg_class, unnest(reloptions) o
+			WHERE oid = 'river_job'::regclass AND o LIKE 'autovacuum_vacuum_scale_factor=%'), '')`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := scale(); got != "autovacuum_vacuum_scale_factor=0.02" {
+		t.Fatalf("a migrated river_job has %q", got)
+	}
+	// A database migrated before the settings existed: pending, and Up sets them.
+	if _, err := d.Pool.Exec(ctx, `ALTER TABLE river_job RESET (autovacuum_vacuum_scale_factor)`); err != nil {
+		t.Fatal(err)
+	}
+	if pending, err := m.Pending(ctx); err != nil || !pending {
+		t.Fatalf("Pending = %v, %v with river_job untuned", pending, err)
+	}
+	applied, err := m.Up(ctx)
+	if err != nil || len(applied) != 1 || !strings.HasPrefix(applied[0], "river_job autovacuum") {
+		t.Fatalf("Up = %q, %v", applied, err)
+	}
+	if got := scale(); got != "autovacuum_vacuum_scale_factor=0.02" {
+		t.Fatalf("after Up river_job has %q", got)
+	}
+	if pending, err := m.Pending(ctx); err != nil || pending {
+		t.Fatalf("Pending = %v, %v after Up", pending, err)
 	}
 }

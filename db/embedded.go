@@ -266,13 +266,15 @@ func (e *Embedded) start(ctx context.Context, dataDir string, cred *syscall.Cred
 		}
 		e.sockDir = dir
 	}
-	settings := map[string]string{
+	settings := writeHeavySettings(machineMemory(), hasLZ4(e.cfg.BinDir))
+	for k, v := range map[string]string{
 		"listen_addresses":        "",
 		"unix_socket_directories": e.sockDir,
 		"port":                    strconv.Itoa(embeddedPort),
 		"max_connections":         "200",
-		"shared_buffers":          "128MB",
 		"logging_collector":       "off",
+	} {
+		settings[k] = v
 	}
 	for k, v := range e.cfg.Settings {
 		settings[k] = v

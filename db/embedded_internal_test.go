@@ -21,3 +21,28 @@ func TestFindBinDirOnThisMachine(t *testing.T) {
 		t.Fatalf("%s lacks initdb or postgres", dir)
 	}
 }
+
+func TestWriteHeavySettingsFollowTheMachine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name                     string
+		memory                   int64
+		lz4                      bool
+		buffers, maint, compress string
+	}{
+		{"memory unknown: PostgreSQL's defaults", 0, false, "128MB", "64MB", "on"},
+		{"a 1 GB machine", gib, true, "128MB", "64MB", "lz4"},
+		{"a 4 GB machine", 4 * gib, true, "512MB", "128MB", "lz4"},
+		{"the 24 GB event machine", 24 * gib, true, "2048MB", "512MB", "lz4"},
+	} {
+		s := writeHeavySettings(tc.memory, tc.lz4)
+		if s["shared_buffers"] != tc.buffers || s["maintenance_work_mem"] != tc.maint || s["wal_compression"] != tc.compress {
+			t.Errorf("%s: %v", tc.name, s)
+		}
+		for _, durable := range []string{"fsync", "synchronous_commit", "full_page_writes"} {
+			if v, ok := s[durable]; ok {
+				t.Errorf("%s: sets %s = %s", tc.name, durable, v)
+			}
+		}
+	}
+}

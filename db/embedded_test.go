@@ -38,6 +38,17 @@ func TestEmbeddedLifecycle(t *testing.T) {
 	if _, err := conn.Exec(ctx, `CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')`); err != nil {
 		t.Fatal(err)
 	}
+	// Tuned for writes, durable still.
+	for name, want := range map[string]string{"checkpoint_timeout": "15min", "max_wal_size": "2GB", "fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"} {
+		var got string
+		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&got); err != nil || got != want {
+			t.Errorf("%s = %q (%v), want %q", name, got, err, want)
+		}
+	}
+	var compression string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('wal_compression')").Scan(&compression); err != nil || compression == "off" {
+		t.Errorf("wal_compression = %q (%v), want it on", compression, err)
+	}
 	conn.Close(ctx)
 
 	// A second start on the same folder while the first runs is refused, clearly.

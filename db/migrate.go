@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -72,6 +74,14 @@ func (m *Migrator) Up(ctx context.Context) ([]string, error) {
 	}
 	for _, v := range res.Versions {
 		applied = append(applied, fmt.Sprintf("river %03d %s", v.Version, v.Name))
+	}
+	if tuned, err := m.riverJobTuned(ctx); err != nil {
+		return applied, err
+	} else if !tuned {
+		if _, err := m.Jobs.Exec(ctx, `ALTER TABLE river_job SET (`+strings.Join(riverJobAutovacuum, ", ")+`)`); err != nil {
+			return applied, fmt.Errorf("tune autovacuum of river_job: %w", err)
+		}
+		applied = append(applied, "river_job autovacuum "+strings.Join(riverJobAutovacuum, " "))
 	}
 	p, sqlDB, err := m.provider()
 	if err != nil {
@@ -152,12 +162,37 @@ func (m *Migrator) Pending(ctx context.Context) (bool, error) {
 	if len(existing) < len(rm.AllVersions()) {
 		return true, nil
 	}
+	if tuned, err := m.riverJobTuned(ctx); err != nil || !tuned {
+		return true, err
+	}
 	p, sqlDB, err := m.provider()
 	if err != nil {
 		return false, err
 	}
 	defer sqlDB.Close()
 	return p.HasPending(ctx)
+}
+
+// riverJobAutovacuum are river_job's autovacuum settings. The queue table takes an insert, a
+// few updates and a delete per job, all day: with PostgreSQL's defaults (a vacuum at 20% of
+// the table dead) a busy queue carries hundreds of thousands of dead rows that every fetch
+// steps over. They are set by Up after River's migrations, on the jobs database, and not by a
+// numbered migration: goose migrates the domain database, which need not hold river_job (with
+// JOBS_DATABASE_URL) and may be CockroachDB, which has no autovacuum.
+var riverJobAutovacuum = []string{"autovacuum_vacuum_scale_factor=0.02", "autovacuum_vacuum_threshold=1000",
+	"autovacuum_analyze_scale_factor=0.05", "autovacuum_analyze_threshold=1000"}
+
+// riverJobTuned reports whether river_job has riverJobAutovacuum (true when River's tables
+// are not there yet: there is nothing to tune).
+func (m *Migrator) riverJobTuned(ctx context.Context) (bool, error) {
+	var opts []string
+	err := m.Jobs.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = to_regclass('river_job')`).Scan(&opts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return true, nil
+	} else if err != nil {
+		return false, fmt.Errorf("read the settings of river_job: %w", err)
+	}
+	return !slices.ContainsFunc(riverJobAutovacuum, func(o string) bool { return !slices.Contains(opts, o) }), nil
 }
 
 func state(applied bool) string {

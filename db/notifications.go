@@ -84,7 +84,7 @@ func (db *DB) MarkNotifications(ctx context.Context, ids []string, status string
 	}
 	_, err := db.Pool.Exec(ctx, `UPDATE notifications SET status = $2, sent_at = now(), lease_until = NULL,
 		deliveries = deliveries + 1, last_error = NULL
-		WHERE id = ANY($1::uuid[]) AND status = $3`, ids, status, NotificationSending)
+		WHERE id = ANY($1::uuid[]) AND status = $3 AND `+notMoney, ids, status, NotificationSending)
 	if err != nil {
 		return fmt.Errorf("mark %d notifications %s: %w", len(ids), status, err)
 	}
@@ -116,7 +116,7 @@ func (db *DB) ReleaseNotifications(ctx context.Context, list []OutboxFailure) er
 			status = CASE WHEN f.retry_at IS NULL THEN $4 ELSE $5 END,
 			next_attempt_at = coalesce(f.retry_at, n.next_attempt_at), lease_until = NULL, last_error = f.err
 		FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS f(id, err, retry_at)
-		WHERE n.id = f.id AND n.status = $6`, ids, errs, at, NotificationFailed, NotificationPending, NotificationSending)
+		WHERE n.id = f.id AND n.status = $6 AND `+notMoney, ids, errs, at, NotificationFailed, NotificationPending, NotificationSending)
 	if err != nil {
 		return fmt.Errorf("release %d notifications: %w", len(list), err)
 	}

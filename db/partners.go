@@ -225,7 +225,7 @@ func (db *DB) FindAPIKeyByHash(ctx context.Context, keyHash []byte) (*giveathon.
 // that changes nothing within the minute.
 func (db *DB) TouchAPIKey(ctx context.Context, id string) error {
 	if _, err := db.Exec(ctx, `UPDATE api_keys SET last_used_at = now()
-		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, id); err != nil {
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') AND `+notMoney, id); err != nil {
 		return fmt.Errorf("touch API key %s: %w", id, err)
 	}
 	return nil

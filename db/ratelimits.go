@@ -22,7 +22,7 @@ func (db *DB) Add(ctx context.Context, bucket string, window time.Duration, n in
 	now := time.Now()
 	start := now.Truncate(window)
 	var hits int
-	err := db.QueryRow(ctx, `INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, $3)
+	err := db.QueryRow(ctx, `INSERT INTO rate_limits (bucket, window_start, hits) SELECT $1, $2, $3 WHERE `+notMoney+`
 		ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + $3
 		RETURNING hits`, bucket, start, n).Scan(&hits)
 	if err != nil {
@@ -34,7 +34,7 @@ func (db *DB) Add(ctx context.Context, bucket string, window time.Duration, n in
 // Release gives back one hit counted by Hit in the window that starts at start (the end Hit
 // returned, less the window): a hit reserved for work that turned out not to count.
 func (db *DB) Release(ctx context.Context, bucket string, start time.Time) error {
-	_, err := db.Exec(ctx, `UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND window_start = $2 AND hits > 0`,
+	_, err := db.Exec(ctx, `UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND window_start = $2 AND hits > 0 AND `+notMoney,
 		bucket, start)
 	if err != nil {
 		return fmt.Errorf("release rate limit %s: %w", bucket, err)

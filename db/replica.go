@@ -40,7 +40,7 @@ type ReplicaConfig struct {
 	// CheckInterval is how often the replica's lag is measured (MaxLag/5, from 50 ms to 1 s,
 	// when zero).
 	CheckInterval time.Duration
-	// MaxConns is the replica pool's size (pgx's default when zero).
+	// MaxConns is the replica pool's size (DefaultMaxConns when zero).
 	MaxConns int32
 	// CountRead, when set, is told where each routed read ran and why.
 	CountRead func(target, reason string)
@@ -82,6 +82,7 @@ func (db *DB) OpenReplica(ctx context.Context, url string, cfg ReplicaConfig) er
 	if err != nil {
 		return fmt.Errorf("parse replica URL: %w", err)
 	}
+	pcfg.MaxConns = DefaultMaxConns()
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
 	}

@@ -211,7 +211,7 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, deliveryID string, a giv
 					status = CASE WHEN status = $7::text THEN status ELSE $6::text END,
 					next_attempt_at = CASE WHEN status = $7::text OR $6::text = $7::text THEN NULL ELSE $8::timestamptz END,
 					delivered_at = CASE WHEN $6::text = $7::text THEN coalesce(delivered_at, $2::timestamptz) ELSE delivered_at END
-				WHERE id = $1 RETURNING id, attempts)
+				WHERE id = $1 AND `+notMoney+` RETURNING id, attempts)
 			INSERT INTO webhook_attempts (delivery_id, attempt_no, at, status_code, duration_ms, error)
 			SELECT id, attempts, $2, $3, $4, $5 FROM d`,
 			deliveryID, a.At, a.StatusCode, a.DurationMs, a.Error, status, giveathon.DeliveryDelivered, next)

@@ -60,6 +60,9 @@ type Config struct {
 	WebhookRetryScale float64
 	// WebhookSweepInterval is how often overdue webhook deliveries are queued again.
 	WebhookSweepInterval time.Duration
+	// CompletedJobRetention is how long River keeps a completed job
+	// (DefaultCompletedJobRetention when zero).
+	CompletedJobRetention time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -90,6 +93,7 @@ func (c Config) withDefaults() Config {
 		c.WebhookRetryScale = 1
 	}
 	def(&c.WebhookSweepInterval, time.Minute)
+	def(&c.CompletedJobRetention, DefaultCompletedJobRetention)
 	return c
 }
 
@@ -171,6 +175,10 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config) (*Jobs, error) {
 			QueueWebhooks:    {MaxWorkers: cfg.WebhookWorkers},
 		},
 		PeriodicJobs: periodic,
+		// Completed jobs go within minutes, and River's reindexer waits for the event's end:
+		// see maintenance.go.
+		CompletedJobRetentionPeriod: cfg.CompletedJobRetention,
+		ReindexerSchedule:           offEventSchedule{event: deps.Event},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create River client: %w", err)

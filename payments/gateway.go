@@ -36,7 +36,23 @@ type Config struct {
 	DonorShare float64
 	// Timeout bounds one call.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Conns is how many idle keep-alive connections to the provider the client keeps: one per
+	// charge worker and a few for donors' calls; 0: DefaultConns.
+	Conns  int
+	Logger *slog.Logger
+}
+
+// DefaultConns is the size of the provider connection pool when none is set.
+const DefaultConns = 64
+
+// NewTransport returns a pooled keep-alive transport that keeps up to conns idle connections
+// per host: Go's default keeps 2, so that under concurrent calls most of them open (and TLS
+// handshake) a new connection and leave it in TIME_WAIT.
+func NewTransport(conns int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = max(conns, t.MaxIdleConns), conns
+	t.IdleConnTimeout = 90 * time.Second
+	return t
 }
 
 // DefaultDonorShare is the share of the rate limit donors' requests may use when none is set.
@@ -76,8 +92,11 @@ func NewGateway(cfg Config) *Gateway {
 	if cfg.RateLimit <= 0 {
 		cfg.RateLimit = DefaultRateLimit(cfg.SecretKey)
 	}
+	if cfg.Conns <= 0 {
+		cfg.Conns = DefaultConns
+	}
 	bc := &stripe.BackendConfig{
-		HTTPClient: &http.Client{Timeout: cfg.Timeout},
+		HTTPClient: &http.Client{Timeout: cfg.Timeout, Transport: NewTransport(cfg.Conns)},
 		// Retries belong to the charge job, which re-reads state before each.
 		MaxNetworkRetries: stripe.Int64(0),
 		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},

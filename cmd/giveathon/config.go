@@ -47,7 +47,7 @@ var settings = []setting{
 	{"DB_ISOLATION", "serializable", "Isolation of Giveathon's multi-statement transactions: serializable keeps the rules that read before they write exact (a submit's 60 s duplicate window, a donor's first card becoming the default) and is what CockroachDB runs; read_committed (PostgreSQL) lets concurrent submits slip past the duplicate window when SUBMIT_BATCH is off. Single statements and sign-up run at read committed either way."},
 	{"SUBMIT_BATCH", "on", "on: submits arriving while others are being written are written together, up to 128 in one transaction (one statement each for the checks, the inserts and the charge jobs); a submit then locks its donor's row and runs at read committed, which keeps the 60 s duplicate window exact at any DB_ISOLATION. off: each submit in its own transaction at DB_ISOLATION."},
 	{"DB_RETRY_TIMEOUT", "10s", "How long a request keeps retrying database conflicts (40001, 40P01) and lost connections before it is answered UNAVAILABLE with retryAfter."},
-	{"DB_MAX_CONNS", "40", "Size of the database connection pool."},
+	{"DB_MAX_CONNS", "0", "Size of each database connection pool of this process (the domain's, the jobs', the replica's). 0: 4 per core (GOMAXPROCS), at least 8: PostgreSQL does no more at once than it has cores for, and each connection is a backend."},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key. Unset: a Stripe sandbox runs in-process on loopback (development only)."},
 	{"STRIPE_PUBLISHABLE_KEY", "", "Stripe publishable key handed to the browser (pk_test_sandbox with the sandbox)."},
 	{"STRIPE_WEBHOOK_SECRET", "", "Secret that signs Stripe's webhooks (whsec_...). Required in production; random with the in-process sandbox."},
@@ -69,10 +69,11 @@ var settings = []setting{
 	{"RECONCILE_INTERVAL", "1m", "How often the reconciler looks for stuck donations."},
 	{"STALE_PENDING", "1m", "How long a donation may stay PENDING before the reconciler queues it again."},
 	{"STALE_PROCESSING", "5m", "How long a donation may stay PROCESSING before the reconciler asks Stripe."},
-	{"PAYMENT_WORKERS", "50", "Charge jobs run at once by this process."},
+	{"PAYMENT_WORKERS", "50", "Charge jobs run at once by this process; the Stripe client keeps as many keep-alive connections (and 8 more)."},
 	{"WEBHOOK_SECRET_KEY", "", "Base64 of at least 32 random bytes from which every webhook endpoint's signing secret is derived (none is stored; changing it changes them all). Required in production. Unset in development: generated once and kept in DATA_DIR/webhook-secret-key (mode 0600), or, with DATABASE_URL set and DATA_DIR unset, made anew by each process (logged)."},
 	{"WEBHOOK_WORKERS", "20", "Webhook deliveries sent at once by this process (a queue of their own, so slow partners never hold up charges)."},
 	{"WEBHOOK_RETRY_SCALE", "1", "Multiplies the webhook retry schedule (5 s, 5 min, 30 min ... 24 h), for tests and chaos runs only: must be 1 in production."},
+	{"JOBS_COMPLETED_RETENTION", "10m", "How long River keeps a completed job before deleting it (River's own default is a day: at an event's rate, millions of dead rows in river_job). What a job did lives on in the donation, its attempts and the metrics."},
 	{"JOB_TIMEOUT", "1m", "Longest a job may run (a charge, an e-mail) before it is stopped and retried."},
 	{"RESCUE_STUCK_JOBS_AFTER", "5m", "When a job whose worker died (a killed process) is run again; more than JOB_TIMEOUT."},
 	{"JOBS_POLL_INTERVAL", "1s", "How often workers look for jobs whose retry time has come (new jobs are announced at once)."},
@@ -204,7 +205,9 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		}
 		return v
 	}
-	c.DBMaxConns = int32(intSetting("DB_MAX_CONNS", 2, 1000))
+	if c.DBMaxConns = int32(intSetting("DB_MAX_CONNS", 0, 1000)); c.DBMaxConns == 1 {
+		bad("DB_MAX_CONNS", "1 is too few: a transaction and a job fetch need a connection each (0: 4 per core)")
+	}
 	switch v := get("DB_ISOLATION"); v {
 	case "serializable":
 		c.DBIsolation = pgx.Serializable
@@ -316,6 +319,9 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	}
 	c.Jobs.ChargeMaxAttempts = int(intSetting("CHARGE_MAX_ATTEMPTS", 1, 100))
 	c.Jobs.PaymentWorkers = int(intSetting("PAYMENT_WORKERS", 1, 10000))
+	// A keep-alive connection to the provider for each charge worker, and a few for donors'
+	// calls, the reconciler's and webhooks' refreshes.
+	c.Stripe.Conns = c.Jobs.PaymentWorkers + 8
 	c.Jobs.WebhookWorkers = int(intSetting("WEBHOOK_WORKERS", 1, 10000))
 	if scale, err := strconv.ParseFloat(get("WEBHOOK_RETRY_SCALE"), 64); err != nil || scale <= 0 || scale > 1 {
 		bad("WEBHOOK_RETRY_SCALE", "%q is not a number above 0 and at most 1", get("WEBHOOK_RETRY_SCALE"))
@@ -362,6 +368,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	c.Settlement.StaleProcessing = duration("STALE_PROCESSING")
 	c.Jobs.FetchPollInterval = duration("JOBS_POLL_INTERVAL")
 	c.Jobs.JobTimeout = duration("JOB_TIMEOUT")
+	c.Jobs.CompletedJobRetention = duration("JOBS_COMPLETED_RETENTION")
 	c.Jobs.RescueStuckJobsAfter = duration("RESCUE_STUCK_JOBS_AFTER")
 	if c.Jobs.RescueStuckJobsAfter <= c.Jobs.JobTimeout {
 		bad("RESCUE_STUCK_JOBS_AFTER", "%s must be longer than JOB_TIMEOUT (%s)", c.Jobs.RescueStuckJobsAfter, c.Jobs.JobTimeout)

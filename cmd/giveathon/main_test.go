@@ -263,6 +263,15 @@ func TestConfigErrorsNameEverySetting(t *testing.T) {
 	if err != nil || cfg.Production || cfg.HTTPAddr != "localhost:8080" || cfg.DataDir != "./.data" {
 		t.Fatalf("defaults: %+v, %v", cfg, err)
 	}
+	// Pools sized by db.Open to the cores; completed jobs kept minutes; a provider connection
+	// per charge worker.
+	if cfg.DBMaxConns != 0 || cfg.Jobs.CompletedJobRetention != 10*time.Minute || cfg.Stripe.Conns != cfg.Jobs.PaymentWorkers+8 {
+		t.Fatalf("pool defaults: DB %d, retention %s, Stripe %d", cfg.DBMaxConns, cfg.Jobs.CompletedJobRetention, cfg.Stripe.Conns)
+	}
+	_, err = loadConfig(envFunc(map[string]string{"DB_MAX_CONNS": "1", "JOBS_COMPLETED_RETENTION": "soon"}))
+	if err == nil || !strings.Contains(err.Error(), "DB_MAX_CONNS: 1 is too few") || !strings.Contains(err.Error(), "JOBS_COMPLETED_RETENTION") {
+		t.Fatalf("a pool of one and a retention that is no duration: %v", err)
+	}
 	// In development the event is open now, for three days.
 	if cfg.Event.CheckOpen(time.Now()) != nil || cfg.Event.EndsAt.Sub(cfg.Event.StartsAt) != 72*time.Hour {
 		t.Fatalf("default event: %+v", cfg.Event)

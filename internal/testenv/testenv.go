@@ -52,8 +52,10 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	embedded, err = db.StartEmbedded(ctx, db.EmbeddedConfig{
 		DataDir: dir,
-		// Durability is not under test here, speed is welcome.
-		Settings: map[string]string{"fsync": "off", "full_page_writes": "off", "synchronous_commit": "off", "max_connections": "300"},
+		// Durability is not under test here, speed is welcome; the test packages' servers run
+		// side by side, so each keeps PostgreSQL's small default buffers.
+		Settings: map[string]string{"fsync": "off", "full_page_writes": "off", "synchronous_commit": "off", "max_connections": "300",
+			"shared_buffers": "128MB"},
 	})
 	cancel()
 	if err != nil {

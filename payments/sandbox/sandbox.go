@@ -96,6 +96,19 @@ type Server struct {
 	cancel context.CancelFunc
 }
 
+// hookConns is how many idle connections to the webhook receiver the sandbox keeps: every
+// event is sent from a goroutine of its own, so a burst of charges sends that many at once.
+const hookConns = 64
+
+// hookTransport is the webhook sender's pooled keep-alive transport: Go's default keeps 2 idle
+// connections per host, so a burst would open (and leave in TIME_WAIT) one per event.
+func hookTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = max(hookConns, t.MaxIdleConns), hookConns
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
 // New returns a sandbox configured by cfg. It starts no goroutine until there is a webhook to
 // deliver.
 func New(cfg Config) *Server {
@@ -116,7 +129,7 @@ func New(cfg Config) *Server {
 		hookURL:   cfg.WebhookURL,
 		hookKey:   cfg.WebhookSecret,
 		// A webhook receiver that hangs must not hold a delivery goroutine for long.
-		hookHTTP: &http.Client{Timeout: 10 * time.Second},
+		hookHTTP: &http.Client{Timeout: 10 * time.Second, Transport: hookTransport()},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.SetFaults(cfg.Faults)
