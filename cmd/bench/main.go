@@ -157,7 +157,7 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	}
 	env := append(procs.CleanEnv(), "DATABASE_URL="+dbURL, "HTTP_ADDR=127.0.0.1:"+apiPort, "STRIPE_API_BASE="+sbURL,
 		"STRIPE_WEBHOOK_SECRET="+secret, "STRIPE_RATE_LIMIT=100000", "LOG_LEVEL=warn",
-		"LIMIT_DONATIONS_PER_DONOR=0", "LIMIT_REGISTER_PER_IP=0", "LIMIT_LOGIN_PER_IP=0", "DB_MAX_CONNS=64",
+		"LIMIT_DONATIONS_PER_DONOR=0", "LIMIT_REGISTER_PER_IP=0", "LIMIT_LOGIN_PER_IP=0",
 		"DB_ISOLATION="+o.isolation)
 
 	fmt.Fprintln(log, "bench: (b) submit throughput, workers off (API without workers)")
