@@ -150,14 +150,23 @@ func isReadOnly(err error) bool {
 func (db *DB) Ready(ctx context.Context) error { return PoolReady(ctx, db.Pool, "") }
 
 // PoolReady is Ready for any pool; a non-empty name ("jobs database") is added to the reason.
+// An idle connection to a server that has since died (a primary killed, its backends ending
+// with 57P01) says nothing of the database now: the pool drops it, and the check asks again
+// on another, a few times.
 func PoolReady(ctx context.Context, pool *pgxpool.Pool, name string) error {
-	err := pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
-		err := pgconn.ValidateConnectTargetSessionAttrsReadWrite(ctx, c.Conn().PgConn())
-		markReadOnly(c.Conn(), err)
-		return err
-	})
-	if err == nil {
-		return nil
+	var err error
+	for try := 0; try < 4; try++ {
+		err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+			err := pgconn.ValidateConnectTargetSessionAttrsReadWrite(ctx, c.Conn().PgConn())
+			markReadOnly(c.Conn(), err)
+			return err
+		})
+		if err == nil {
+			return nil
+		}
+		if !IsConnectionLoss(err) || ctx.Err() != nil {
+			break
+		}
 	}
 	of := ""
 	if name != "" {

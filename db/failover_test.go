@@ -171,3 +171,33 @@ func TestAsUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyLooksPastADeadIdleConnection: an idle connection whose server process ended (as a
+// killed primary's do, with 57P01) is no news of the database: Ready asks on another.
+func TestReadyLooksPastADeadIdleConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testenv.DB(t)
+	pool, err := pgxpool.New(ctx, d.Pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// One idle connection in the pool, its server process then ended.
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if err := c.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	c.Release()
+	var ended bool
+	if err := d.Pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ended); err != nil || !ended {
+		t.Fatalf("terminate %d: %v %v", pid, ended, err)
+	}
+	if err := db.PoolReady(ctx, pool, ""); err != nil {
+		t.Errorf("Ready with a dead idle connection: %v", err)
+	}
+}
