@@ -101,9 +101,7 @@ type PartnerEvent struct {
 
 // WebhookID is the event's id as its webhooks carry it in webhook-id (and partnerEvents in
 // id): "msg_" and the event's UUID without dashes, the same on every delivery.
-func (e *PartnerEvent) WebhookID() string {
-	return "msg_" + strings.ReplaceAll(e.ID, "-", "")
-}
+func (e *PartnerEvent) WebhookID() string { return WebhookMessageID(e.ID) }
 
 // TotalsCheckpoint is a partner's totals just after one of its events.
 type TotalsCheckpoint struct {

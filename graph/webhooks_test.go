@@ -137,7 +137,7 @@ func TestWebhookEndpointsThroughGraphQL(t *testing.T) {
 	const deliveries = `query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id webhookId status attempts { statusCode } } } } }`
 	r = a.Do(t, deliveries, map[string]any{"id": epID}).NoErrors(t)
 	dID := r.String("webhookDeliveries", "edges", 0, "node", "id")
-	if r.String("webhookDeliveries", "edges", 0, "node", "webhookId") != webhooks.MessageID(eventID) {
+	if r.String("webhookDeliveries", "edges", 0, "node", "webhookId") != giveathon.WebhookMessageID(eventID) {
 		t.Errorf("deliveries %s", r.Raw)
 	}
 	if r := b.Do(t, deliveries, map[string]any{"id": epID}); r.Code() != "NOT_FOUND" {

@@ -190,7 +190,7 @@ func TestWebhookRetriedWithTheSameID(t *testing.T) {
 	if gap := got[1].at.Sub(got[0].at); gap < 4*time.Second || gap > 16*time.Second {
 		t.Errorf("the retry came %s after the first try, want about 5 s", gap)
 	}
-	want := webhooks.MessageID(ev.ID)
+	want := giveathon.WebhookMessageID(ev.ID)
 	wh, err := standardwebhooks.NewWebhook(h.secret)
 	if err != nil {
 		t.Fatal(err)

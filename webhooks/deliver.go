@@ -111,7 +111,7 @@ func (s *Sender) Deliver(ctx context.Context, deliveryID string, scale float64) 
 		return s.record(ctx, send, giveathon.WebhookAttempt{At: time.Now(), Error: &msg}, giveathon.DeliveryFailed, nil, Outcome{Verdict: Done})
 	}
 	start := time.Now()
-	req, err := NewRequest(send.Endpoint.URL, MessageID(send.Event.ID), start, body, s.Keys.SigningKeys(send.Endpoint, start))
+	req, err := NewRequest(send.Endpoint.URL, send.Event.WebhookID(), start, body, s.Keys.SigningKeys(send.Endpoint, start))
 	if err != nil {
 		return Outcome{Verdict: Retry, Err: err}
 	}

@@ -26,9 +26,6 @@ const (
 // MaxBodyBytes bounds a message: the spec asks senders to stay under 20 KB.
 const MaxBodyBytes = 20 * 1024
 
-// MessageID returns the webhook-id of an event (giveathon.WebhookMessageID).
-func MessageID(eventID string) string { return giveathon.WebhookMessageID(eventID) }
-
 // message is the body of a webhook.
 type message struct {
 	Type      string          `json:"type"`

@@ -27,7 +27,7 @@ func signed(t *testing.T, body []byte) (*webhooks.Keyring, *giveathon.WebhookEnd
 	prev, until := 1, time.Now().Add(time.Hour)
 	ep := &giveathon.WebhookEndpoint{ID: "5b0f3a4e-1c7d-4e8a-9f00-0123456789ab", SecretVersion: 2, PreviousVersion: &prev, PreviousUntil: &until}
 	now := time.Now()
-	req, err := webhooks.NewRequest("https://partner.example/hook", webhooks.MessageID("0f8e2f6a-0000-4000-8000-00000000abcd"), now, body,
+	req, err := webhooks.NewRequest("https://partner.example/hook", giveathon.WebhookMessageID("0f8e2f6a-0000-4000-8000-00000000abcd"), now, body,
 		keys.SigningKeys(ep, now))
 	if err != nil {
 		t.Fatal(err)

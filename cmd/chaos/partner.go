@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/internal/gqlclient"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // A share of the gifts comes through a partner (a streaming platform, say): its API key gives
@@ -33,7 +32,8 @@ const (
 type partnerRun struct {
 	key    string
 	id     string
-	secret []byte
+	// verifier is the reference Standard Webhooks verifier, with the endpoint's secret.
+	verifier *standardwebhooks.Webhook
 	srv    *http.Server
 
 	mu sync.Mutex
@@ -84,7 +84,7 @@ func (r *runner) setupPartner(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("register the partner's endpoint: %w", err)
 	}
-	p.secret, err = base64.StdEncoding.DecodeString(strings.TrimPrefix(ep.CreateWebhookEndpoint.Secret, "whsec_"))
+	p.verifier, err = standardwebhooks.NewWebhook(ep.CreateWebhookEndpoint.Secret)
 	if err != nil {
 		return fmt.Errorf("the endpoint's secret is not whsec_ and base64: %w", err)
 	}
@@ -101,8 +101,8 @@ func (r *runner) receive(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	id, ts := req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp")
-	signed := verifySignature(p.secret, id, ts, body, req.Header.Get("webhook-signature"))
+	id := req.Header.Get("webhook-id")
+	signed := p.verifier.Verify(body, req.Header) == nil
 	p.mu.Lock()
 	p.tries[id]++
 	first := p.tries[id] == 1
@@ -153,27 +153,6 @@ func (r *runner) receive(w http.ResponseWriter, req *http.Request) {
 	}
 	p.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// verifySignature reports whether one of the v1 signatures is the HMAC of id.timestamp.body.
-func verifySignature(secret []byte, id, ts string, body []byte, header string) bool {
-	if id == "" || ts == "" {
-		return false
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	want := mac.Sum(nil)
-	for _, sig := range strings.Fields(header) {
-		v, b64, ok := strings.Cut(sig, ",")
-		if !ok || v != "v1" {
-			continue
-		}
-		if got, err := base64.StdEncoding.DecodeString(b64); err == nil && hmac.Equal(got, want) {
-			return true
-		}
-	}
-	return false
 }
 
 // partnerSubmission makes submission i a gift through the partner: one of a few dozen of the
@@ -253,7 +232,7 @@ func (r *runner) checkPartner(ctx context.Context, res *result) error {
 	}
 	// Every event recorded, whatever its kind, arrived too.
 	var events []string
-	rows, err = r.pool.Query(ctx, `SELECT 'msg_' || replace(id::text, '-', '') FROM partner_events`)
+	rows, err = r.pool.Query(ctx, `SELECT id::text FROM partner_events`)
 	if err != nil {
 		return fmt.Errorf("read the partner's events: %w", err)
 	}
@@ -263,6 +242,7 @@ func (r *runner) checkPartner(ctx context.Context, res *result) error {
 			rows.Close()
 			return err
 		}
+		id = giveathon.WebhookMessageID(id)
 		events = append(events, id)
 		if !ids[id] {
 			res.webhooksLost++
