@@ -143,27 +143,19 @@ func (r *Resolver) partnerEvents(ctx context.Context, after *string, first *int)
 	if err != nil {
 		return nil, err
 	}
-	n := defaultPartnerEventsPage
-	if first != nil {
-		n = *first
-	}
-	if n < 0 || n > giveathon.MaxPartnerEventsPage {
-		return nil, giveathon.Invalid("first", "first must be between 0 and %d", giveathon.MaxPartnerEventsPage)
+	n, err := firstArg(first, defaultPartnerEventsPage, giveathon.MaxPartnerEventsPage)
+	if err != nil {
+		return nil, err
 	}
 	list, err := r.PartnerGifts.FindPartnerEvents(ctx, c.Partner.ID, from, n)
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.PartnerEventConnection{Edges: []*model.PartnerEventEdge{}, PageInfo: &model.PageInfo{HasPreviousPage: from > 0}}
+	conn := &model.PartnerEventConnection{}
 	for _, e := range list {
 		conn.Edges = append(conn.Edges, &model.PartnerEventEdge{Cursor: strconv.FormatInt(e.Seq, 10), Node: e})
 	}
-	if len(conn.Edges) > n {
-		conn.Edges, conn.PageInfo.HasNextPage = conn.Edges[:n], true
-	}
-	if len(conn.Edges) > 0 {
-		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &conn.Edges[0].Cursor, &conn.Edges[len(conn.Edges)-1].Cursor
-	}
+	conn.Edges, conn.PageInfo = trimEdges(conn.Edges, n, from > 0, func(e *model.PartnerEventEdge) string { return e.Cursor })
 	return conn, nil
 }
 
