@@ -30,11 +30,11 @@ const (
 
 // partnerRun is the partner's side of a run: its key, its endpoint and what the endpoint got.
 type partnerRun struct {
-	key    string
-	id     string
+	key string
+	id  string
 	// verifier is the reference Standard Webhooks verifier, with the endpoint's secret.
 	verifier *standardwebhooks.Webhook
-	srv    *http.Server
+	srv      *http.Server
 
 	mu sync.Mutex
 	// got holds the first body seen under each webhook-id; tries counts deliveries per id.
