@@ -379,7 +379,8 @@ func (r *runner) drain(ctx context.Context) error {
 		err := r.pool.QueryRow(ctx, `SELECT
 			count(*) FILTER (WHERE status IN ('PENDING', 'PROCESSING')),
 			count(*) FILTER (WHERE status = 'REQUIRES_ACTION'),
-			count(*) FILTER (WHERE status IN ('SUCCEEDED', 'FAILED'))
+			-- The e-mails owed: one per outcome, two for a refunded gift (receipt and refund).
+			count(*) FILTER (WHERE status IN ('SUCCEEDED', 'FAILED')) + 2 * count(*) FILTER (WHERE status = 'REFUNDED')
 			FROM donations`).Scan(&open, &requiresAction, &finals)
 		if err == nil {
 			err = r.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'retryable', 'running', 'scheduled', 'pending')
