@@ -436,6 +436,11 @@ type ChargeContext struct {
 	ProviderPaymentMethodID string
 	DonorEmail              string
 	DonorName               string
+	// OpenAttemptAge is how long ago the donation's newest unfinished payment attempt
+	// started, by the database's clock; OpenAttempt says whether it has one. Read by
+	// FindChargeContext only.
+	OpenAttempt    bool
+	OpenAttemptAge time.Duration
 }
 
 // ChargeClaim is what claiming a donation's charge returns: its charge context as the claim

@@ -62,6 +62,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*DB, error) {
 		maxConns = DefaultMaxConns()
 	}
 	cfg.MaxConns = maxConns
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	configureFailover(cfg, url)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

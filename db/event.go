@@ -47,8 +47,8 @@ func (db *DB) FindEventTotals(ctx context.Context, e giveathon.Event, recentLimi
 	}
 	rows, err = db.read("").Query(ctx, `SELECT `+charityColumnsOf("c.")+`, CASE WHEN d.anonymous THEN $2 ELSE u.name END, d.amount_cents, d.currency, d.settled_at
 		FROM donations d JOIN users u ON u.id = d.user_id JOIN charities c ON c.id = d.charity_id
-		WHERE d.status = $3
-		ORDER BY d.settled_at DESC LIMIT $1`, recentLimit, giveathon.AnonymousDonor, string(giveathon.StatusSucceeded))
+		WHERE d.status = '`+string(giveathon.StatusSucceeded)+`'
+		ORDER BY d.settled_at DESC LIMIT $1`, recentLimit, giveathon.AnonymousDonor)
 	if err != nil {
 		return nil, fmt.Errorf("read recent donations: %w", err)
 	}

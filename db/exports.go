@@ -19,13 +19,13 @@ type ExportRow struct {
 // ExportDonations calls fn for every donation that f selects (its page is ignored), oldest
 // first, reading them row by row from one query: the set is never held in memory.
 func (db *DB) ExportDonations(ctx context.Context, f giveathon.AdminDonationFilter, fn func(*ExportRow) error) error {
-	args, err := adminDonationArgs(f)
+	where, args, err := adminDonationsWhere(f)
 	if err != nil {
 		return err
 	}
 	rows, err := db.Pool.Query(ctx, `SELECT `+donationColumnsOf("d.")+`, c.name, u.email, u.name
 		FROM donations d JOIN users u ON u.id = d.user_id JOIN charities c ON c.id = d.charity_id
-		WHERE `+sqlAdminDonationsWhere+` ORDER BY d.created_at, d.id`, args...)
+		WHERE `+where+` ORDER BY d.created_at, d.id`, args...)
 	if err != nil {
 		return fmt.Errorf("export donations: %w", err)
 	}

@@ -43,16 +43,16 @@ const (
 func (db *DB) ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]*OutboxEmail, error) {
 	rows, err := db.Pool.Query(ctx, `WITH due AS (
 			SELECT id FROM notifications
-			WHERE status IN ($3, $4) AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+			WHERE status IN ('`+NotificationPending+`', '`+NotificationSending+`') AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
 			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),
 		claimed AS (
-			UPDATE notifications n SET status = $4, lease_until = now() + $2 * interval '1 second', attempts = n.attempts + 1,
-				deliveries = n.deliveries + CASE WHEN n.status = $4 THEN 1 ELSE 0 END
+			UPDATE notifications n SET status = $3, lease_until = now() + $2 * interval '1 second', attempts = n.attempts + 1,
+				deliveries = n.deliveries + CASE WHEN n.status = $3 THEN 1 ELSE 0 END
 			FROM due WHERE n.id = due.id
 			RETURNING n.id, n.kind, n.attempts, n.created_at, n.user_id, n.donation_id)
 		SELECT cl.id::text, cl.kind, cl.attempts, cl.created_at, `+donationColumnsOf("d.")+`, u.name, u.email, c.name, c.ein
 		FROM claimed cl JOIN donations d ON d.user_id = cl.user_id AND d.id = cl.donation_id JOIN users u ON u.id = d.user_id
-			JOIN charities c ON c.id = d.charity_id`, limit, lease.Seconds(), NotificationPending, NotificationSending)
+			JOIN charities c ON c.id = d.charity_id`, limit, lease.Seconds(), NotificationSending)
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}

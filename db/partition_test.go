@@ -29,7 +29,7 @@ func explainPlan(t *testing.T, d *db.DB, settings, sql string, args ...any) any 
 	// The settings stay with the connection: it is not given back to the pool.
 	conn := pooled.Hijack()
 	defer conn.Close(ctx) //nolint:errcheck // a test's connection
-	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_custom_plan; `+settings); err != nil {
+	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan; `+settings); err != nil {
 		t.Fatal(err)
 	}
 	var plan []byte

@@ -61,9 +61,9 @@ func (db *DB) PruneExpired(ctx context.Context) (int64, error) {
 func (db *DB) CountFailingCards(ctx context.Context, userID string, since time.Time) (int, error) {
 	var n int
 	err := db.QueryRow(ctx, `SELECT count(DISTINCT payment_method_id) FROM donations
-		WHERE user_id = $1 AND status = $3 AND created_at > $2
+		WHERE user_id = $1 AND status = '`+string(giveathon.StatusFailed)+`' AND created_at > $2
 		  AND failure_code NOT IN ('provider_unavailable', 'processing_error', 'timeout', 'network_error', 'canceled')`,
-		userID, since, string(giveathon.StatusFailed)).Scan(&n)
+		userID, since).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count failing cards: %w", err)
 	}

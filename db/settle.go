@@ -133,16 +133,22 @@ func (db *DB) FindChargeContext(ctx context.Context, userID, donationID string) 
 		return nil, err
 	}
 	c := &giveathon.ChargeContext{}
+	var openSeconds *float64
 	c.Donation, err = scanDonation(db.Pool.QueryRow(ctx, sqlChargeContext, userID, donationID),
-		&c.ProviderCustomerID, &c.ProviderPaymentMethodID, &c.DonorEmail, &c.DonorName)
+		&c.ProviderCustomerID, &c.ProviderPaymentMethodID, &c.DonorEmail, &c.DonorName, &openSeconds)
 	if err != nil {
 		return nil, oneRow(err, "donation", "find charge context of "+donationID)
+	}
+	if openSeconds != nil {
+		c.OpenAttempt, c.OpenAttemptAge = true, time.Duration(*openSeconds*float64(time.Second))
 	}
 	return c, nil
 }
 
 var sqlChargeContext = `SELECT ` + donationColumnsOf("d.") + `,
-		pm.provider_customer_id, pm.provider_payment_method_id, u.email, u.name
+		pm.provider_customer_id, pm.provider_payment_method_id, u.email, u.name,
+		(SELECT extract(epoch FROM now() - max(a.started_at))::float8 FROM payment_attempts a
+			WHERE a.donation_id = $2 AND a.finished_at IS NULL)
 	FROM donations d JOIN payment_methods pm ON pm.user_id = d.user_id AND pm.id = d.payment_method_id
 		JOIN users u ON u.id = d.user_id
 	WHERE d.user_id = $1 AND d.id = $2`

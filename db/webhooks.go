@@ -366,8 +366,8 @@ func (db *DB) RedeliverWebhook(ctx context.Context, partnerID, id string) (*give
 // another database).
 func (db *DB) FindOverdueWebhookDeliveries(ctx context.Context, before time.Time, limit int) ([]string, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT d.id::text FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
-		WHERE d.status = $1 AND d.next_attempt_at < $2 AND w.status = $3 ORDER BY d.next_attempt_at LIMIT $4`,
-		giveathon.DeliveryPending, before, giveathon.EndpointEnabled, limit)
+		WHERE d.status = '`+giveathon.DeliveryPending+`' AND d.next_attempt_at < $1 AND w.status = $2 ORDER BY d.next_attempt_at LIMIT $3`,
+		before, giveathon.EndpointEnabled, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find overdue webhook deliveries: %w", err)
 	}

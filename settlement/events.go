@@ -47,6 +47,15 @@ func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 		// status moves no further but to REFUNDED. The donation's own event changed nothing:
 		// nothing is written (an event is recorded when it moves something, or is refused).
 		return nil
+	case cc.Donation.PaymentIntentID == "" && cc.OpenAttempt && cc.OpenAttemptAge < s.Config.AttemptTimeout:
+		// A charge attempt is still running (the provider's events usually come before its
+		// answer does): that answer, read over our own authenticated call, records the
+		// PaymentIntent and settles the donation. Were the answer lost, the attempt's retry
+		// finds the PaymentIntent at the provider, and so does the reconciler; a delivery of
+		// this event after the attempt's time is checked with the provider below. Asking the
+		// provider now would make a second call for every charge, and writing nothing here
+		// spares the donation a second move.
+		return nil
 	case cc.Donation.PaymentIntentID == "":
 		// The donation has not recorded its PaymentIntent yet (the charge's answer is late or
 		// lost), so nothing here vouches for this one: ask the provider for it, and let only

@@ -74,6 +74,9 @@ type Config struct {
 	StaleProcessing time.Duration
 	// RequiresActionTimeout is how long a donor has to complete 3-D Secure.
 	RequiresActionTimeout time.Duration
+	// AttemptTimeout is the longest a charge attempt runs (the jobs' JOB_TIMEOUT): a provider
+	// event about a donation whose attempt started less long ago is left to that attempt.
+	AttemptTimeout time.Duration
 }
 
 // Service is the settlement of donations.
@@ -99,6 +102,7 @@ func New(store Store, gateway Gateway, queue Queue, changes Publisher, logger *s
 	def(&cfg.StalePending, time.Minute)
 	def(&cfg.StaleProcessing, 5*time.Minute)
 	def(&cfg.RequiresActionTimeout, 24*time.Hour)
+	def(&cfg.AttemptTimeout, time.Minute)
 	if cfg.Limits == (giveathon.DonationLimits{}) {
 		cfg.Limits = giveathon.DefaultDonationLimits
 	}

@@ -1,6 +1,8 @@
 package settlement_test
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 	"testing"
@@ -211,5 +213,46 @@ func TestAnEventBeforeThePaymentIntentIsKnownIsCheckedWithTheProvider(t *testing
 	}
 	if s := read(t, d, dn.ID, don.CharityID); s.status != giveathon.StatusSucceeded || s.totalCents != 2468 {
 		t.Fatalf("the donation's own PaymentIntent: %+v (calls %v)", s, gw.Calls())
+	}
+}
+
+// TestAnEventDuringTheChargeAttemptIsLeftToIt sends the donation's own event while its charge
+// attempt is still running and has not recorded the PaymentIntent (the provider's events
+// often come before its answer): it writes nothing and asks the provider nothing, since the
+// attempt's answer settles the donation. Once the attempt has outlived its time (its worker
+// died), the same event is checked with the provider and settles it.
+func TestAnEventDuringTheChargeAttemptIsLeftToIt(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	don := testenv.NewDonor(t, d)
+	dn := don.Donation(t, d, giveathon.StatusPending, 1357)
+	claim, err := d.ClaimCharge(ctx, don.UserID, dn.ID, "donation-"+dn.ID+"-a")
+	if err != nil || claim.AttemptNo != 1 {
+		t.Fatalf("claim: %+v %v", claim, err)
+	}
+	pi := payments.PaymentIntent{ID: "pi_inflight", Status: payments.PIStatusSucceeded, AmountCents: 1357, Currency: "usd",
+		CustomerID: don.CustomerID, Metadata: map[string]string{"donation_id": dn.ID, "user_id": don.UserID}}
+	gw := &testenv.Gateway{Retrieve: func(id string) (*payments.PaymentIntent, error) { return &pi, nil }}
+	svc := settlement.New(d, gw, nil, nil, nil, settlement.Config{AttemptTimeout: time.Minute})
+	events := func() (n int) {
+		_ = d.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_events WHERE provider_event_id LIKE 'evt_inflight%'`).Scan(&n)
+		return n
+	}
+	if err := svc.HandlePaymentIntentEvent(ctx, "evt_inflight_1", "payment_intent.succeeded", &pi); err != nil {
+		t.Fatal(err)
+	}
+	if s := read(t, d, dn.ID, don.CharityID); s.status != giveathon.StatusProcessing || s.totalCents != 0 || len(gw.Calls()) != 0 || events() != 0 {
+		t.Fatalf("an event during the attempt: %+v, calls %v, %d events recorded", s, gw.Calls(), events())
+	}
+	// The attempt started two minutes ago: its worker is gone.
+	if _, err := d.Pool.Exec(ctx, `UPDATE payment_attempts SET started_at = now() - interval '2 minutes' WHERE donation_id = $1`, dn.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.HandlePaymentIntentEvent(ctx, "evt_inflight_2", "payment_intent.succeeded", &pi); err != nil {
+		t.Fatal(err)
+	}
+	if s := read(t, d, dn.ID, don.CharityID); s.status != giveathon.StatusSucceeded || s.totalCents != 1357 || len(gw.Calls()) != 1 || events() != 1 {
+		t.Fatalf("an event after the attempt's time: %+v, calls %v, %d events recorded", s, gw.Calls(), events())
 	}
 }

@@ -49,7 +49,11 @@ type options struct {
 	workers           int
 	profile           string
 	isolation         string
+	phases            map[string]bool
 }
+
+// has reports whether phase ("a", "b", "c", "b-on", "d") is to run.
+func (o *options) has(phase string) bool { return o.phases[phase] }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -64,7 +68,12 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 600, "charge workers in (c) (each waits on the sandbox's latency)")
 	flag.StringVar(&o.isolation, "isolation", "serializable", "DB_ISOLATION of the servers: serializable (the default, as CockroachDB) or read_committed")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the API during (b) and of the workers during (c) to this folder")
+	phases := flag.String("phases", "a,b,c,b-on,d", "the phases to run, for a look at one (ratios need a and the measured phase); the committed results come from all")
 	flag.Parse()
+	o.phases = map[string]bool{}
+	for _, p := range strings.Split(*phases, ",") {
+		o.phases[strings.TrimSpace(p)] = true
+	}
 	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -136,9 +145,11 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	defer pool.Close()
 	res.Versions = versions(ctx, pool)
 
-	fmt.Fprintln(log, "bench: (a) pgbench")
-	if res.PgbenchTPS, err = pgbench(ctx, pool, pg, o, dir); err != nil {
-		return fmt.Errorf("pgbench: %w", err)
+	if o.has("a") {
+		fmt.Fprintln(log, "bench: (a) pgbench")
+		if res.PgbenchTPS, err = pgbench(ctx, pool, pg, o, dir); err != nil {
+			return fmt.Errorf("pgbench: %w", err)
+		}
 	}
 
 	sbPort, _ := procs.FreePort()
@@ -160,7 +171,6 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 		"LIMIT_DONATIONS_PER_DONOR=0", "LIMIT_REGISTER_PER_IP=0", "LIMIT_LOGIN_PER_IP=0",
 		"DB_ISOLATION="+o.isolation)
 
-	fmt.Fprintln(log, "bench: (b) submit throughput, workers off (API without workers)")
 	adminPort, _ := procs.FreePort()
 	api, err := procs.Start("serve", o.bin, []string{"serve", "--no-workers"}, append(env, "ADMIN_ADDR=127.0.0.1:"+adminPort), filepath.Join(dir, "api.log"))
 	if err != nil {
@@ -170,17 +180,56 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	if err := procs.WaitHTTP(ctx, api, apiURL+"/readyz", time.Minute); err != nil {
 		return err
 	}
-	var sub loadgenRun
-	if res.Submit, sub, res.SubmitCPU, err = o.submitPhase(ctx, pool, res, log, dir, "b", apiURL, adminPort, "api-submit",
-		"statements-submit.txt", []string{"API"}, []int{api.Cmd.Process.Pid}); err != nil {
-		return err
+	if o.has("b") {
+		fmt.Fprintln(log, "bench: (b) submit throughput, workers off (API without workers)")
+		var sub loadgenRun
+		if res.Submit, sub, res.SubmitCPU, err = o.submitPhase(ctx, pool, res, log, dir, "b", apiURL, adminPort, "api-submit",
+			"statements-submit.txt", []string{"API"}, []int{api.Cmd.Process.Pid}); err != nil {
+			return err
+		}
+		res.SubmitPerSecond = sub.SubmitPerSecond
 	}
-	res.SubmitPerSecond = sub.SubmitPerSecond
-
-	fmt.Fprintf(log, "bench: (c) settle throughput (%d workers, sandbox latency %s)\n", o.workers, o.latency)
+	// From here on, the sandbox answers at a provider's latency.
 	if err := setLatency(sbURL, o.latency); err != nil {
 		return err
 	}
+	if err := o.settlePhase(ctx, pool, res, log, dir, env, sbURL, api.Cmd.Process.Pid, sandbox.Cmd.Process.Pid); err != nil {
+		return err
+	}
+	// The API stayed up through (c) to take the provider's webhooks, as it would on the day.
+	api.Stop(10 * time.Second)
+	if o.has("b-on") {
+		if err := o.submitWorkersOnPhase(ctx, pool, res, log, dir, env, apiURL, sandbox.Cmd.Process.Pid); err != nil {
+			return err
+		}
+	}
+	if o.has("d") {
+		if err := o.fixedPhase(ctx, pool, res, log, dir, env, apiURL, sandbox.Cmd.Process.Pid); err != nil {
+			return err
+		}
+	}
+	if res.PgbenchTPS > 0 {
+		res.SubmitRatio = res.SubmitPerSecond / res.PgbenchTPS
+		res.SubmitOnRatio = res.SubmitWorkersOnPerSecond / res.PgbenchTPS
+		res.SettleRatio = res.SettlePerSecond / res.PgbenchTPS
+	}
+	table := res.markdown()
+	fmt.Fprint(stdout, table)
+	if len(o.phases) == 5 {
+		if err := res.write(o.out, table); err != nil {
+			return err
+		}
+	}
+	return res.internalErrors()
+}
+
+// settlePhase runs (c): workers charge the backlog (b) left, through the sandbox at its
+// latency, while the API takes the provider's webhooks.
+func (o *options) settlePhase(ctx context.Context, pool *pgxpool.Pool, res *Results, log io.Writer, dir string, env []string, sbURL string, apiPid, sandboxPid int) error {
+	if !o.has("c") {
+		return nil
+	}
+	fmt.Fprintf(log, "bench: (c) settle throughput (%d workers, sandbox latency %s)\n", o.workers, o.latency)
 	start := time.Now()
 	workAdminPort, _ := procs.FreePort()
 	work, err := procs.Start("work", o.bin, []string{"work"}, append(env, "PAYMENT_WORKERS="+strconv.Itoa(o.workers), "JOBS_POLL_INTERVAL=200ms",
@@ -191,7 +240,7 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	waitProfile := o.cpuProfile(log, workAdminPort, "work-settle", 2*time.Second, 10*time.Second)
 	o.resetStatements(ctx, pool)
 	shares := startCPUShares([]string{"workers", "API (webhooks)", "Stripe sandbox"},
-		[]int{work.Cmd.Process.Pid, api.Cmd.Process.Pid, sandbox.Cmd.Process.Pid})
+		[]int{work.Cmd.Process.Pid, apiPid, sandboxPid})
 	if res.Settled, err = waitSettled(ctx, pool, 10*time.Minute); err != nil {
 		return err
 	}
@@ -201,9 +250,12 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	fmt.Fprintln(log, "bench: CPU during (c):", res.SettleCPU)
 	waitProfile()
 	work.Stop(10 * time.Second)
-	// The API stayed up through (c) to take the provider's webhooks, as it would on the day.
-	api.Stop(10 * time.Second)
+	return nil
+}
 
+// submitWorkersOnPhase runs (b) again, as on the day: loadgen against `serve` with its
+// workers on.
+func (o *options) submitWorkersOnPhase(ctx context.Context, pool *pgxpool.Pool, res *Results, log io.Writer, dir string, env []string, apiURL string, sandboxPid int) error {
 	// (b) again, as on the day: one `serve` process with the API and its workers (their
 	// number as configured by default), charging what comes in at the sandbox's latency.
 	fmt.Fprintln(log, "bench: (b) submit throughput, workers on (serve, as on the day)")
@@ -215,7 +267,7 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	}
 	var on loadgenRun
 	if res.SubmitWorkersOn, on, res.SubmitWorkersOnCPU, err = o.submitPhase(ctx, pool, res, log, dir, "b-on", apiURL, onAdminPort, "serve-submit",
-		"statements-submit-workers-on.txt", []string{"server", "Stripe sandbox"}, []int{served.Cmd.Process.Pid, sandbox.Cmd.Process.Pid}); err != nil {
+		"statements-submit-workers-on.txt", []string{"server", "Stripe sandbox"}, []int{served.Cmd.Process.Pid, sandboxPid}); err != nil {
 		return err
 	}
 	res.SubmitWorkersOnPerSecond = on.SubmitPerSecond
@@ -227,7 +279,11 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 		return err
 	}
 	served.Stop(10 * time.Second)
+	return nil
+}
 
+// fixedPhase runs (d): a fixed 100 donations/s against `serve`, for latency and memory.
+func (o *options) fixedPhase(ctx context.Context, pool *pgxpool.Pool, res *Results, log io.Writer, dir string, env []string, apiURL string, sandboxPid int) error {
 	fmt.Fprintln(log, "bench: (d) 100 donations/s with the API and workers")
 	server, err := startServe(ctx, o, pool, append(env, "PAYMENT_WORKERS=100"), apiURL, filepath.Join(dir, "serve.log"))
 	if err != nil {
@@ -239,7 +295,7 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 		return fmt.Errorf("checkpoint before (d): %w", err)
 	}
 	o.resetStatements(ctx, pool)
-	fixedShares := startCPUShares([]string{"server", "Stripe sandbox"}, []int{server.Cmd.Process.Pid, sandbox.Cmd.Process.Pid})
+	fixedShares := startCPUShares([]string{"server", "Stripe sandbox"}, []int{server.Cmd.Process.Pid, sandboxPid})
 	if res.Fixed, err = loadgen(ctx, o, dir, "d", "-url", apiURL, "-rate", "100", "-clients", "64", "-duration", (3 * o.duration).String()); err != nil {
 		return err
 	}
@@ -249,16 +305,7 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	o.writeStatements(ctx, pool, log, "statements-100.txt", int(100*3*o.duration.Seconds()))
 	res.ServerRSSMB = rssMB(server.Cmd.Process.Pid)
 	server.Stop(10 * time.Second)
-
-	res.SubmitRatio = res.SubmitPerSecond / res.PgbenchTPS
-	res.SubmitOnRatio = res.SubmitWorkersOnPerSecond / res.PgbenchTPS
-	res.SettleRatio = res.SettlePerSecond / res.PgbenchTPS
-	table := res.markdown()
-	fmt.Fprint(stdout, table)
-	if err := res.write(o.out, table); err != nil {
-		return err
-	}
-	return res.internalErrors()
+	return nil
 }
 
 // loadgenRun is what the bench reads of one loadgen run's JSON; its errors go into the

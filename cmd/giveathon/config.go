@@ -368,6 +368,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	c.Settlement.StaleProcessing = duration("STALE_PROCESSING")
 	c.Jobs.FetchPollInterval = duration("JOBS_POLL_INTERVAL")
 	c.Jobs.JobTimeout = duration("JOB_TIMEOUT")
+	c.Settlement.AttemptTimeout = c.Jobs.JobTimeout
 	c.Jobs.CompletedJobRetention = duration("JOBS_COMPLETED_RETENTION")
 	c.Jobs.RescueStuckJobsAfter = duration("RESCUE_STUCK_JOBS_AFTER")
 	if c.Jobs.RescueStuckJobsAfter <= c.Jobs.JobTimeout {
