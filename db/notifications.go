@@ -40,6 +40,10 @@ const (
 // come, and rows whose earlier claim's lease ran out (its drainer died, perhaps after the
 // server took the e-mail: that one counts as a delivery, and goes out again with the same
 // Message-ID). SKIP LOCKED lets several drainers share the outbox.
+//
+// The statement is planned for its arguments each time (the simple protocol): its generic plan
+// cannot tell how many rows the claim returns and joined each to every donation of its donor.
+// It runs a few times a second, for up to limit e-mails each.
 func (db *DB) ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]*OutboxEmail, error) {
 	rows, err := db.Pool.Query(ctx, `WITH due AS (
 			SELECT id FROM notifications
@@ -52,7 +56,7 @@ func (db *DB) ClaimNotifications(ctx context.Context, limit int, lease time.Dura
 			RETURNING n.id, n.kind, n.attempts, n.created_at, n.user_id, n.donation_id)
 		SELECT cl.id::text, cl.kind, cl.attempts, cl.created_at, `+donationColumnsOf("d.")+`, u.name, u.email, c.name, c.ein
 		FROM claimed cl JOIN donations d ON d.user_id = cl.user_id AND d.id = cl.donation_id JOIN users u ON u.id = d.user_id
-			JOIN charities c ON c.id = d.charity_id`, limit, lease.Seconds(), NotificationSending)
+			JOIN charities c ON c.id = d.charity_id`, pgx.QueryExecModeSimpleProtocol, limit, lease.Seconds(), NotificationSending)
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}

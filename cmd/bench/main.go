@@ -107,6 +107,36 @@ type Results struct {
 	SubmitRatio     float64                   `json:"submit_over_pgbench"`
 	SubmitOnRatio   float64                   `json:"submit_workers_on_over_pgbench"`
 	SettleRatio     float64                   `json:"settle_over_pgbench"`
+	// StripeCallsPerSettled is every provider call the workers and the API made during (c)
+	// (charges, reads, the webhook handler's checks), per gift settled.
+	StripeCallsPerSettled float64 `json:"stripe_calls_per_settled_gift"`
+}
+
+// stripeCalls sums the Stripe calls a process has made so far, from its metrics on its admin
+// listener (giveathon_stripe_calls_total, every operation and outcome).
+func stripeCalls(adminPort string) (float64, error) {
+	resp, err := http.Get("http://127.0.0.1:" + adminPort + "/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("read metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("read metrics: %w", err)
+	}
+	var total float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "giveathon_stripe_calls_total{") {
+			continue
+		}
+		f := strings.Fields(line)
+		n, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 func run(ctx context.Context, o *options, stdout, log io.Writer) error {
@@ -193,7 +223,7 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	if err := setLatency(sbURL, o.latency); err != nil {
 		return err
 	}
-	if err := o.settlePhase(ctx, pool, res, log, dir, env, sbURL, api.Cmd.Process.Pid, sandbox.Cmd.Process.Pid); err != nil {
+	if err := o.settlePhase(ctx, pool, res, log, dir, env, adminPort, api.Cmd.Process.Pid, sandbox.Cmd.Process.Pid); err != nil {
 		return err
 	}
 	// The API stayed up through (c) to take the provider's webhooks, as it would on the day.
@@ -225,7 +255,7 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 
 // settlePhase runs (c): workers charge the backlog (b) left, through the sandbox at its
 // latency, while the API takes the provider's webhooks.
-func (o *options) settlePhase(ctx context.Context, pool *pgxpool.Pool, res *Results, log io.Writer, dir string, env []string, sbURL string, apiPid, sandboxPid int) error {
+func (o *options) settlePhase(ctx context.Context, pool *pgxpool.Pool, res *Results, log io.Writer, dir string, env []string, apiAdminPort string, apiPid, sandboxPid int) error {
 	if !o.has("c") {
 		return nil
 	}
@@ -239,6 +269,11 @@ func (o *options) settlePhase(ctx context.Context, pool *pgxpool.Pool, res *Resu
 	}
 	waitProfile := o.cpuProfile(log, workAdminPort, "work-settle", 2*time.Second, 10*time.Second)
 	o.resetStatements(ctx, pool)
+	// The API's provider calls so far (the donors' cards) are not the settling's.
+	apiCallsBefore, err := stripeCalls(apiAdminPort)
+	if err != nil {
+		return err
+	}
 	shares := startCPUShares([]string{"workers", "API (webhooks)", "Stripe sandbox"},
 		[]int{work.Cmd.Process.Pid, apiPid, sandboxPid})
 	if res.Settled, err = waitSettled(ctx, pool, 10*time.Minute); err != nil {
@@ -246,6 +281,15 @@ func (o *options) settlePhase(ctx context.Context, pool *pgxpool.Pool, res *Resu
 	}
 	res.SettlePerSecond = float64(res.Settled) / time.Since(start).Seconds()
 	res.SettleCPU = shares.String()
+	workCalls, err := stripeCalls(workAdminPort)
+	if err != nil {
+		return err
+	}
+	apiCalls, err := stripeCalls(apiAdminPort)
+	if err != nil {
+		return err
+	}
+	res.StripeCallsPerSettled = (workCalls + apiCalls - apiCallsBefore) / float64(max(res.Settled, 1))
 	o.writeStatements(ctx, pool, log, "statements-settle.txt", res.Settled)
 	fmt.Fprintln(log, "bench: CPU during (c):", res.SettleCPU)
 	waitProfile()
@@ -519,6 +563,7 @@ func (r *Results) markdown() string {
 	fmt.Fprintf(&b, "| (b) submitDonation, as fast as %d clients can, workers on (serve, as on the day) | %.0f /s | %.2f | >= 0.3 |\n", r.Clients, r.SubmitWorkersOnPerSecond, r.SubmitOnRatio)
 	fmt.Fprintf(&b, "| (b) the same, workers off (API alone) | %.0f /s | %.2f | |\n", r.SubmitPerSecond, r.SubmitRatio)
 	fmt.Fprintf(&b, "| (c) settle, sandbox latency 300 ms | %.0f /s (%d donations) | %.2f | >= 0.12 |\n", r.SettlePerSecond, r.Settled, r.SettleRatio)
+	fmt.Fprintf(&b, "| (c) Stripe calls per settled gift | %.2f | | <= 1.05 |\n", r.StripeCallsPerSettled)
 	fmt.Fprintf(&b, "| (d) at 100/s: p99 submit latency | %.1f ms | | < 25 ms |\n", r.FixedP99Ms)
 	fmt.Fprintf(&b, "| (d) at 100/s: server peak RSS | %.0f MB | | < 300 MB |\n", r.ServerRSSMB)
 	fmt.Fprintf(&b, "\nErrors by code: (b) workers on: %s; (b) workers off: %s; (d): %s.\n",
