@@ -130,7 +130,7 @@ func (a *app) startSandbox(publicAddr string) error {
 	if err != nil {
 		return err
 	}
-	a.sandbox = sandbox.New(sandbox.Config{Faults: faults, Logger: a.logger.With("component", "stripe-sandbox")})
+	a.sandbox = sandbox.New(sandbox.Config{Faults: faults, WebhookEvents: payments.WebhookEvents, Logger: a.logger.With("component", "stripe-sandbox")})
 	if a.webhookSecret != "" {
 		a.sandbox.SetWebhook("http://"+publicAddr+"/webhooks/stripe", a.webhookSecret)
 	}

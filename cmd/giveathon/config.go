@@ -50,7 +50,7 @@ var settings = []setting{
 	{"DB_MAX_CONNS", "0", "Size of each database connection pool of this process (the domain's, the jobs', the replica's). 0: 4 per core (GOMAXPROCS), at least 8: PostgreSQL does no more at once than it has cores for, and each connection is a backend."},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key. Unset: a Stripe sandbox runs in-process on loopback (development only)."},
 	{"STRIPE_PUBLISHABLE_KEY", "", "Stripe publishable key handed to the browser (pk_test_sandbox with the sandbox)."},
-	{"STRIPE_WEBHOOK_SECRET", "", "Secret that signs Stripe's webhooks (whsec_...). Required in production; random with the in-process sandbox."},
+	{"STRIPE_WEBHOOK_SECRET", "", "Secret that signs Stripe's webhooks (whsec_...). Required in production; random with the in-process sandbox. The endpoint (/webhooks/stripe) needs only the events Giveathon acts on: " + strings.Join(payments.WebhookEvents, ", ") + "."},
 	{"STRIPE_API_BASE", "", "Base URL of the Stripe API (a standalone sandbox, stripe-mock). Unset: Stripe's own, or the in-process sandbox."},
 	{"STRIPE_RATE_LIMIT", "0", "Most Stripe calls per second from this process. 0: 80 for live keys, 20 for test keys. Calls made for a donor's request (saving a card, refreshDonation) may use a quarter of it and never queue ahead of charges: past that they answer UNAVAILABLE with retryAfter."},
 	{"STRIPE_TIMEOUT", "30s", "How long one Stripe call may take."},

@@ -132,7 +132,8 @@ the API. Needs STRIPE_SECRET_KEY, or STRIPE_API_BASE pointing at a giveathon str
 Runs the Stripe sandbox alone: Stripe's API subset with test cards, idempotency keys, signed
 webhooks, fault injection and a ledger at /_sandbox/charges. Settings: SANDBOX_ADDR (default
 127.0.0.1:12111), SANDBOX_WEBHOOK_URL (default http://localhost:8080/webhooks/stripe),
-STRIPE_WEBHOOK_SECRET, and the faults SANDBOX_ERROR_500_RATE, SANDBOX_ERROR_429_RATE,
+SANDBOX_WEBHOOK_EVENTS (the events delivered, comma-separated; default: the ones Giveathon
+acts on; "*": all), STRIPE_WEBHOOK_SECRET, and the faults SANDBOX_ERROR_500_RATE, SANDBOX_ERROR_429_RATE,
 SANDBOX_TIMEOUT_BEFORE_RATE, SANDBOX_TIMEOUT_AFTER_RATE, SANDBOX_TIMEOUT_HANG,
 SANDBOX_WEBHOOK_DUPLICATE_RATE, SANDBOX_WEBHOOK_DELAY_RATE, SANDBOX_WEBHOOK_DELAY,
 SANDBOX_LATENCY_MEDIAN, SANDBOX_LATENCY_P99, SANDBOX_SEED. Faults change at run time with

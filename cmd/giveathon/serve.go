@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/graph"
 	"github.com/giveathon/giveathon/metrics"
+	"github.com/giveathon/giveathon/payments"
 	"github.com/giveathon/giveathon/payments/sandbox"
 	"github.com/giveathon/giveathon/web"
 )
@@ -233,6 +235,7 @@ func (p *program) stripeSandbox(ctx context.Context, args []string) error {
 	sb := sandbox.New(sandbox.Config{
 		WebhookURL:    env("SANDBOX_WEBHOOK_URL", "http://localhost:8080/webhooks/stripe"),
 		WebhookSecret: p.getenv("STRIPE_WEBHOOK_SECRET"),
+		WebhookEvents: sandboxWebhookEvents(p.getenv("SANDBOX_WEBHOOK_EVENTS")),
 		Faults:        faults,
 		Logger:        logger,
 	})
@@ -251,6 +254,25 @@ func (p *program) stripeSandbox(ctx context.Context, args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// sandboxWebhookEvents reads SANDBOX_WEBHOOK_EVENTS: the events the standalone sandbox
+// delivers, comma-separated, as a Stripe endpoint's enabled events; unset: the ones Giveathon
+// acts on (payments.WebhookEvents), as its endpoint at Stripe is set up; "*": every event.
+func sandboxWebhookEvents(v string) []string {
+	switch v = strings.TrimSpace(v); v {
+	case "":
+		return payments.WebhookEvents
+	case "*":
+		return nil
+	}
+	var list []string
+	for _, typ := range strings.Split(v, ",") {
+		if typ = strings.TrimSpace(typ); typ != "" {
+			list = append(list, typ)
+		}
+	}
+	return list
 }
 
 func playgroundURL(cfg *Config, addr string) string {

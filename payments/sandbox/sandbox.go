@@ -38,6 +38,9 @@ type Config struct {
 	WebhookURL string
 	// WebhookSecret (whsec_...) signs the Stripe-Signature header of each delivery.
 	WebhookSecret string
+	// WebhookEvents are the event types delivered, as a Stripe webhook endpoint's
+	// enabled_events; empty: every event.
+	WebhookEvents []string
 	// Faults are the random faults injected from the start.
 	Faults Faults
 	// Logger receives one line per request and per webhook delivery problem; nil: discard.
@@ -81,15 +84,17 @@ type Server struct {
 
 	// fmu guards faults, the random source, the script and the webhook settings. Lock order:
 	// mu before fmu, though no code path needs both at once today.
-	fmu      sync.Mutex
-	faults   Faults
-	rng      *rand.Rand
-	script   []ScriptedFault
-	hookURL  string
-	hookKey  string
-	closed   bool
-	wg       sync.WaitGroup
-	hookHTTP *http.Client
+	fmu     sync.Mutex
+	faults  Faults
+	rng     *rand.Rand
+	script  []ScriptedFault
+	hookURL string
+	hookKey string
+	// hookEvents are the event types delivered; nil: all.
+	hookEvents map[string]bool
+	closed     bool
+	wg         sync.WaitGroup
+	hookHTTP   *http.Client
 
 	// ctx is canceled by Close: it ends waits, retries and webhook requests in flight.
 	ctx    context.Context
@@ -130,6 +135,12 @@ func New(cfg Config) *Server {
 		hookKey:   cfg.WebhookSecret,
 		// A webhook receiver that hangs must not hold a delivery goroutine for long.
 		hookHTTP: &http.Client{Timeout: 10 * time.Second, Transport: hookTransport()},
+	}
+	if len(cfg.WebhookEvents) > 0 {
+		s.hookEvents = map[string]bool{}
+		for _, typ := range cfg.WebhookEvents {
+			s.hookEvents[typ] = true
+		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.SetFaults(cfg.Faults)

@@ -35,6 +35,8 @@ type options struct {
 	clientTimeout time.Duration
 	// hookStatus, when set, answers each webhook delivery with the status it returns.
 	hookStatus func() int
+	// hookEvents are the event types delivered (none: all).
+	hookEvents []string
 }
 
 // setup starts a sandbox with a signed webhook receiver and a stripe-go client, both closed
@@ -66,7 +68,7 @@ func setup(t *testing.T, opts ...options) *bundle {
 		}
 		b.events <- ev
 	}))
-	b.sb = sandbox.New(sandbox.Config{WebhookURL: hooks.URL, WebhookSecret: testWebhookSecret, Faults: o.faults})
+	b.sb = sandbox.New(sandbox.Config{WebhookURL: hooks.URL, WebhookSecret: testWebhookSecret, Faults: o.faults, WebhookEvents: o.hookEvents})
 	b.ts = httptest.NewServer(b.sb)
 	t.Cleanup(func() {
 		b.ts.Close()

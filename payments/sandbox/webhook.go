@@ -90,6 +90,15 @@ func Signature(t time.Time, payload []byte, secret string) string {
 
 // dispatch starts the delivery of events in the background; it never blocks an API answer.
 func (s *Server) dispatch(events []event) {
+	if s.hookEvents != nil {
+		enabled := events[:0:0]
+		for _, ev := range events {
+			if s.hookEvents[ev.typ] {
+				enabled = append(enabled, ev)
+			}
+		}
+		events = enabled
+	}
 	if len(events) == 0 {
 		return
 	}

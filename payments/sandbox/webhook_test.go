@@ -40,6 +40,33 @@ func TestWebhookEvents(t *testing.T) {
 	}
 }
 
+// TestWebhookEnabledEvents delivers only the event types the endpoint enabled, as Stripe does:
+// a charge's payment_intent.created stays home, its payment_intent.succeeded comes.
+func TestWebhookEnabledEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{hookEvents: []string{"payment_intent.succeeded"}})
+	cus, visa := b.customerWithCard(t, "pm_card_visa")
+	pi, err := b.api.PaymentIntents.New(chargeParams(cus.ID, visa.ID, "enabled", 1900))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitEvent(t, pi.ID, "payment_intent.succeeded")
+	// Deliveries run in the background: give a stray one time to arrive.
+	time.Sleep(200 * time.Millisecond)
+	for _, ev := range b.seen {
+		t.Errorf("delivered %s, which the endpoint did not enable", ev.Type)
+	}
+	for {
+		select {
+		case ev := <-b.events:
+			t.Errorf("delivered %s, which the endpoint did not enable", ev.Type)
+			continue
+		default:
+		}
+		break
+	}
+}
+
 func TestWebhookDuplicatesAndRetries(t *testing.T) {
 	t.Parallel()
 	// The receiver fails its first answer: the sandbox tries again.
