@@ -191,6 +191,9 @@ type SubmitDonationInput struct {
 	// Partner, when set, makes the gift a partner's: its donor is the partner's, and the
 	// idempotency key the partner's.
 	Partner *PartnerGift
+	// DeclinedCardsSince is set by the settlement, not the donor: when it is not zero, the
+	// submit's facts count the donor's cards declined since then (card testing).
+	DeclinedCardsSince time.Time
 }
 
 // PartnerGift is what a gift through a partner carries besides a donor's own gift.
@@ -423,6 +426,11 @@ type SubmitFacts struct {
 	// Duplicate is an equal gift (donor, charity, amount) inside the duplicate window, looked
 	// for only when the donor has not confirmed a duplicate.
 	Duplicate *Donation
+	// DeclinedCards is how many of the donor's distinct cards were declined since
+	// SubmitDonationInput.DeclinedCardsSince (0 when it is zero), and CardSucceeded whether a
+	// gift with this card ever succeeded (read only when DeclinedCards is not 0).
+	DeclinedCards int
+	CardSucceeded bool
 }
 
 // SubmitDecider rules on a submission from the facts read in its transaction: an answer

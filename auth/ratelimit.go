@@ -104,7 +104,6 @@ func (r *Reservation) Release(ctx context.Context) error {
 type GuardStore interface {
 	Counter
 	CountFailingCards(ctx context.Context, userID string, since time.Time) (int, error)
-	CardHasSucceeded(ctx context.Context, userID, paymentMethodID string) (bool, error)
 }
 
 // Guard enforces the abuse limits, with counters every API instance shares. A nil *Guard
@@ -136,23 +135,14 @@ func (g *Guard) Register(ctx context.Context) error {
 	return g.allow(ctx, g.Limits.RegisterPerIP, "sign-ups", ClientIP(ctx))
 }
 
-// Submit is checked before a donation: per donor, and against card testing (a donor whose
-// distinct cards keep being declined may give only with a card that has worked before).
-func (g *Guard) Submit(ctx context.Context, userID, paymentMethodID string) error {
+// Submit is checked before a donation: per donor.
+func (g *Guard) Submit(ctx context.Context, userID string) error {
 	if g == nil {
 		return nil
 	}
-	if err := g.allow(ctx, g.Limits.SubmitPerDonor, "donations", userID); err != nil {
-		return err
-	}
-	if err := g.cardTesting(ctx, userID); err != nil {
-		if ok, herr := g.Store.CardHasSucceeded(ctx, userID, paymentMethodID); herr != nil {
-			return herr
-		} else if !ok {
-			return err
-		}
-	}
-	return nil
+	// Card testing is checked with the submit's other facts, in its transaction (settlement,
+	// CardTesting).
+	return g.allow(ctx, g.Limits.SubmitPerDonor, "donations", userID)
 }
 
 // AddCard is checked before a card is saved: per donor, and against card testing. The try
@@ -215,10 +205,18 @@ func (g *Guard) cardTesting(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	if n >= l.Max {
-		return rateLimited("declined cards", time.Now().Add(l.Window))
+	return CardTesting(l, n, false)
+}
+
+// CardTesting is the card-testing rule: a donor with l.Max distinct cards declined within
+// l.Window may go on only with a card that has succeeded before (cardSucceeded); otherwise
+// ERATELIMITED. Saving a card checks it here (a new card never succeeded), a submit in its
+// transaction's facts (settlement).
+func CardTesting(l Limit, declined int, cardSucceeded bool) error {
+	if l.Off() || declined < l.Max || cardSucceeded {
+		return nil
 	}
-	return nil
+	return rateLimited("declined cards", time.Now().Add(l.Window))
 }
 
 // allow counts a hit on the bucket and returns ERATELIMITED, with the time to wait, when the

@@ -68,16 +68,19 @@ func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.Su
 }
 
 // sqlSubmitFacts reads, in one round trip, everything a new gift is checked against: a
-// donation under its key, the charity, the card, and an equal gift in the duplicate window.
+// donation under its key, the charity, the card, an equal gift in the duplicate window, and
+// the donor's cards declined since $10 (card testing) with whether this card ever succeeded.
 //
 // A partner's gift ($9 set) is found under the partner's key, whichever of its donors gave it.
-const sqlSubmitFacts = `SELECT
+var sqlSubmitFacts = `SELECT
 	CASE WHEN $9::uuid IS NULL THEN (SELECT user_id::text || ' ' || id::text FROM donations WHERE user_id = $1 AND idempotency_key = $2)
 		ELSE (SELECT user_id::text || ' ' || donation_id::text FROM partner_gifts WHERE partner_id = $9 AND idempotency_key = $2) END,
 	(SELECT active FROM charities WHERE id = $3),
 	(SELECT removed_at IS NOT NULL FROM payment_methods WHERE id = $4 AND user_id = $1),
 	(SELECT id::text FROM donations WHERE NOT $7 AND user_id = $1 AND charity_id = $3 AND amount_cents = $5
-		AND status <> $8 AND created_at > $6 ORDER BY created_at DESC LIMIT 1)`
+		AND status <> $8 AND created_at > $6 ORDER BY created_at DESC LIMIT 1),
+	dc.n, CASE WHEN dc.n > 0 THEN ` + sqlCardSucceeded("$1", "$4") + ` ELSE false END
+	FROM (SELECT ` + sqlDeclinedCards("$1", "$10::timestamptz") + ` AS n) AS dc`
 
 func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
 	var res *giveathon.SubmitResult
@@ -102,8 +105,9 @@ func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.Submit
 		}
 		err := tx.QueryRow(ctx, sqlSubmitFacts,
 			userID, in.IdempotencyKey, in.CharityID, in.PaymentMethodID, in.AmountCents,
-			time.Now().Add(-giveathon.DuplicateWindow), in.ConfirmDuplicate, string(giveathon.StatusFailed), partnerID).
-			Scan(&existingKey, &f.CharityActive, &f.CardRemoved, &dupID)
+			time.Now().Add(-giveathon.DuplicateWindow), in.ConfirmDuplicate, string(giveathon.StatusFailed), partnerID,
+			nullTime(in.DeclinedCardsSince)).
+			Scan(&existingKey, &f.CharityActive, &f.CardRemoved, &dupID, &f.DeclinedCards, &f.CardSucceeded)
 		if err != nil {
 			return err
 		}

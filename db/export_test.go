@@ -21,10 +21,10 @@ type HotStatement struct {
 // table they read or write.
 var HotStatements = []HotStatement{
 	{"submit: the facts of a new gift", sqlSubmitFacts, func(k Keys) []any {
-		return []any{k.UserID, "key-1", k.CharityID, k.PaymentMethodID, int64(2500), time.Now(), false, string(giveathon.StatusFailed), nil}
+		return []any{k.UserID, "key-1", k.CharityID, k.PaymentMethodID, int64(2500), time.Now(), false, string(giveathon.StatusFailed), nil, time.Now().Add(-time.Hour)}
 	}},
 	{"submit: the facts of a partner's gift", sqlSubmitFacts, func(k Keys) []any {
-		return []any{k.UserID, "key-1", k.CharityID, k.PaymentMethodID, int64(2500), time.Now(), false, string(giveathon.StatusFailed), k.CharityID}
+		return []any{k.UserID, "key-1", k.CharityID, k.PaymentMethodID, int64(2500), time.Now(), false, string(giveathon.StatusFailed), k.CharityID, nil}
 	}},
 	{"donation by id", sqlFindDonation, func(k Keys) []any { return []any{k.UserID, k.DonationID} }},
 	{"history: count", sqlHistoryCount, func(k Keys) []any { return []any{k.UserID, nil} }},

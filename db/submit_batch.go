@@ -279,13 +279,16 @@ const sqlLockDonors = `SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY 
 
 // sqlSubmitFactsBatch is sqlSubmitFacts for many submits at once, each answered by its
 // ordinal.
-const sqlSubmitFactsBatch = `SELECT r.i,
+var sqlSubmitFactsBatch = `SELECT r.i,
 	(SELECT id::text FROM donations d WHERE d.user_id = r.u AND d.idempotency_key = r.k),
 	(SELECT active FROM charities WHERE id = r.c),
 	(SELECT removed_at IS NOT NULL FROM payment_methods WHERE id = r.p AND user_id = r.u),
 	(SELECT id::text FROM donations d WHERE NOT r.cf AND d.user_id = r.u AND d.charity_id = r.c AND d.amount_cents = r.a
-		AND d.status <> $7 AND d.created_at > $8 ORDER BY d.created_at DESC LIMIT 1)
-	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int8[], $6::bool[]) WITH ORDINALITY AS r(u, k, c, p, a, cf, i)`
+		AND d.status <> $7 AND d.created_at > $8 ORDER BY d.created_at DESC LIMIT 1),
+	dc.n, CASE WHEN dc.n > 0 THEN ` + sqlCardSucceeded("r.u", "r.p") + ` ELSE false END
+	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int8[], $6::bool[], $9::timestamptz[])
+		WITH ORDINALITY AS r(u, k, c, p, a, cf, since, i)
+		CROSS JOIN LATERAL (SELECT ` + sqlDeclinedCards("r.u", "r.since") + ` AS n) AS dc`
 
 // sqlDonationsByKey reads donations by (donor, id) pairs.
 var sqlDonationsByKey = `SELECT ` + donationColumnsOf("d.") + ` FROM donations d
@@ -297,12 +300,12 @@ var sqlDonationsByKey = `SELECT ` + donationColumnsOf("d.") + ` FROM donations d
 func (db *DB) decideBatch(ctx context.Context, tx pgx.Tx, reqs []*submitReq) ([]*submitReq, error) {
 	n := len(reqs)
 	us, ks, cs, ps := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	as, cfs := make([]int64, n), make([]bool, n)
+	as, cfs, since := make([]int64, n), make([]bool, n), make([]*time.Time, n)
 	for i, r := range reqs {
 		us[i], ks[i], cs[i], ps[i] = r.userID, r.in.IdempotencyKey, r.in.CharityID, r.in.PaymentMethodID
-		as[i], cfs[i] = r.in.AmountCents, r.in.ConfirmDuplicate
+		as[i], cfs[i], since[i] = r.in.AmountCents, r.in.ConfirmDuplicate, nullTime(r.in.DeclinedCardsSince)
 	}
-	rows, err := tx.Query(ctx, sqlSubmitFactsBatch, us, ks, cs, ps, as, cfs, string(giveathon.StatusFailed), time.Now().Add(-giveathon.DuplicateWindow))
+	rows, err := tx.Query(ctx, sqlSubmitFactsBatch, us, ks, cs, ps, as, cfs, string(giveathon.StatusFailed), time.Now().Add(-giveathon.DuplicateWindow), since)
 	if err != nil {
 		return nil, fmt.Errorf("read submit facts: %w", err)
 	}
@@ -313,7 +316,7 @@ func (db *DB) decideBatch(ctx context.Context, tx pgx.Tx, reqs []*submitReq) ([]
 		var i int
 		var f giveathon.SubmitFacts
 		var e, d *string
-		if err := rows.Scan(&i, &e, &f.CharityActive, &f.CardRemoved, &d); err != nil {
+		if err := rows.Scan(&i, &e, &f.CharityActive, &f.CardRemoved, &d, &f.DeclinedCards, &f.CardSucceeded); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read submit facts: %w", err)
 		}

@@ -178,7 +178,7 @@ func (r *mutationResolver) SubmitDonation(ctx context.Context, input model.Submi
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Guard.Submit(ctx, u.ID, in.PaymentMethodID); err != nil {
+	if err := r.Guard.Submit(ctx, u.ID); err != nil {
 		return nil, err
 	}
 	return r.DonationService.SubmitDonation(ctx, u.ID, in)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
 )
 
 // PartnerStore is what partners' gifts need of storage besides Store (db.DB).
@@ -57,7 +58,7 @@ func (p *Partners) PartnerSubmitDonation(ctx context.Context, partnerID string, 
 	}
 	if existing != nil {
 		// The same answer SubmitDonation's transaction gives for a key it finds.
-		res, _, err := decideSubmit(giveathon.SubmitFacts{Existing: existing}, in, hash, nil, time.Now())
+		res, _, err := decideSubmit(giveathon.SubmitFacts{Existing: existing}, in, hash, nil, auth.Limit{}, time.Now())
 		return res, err
 	}
 	donor, err := p.Gifts.EnsurePartnerDonor(ctx, partnerID, in.Partner.DonorEmail, in.Partner.DonorName)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/metrics"
 	"github.com/giveathon/giveathon/payments"
 )
@@ -74,6 +75,9 @@ type Config struct {
 	StaleProcessing time.Duration
 	// RequiresActionTimeout is how long a donor has to complete 3-D Secure.
 	RequiresActionTimeout time.Duration
+	// CardTesting is the card-testing limit a donor's new gift is checked against, with its
+	// other facts (auth.CardTesting); off when zero. A partner's gift is not checked.
+	CardTesting auth.Limit
 	// AttemptTimeout is the longest a charge attempt runs (the jobs' JOB_TIMEOUT): a provider
 	// event about a donation whose attempt started less long ago is left to that attempt.
 	AttemptTimeout time.Duration

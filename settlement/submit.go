@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/metrics"
 )
 
@@ -18,8 +19,11 @@ func (s *Service) SubmitDonation(ctx context.Context, userID string, in giveatho
 		return nil, err
 	}
 	hash := in.RequestHash()
+	if !s.Config.CardTesting.Off() && in.Partner == nil {
+		in.DeclinedCardsSince = time.Now().Add(-s.Config.CardTesting.Window)
+	}
 	res, err := s.Store.SubmitDonation(ctx, userID, in, hash, func(f giveathon.SubmitFacts) (*giveathon.SubmitResult, bool, error) {
-		return decideSubmit(f, in, hash, s.Config.Event, time.Now())
+		return decideSubmit(f, in, hash, s.Config.Event, s.Config.CardTesting, time.Now())
 	})
 	if err != nil {
 		return nil, err
@@ -40,9 +44,10 @@ func (s *Service) SubmitDonation(ctx context.Context, userID string, in giveatho
 
 // decideSubmit rules on a submission from what its transaction read: the same key again
 // answers with its donation (or CONFLICT when the gift differs); a new gift must fall inside
-// the event's window, name a charity that takes donations and one of the donor's cards, and
-// not repeat an equal gift of the last minute unless the donor confirms it.
-func decideSubmit(f giveathon.SubmitFacts, in giveathon.SubmitDonationInput, hash string, event *giveathon.Event, now time.Time) (*giveathon.SubmitResult, bool, error) {
+// the event's window, pass the card-testing limit, name a charity that takes donations and
+// one of the donor's cards, and not repeat an equal gift of the last minute unless the donor
+// confirms it.
+func decideSubmit(f giveathon.SubmitFacts, in giveathon.SubmitDonationInput, hash string, event *giveathon.Event, cardTesting auth.Limit, now time.Time) (*giveathon.SubmitResult, bool, error) {
 	if f.Existing != nil {
 		if f.Existing.RequestHash != hash {
 			return nil, false, giveathon.Invalid("idempotencyKey", "this idempotencyKey was used for a different donation: use a new key for a new gift").WithCode(giveathon.ECONFLICT)
@@ -55,6 +60,9 @@ func decideSubmit(f giveathon.SubmitFacts, in giveathon.SubmitDonationInput, has
 		if err := event.CheckOpen(now); err != nil {
 			return nil, false, err
 		}
+	}
+	if err := auth.CardTesting(cardTesting, f.DeclinedCards, f.CardSucceeded); err != nil {
+		return nil, false, err
 	}
 	if f.CharityActive == nil || !*f.CharityActive {
 		return nil, false, giveathon.Invalid("charityId", "charityId is not a charity that takes donations")

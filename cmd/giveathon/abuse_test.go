@@ -63,18 +63,22 @@ func TestCardTestingIsStopped(t *testing.T) {
 	good := m.addCard(t, c, "pm_card_visa")
 	m.wait(t, c, m.give(t, c, good, 1000), "SUCCEEDED")
 	// Two stolen cards, each declined.
+	var stolen []string
 	for _, pm := range []string{"pm_card_chargeDeclined", "pm_card_chargeDeclinedInsufficientFunds"} {
 		card := m.addCard(t, c, pm)
 		m.wait(t, c, m.give(t, c, card, 1100), "FAILED")
+		stolen = append(stolen, card)
 	}
-	// A third new card can be neither saved nor tried...
+	// A third new card can be neither saved nor tried, nor a saved card that never worked...
 	r := c.Do(t, addPMOp, map[string]any{"i": map[string]any{"providerPaymentMethodId": "pm_card_mastercard"}})
 	retryAfter(t, r)
+	retryAfter(t, m.submit(t, c, stolen[0], 1150, newKey()))
 	// ...but the card that worked before still gives.
 	m.submit(t, c, good, 1200, newKey()).NoErrors(t)
 
-	// Donations per donor: 4 submitted so far; 4 more, then the ninth within the minute waits.
-	for i := 0; i < 4; i++ {
+	// Donations per donor: 5 submitted so far (the refused one counts); 3 more, then the
+	// ninth within the minute waits.
+	for i := 0; i < 3; i++ {
 		m.submit(t, c, good, 1300+i, newKey()).NoErrors(t)
 	}
 	start := time.Now()

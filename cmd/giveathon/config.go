@@ -253,6 +253,8 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		AddCardPerDonor: limit("LIMIT_CARDS_PER_DONOR"), FailingCardsPerHour: limit("LIMIT_DECLINED_CARDS_PER_DONOR"),
 		ProviderCallsPerDonor: limit("LIMIT_PROVIDER_CALLS_PER_DONOR"),
 	}
+	// A submit checks card testing with its other facts, in its transaction.
+	c.Settlement.CardTesting = c.Limits.FailingCardsPerHour
 	for _, o := range strings.Split(get("CORS_ORIGINS"), ",") {
 		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o == "" {
 			continue
