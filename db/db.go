@@ -62,7 +62,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*DB, error) {
 		maxConns = DefaultMaxConns()
 	}
 	cfg.MaxConns = maxConns
-	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	genericPlans(cfg)
 	configureFailover(cfg, url)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -75,6 +75,13 @@ func Open(ctx context.Context, url string, maxConns int32) (*DB, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	return New(pool), nil
+}
+
+// genericPlans makes the pool's sessions run the generic plan of every prepared statement
+// (docs/design-notes.md, "Generic plans"): the money path's statements name one donor's
+// partition, and PostgreSQL's default re-planned them at every run.
+func genericPlans(cfg *pgxpool.Config) {
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 }
 
 // New wraps an open pool.

@@ -190,3 +190,17 @@ func TestMigrateTunesRiverJobAutovacuum(t *testing.T) {
 		t.Fatalf("Pending = %v, %v after Up", pending, err)
 	}
 }
+
+// TestPoolsRunGenericPlans checks the setting the partition checks' plans assume: a pool that
+// db.Open makes runs generic plans (docs/design-notes.md, "Generic plans").
+func TestPoolsRunGenericPlans(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	var mode string
+	if err := d.Pool.QueryRow(context.Background(), `SHOW plan_cache_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "force_generic_plan" {
+		t.Fatalf("plan_cache_mode = %s", mode)
+	}
+}

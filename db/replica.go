@@ -82,6 +82,7 @@ func (db *DB) OpenReplica(ctx context.Context, url string, cfg ReplicaConfig) er
 	if err != nil {
 		return fmt.Errorf("parse replica URL: %w", err)
 	}
+	genericPlans(pcfg)
 	pcfg.MaxConns = DefaultMaxConns()
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
