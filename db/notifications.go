@@ -41,44 +41,92 @@ const (
 // server took the e-mail: that one counts as a delivery, and goes out again with the same
 // Message-ID). SKIP LOCKED lets several drainers share the outbox.
 //
-// The statement is planned for its arguments each time (the simple protocol): its generic plan
-// cannot tell how many rows the claim returns and joined each to every donation of its donor.
-// It runs a few times a second, for up to limit e-mails each.
+// The claim is one statement; the e-mails' donations, donors and charities are read after it
+// by their keys. Joined into the claim, the planner looked each donation up by its donor
+// alone, reading every donation of the donor for each e-mail (18-30 ms a claim in the bench,
+// with 150 gifts a donor).
 func (db *DB) ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]*OutboxEmail, error) {
+	type claim struct {
+		e                *OutboxEmail
+		userID, donation string
+	}
 	rows, err := db.Pool.Query(ctx, `WITH due AS (
 			SELECT id FROM notifications
 			WHERE status IN ('`+NotificationPending+`', '`+NotificationSending+`') AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
-			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),
-		claimed AS (
-			UPDATE notifications n SET status = $3, lease_until = now() + $2 * interval '1 second', attempts = n.attempts + 1,
-				deliveries = n.deliveries + CASE WHEN n.status = $3 THEN 1 ELSE 0 END
-			FROM due WHERE n.id = due.id
-			RETURNING n.id, n.kind, n.attempts, n.created_at, n.user_id, n.donation_id)
-		SELECT cl.id::text, cl.kind, cl.attempts, cl.created_at, `+donationColumnsOf("d.")+`, u.name, u.email, c.name, c.ein
-		FROM claimed cl JOIN donations d ON d.user_id = cl.user_id AND d.id = cl.donation_id JOIN users u ON u.id = d.user_id
-			JOIN charities c ON c.id = d.charity_id`, pgx.QueryExecModeSimpleProtocol, limit, lease.Seconds(), NotificationSending)
+			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+		UPDATE notifications n SET status = $3, lease_until = now() + $2 * interval '1 second', attempts = n.attempts + 1,
+			deliveries = n.deliveries + CASE WHEN n.status = $3 THEN 1 ELSE 0 END
+		FROM due WHERE n.id = due.id
+		RETURNING n.id::text, n.kind, n.attempts, n.created_at, n.user_id::text, n.donation_id::text`, limit, lease.Seconds(), NotificationSending)
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*OutboxEmail, error) {
-		var e OutboxEmail
-		d, err := scanDonation(prefixed{r, []any{&e.ID, &e.Kind, &e.Attempts, &e.CreatedAt}}, &e.DonorName, &e.DonorEmail, &e.CharityName, &e.CharityEIN)
-		e.Donation = d
-		return &e, err
+	claims, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claim, error) {
+		c := claim{e: &OutboxEmail{}}
+		return c, r.Scan(&c.e.ID, &c.e.Kind, &c.e.Attempts, &c.e.CreatedAt, &c.userID, &c.donation)
+	})
+	if err != nil || len(claims) == 0 {
+		if err != nil {
+			err = fmt.Errorf("claim notifications: %w", err)
+		}
+		return nil, err
+	}
+	users, ids := make([]string, len(claims)), make([]string, len(claims))
+	for i, c := range claims {
+		users[i], ids[i] = c.userID, c.donation
+	}
+	// The donations with their charities: each by (donor, id), then its charity by id.
+	rows, err = db.Pool.Query(ctx, `SELECT `+donationColumnsOf("d.")+`, c.name, c.ein FROM donations d
+		JOIN unnest($1::uuid[], $2::uuid[]) AS r(u, i) ON d.user_id = r.u AND d.id = r.i
+		JOIN charities c ON c.id = d.charity_id`, users, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the claimed e-mails' donations: %w", err)
+	}
+	type gift struct {
+		d                   *giveathon.Donation
+		charity, charityEIN string
+	}
+	gifts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gift, error) {
+		var g gift
+		var err error
+		g.d, err = scanDonation(r, &g.charity, &g.charityEIN)
+		return g, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claim notifications: %w", err)
+		return nil, fmt.Errorf("read the claimed e-mails' donations: %w", err)
+	}
+	byID := make(map[string]gift, len(gifts))
+	for _, g := range gifts {
+		byID[g.d.ID] = g
+	}
+	rows, err = db.Pool.Query(ctx, `SELECT id::text, name, email FROM users WHERE id = ANY($1::uuid[])`, users)
+	if err != nil {
+		return nil, fmt.Errorf("read the claimed e-mails' donors: %w", err)
+	}
+	type donor struct{ id, name, email string }
+	donors, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (donor, error) {
+		var p donor
+		return p, r.Scan(&p.id, &p.name, &p.email)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the claimed e-mails' donors: %w", err)
+	}
+	people := make(map[string]donor, len(donors))
+	for _, p := range donors {
+		people[p.id] = p
+	}
+	list := make([]*OutboxEmail, 0, len(claims))
+	for _, c := range claims {
+		g, ok := byID[c.donation]
+		p, known := people[c.userID]
+		if !ok || !known {
+			return nil, fmt.Errorf("claim notifications: e-mail %s names donation %s of donor %s, which is not there", c.e.ID, c.donation, c.userID)
+		}
+		c.e.Donation, c.e.CharityName, c.e.CharityEIN, c.e.DonorName, c.e.DonorEmail = g.d, g.charity, g.charityEIN, p.name, p.email
+		list = append(list, c.e)
 	}
 	return list, nil
 }
-
-// prefixed scans some columns before a donation's (scanDonation reads the donation first).
-type prefixed struct {
-	row  pgx.Row
-	head []any
-}
-
-func (p prefixed) Scan(dest ...any) error { return p.row.Scan(append(p.head, dest...)...) }
 
 // MarkNotifications records, in one statement, that the claimed rows ids were handed to the
 // SMTP server (or logged): status is NotificationSent or NotificationLogged.
