@@ -113,9 +113,9 @@ func fill(ctx context.Context, pool *pgxpool.Pool, s benchdb.Spec) error {
 			SELECT id, 1, 'donation-' || id || '-a1', CASE WHEN status = 'FAILED' THEN 'failed' ELSE 'succeeded' END, settled_at, settled_at
 			FROM donations`,
 		`INSERT INTO donations (user_id, charity_id, amount_cents, currency, status, idempotency_key, request_hash, payment_method_id)
-			SELECT pm.user_id, (SELECT id FROM charities LIMIT 1), 500, 'USD', (ARRAY['PENDING', 'PROCESSING', 'REQUIRES_ACTION'])[1 + g % 3],
+			SELECT pm.user_id, (SELECT id FROM charities LIMIT 1), 500, 'USD', (ARRAY['PENDING', 'PROCESSING', 'REQUIRES_ACTION'])[1 + pm.n % 3],
 				gen_random_uuid()::text, 'h', pm.id
-			FROM (SELECT user_id, id FROM payment_methods LIMIT 300) pm, generate_series(1, 1) g`,
+			FROM (SELECT user_id, id, row_number() OVER () AS n FROM payment_methods LIMIT 300) pm`,
 		`INSERT INTO event_totals (charity_id, shard, total_cents, donation_count)
 			SELECT charity_id, 0, sum(amount_cents), count(*) FROM donations WHERE status = 'SUCCEEDED' GROUP BY charity_id`,
 		`VACUUM ANALYZE`,
