@@ -1,11 +1,10 @@
 package settlement_test
 
 import (
-	"time"
-
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
@@ -236,7 +235,9 @@ func TestAnEventDuringTheChargeAttemptIsLeftToIt(t *testing.T) {
 	gw := &testenv.Gateway{Retrieve: func(id string) (*payments.PaymentIntent, error) { return &pi, nil }}
 	svc := settlement.New(d, gw, nil, nil, nil, settlement.Config{AttemptTimeout: time.Minute})
 	events := func() (n int) {
-		_ = d.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_events WHERE provider_event_id LIKE 'evt_inflight%'`).Scan(&n)
+		if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_events WHERE provider_event_id LIKE 'evt_inflight%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
 		return n
 	}
 	if err := svc.HandlePaymentIntentEvent(ctx, "evt_inflight_1", "payment_intent.succeeded", &pi); err != nil {
