@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,8 +53,25 @@ type options struct {
 	phases            map[string]bool
 }
 
-// has reports whether phase ("a", "b", "c", "b-on", "d") is to run.
+// allPhases are the bench's phases, in the order they run: a full run's results are the ones
+// written.
+var allPhases = []string{"a", "b", "c", "b-on", "d"}
+
+// has reports whether phase (one of allPhases) is to run.
 func (o *options) has(phase string) bool { return o.phases[phase] }
+
+// parsePhases reads -phases: names of allPhases, comma-separated.
+func parsePhases(list string) (map[string]bool, error) {
+	phases := map[string]bool{}
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if !slices.Contains(allPhases, p) {
+			return nil, fmt.Errorf("-phases: %q is not a phase (%s)", p, strings.Join(allPhases, ", "))
+		}
+		phases[p] = true
+	}
+	return phases, nil
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -68,11 +86,12 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 600, "charge workers in (c) (each waits on the sandbox's latency)")
 	flag.StringVar(&o.isolation, "isolation", "serializable", "DB_ISOLATION of the servers: serializable (the default, as CockroachDB) or read_committed")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the API during (b) and of the workers during (c) to this folder")
-	phases := flag.String("phases", "a,b,c,b-on,d", "the phases to run, for a look at one (ratios need a and the measured phase); the committed results come from all")
+	phases := flag.String("phases", strings.Join(allPhases, ","), "the phases to run, for a look at one (ratios need a and the measured phase); only a run of all writes its results")
 	flag.Parse()
-	o.phases = map[string]bool{}
-	for _, p := range strings.Split(*phases, ",") {
-		o.phases[strings.TrimSpace(p)] = true
+	var err error
+	if o.phases, err = parsePhases(*phases); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
 	}
 	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -245,7 +264,7 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	}
 	table := res.markdown()
 	fmt.Fprint(stdout, table)
-	if len(o.phases) == 5 {
+	if len(o.phases) == len(allPhases) {
 		if err := res.write(o.out, table); err != nil {
 			return err
 		}
@@ -260,6 +279,11 @@ func (o *options) settlePhase(ctx context.Context, pool *pgxpool.Pool, res *Resu
 		return nil
 	}
 	fmt.Fprintf(log, "bench: (c) settle throughput (%d workers, sandbox latency %s)\n", o.workers, o.latency)
+	// The API's provider calls so far (the donors' cards) are not the settling's.
+	apiCallsBefore, err := stripeCalls(apiAdminPort)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	workAdminPort, _ := procs.FreePort()
 	work, err := procs.Start("work", o.bin, []string{"work"}, append(env, "PAYMENT_WORKERS="+strconv.Itoa(o.workers), "JOBS_POLL_INTERVAL=200ms",
@@ -269,11 +293,6 @@ func (o *options) settlePhase(ctx context.Context, pool *pgxpool.Pool, res *Resu
 	}
 	waitProfile := o.cpuProfile(log, workAdminPort, "work-settle", 2*time.Second, 10*time.Second)
 	o.resetStatements(ctx, pool)
-	// The API's provider calls so far (the donors' cards) are not the settling's.
-	apiCallsBefore, err := stripeCalls(apiAdminPort)
-	if err != nil {
-		return err
-	}
 	shares := startCPUShares([]string{"workers", "API (webhooks)", "Stripe sandbox"},
 		[]int{work.Cmd.Process.Pid, apiPid, sandboxPid})
 	if res.Settled, err = waitSettled(ctx, pool, 10*time.Minute); err != nil {
