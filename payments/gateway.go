@@ -51,7 +51,6 @@ const DefaultConns = 64
 func NewTransport(conns int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = max(conns, t.MaxIdleConns), conns
-	t.IdleConnTimeout = 90 * time.Second
 	return t
 }
 

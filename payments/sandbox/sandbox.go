@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/giveathon/giveathon/payments"
 )
 
 // PublishableKey is the publishable key to hand to browsers in development; the sandbox
@@ -105,15 +107,6 @@ type Server struct {
 // event is sent from a goroutine of its own, so a burst of charges sends that many at once.
 const hookConns = 64
 
-// hookTransport is the webhook sender's pooled keep-alive transport: Go's default keeps 2 idle
-// connections per host, so a burst would open (and leave in TIME_WAIT) one per event.
-func hookTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns, t.MaxIdleConnsPerHost = max(hookConns, t.MaxIdleConns), hookConns
-	t.IdleConnTimeout = 90 * time.Second
-	return t
-}
-
 // New returns a sandbox configured by cfg. It starts no goroutine until there is a webhook to
 // deliver.
 func New(cfg Config) *Server {
@@ -134,7 +127,9 @@ func New(cfg Config) *Server {
 		hookURL:   cfg.WebhookURL,
 		hookKey:   cfg.WebhookSecret,
 		// A webhook receiver that hangs must not hold a delivery goroutine for long.
-		hookHTTP: &http.Client{Timeout: 10 * time.Second, Transport: hookTransport()},
+		// Pooled keep-alive connections: Go's default keeps 2 idle ones per host, so a burst
+		// would open (and leave in TIME_WAIT) one per event.
+		hookHTTP: &http.Client{Timeout: 10 * time.Second, Transport: payments.NewTransport(hookConns)},
 	}
 	if len(cfg.WebhookEvents) > 0 {
 		s.hookEvents = map[string]bool{}
