@@ -54,15 +54,10 @@ func DefaultMaxConns() int32 {
 // Open connects a pool to the database at url and checks it answers. A pool holds at most
 // maxConns connections; DefaultMaxConns when it is 0.
 func Open(ctx context.Context, url string, maxConns int32) (*DB, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := poolConfig(url, maxConns)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
-	if maxConns <= 0 {
-		maxConns = DefaultMaxConns()
-	}
-	cfg.MaxConns = maxConns
-	genericPlans(cfg)
 	configureFailover(cfg, url)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -77,11 +72,22 @@ func Open(ctx context.Context, url string, maxConns int32) (*DB, error) {
 	return New(pool), nil
 }
 
-// genericPlans makes the pool's sessions run the generic plan of every prepared statement
-// (docs/design-notes.md, "Generic plans"): the money path's statements name one donor's
-// partition, and PostgreSQL's default re-planned them at every run.
-func genericPlans(cfg *pgxpool.Config) {
+// poolConfig is what every pool of this process (the domain's, the jobs', the replica's)
+// starts from: at most maxConns connections (DefaultMaxConns when 0), and sessions that run
+// the generic plan of every prepared statement (docs/design-notes.md, "Generic plans": the
+// money path's statements name one donor's partition, and PostgreSQL's default re-planned
+// them at every run).
+func poolConfig(url string, maxConns int32) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns()
+	}
+	cfg.MaxConns = maxConns
 	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	return cfg, nil
 }
 
 // New wraps an open pool.

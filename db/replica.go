@@ -78,14 +78,9 @@ type lsnSample struct {
 // is checked at once and then every cfg.CheckInterval; a replica that is down at start is
 // skipped until it answers, so the call fails only for a URL that does not parse.
 func (db *DB) OpenReplica(ctx context.Context, url string, cfg ReplicaConfig) error {
-	pcfg, err := pgxpool.ParseConfig(url)
+	pcfg, err := poolConfig(url, cfg.MaxConns)
 	if err != nil {
 		return fmt.Errorf("parse replica URL: %w", err)
-	}
-	genericPlans(pcfg)
-	pcfg.MaxConns = DefaultMaxConns()
-	if cfg.MaxConns > 0 {
-		pcfg.MaxConns = cfg.MaxConns
 	}
 	// A replica that stops answering costs a read at most this before it falls back.
 	if pcfg.ConnConfig.ConnectTimeout == 0 || pcfg.ConnConfig.ConnectTimeout > 2*time.Second {
