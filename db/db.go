@@ -32,11 +32,10 @@ type DB struct {
 	// whose guarantees rest on constraints and conditional updates alone say so with InTxAt.
 	// See docs/design-notes.md, "Isolation and retries".
 	Isolation pgx.TxIsoLevel
-	// EnqueueTx, set when River's jobs live in this database, queues a new donation's charge in
-	// the transaction that records it; nil: the settlement queues it after commit.
-	EnqueueTx Enqueuer
-	// EnqueueManyTx, set with EnqueueTx, queues a batch's charges in one statement.
-	EnqueueManyTx ManyEnqueuer
+	// EnqueueTx, set when River's jobs live in this database, queues new donations' charges in
+	// the transaction that records them (a single submit's one, a batch's all in one
+	// statement); nil: the settlement queues each after commit.
+	EnqueueTx ManyEnqueuer
 	// batch, when set (EnableSubmitBatch), write-combines submits.
 	batch *submitBatcher
 	// replica, when set (OpenReplica), serves the reads that tolerate lag.

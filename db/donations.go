@@ -39,9 +39,6 @@ func collectDonations(rows pgx.Rows) ([]*giveathon.Donation, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*giveathon.Donation, error) { return scanDonation(r) })
 }
 
-// Enqueuer queues a donation's charge inside the transaction that records it.
-type Enqueuer func(ctx context.Context, tx pgx.Tx, userID, donationID string) error
-
 // SubmitDonation records a gift in one transaction: it reads the facts the gift is checked
 // against in one round trip, lets decide rule on them, and inserts the donation (PENDING)
 // when decide says so, queuing its charge in the same transaction when the jobs live in this
@@ -136,7 +133,7 @@ func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.Submit
 		}
 		res = &giveathon.SubmitResult{Donation: d, Created: true}
 		if db.EnqueueTx != nil {
-			if err := db.EnqueueTx(ctx, tx, d.UserID, d.ID); err != nil {
+			if err := db.EnqueueTx(ctx, tx, []ChargeRef{{UserID: d.UserID, DonationID: d.ID}}); err != nil {
 				return fmt.Errorf("queue charge: %w", err)
 			}
 			res.Queued = true

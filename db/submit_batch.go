@@ -241,26 +241,15 @@ func (db *DB) submitBatch(ctx context.Context, batch []*submitReq) error {
 			}
 			pending = later
 		}
-		if len(created) == 0 {
+		if len(created) == 0 || db.EnqueueTx == nil {
 			return nil
 		}
 		refs := make([]ChargeRef, len(created))
 		for i, d := range created {
 			refs[i] = ChargeRef{UserID: d.UserID, DonationID: d.ID}
 		}
-		switch {
-		case db.EnqueueManyTx != nil:
-			if err := db.EnqueueManyTx(ctx, tx, refs); err != nil {
-				return fmt.Errorf("queue charges: %w", err)
-			}
-		case db.EnqueueTx != nil:
-			for _, r := range refs {
-				if err := db.EnqueueTx(ctx, tx, r.UserID, r.DonationID); err != nil {
-					return fmt.Errorf("queue charge: %w", err)
-				}
-			}
-		default:
-			return nil
+		if err := db.EnqueueTx(ctx, tx, refs); err != nil {
+			return fmt.Errorf("queue charges: %w", err)
 		}
 		for _, r := range batch {
 			if r.res != nil && r.res.Created {

@@ -34,7 +34,7 @@ func setupBatch(t *testing.T) *batchEnv {
 		t.Fatal(err)
 	}
 	svc.Queue = j
-	d.EnqueueTx, d.EnqueueManyTx = j.EnqueueTx, j.EnqueueManyTx
+	d.EnqueueTx = j.EnqueueTx
 	return &batchEnv{d: d, svc: svc}
 }
 

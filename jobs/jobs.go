@@ -197,15 +197,6 @@ func (j *Jobs) Enqueue(ctx context.Context, userID, donationID string) (bool, er
 	return !res.UniqueSkippedAsDuplicate, nil
 }
 
-// EnqueueTx queues a donation's charge in tx (db.Enqueuer), when the jobs share the domain
-// database.
-func (j *Jobs) EnqueueTx(ctx context.Context, tx pgx.Tx, userID, donationID string) error {
-	if _, err := j.Client.InsertTx(ctx, tx, ChargeDonationArgs{UserID: userID, DonationID: donationID}, j.chargeOpts()); err != nil {
-		return fmt.Errorf("queue charge of %s: %w", donationID, err)
-	}
-	return nil
-}
-
 func (j *Jobs) chargeOpts() *river.InsertOpts {
 	return &river.InsertOpts{MaxAttempts: j.cfg.ChargeMaxAttempts}
 }
@@ -272,9 +263,9 @@ func (b *backoff) NextRetry(job *rivertype.JobRow) time.Time {
 	return time.Now().Add(d)
 }
 
-// EnqueueManyTx queues the charges of donations recorded in tx in one statement
-// (db.ManyEnqueuer): the write-combined submits' batch.
-func (j *Jobs) EnqueueManyTx(ctx context.Context, tx pgx.Tx, refs []db.ChargeRef) error {
+// EnqueueTx queues the charges of donations recorded in tx in one statement (db.ManyEnqueuer),
+// when the jobs share the domain database: a single submit's, or a write-combined batch's.
+func (j *Jobs) EnqueueTx(ctx context.Context, tx pgx.Tx, refs []db.ChargeRef) error {
 	params := make([]river.InsertManyParams, len(refs))
 	for i, r := range refs {
 		params[i] = river.InsertManyParams{Args: ChargeDonationArgs{UserID: r.UserID, DonationID: r.DonationID}, InsertOpts: j.chargeOpts()}

@@ -118,7 +118,7 @@ func newApp(ctx context.Context, cfg *Config, logger *slog.Logger, s *stores, pu
 	// The one place that knows whether the jobs share the domain database: then a new
 	// donation's charge is queued in the donation's own transaction.
 	if s.Migrator.Jobs == s.Migrator.Domain {
-		s.DB.EnqueueTx, s.DB.EnqueueManyTx = a.jobs.EnqueueTx, a.jobs.EnqueueManyTx
+		s.DB.EnqueueTx = a.jobs.EnqueueTx
 		a.dispatcher.EnqueueTx = a.jobs.EnqueueWebhooksTx
 	}
 	return a, nil
