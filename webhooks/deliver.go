@@ -76,14 +76,6 @@ type Outcome struct {
 	Err     error
 }
 
-// Try says where a try stands in its delivery's schedule.
-type Try struct {
-	// Last is true when no try follows this one: a failure gives the delivery up.
-	Last bool
-	// NextAt is when the next try goes if this one fails.
-	NextAt time.Time
-}
-
 // Deliver makes one try of a delivery: it signs and sends the event to the endpoint and
 // records the try. A 2xx delivers it; a 410 disables the endpoint; a 429 or 503 with
 // Retry-After snoozes it; any other failure retries it, or on the last try gives it up and
@@ -103,7 +95,9 @@ func (s *Sender) Deliver(ctx context.Context, deliveryID string, scale float64) 
 		return Outcome{Verdict: Done}
 	}
 	n := send.Delivery.AttemptCount + 1
-	try := Try{Last: n >= MaxTries, NextAt: time.Now().Add(RetryDelay(n, scale, deliveryID))}
+	// last: no try follows this one, so a failure gives the delivery up; nextAt: when the next
+	// try goes if this one fails.
+	last, nextAt := n >= MaxTries, time.Now().Add(RetryDelay(n, scale, deliveryID))
 	body, err := Body(send.Event)
 	if err != nil {
 		s.Logger.ErrorContext(ctx, "webhook not sent", "delivery", deliveryID, "err", err)
@@ -144,13 +138,13 @@ func (s *Sender) Deliver(ctx context.Context, deliveryID string, scale float64) 
 		out := s.record(ctx, send, attempt, giveathon.DeliveryFailed, nil, Outcome{Verdict: Done})
 		s.disable(ctx, send.Endpoint, "the endpoint answered 410 Gone")
 		return out
-	case resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) && !try.Last:
+	case resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) && !last:
 		if wait, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			next := time.Now().Add(wait)
 			return s.record(ctx, send, attempt, giveathon.DeliveryPending, &next, Outcome{Verdict: Snooze, Wait: wait})
 		}
 	}
-	if try.Last {
+	if last {
 		out := s.record(ctx, send, attempt, giveathon.DeliveryFailed, nil, Outcome{Verdict: Done})
 		since, givenUp, err := s.DB.WebhookFailures(ctx, send.Endpoint.ID)
 		if err != nil {
@@ -159,7 +153,7 @@ func (s *Sender) Deliver(ctx context.Context, deliveryID string, scale float64) 
 		s.disable(ctx, send.Endpoint, fmt.Sprintf("failing since %s, %d deliveries given up", since.UTC().Format(time.RFC3339), givenUp))
 		return out
 	}
-	return s.record(ctx, send, attempt, giveathon.DeliveryPending, &try.NextAt, Outcome{Verdict: Retry, Err: fail})
+	return s.record(ctx, send, attempt, giveathon.DeliveryPending, &nextAt, Outcome{Verdict: Retry, Err: fail})
 }
 
 // record writes the try; when that fails the job is retried (the try is made again, with the
