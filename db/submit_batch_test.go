@@ -76,7 +76,7 @@ func (e *batchEnv) queueTogether(t *testing.T, submits []func() (*giveathon.Subm
 		res, err := e.svc.SubmitDonation(ctx, blocker.UserID, input(blocker, 500, uuid.NewString()))
 		blocked <- outcome{res, err}
 	}()
-	waitFor(t, "the blocker's batch to start", func() bool { return e.d.SubmitBatches() == before+1 && e.d.QueuedSubmits() == 0 })
+	testenv.Eventually(t, 10*time.Second, 2*time.Millisecond, "the blocker's batch to start", func() bool { return e.d.SubmitBatches() == before+1 && e.d.QueuedSubmits() == 0 })
 	out := make([]outcome, len(submits))
 	var wg sync.WaitGroup
 	for i, s := range submits {
@@ -87,7 +87,7 @@ func (e *batchEnv) queueTogether(t *testing.T, submits []func() (*giveathon.Subm
 			out[i] = outcome{res, err}
 		}()
 	}
-	waitFor(t, "the submits to queue", func() bool { return e.d.QueuedSubmits() == len(submits) })
+	testenv.Eventually(t, 10*time.Second, 2*time.Millisecond, "the submits to queue", func() bool { return e.d.QueuedSubmits() == len(submits) })
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -96,15 +96,6 @@ func (e *batchEnv) queueTogether(t *testing.T, submits []func() (*giveathon.Subm
 	}
 	wg.Wait()
 	return out, e.d.SubmitBatches() - before - 1
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }
 
 func input(don *testenv.Donor, amount int64, key string) giveathon.SubmitDonationInput {

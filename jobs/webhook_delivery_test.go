@@ -160,15 +160,6 @@ func (h *hooks) delivery(t *testing.T, id string) *giveathon.WebhookDelivery {
 	return d
 }
 
-func eventually(t *testing.T, within time.Duration, what string, ok func() bool) {
-	t.Helper()
-	for end := time.Now().Add(within); !ok(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-	}
-}
-
 // TestWebhookRetriedWithTheSameID: an endpoint that fails the first try (500) gets the retry
 // about 5 s later with the same webhook-id, signed so that the reference library accepts it;
 // the delivery is delivered, with both tries in its log. An event type the endpoint did not
@@ -185,7 +176,7 @@ func TestWebhookRetriedWithTheSameID(t *testing.T) {
 	if _, other := h.event(t, giveathon.EventDonationFailed, true); other != "" {
 		t.Errorf("a delivery of an event type the endpoint did not ask for")
 	}
-	eventually(t, 40*time.Second, "the retry", func() bool { return len(h.recv.requests()) >= 2 })
+	testenv.Eventually(t, 40*time.Second, 100*time.Millisecond, "the retry", func() bool { return len(h.recv.requests()) >= 2 })
 	got := h.recv.requests()
 	if gap := got[1].at.Sub(got[0].at); gap < 4*time.Second || gap > 16*time.Second {
 		t.Errorf("the retry came %s after the first try, want about 5 s", gap)
@@ -206,7 +197,7 @@ func TestWebhookRetriedWithTheSameID(t *testing.T) {
 			t.Errorf("try %d: body %s", i+1, r.body)
 		}
 	}
-	eventually(t, 10*time.Second, "delivered", func() bool { return h.delivery(t, id).Status == giveathon.DeliveryDelivered })
+	testenv.Eventually(t, 10*time.Second, 100*time.Millisecond, "delivered", func() bool { return h.delivery(t, id).Status == giveathon.DeliveryDelivered })
 	d := h.delivery(t, id)
 	if d.AttemptCount != 2 || len(d.AttemptLog) != 2 || *d.AttemptLog[0].StatusCode != 500 || *d.AttemptLog[1].StatusCode != 200 ||
 		d.AttemptLog[0].Error == nil || d.AttemptLog[1].Error != nil || d.DeliveredAt == nil {
@@ -224,7 +215,7 @@ func TestWebhook410DisablesTheEndpoint(t *testing.T) {
 	t.Parallel()
 	h := setupHooks(t, func(int, http.ResponseWriter) int { return http.StatusGone }, jobs.Config{})
 	_, id := h.event(t, giveathon.EventDonationSucceeded, true)
-	eventually(t, 20*time.Second, "the delivery failed", func() bool { return h.delivery(t, id).Status == giveathon.DeliveryFailed })
+	testenv.Eventually(t, 20*time.Second, 100*time.Millisecond, "the delivery failed", func() bool { return h.delivery(t, id).Status == giveathon.DeliveryFailed })
 	ep, err := h.d.FindWebhookEndpoint(context.Background(), h.partner, h.endpoint.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -253,12 +244,12 @@ func TestWebhook429SnoozesForRetryAfter(t *testing.T) {
 		return http.StatusTooManyRequests
 	}, jobs.Config{})
 	_, id := h.event(t, giveathon.EventDonationSucceeded, true)
-	eventually(t, 20*time.Second, "the first try recorded", func() bool { return h.delivery(t, id).AttemptCount == 1 })
+	testenv.Eventually(t, 20*time.Second, 100*time.Millisecond, "the first try recorded", func() bool { return h.delivery(t, id).AttemptCount == 1 })
 	var state string
 	var scheduled time.Time
 	var attempt int
 	var meta []byte
-	eventually(t, 10*time.Second, "the job snoozed", func() bool {
+	testenv.Eventually(t, 10*time.Second, 100*time.Millisecond, "the job snoozed", func() bool {
 		err := h.d.Pool.QueryRow(context.Background(), `SELECT state::text, scheduled_at, attempt, metadata FROM river_job
 			WHERE kind = 'webhook_delivery' AND args->>'delivery_id' = $1`, id).Scan(&state, &scheduled, &attempt, &meta)
 		return err == nil && state == "scheduled"
@@ -287,7 +278,7 @@ func TestWebhookGivenUpDisablesAndTells(t *testing.T) {
 	if _, err := h.j.Client.Insert(context.Background(), jobs.WebhookDeliveryArgs{DeliveryID: id}, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the delivery given up", func() bool { return h.delivery(t, id).Status == giveathon.DeliveryFailed })
+	testenv.Eventually(t, 30*time.Second, 100*time.Millisecond, "the delivery given up", func() bool { return h.delivery(t, id).Status == giveathon.DeliveryFailed })
 	d := h.delivery(t, id)
 	ep, err := h.d.FindWebhookEndpoint(context.Background(), h.partner, h.endpoint.ID)
 	if err != nil {
@@ -312,7 +303,7 @@ func TestWebhookSweepQueuesLostDeliveries(t *testing.T) {
 	if _, err := h.d.Pool.Exec(context.Background(), `UPDATE webhook_deliveries SET next_attempt_at = now() - interval '2 minutes' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the lost delivery delivered", func() bool { return h.delivery(t, id).Status == giveathon.DeliveryDelivered })
+	testenv.Eventually(t, 20*time.Second, 100*time.Millisecond, "the lost delivery delivered", func() bool { return h.delivery(t, id).Status == giveathon.DeliveryDelivered })
 	time.Sleep(2 * time.Second)
 	if n := len(h.recv.requests()); n != 1 {
 		t.Errorf("%d requests, want 1", n)

@@ -2,31 +2,13 @@ package payments_test
 
 import (
 	"context"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 
+	"github.com/giveathon/giveathon/internal/testenv"
 	"github.com/giveathon/giveathon/payments"
 	"github.com/giveathon/giveathon/payments/sandbox"
 )
-
-// countConns starts h on a test server that counts the TCP connections its clients open.
-func countConns(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int64) {
-	t.Helper()
-	var opened atomic.Int64
-	ts := httptest.NewUnstartedServer(h)
-	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			opened.Add(1)
-		}
-	}
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return ts, &opened
-}
 
 // TestGatewayReusesConnections makes rounds of concurrent calls through the gateway to the
 // sandbox: the calls of later rounds ride the connections the first opened. With Go's
@@ -35,7 +17,7 @@ func TestGatewayReusesConnections(t *testing.T) {
 	t.Parallel()
 	sb := sandbox.New(sandbox.Config{})
 	t.Cleanup(sb.Close)
-	ts, opened := countConns(t, sb)
+	ts, opened := testenv.CountConns(t, sb)
 	const workers, rounds = 16, 6
 	g := payments.NewGateway(payments.Config{SecretKey: sandbox.SecretKey, APIBase: ts.URL, RateLimit: 100000, Conns: workers})
 	ctx := context.Background()

@@ -1,7 +1,6 @@
 package sandbox_test
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/giveathon/giveathon/internal/testenv"
 	"github.com/giveathon/giveathon/payments/sandbox"
 	"github.com/stripe/stripe-go/v76"
 )
@@ -19,17 +19,10 @@ import (
 // each round opens most of its own again.
 func TestWebhookSenderReusesConnections(t *testing.T) {
 	t.Parallel()
-	var opened, delivered atomic.Int64
-	hooks := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var delivered atomic.Int64
+	hooks, opened := testenv.CountConns(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		delivered.Add(1)
 	}))
-	hooks.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			opened.Add(1)
-		}
-	}
-	hooks.Start()
-	t.Cleanup(hooks.Close)
 	sb := sandbox.New(sandbox.Config{WebhookURL: hooks.URL, WebhookSecret: testWebhookSecret})
 	ts := httptest.NewServer(sb)
 	t.Cleanup(func() { ts.Close(); sb.Close() })
