@@ -65,19 +65,36 @@ func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.Su
 }
 
 // sqlSubmitFacts reads, in one round trip, everything a new gift is checked against: a
-// donation under its key, the charity, the card, an equal gift in the duplicate window, and
-// the donor's cards declined since $10 (card testing) with whether this card ever succeeded.
+// donation under its key, then sqlNewGiftFacts (the charity, the card, an equal gift in the
+// duplicate window, and the donor's cards declined since $10 with whether this card ever
+// succeeded).
 //
 // A partner's gift ($9 set) is found under the partner's key, whichever of its donors gave it.
 var sqlSubmitFacts = `SELECT
 	CASE WHEN $9::uuid IS NULL THEN (SELECT user_id::text || ' ' || id::text FROM donations WHERE user_id = $1 AND idempotency_key = $2)
 		ELSE (SELECT user_id::text || ' ' || donation_id::text FROM partner_gifts WHERE partner_id = $9 AND idempotency_key = $2) END,
-	(SELECT active FROM charities WHERE id = $3),
-	(SELECT removed_at IS NOT NULL FROM payment_methods WHERE id = $4 AND user_id = $1),
-	(SELECT id::text FROM donations WHERE NOT $7 AND user_id = $1 AND charity_id = $3 AND amount_cents = $5
-		AND status <> $8 AND created_at > $6 ORDER BY created_at DESC LIMIT 1),
-	dc.n, CASE WHEN dc.n > 0 THEN ` + sqlCardSucceeded("$1", "$4") + ` ELSE false END
-	FROM (SELECT ` + sqlDeclinedCards("$1", "$10::timestamptz") + ` AS n) AS dc`
+	` + sqlNewGiftFacts("$1", "$3", "$4", "$5", "$7", "$8", "$6") + `
+	FROM ` + sqlDeclinedCardsAsDC("$1", "$10::timestamptz")
+
+// sqlNewGiftFacts is the SQL for the columns of the facts a new gift is checked against,
+// the same for one submit and a batch: whether the charity takes donations, whether the card
+// was removed, an equal gift in the duplicate window (unless the donor confirmed one), and,
+// from dc (sqlDeclinedCardsAsDC, in the FROM list), the donor's declined cards and whether
+// this card ever succeeded. Its arguments are SQL expressions: the donor, the charity, the
+// card, the amount, the donor's confirmation, the FAILED status and the window's start.
+func sqlNewGiftFacts(donor, charity, card, amount, confirmed, failed, windowStart string) string {
+	return `(SELECT active FROM charities WHERE id = ` + charity + `),
+	(SELECT removed_at IS NOT NULL FROM payment_methods WHERE id = ` + card + ` AND user_id = ` + donor + `),
+	(SELECT id::text FROM donations WHERE NOT ` + confirmed + ` AND user_id = ` + donor + ` AND charity_id = ` + charity + `
+		AND amount_cents = ` + amount + ` AND status <> ` + failed + ` AND created_at > ` + windowStart + ` ORDER BY created_at DESC LIMIT 1),
+	dc.n, CASE WHEN dc.n > 0 THEN ` + sqlCardSucceeded(donor, card) + ` ELSE false END`
+}
+
+// sqlDeclinedCardsAsDC is the FROM item dc of sqlNewGiftFacts: the donor's cards declined
+// since then (sqlDeclinedCards), counted once.
+func sqlDeclinedCardsAsDC(donor, since string) string {
+	return `(SELECT ` + sqlDeclinedCards(donor, since) + ` AS n) AS dc`
+}
 
 func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
 	var res *giveathon.SubmitResult

@@ -270,14 +270,10 @@ const sqlLockDonors = `SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY 
 // ordinal.
 var sqlSubmitFactsBatch = `SELECT r.i,
 	(SELECT id::text FROM donations d WHERE d.user_id = r.u AND d.idempotency_key = r.k),
-	(SELECT active FROM charities WHERE id = r.c),
-	(SELECT removed_at IS NOT NULL FROM payment_methods WHERE id = r.p AND user_id = r.u),
-	(SELECT id::text FROM donations d WHERE NOT r.cf AND d.user_id = r.u AND d.charity_id = r.c AND d.amount_cents = r.a
-		AND d.status <> $7 AND d.created_at > $8 ORDER BY d.created_at DESC LIMIT 1),
-	dc.n, CASE WHEN dc.n > 0 THEN ` + sqlCardSucceeded("r.u", "r.p") + ` ELSE false END
+	` + sqlNewGiftFacts("r.u", "r.c", "r.p", "r.a", "r.cf", "$7", "$8") + `
 	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int8[], $6::bool[], $9::timestamptz[])
 		WITH ORDINALITY AS r(u, k, c, p, a, cf, since, i)
-		CROSS JOIN LATERAL (SELECT ` + sqlDeclinedCards("r.u", "r.since") + ` AS n) AS dc`
+		CROSS JOIN LATERAL ` + sqlDeclinedCardsAsDC("r.u", "r.since")
 
 // sqlDonationsByKey reads donations by (donor, id) pairs.
 var sqlDonationsByKey = `SELECT ` + donationColumnsOf("d.") + ` FROM donations d
