@@ -235,8 +235,8 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 	if o.has("b") {
 		fmt.Fprintln(log, "bench: (b) submit throughput, workers off (API without workers)")
 		var sub loadgenRun
-		if res.Submit, sub, res.SubmitCPU, err = o.submitPhase(ctx, pool, res, log, dir, "b", apiURL, adminPort, "api-submit",
-			"statements-submit.txt", []string{"API"}, []int{api.Cmd.Process.Pid}); err != nil {
+		if res.Submit, sub, res.SubmitCPU, err = o.loadPhase(ctx, pool, res, log, dir, "b", apiURL, adminPort, "api-submit",
+			"statements-submit.txt", []string{"API"}, []int{api.Cmd.Process.Pid}, o.asFastAsClients()...); err != nil {
 			return err
 		}
 		res.SubmitPerSecond = sub.SubmitPerSecond
@@ -332,8 +332,8 @@ func (o *options) submitWorkersOnPhase(ctx context.Context, pool *pgxpool.Pool, 
 		return err
 	}
 	var on loadgenRun
-	if res.SubmitWorkersOn, on, res.SubmitWorkersOnCPU, err = o.submitPhase(ctx, pool, res, log, dir, "b-on", apiURL, onAdminPort, "serve-submit",
-		"statements-submit-workers-on.txt", []string{"server", "Stripe sandbox"}, []int{served.Cmd.Process.Pid, sandboxPid}); err != nil {
+	if res.SubmitWorkersOn, on, res.SubmitWorkersOnCPU, err = o.loadPhase(ctx, pool, res, log, dir, "b-on", apiURL, onAdminPort, "serve-submit",
+		"statements-submit-workers-on.txt", []string{"server", "Stripe sandbox"}, []int{served.Cmd.Process.Pid, sandboxPid}, o.asFastAsClients()...); err != nil {
 		return err
 	}
 	res.SubmitWorkersOnPerSecond = on.SubmitPerSecond
@@ -360,20 +360,13 @@ func (o *options) fixedPhase(ctx context.Context, pool *pgxpool.Pool, res *Resul
 	if _, err := pool.Exec(ctx, `CHECKPOINT`); err != nil {
 		return fmt.Errorf("checkpoint before (d): %w", err)
 	}
-	var fixedShares *cpuShares
-	if res.Fixed, err = loadgen(ctx, o, dir, "d", func() {
-		o.resetStatements(ctx, pool)
-		fixedShares = startCPUShares([]string{"server", "Stripe sandbox"}, []int{server.Cmd.Process.Pid, sandboxPid})
-	}, "-url", apiURL, "-rate", "100", "-clients", "64", "-duration", (3 * o.duration).String()); err != nil {
+	var fixed loadgenRun
+	if res.Fixed, fixed, res.FixedCPU, err = o.loadPhase(ctx, pool, res, log, dir, "d", apiURL, "", "", "statements-100.txt",
+		[]string{"server", "Stripe sandbox"}, []int{server.Cmd.Process.Pid, sandboxPid},
+		"-rate", "100", "-clients", "64", "-duration", (3 * o.duration).String()); err != nil {
 		return err
 	}
-	if fixedShares == nil {
-		return fmt.Errorf("loadgen d never had its donors ready")
-	}
-	res.FixedP99Ms = res.loadgenRun("d", res.Fixed).LatencyMs["p99"]
-	res.FixedCPU = fixedShares.String()
-	fmt.Fprintln(log, "bench: CPU during (d):", res.FixedCPU)
-	o.writeStatements(ctx, pool, log, "statements-100.txt", int(100*3*o.duration.Seconds()))
+	res.FixedP99Ms = fixed.LatencyMs["p99"]
 	res.ServerRSSMB = rssMB(server.Cmd.Process.Pid)
 	server.Stop(10 * time.Second)
 	return nil
@@ -444,11 +437,12 @@ func startServe(ctx context.Context, o *options, pool *pgxpool.Pool, env []strin
 	return server, nil
 }
 
-// submitPhase runs (b) against the server at apiURL, whose admin listener is on adminPort:
-// loadgen as fast as the clients can, with the CPU of the named processes, a profile and the
-// statements when asked. It returns loadgen's JSON, what the bench reads of it and the CPU.
-func (o *options) submitPhase(ctx context.Context, pool *pgxpool.Pool, res *Results, log io.Writer, dir, name, apiURL, adminPort,
-	profile, statements string, names []string, pids []int) (json.RawMessage, loadgenRun, string, error) {
+// loadPhase runs loadgen as name against the server at apiURL (whose admin listener is on
+// adminPort) with the load's arguments, and measures it: the CPU of the named processes, a
+// profile of the server (named profile; "": none) and the statements when asked. It returns
+// loadgen's JSON, what the bench reads of it and the CPU.
+func (o *options) loadPhase(ctx context.Context, pool *pgxpool.Pool, res *Results, log io.Writer, dir, name, apiURL, adminPort,
+	profile, statements string, names []string, pids []int, load ...string) (json.RawMessage, loadgenRun, string, error) {
 	// Registering the donors comes first (argon2id, and their cards at the provider's
 	// latency): the CPU, the statements and the profile (of the submissions' second half) are
 	// measured from when loadgen has its donors ready.
@@ -457,8 +451,10 @@ func (o *options) submitPhase(ctx context.Context, pool *pgxpool.Pool, res *Resu
 	raw, err := loadgen(ctx, o, dir, name, func() {
 		shares = startCPUShares(names, pids)
 		o.resetStatements(ctx, pool)
-		waitProfile = o.cpuProfile(log, adminPort, profile, o.duration/2, o.duration/2)
-	}, "-url", apiURL, "-clients", strconv.Itoa(o.clients), "-duration", o.duration.String())
+		if profile != "" {
+			waitProfile = o.cpuProfile(log, adminPort, profile, o.duration/2, o.duration/2)
+		}
+	}, append([]string{"-url", apiURL}, load...)...)
 	waitProfile()
 	if err != nil {
 		return nil, loadgenRun{}, "", err
@@ -471,6 +467,11 @@ func (o *options) submitPhase(ctx context.Context, pool *pgxpool.Pool, res *Resu
 	run := res.loadgenRun(name, raw)
 	o.writeStatements(ctx, pool, log, statements, run.Submitted)
 	return raw, run, cpu, nil
+}
+
+// asFastAsClients is (b)'s load: as fast as the clients can, for the measuring time.
+func (o *options) asFastAsClients() []string {
+	return []string{"-clients", strconv.Itoa(o.clients), "-duration", o.duration.String()}
 }
 
 // pgbench inserts one donation-shaped row per transaction from the same number of clients.
