@@ -44,7 +44,8 @@ const (
 // The claim is one statement; the e-mails' donations, donors and charities are read after it
 // by their keys. Joined into the claim, the planner looked each donation up by its donor
 // alone, reading every donation of the donor for each e-mail (18-30 ms a claim in the bench,
-// with 150 gifts a donor).
+// with 150 gifts a donor). The donors are read apart: joined into the donations' read, they
+// made it 20 ms a claim instead of 1.2 (measured in the bench's settle phase).
 func (db *DB) ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]*OutboxEmail, error) {
 	type claim struct {
 		e                *OutboxEmail
