@@ -56,14 +56,8 @@ func TestWebhookEnabledEvents(t *testing.T) {
 	for _, ev := range b.seen {
 		t.Errorf("delivered %s, which the endpoint did not enable", ev.Type)
 	}
-	for {
-		select {
-		case ev := <-b.events:
-			t.Errorf("delivered %s, which the endpoint did not enable", ev.Type)
-			continue
-		default:
-		}
-		break
+	for len(b.events) > 0 {
+		t.Errorf("delivered %s, which the endpoint did not enable", (<-b.events).Type)
 	}
 }
 
