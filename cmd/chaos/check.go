@@ -41,8 +41,9 @@ type result struct {
 	succeeded, failed                int
 	// submitPerSecond and settlePerSecond are the acknowledged submissions per second of the
 	// load, and the settled donations per second of the whole run; serverRSSMB is the last
-	// server's peak resident memory.
-	submitPerSecond, settlePerSecond, serverRSSMB float64
+	// server's peak resident memory, sandboxRSSMB the Stripe sandbox's (it keeps every object
+	// of the run, about 3 KB a charge).
+	submitPerSecond, settlePerSecond, serverRSSMB, sandboxRSSMB float64
 	// totalsMismatch: the event's counters disagree with the SUCCEEDED donations (cents plus
 	// count, as absolute differences).
 	totalsMismatch int64
@@ -90,8 +91,8 @@ func (r *result) print(w io.Writer) {
 			r.switchovers, r.failovers, r.maxOutage, r.internalErrors, r.seconds)
 		return
 	}
-	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d refunded=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f email_redeliveries=%d totals_mismatch=%d partner_gifts=%d partner_events=%d webhook_first_tries_failed=%d webhook_bad_signatures=%d stream_gaps=%d\n",
-		r.succeeded, r.failed, r.refunded, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB, r.redeliveries, r.totalsMismatch,
+	fmt.Fprintf(w, "chaos: succeeded=%d failed=%d refunded=%d charge_mismatch=%d jobs_left=%d key_conflicts=%d submit_per_second=%.0f settle_per_second=%.0f server_peak_rss_mb=%.0f sandbox_peak_rss_mb=%.0f email_redeliveries=%d totals_mismatch=%d partner_gifts=%d partner_events=%d webhook_first_tries_failed=%d webhook_bad_signatures=%d stream_gaps=%d\n",
+		r.succeeded, r.failed, r.refunded, r.chargeMismatch, r.jobsLeft, r.conflicts, r.submitPerSecond, r.settlePerSecond, r.serverRSSMB, r.sandboxRSSMB, r.redeliveries, r.totalsMismatch,
 		r.partnerGifts, r.partnerEvents, r.webhookFailedFirst, r.webhookBadSignatures, r.streamGaps)
 	fmt.Fprintf(w, "chaos: donations=%d acknowledged=%d lost=%d double_charged=%d double_refunded=%d unsettled=%d amount_mismatch_cents=%d email_mismatch=%d webhooks_lost=%d webhooks_duplicated_ids=%d server_kills=%d db_restarts=%d seconds=%d\n",
 		r.donations, r.acknowledged, r.lost, r.doubleCharged, r.doubleRefunded, r.unsettled, r.amountMismatchCents, r.emailMismatch,
@@ -270,6 +271,7 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 		res.serverRSSMB = peakRSSMB(r.server.Cmd.Process.Pid)
 	}
 	r.serverMu.Unlock()
+	res.sandboxRSSMB = peakRSSMB(r.sandbox.Cmd.Process.Pid)
 	return res, nil
 }
 

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"crypto/sha256"
 	"net/url"
 	"slices"
 	"sort"
@@ -163,11 +164,14 @@ func (f form) metadata() (set map[string]string, clear bool, err *stripeError) {
 	return set, clear, nil
 }
 
-// applyMetadata applies what metadata() read to m.
+// applyMetadata returns m with what metadata() read applied, as a new map: an object's
+// metadata map is never changed in place, so the charges and the ledger made from an intent
+// share its map instead of copying it.
 func applyMetadata(m map[string]string, set map[string]string, clear bool) map[string]string {
-	if m == nil || clear {
-		m = map[string]string{}
+	if clear {
+		m = nil
 	}
+	m = cloneMap(m)
 	for k, v := range set {
 		if v == "" {
 			delete(m, k)
@@ -178,21 +182,10 @@ func applyMetadata(m map[string]string, set map[string]string, clear bool) map[s
 	return m
 }
 
-// sameParams reports whether two requests sent the same parameters, whatever their order.
-func sameParams(a, b url.Values) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, av := range a {
-		bv, ok := b[k]
-		if !ok || len(av) != len(bv) {
-			return false
-		}
-		for i := range av {
-			if av[i] != bv[i] {
-				return false
-			}
-		}
-	}
-	return true
+// paramsDigest identifies a request's parameters, whatever their order, in 32 bytes: an
+// idempotency key keeps it instead of the parameters, which at an event's millions of keys
+// would be most of the sandbox's memory. Encode sorts by name and escapes, so two requests
+// have the same digest only if they sent the same parameters.
+func paramsDigest(v url.Values) [sha256.Size]byte {
+	return sha256.Sum256([]byte(v.Encode()))
 }

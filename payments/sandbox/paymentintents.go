@@ -179,7 +179,7 @@ func (c *call) createIntent() (any, *stripeError) {
 		ID:                        id,
 		Object:                    "payment_intent",
 		Amount:                    amount,
-		AmountDetails:             map[string]any{"tip": map[string]any{}},
+		AmountDetails:             intentAmountDetails,
 		CaptureMethod:             "automatic",
 		ClientSecret:              id + "_secret_" + newID("", 25),
 		ConfirmationMethod:        confirmationMethod,
@@ -187,7 +187,7 @@ func (c *call) createIntent() (any, *stripeError) {
 		Currency:                  currency,
 		Description:               optional(p.str("description")),
 		Metadata:                  applyMetadata(nil, md, clear),
-		PaymentMethodOptions:      cardOptions(),
+		PaymentMethodOptions:      cardOptions,
 		PaymentMethodTypes:        types,
 		ReceiptEmail:              optional(p.str("receipt_email")),
 		SetupFutureUsage:          optional(p.str("setup_future_usage")),
@@ -463,7 +463,7 @@ func (c *call) succeed(pi *paymentIntent, pm *paymentMethod) {
 		cusID = *pi.Customer
 	}
 	c.s.ledger = append(c.s.ledger, Charge{ID: ch.ID, PaymentIntent: pi.ID, Customer: cusID, Currency: pi.Currency,
-		Amount: pi.Amount, Metadata: cloneMap(pi.Metadata), Created: ch.Created})
+		Amount: pi.Amount, Metadata: pi.Metadata, Created: ch.Created})
 	pi.Status = "succeeded"
 	pi.AmountReceived = pi.Amount
 	pi.LatestCharge = &ch.ID
@@ -486,7 +486,7 @@ func (c *call) newCharge(pi *paymentIntent, pm *paymentMethod) *charge {
 		Currency:      pi.Currency,
 		Customer:      pi.Customer,
 		Description:   pi.Description,
-		Metadata:      cloneMap(pi.Metadata),
+		Metadata:      pi.Metadata, // never changed in place (applyMetadata)
 		PaymentIntent: &pi.ID,
 		PaymentMethod: &pm.ID,
 		PaymentMethodDetails: chargeMethodDetails{Type: "card", Card: chargeCard{

@@ -413,6 +413,26 @@ func TestLedgerEndpoint(t *testing.T) {
 	if one.Count != 1 || one.TotalAmount != 2500 {
 		t.Errorf("ledger of one intent = %+v", one)
 	}
+
+	// The ledger and the charge share the intent's metadata map: changing the intent's
+	// metadata afterwards must change neither (Stripe copies it when the charge is made).
+	up := &stripe.PaymentIntentParams{}
+	up.AddMetadata("donation_id", "changed")
+	up.AddMetadata("extra", "x")
+	if _, err := b.api.PaymentIntents.Update(one.Data[0].PaymentIntent, up); err != nil {
+		t.Fatalf("update metadata: %v", err)
+	}
+	getJSON(t, b.ts, "/_sandbox/charges?payment_intent="+one.Data[0].PaymentIntent, &one)
+	ch, err := b.api.Charges.Get(one.Data[0].ID, nil)
+	if err != nil {
+		t.Fatalf("get charge: %v", err)
+	}
+	if got := one.Data[0].Metadata; got["donation_id"] != "db" || len(got) != 1 {
+		t.Errorf("ledger metadata after the intent's update = %v, want the charge's own", got)
+	}
+	if ch.Metadata["donation_id"] != "db" || len(ch.Metadata) != 1 {
+		t.Errorf("charge metadata after the intent's update = %v, want the charge's own", ch.Metadata)
+	}
 }
 
 func TestCustomerDefaultCardAndConfirmedSetup(t *testing.T) {

@@ -58,7 +58,7 @@ func (c *call) createSetupIntent() (any, *stripeError) {
 		Created:              c.now,
 		Description:          optional(p.str("description")),
 		Metadata:             applyMetadata(nil, md, clear),
-		PaymentMethodOptions: cardOptions(),
+		PaymentMethodOptions: cardOptions,
 		PaymentMethodTypes:   types,
 		Status:               "requires_payment_method",
 		Usage:                usage,
