@@ -116,11 +116,11 @@ func (db *DB) UpdateCharity(ctx context.Context, actor *giveathon.User, id strin
 	return updated, nil
 }
 
-// auditCursor is an audit line's keyset position, newest first.
-type auditCursor struct {
-	CreatedAt time.Time `json:"t"`
-	ID        string    `json:"i"`
-}
+// sqlAuditPage is a page of the audit log (pageAfter).
+const sqlAuditPage = `SELECT id::text, coalesce(actor_id::text, ''), actor_email, action, object_type, object_id,
+	before, after, created_at FROM admin_audit_log
+	WHERE (created_at, id) < ($1, $2::uuid)
+	ORDER BY created_at DESC, id DESC LIMIT $3`
 
 // FindAdminActions returns a page of the audit log, newest first, with cursors and the count.
 func (db *DB) FindAdminActions(ctx context.Context, p giveathon.Page) ([]*giveathon.AdminAction, []string, int, error) {
@@ -128,8 +128,8 @@ func (db *DB) FindAdminActions(ctx context.Context, p giveathon.Page) ([]*giveat
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	var after auditCursor
-	if err := decodeKeyset(page.After, &after.ID, &after); err != nil {
+	after, err := pageAfter(page.After)
+	if err != nil {
 		return nil, nil, 0, err
 	}
 	var list []*giveathon.AdminAction
@@ -138,10 +138,7 @@ func (db *DB) FindAdminActions(ctx context.Context, p giveathon.Page) ([]*giveat
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM admin_audit_log`).Scan(&total); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id::text, coalesce(actor_id::text, ''), actor_email, action, object_type, object_id,
-			before, after, created_at FROM admin_audit_log
-			WHERE $1::timestamptz IS NULL OR (created_at, id) < ($1, $2::uuid)
-			ORDER BY created_at DESC, id DESC LIMIT $3`, nullTime(after.CreatedAt), nullUUID(after.ID), page.First+1)
+		rows, err := tx.Query(ctx, sqlAuditPage, after.CreatedAt, after.ID, page.First+1)
 		if err != nil {
 			return err
 		}
@@ -164,23 +161,9 @@ func (db *DB) FindAdminActions(ctx context.Context, p giveathon.Page) ([]*giveat
 	}
 	cursors := make([]string, len(list))
 	for i, a := range list {
-		cursors[i] = encodeCursor(auditCursor{CreatedAt: a.CreatedAt, ID: a.ID})
+		cursors[i] = keysetCursor(a.CreatedAt, a.ID)
 	}
 	return list, cursors, total, nil
-}
-
-// decodeKeyset decodes a (created_at, id) cursor into v, whose id is at *id; "" leaves v zero.
-func decodeKeyset(cursor string, id *string, v any) error {
-	if cursor == "" {
-		return nil
-	}
-	if err := decodeCursor(cursor, v); err != nil {
-		return err
-	}
-	if _, err := uuid.Parse(*id); err != nil {
-		return giveathon.Invalid("after", "after is not a cursor this list gave out")
-	}
-	return nil
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -188,13 +171,6 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
-}
-
-func nullUUID(id string) *string {
-	if id == "" {
-		return nil
-	}
-	return &id
 }
 
 // adminDonationsWhere returns the SQL condition on donations d joined with users u that the
@@ -246,8 +222,8 @@ func (db *DB) FindAdminDonations(ctx context.Context, f giveathon.AdminDonationF
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	var after donationCursor
-	if err := decodeKeyset(page.After, &after.ID, &after); err != nil {
+	after, err := pageAfter(page.After)
+	if err != nil {
 		return nil, nil, 0, err
 	}
 	var list []*giveathon.AdminDonation
@@ -258,14 +234,7 @@ func (db *DB) FindAdminDonations(ctx context.Context, f giveathon.AdminDonationF
 			return err
 		}
 		n := len(args)
-		tail := fmt.Sprintf(`ORDER BY d.created_at DESC, d.id DESC LIMIT $%d`, n+1)
-		pageArgs := append(args[:n:n], page.First+1)
-		if !after.CreatedAt.IsZero() {
-			tail = fmt.Sprintf(`AND (d.created_at, d.id) < ($%d, $%d::uuid) `, n+2, n+3) + tail
-			pageArgs = append(pageArgs, after.CreatedAt, after.ID)
-		}
-		rows, err := tx.Query(ctx, `SELECT `+donationColumnsOf("d.")+`, u.email, u.name FROM donations d JOIN users u ON u.id = d.user_id
-			WHERE `+where+` `+tail, pageArgs...)
+		rows, err := tx.Query(ctx, adminDonationsPage(where, n), append(args[:n:n], after.CreatedAt, after.ID, page.First+1)...)
 		if err != nil {
 			return err
 		}
@@ -282,9 +251,16 @@ func (db *DB) FindAdminDonations(ctx context.Context, f giveathon.AdminDonationF
 	}
 	cursors := make([]string, len(list))
 	for i, d := range list {
-		cursors[i] = encodeCursor(donationCursor{CreatedAt: d.CreatedAt, ID: d.ID})
+		cursors[i] = keysetCursor(d.CreatedAt, d.ID)
 	}
 	return list, cursors, total, nil
+}
+
+// adminDonationsPage is a page of the console's donations (pageAfter) that meet where, whose
+// n arguments come first.
+func adminDonationsPage(where string, n int) string {
+	return `SELECT ` + donationColumnsOf("d.") + `, u.email, u.name FROM donations d JOIN users u ON u.id = d.user_id
+		WHERE ` + where + fmt.Sprintf(` AND (d.created_at, d.id) < ($%d, $%d::uuid) ORDER BY d.created_at DESC, d.id DESC LIMIT $%d`, n+1, n+2, n+3)
 }
 
 var _ giveathon.AdminService = (*DB)(nil)

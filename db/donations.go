@@ -229,12 +229,6 @@ func (db *DB) donorOf(ctx context.Context, userID, id string) (string, error) {
 	return userID, oneRow(err, "donation", "find the donor of donation "+id)
 }
 
-// donationCursor is a donation's keyset position in newest-first order.
-type donationCursor struct {
-	CreatedAt time.Time `json:"t"`
-	ID        string    `json:"i"`
-}
-
 // FindDonations returns a page of a donor's donations, newest first, by (created_at, id), so
 // donations made while a donor pages through appear before the first page and never shift
 // the pages after it.
@@ -247,14 +241,9 @@ func (db *DB) FindDonations(ctx context.Context, f giveathon.DonationFilter) ([]
 	if f.Status != nil {
 		status = string(*f.Status)
 	}
-	var after donationCursor
-	if page.After != "" {
-		if err := decodeCursor(page.After, &after); err != nil {
-			return nil, nil, 0, err
-		}
-		if _, err := uuid.Parse(after.ID); err != nil || after.CreatedAt.IsZero() {
-			return nil, nil, 0, giveathon.Invalid("after", "after is not a cursor this list gave out")
-		}
+	after, err := pageAfter(page.After)
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	var list []*giveathon.Donation
 	var total int
@@ -262,13 +251,7 @@ func (db *DB) FindDonations(ctx context.Context, f giveathon.DonationFilter) ([]
 		if err := tx.QueryRow(ctx, sqlHistoryCount, f.UserID, status).Scan(&total); err != nil {
 			return err
 		}
-		var rows pgx.Rows
-		var err error
-		if page.After == "" {
-			rows, err = tx.Query(ctx, sqlHistoryFirst, f.UserID, status, page.First+1)
-		} else {
-			rows, err = tx.Query(ctx, sqlHistoryAfter, f.UserID, status, after.CreatedAt, after.ID, page.First+1)
-		}
+		rows, err := tx.Query(ctx, sqlHistory, f.UserID, status, after.CreatedAt, after.ID, page.First+1)
 		if err != nil {
 			return err
 		}
@@ -280,22 +263,17 @@ func (db *DB) FindDonations(ctx context.Context, f giveathon.DonationFilter) ([]
 	}
 	cursors := make([]string, len(list))
 	for i, d := range list {
-		cursors[i] = encodeCursor(donationCursor{CreatedAt: d.CreatedAt, ID: d.ID})
+		cursors[i] = keysetCursor(d.CreatedAt, d.ID)
 	}
 	return list, cursors, total, nil
 }
 
-// A donor's history: the count, the first page, and a page after a cursor.
+// A donor's history: the count, and a page (pageAfter).
 const sqlHistoryCount = `SELECT count(*) FROM donations WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)`
 
-var (
-	sqlHistoryFirst = `SELECT ` + donationColumns + ` FROM donations
-		WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)
-		ORDER BY created_at DESC, id DESC LIMIT $3`
-	sqlHistoryAfter = `SELECT ` + donationColumns + ` FROM donations
-		WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) AND (created_at, id) < ($3, $4::uuid)
-		ORDER BY created_at DESC, id DESC LIMIT $5`
-)
+var sqlHistory = `SELECT ` + donationColumns + ` FROM donations
+	WHERE user_id = $1 AND ($2::text IS NULL OR status = $2) AND (created_at, id) < ($3, $4::uuid)
+	ORDER BY created_at DESC, id DESC LIMIT $5`
 
 const sqlPaymentAttempts = `SELECT id::text, donation_id::text, attempt_no, provider_request_key, status,
 	coalesce(error_code, ''), coalesce(error_message, ''), started_at, finished_at

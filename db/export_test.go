@@ -28,8 +28,7 @@ var HotStatements = []HotStatement{
 	}},
 	{"donation by id", sqlFindDonation, func(k Keys) []any { return []any{k.UserID, k.DonationID} }},
 	{"history: count", sqlHistoryCount, func(k Keys) []any { return []any{k.UserID, nil} }},
-	{"history: first page", sqlHistoryFirst, func(k Keys) []any { return []any{k.UserID, nil, 21} }},
-	{"history: next page", sqlHistoryAfter, func(k Keys) []any { return []any{k.UserID, nil, time.Now(), k.DonationID, 21} }},
+	{"history: a page", sqlHistory, func(k Keys) []any { return []any{k.UserID, nil, time.Now(), k.DonationID, 21} }},
 	{"charge: context", sqlChargeContext, func(k Keys) []any { return []any{k.UserID, k.DonationID} }},
 	{"charge: claim (the move to PROCESSING, the attempt, the context)", sqlClaimCharge, func(k Keys) []any {
 		return []any{k.UserID, k.DonationID, string(giveathon.StatusProcessing), []string{string(giveathon.StatusPending)}, "donation-x-a",
@@ -49,6 +48,18 @@ var HotStatements = []HotStatement{
 	}},
 	{"deletion: cards", sqlEraseCards, func(k Keys) []any { return []any{k.UserID} }},
 	{"deletion: donations", sqlEraseDonations, func(k Keys) []any { return []any{k.UserID} }},
+}
+
+// PageStatements lists the statements of the lists paged newest first by (created_at, id), with
+// the arguments of a page after a cursor (pageAfter): each must start its index scan at the
+// cursor, not read the list from its start.
+var PageStatements = []HotStatement{
+	{"a donor's history", sqlHistory, func(k Keys) []any { return []any{k.UserID, nil, time.Now(), k.DonationID, 21} }},
+	{"the audit log", sqlAuditPage, func(k Keys) []any { return []any{time.Now(), k.DonationID, 21} }},
+	{"the partners", sqlPartnersPage, func(k Keys) []any { return []any{time.Now(), k.DonationID, 21} }},
+	{"a partner's gifts", sqlPartnerGiftsPage, func(k Keys) []any { return []any{k.UserID, time.Now(), k.DonationID, nil, nil, 21} }},
+	{"the console's donations", adminDonationsPage("true", 0), func(k Keys) []any { return []any{time.Now(), k.DonationID, 21} }},
+	{"an endpoint's deliveries", sqlDeliveriesPage, func(k Keys) []any { return []any{k.CharityID, k.UserID, time.Now(), k.DonationID, 21} }},
 }
 
 // ReconcilerStatements lists the reconciler's statements, which look across donors (every

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/giveathon/giveathon"
 	"github.com/google/uuid"
@@ -71,6 +70,13 @@ func (db *DB) FindPartnerDonation(ctx context.Context, partnerID, id string) (*g
 	return p, oneRow(err, "donation", "find a partner's donation")
 }
 
+// sqlPartnerGiftsPage is a page of a partner's gifts (pageAfter).
+var sqlPartnerGiftsPage = `SELECT ` + sqlPartnerDonationColumns + `
+	FROM donations d JOIN users u ON u.id = d.user_id
+	WHERE d.partner_id = $1 AND (d.created_at, d.id) < ($2, $3::uuid)
+		AND ($4::text IS NULL OR d.status = $4) AND ($5::text IS NULL OR d.partner_reference = $5)
+	ORDER BY d.created_at DESC, d.id DESC LIMIT $6`
+
 // FindPartnerDonations returns a page of the partner's gifts, newest first by (created_at, id),
 // from donations_partner_created_idx, with their cursors.
 func (db *DB) FindPartnerDonations(ctx context.Context, f giveathon.PartnerDonationFilter) ([]*giveathon.PartnerDonation, []string, error) {
@@ -86,20 +92,11 @@ func (db *DB) FindPartnerDonations(ctx context.Context, f giveathon.PartnerDonat
 	if f.PartnerReference != nil {
 		reference = *f.PartnerReference
 	}
-	after := donationCursor{CreatedAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ID: uuid.Max.String()}
-	if page.After != "" {
-		if err := decodeCursor(page.After, &after); err != nil {
-			return nil, nil, err
-		}
-		if _, err := uuid.Parse(after.ID); err != nil || after.CreatedAt.IsZero() {
-			return nil, nil, giveathon.Invalid("after", "after is not a cursor this list gave out")
-		}
+	after, err := pageAfter(page.After)
+	if err != nil {
+		return nil, nil, err
 	}
-	rows, err := db.Pool.Query(ctx, `SELECT `+sqlPartnerDonationColumns+`
-		FROM donations d JOIN users u ON u.id = d.user_id
-		WHERE d.partner_id = $1 AND (d.created_at, d.id) < ($2, $3::uuid)
-			AND ($4::text IS NULL OR d.status = $4) AND ($5::text IS NULL OR d.partner_reference = $5)
-		ORDER BY d.created_at DESC, d.id DESC LIMIT $6`, f.PartnerID, after.CreatedAt, after.ID, status, reference, page.First+1)
+	rows, err := db.Pool.Query(ctx, sqlPartnerGiftsPage, f.PartnerID, after.CreatedAt, after.ID, status, reference, page.First+1)
 	if err != nil {
 		return nil, nil, fmt.Errorf("find a partner's donations: %w", err)
 	}
@@ -109,7 +106,7 @@ func (db *DB) FindPartnerDonations(ctx context.Context, f giveathon.PartnerDonat
 	}
 	cursors := make([]string, len(list))
 	for i, p := range list {
-		cursors[i] = encodeCursor(donationCursor{CreatedAt: p.CreatedAt, ID: p.ID})
+		cursors[i] = keysetCursor(p.CreatedAt, p.ID)
 	}
 	return list, cursors, nil
 }

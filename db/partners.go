@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/giveathon/giveathon"
 	"github.com/google/uuid"
@@ -59,11 +58,10 @@ func (db *DB) CreatePartner(ctx context.Context, actor *giveathon.User, p *givea
 	return created, nil
 }
 
-// partnerCursor is a partner's keyset position, newest first.
-type partnerCursor struct {
-	CreatedAt time.Time `json:"t"`
-	ID        string    `json:"i"`
-}
+// sqlPartnersPage is a page of the partners (pageAfter).
+var sqlPartnersPage = `SELECT ` + partnerColumns + ` FROM partners p
+	WHERE (p.created_at, p.id) < ($1, $2::uuid)
+	ORDER BY p.created_at DESC, p.id DESC LIMIT $3`
 
 // FindPartners returns a page of partners, newest first, with each one's cursor.
 func (db *DB) FindPartners(ctx context.Context, p giveathon.Page) ([]*giveathon.Partner, []string, error) {
@@ -71,15 +69,13 @@ func (db *DB) FindPartners(ctx context.Context, p giveathon.Page) ([]*giveathon.
 	if err != nil {
 		return nil, nil, err
 	}
-	var after partnerCursor
-	if err := decodeKeyset(page.After, &after.ID, &after); err != nil {
+	after, err := pageAfter(page.After)
+	if err != nil {
 		return nil, nil, err
 	}
 	var list []*giveathon.Partner
 	err = db.Retry(ctx, func(ctx context.Context) error {
-		rows, err := db.Pool.Query(ctx, `SELECT `+partnerColumns+` FROM partners p
-			WHERE $1::timestamptz IS NULL OR (p.created_at, p.id) < ($1, $2::uuid)
-			ORDER BY p.created_at DESC, p.id DESC LIMIT $3`, nullTime(after.CreatedAt), nullUUID(after.ID), page.First+1)
+		rows, err := db.Pool.Query(ctx, sqlPartnersPage, after.CreatedAt, after.ID, page.First+1)
 		if err != nil {
 			return err
 		}
@@ -91,7 +87,7 @@ func (db *DB) FindPartners(ctx context.Context, p giveathon.Page) ([]*giveathon.
 	}
 	cursors := make([]string, len(list))
 	for i, p := range list {
-		cursors[i] = encodeCursor(partnerCursor{CreatedAt: p.CreatedAt, ID: p.ID})
+		cursors[i] = keysetCursor(p.CreatedAt, p.ID)
 	}
 	return list, cursors, nil
 }

@@ -255,11 +255,10 @@ func (db *DB) WebhookContact(ctx context.Context, partnerID string) (name string
 	return name, email, oneRow(err, "partner", "find partner "+partnerID)
 }
 
-// deliveryCursor is a delivery's keyset position, newest first.
-type deliveryCursor struct {
-	CreatedAt time.Time `json:"t"`
-	ID        string    `json:"i"`
-}
+// sqlDeliveriesPage is a page of an endpoint's deliveries (pageAfter).
+var sqlDeliveriesPage = `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d JOIN partner_events ev ON ev.id = d.event_id
+	WHERE d.endpoint_id = $1 AND d.partner_id = $2 AND (d.created_at, d.id) < ($3, $4::uuid)
+	ORDER BY d.created_at DESC, d.id DESC LIMIT $5`
 
 // FindWebhookDeliveries returns a page of the deliveries of one of a partner's endpoints,
 // newest first, with their tries, and their cursors. Another partner's endpoint is ENOTFOUND.
@@ -268,8 +267,8 @@ func (db *DB) FindWebhookDeliveries(ctx context.Context, partnerID, endpointID s
 	if err != nil {
 		return nil, nil, err
 	}
-	var after deliveryCursor
-	if err := decodeKeyset(page.After, &after.ID, &after); err != nil {
+	after, err := pageAfter(page.After)
+	if err != nil {
 		return nil, nil, err
 	}
 	if _, err := db.FindWebhookEndpoint(ctx, partnerID, endpointID); err != nil {
@@ -277,9 +276,7 @@ func (db *DB) FindWebhookDeliveries(ctx context.Context, partnerID, endpointID s
 	}
 	var list []*giveathon.WebhookDelivery
 	err = db.InTxAt(ctx, pgx.RepeatableRead, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d JOIN partner_events ev ON ev.id = d.event_id
-			WHERE d.endpoint_id = $1 AND d.partner_id = $2 AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4::uuid))
-			ORDER BY d.created_at DESC, d.id DESC LIMIT $5`, endpointID, partnerID, nullTime(after.CreatedAt), nullUUID(after.ID), page.First+1)
+		rows, err := tx.Query(ctx, sqlDeliveriesPage, endpointID, partnerID, after.CreatedAt, after.ID, page.First+1)
 		if err != nil {
 			return err
 		}
@@ -293,7 +290,7 @@ func (db *DB) FindWebhookDeliveries(ctx context.Context, partnerID, endpointID s
 	}
 	cursors := make([]string, len(list))
 	for i, d := range list {
-		cursors[i] = encodeCursor(deliveryCursor{CreatedAt: d.CreatedAt, ID: d.ID})
+		cursors[i] = keysetCursor(d.CreatedAt, d.ID)
 	}
 	return list, cursors, nil
 }
