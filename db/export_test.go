@@ -50,16 +50,28 @@ var HotStatements = []HotStatement{
 	{"deletion: donations", sqlEraseDonations, func(k Keys) []any { return []any{k.UserID} }},
 }
 
-// PageStatements lists the statements of the lists paged newest first by (created_at, id), with
-// the arguments of a page after a cursor (pageAfter): each must start its index scan at the
-// cursor, not read the list from its start.
-var PageStatements = []HotStatement{
-	{"a donor's history", sqlHistory, func(k Keys) []any { return []any{k.UserID, nil, time.Now(), k.DonationID, 21} }},
-	{"the audit log", sqlAuditPage, func(k Keys) []any { return []any{time.Now(), k.DonationID, 21} }},
-	{"the partners", sqlPartnersPage, func(k Keys) []any { return []any{time.Now(), k.DonationID, 21} }},
-	{"a partner's gifts", sqlPartnerGiftsPage, func(k Keys) []any { return []any{k.UserID, time.Now(), k.DonationID, nil, nil, 21} }},
-	{"the console's donations", adminDonationsPage("true", 0), func(k Keys) []any { return []any{time.Now(), k.DonationID, 21} }},
-	{"an endpoint's deliveries", sqlDeliveriesPage, func(k Keys) []any { return []any{k.CharityID, k.UserID, time.Now(), k.DonationID, 21} }},
+// PageStatement is a statement of a list paged newest first by (created_at, id), with the
+// arguments of a page after a cursor (pageAfter) and the column, besides created_at, that its
+// index scan must be bounded by ("": none).
+type PageStatement struct {
+	HotStatement
+	Column string
+}
+
+// PageStatements lists the pages: each must start its index scan at the cursor, not read the
+// list from its start.
+var PageStatements = []PageStatement{
+	{HotStatement{"a donor's history", sqlHistory, func(k Keys) []any { return []any{k.UserID, nil, time.Now(), k.DonationID, 21} }}, "user_id"},
+	{HotStatement{"the audit log", sqlAuditPage, func(k Keys) []any { return []any{time.Now(), k.DonationID, 21} }}, ""},
+	{HotStatement{"the partners", sqlPartnersPage, func(k Keys) []any { return []any{time.Now(), k.DonationID, 21} }}, ""},
+	{HotStatement{"a partner's gifts", sqlPartnerGiftsPage, func(k Keys) []any { return []any{k.UserID, time.Now(), k.DonationID, nil, 21} }}, "partner_id"},
+	{HotStatement{"a partner's gifts with a reference", sqlPartnerGiftsByReference, func(k Keys) []any {
+		return []any{k.UserID, time.Now(), k.DonationID, nil, 21, "order-1"}
+	}}, "partner_reference"},
+	{HotStatement{"the console's donations", adminDonationsPage("true", 0), func(k Keys) []any { return []any{time.Now(), k.DonationID, 21} }}, ""},
+	{HotStatement{"an endpoint's deliveries", sqlDeliveriesPage, func(k Keys) []any {
+		return []any{k.CharityID, k.UserID, time.Now(), k.DonationID, 21}
+	}}, "endpoint_id"},
 }
 
 // ReconcilerStatements lists the reconciler's statements, which look across donors (every

@@ -134,22 +134,14 @@ func TestHotStatementsTouchOnePartition(t *testing.T) {
 // TestPartitioningKeepsExistingData rolls a database back to the unpartitioned tables, fills
 // them as a running event would (donors, cards, donations in every state, attempts, e-mails),
 // and migrates it forward again (16 partitions, then 4): every row comes through, in its donor's
-// partition, and the keys and joins still hold. Then it rolls the last migration back (4
-// partitions become 16 again) and forward, and every row comes through those too.
+// partition, and the keys and joins still hold. Then it rolls back to before the four partitions
+// (4 become 16 again) and forward, and every row comes through those too.
 func TestPartitioningKeepsExistingData(t *testing.T) {
 	t.Parallel()
 	d := testenv.DB(t)
 	ctx := context.Background()
 	m := &db.Migrator{Domain: d.Pool, Jobs: d.Pool}
-	for {
-		line, err := m.Down(ctx)
-		if err != nil {
-			t.Fatalf("roll back to before the partitioning: %v", err)
-		}
-		if strings.Contains(line, "partition_by_donor") {
-			break
-		}
-	}
+	rollBackTo(ctx, t, m, "partition_by_donor")
 	var partitioned bool
 	if err := d.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_partitioned_table pt JOIN pg_class c ON c.oid = pt.partrelid WHERE c.relname = 'donations')`).Scan(&partitioned); err != nil || partitioned {
 		t.Fatalf("donations partitioned after the roll back: %v %v", partitioned, err)
@@ -186,14 +178,26 @@ func TestPartitioningKeepsExistingData(t *testing.T) {
 		t.Fatalf("migrate forward: %v", err)
 	}
 	checkPartitionedRows(t, d, rows, donors, perDonor)
-	if line, err := m.Down(ctx); err != nil || !strings.Contains(line, "four_partitions") {
-		t.Fatalf("roll back the four partitions: %q, %v", line, err)
-	}
+	rollBackTo(ctx, t, m, "four_partitions")
 	checkPartitionCount(t, d, 16)
 	if _, err := m.Up(ctx); err != nil {
 		t.Fatalf("migrate forward again: %v", err)
 	}
 	checkPartitionedRows(t, d, rows, donors, perDonor)
+}
+
+// rollBackTo rolls migrations back, the newest first, until the one whose file names name.
+func rollBackTo(ctx context.Context, t *testing.T, m *db.Migrator, name string) {
+	t.Helper()
+	for {
+		line, err := m.Down(ctx)
+		if err != nil || line == "" {
+			t.Fatalf("roll back to before %s: %q, %v", name, line, err)
+		}
+		if strings.Contains(line, name) {
+			return
+		}
+	}
 }
 
 // partitionedRow is a donation the partitioning test made, with its donor and state.
@@ -336,7 +340,7 @@ func TestPagesStartAtTheirCursor(t *testing.T) {
 			}
 			cond, _ := v["Index Cond"].(string)
 			scans = append(scans, index+": "+cond)
-			if strings.Contains(cond, "created_at") {
+			if strings.Contains(cond, "created_at") && strings.Contains(cond, s.Column) {
 				bounded = append(bounded, index)
 			}
 		})
