@@ -15,6 +15,7 @@ import (
 	"github.com/giveathon/giveathon/jobs"
 	"github.com/giveathon/giveathon/settlement"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // batchEnv is a database with write-combined submits on, the settlement's rules, and River
@@ -62,14 +63,8 @@ func (e *batchEnv) queueTogether(t *testing.T, submits []func() (*giveathon.Subm
 	t.Helper()
 	ctx := context.Background()
 	blocker := testenv.NewDonor(t, e.d)
-	tx, err := e.d.Pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := e.holdDonor(t, blocker.UserID)
 	defer tx.Rollback(ctx) //nolint:errcheck
-	if _, err := tx.Exec(ctx, `SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE`, blocker.UserID); err != nil {
-		t.Fatal(err)
-	}
 	before := e.d.SubmitBatches()
 	blocked := make(chan outcome, 1)
 	go func() {
@@ -96,6 +91,22 @@ func (e *batchEnv) queueTogether(t *testing.T, submits []func() (*giveathon.Subm
 	}
 	wg.Wait()
 	return out, e.d.SubmitBatches() - before - 1
+}
+
+// holdDonor locks the donor's row, as a batch that writes the donor's gifts does, in a
+// transaction the caller ends: batches with the donor's gifts wait for it.
+func (e *batchEnv) holdDonor(t *testing.T, userID string) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := e.d.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID); err != nil {
+		_ = tx.Rollback(ctx)
+		t.Fatal(err)
+	}
+	return tx
 }
 
 func input(don *testenv.Donor, amount int64, key string) giveathon.SubmitDonationInput {
@@ -351,10 +362,50 @@ func TestADonorIdInCapitalsIsQueued(t *testing.T) {
 	e.wantOneRow(t, don.UserID, key)
 }
 
+// TestEqualGiftsInOverlappingBatches: two equal gifts of one donor under new keys, each in a
+// batch of its own, both batches begun while the test holds the donor's row (so both are in
+// flight at once, which the test waits to see): the donor's row lock keeps the duplicate window
+// exact across batches, so one gift is recorded and the other is asked to confirm it.
+func TestEqualGiftsInOverlappingBatches(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	e.d.EnableSubmitBatch(2)
+	ctx := context.Background()
+	don := testenv.NewDonor(t, e.d)
+	tx := e.holdDonor(t, don.UserID)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	before := e.d.SubmitBatches()
+	answers := make(chan outcome, 2)
+	for i := range 2 {
+		go func() {
+			res, err := e.svc.SubmitDonation(ctx, don.UserID, input(don, 4200, uuid.NewString()))
+			answers <- outcome{res, err}
+		}()
+		testenv.Eventually(t, 10*time.Second, 2*time.Millisecond, "a batch to begin", func() bool {
+			return e.d.SubmitBatches() == before+int64(i)+1 && e.d.QueuedSubmits() == 0
+		})
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, b := <-answers, <-answers
+	if a.err != nil || b.err != nil {
+		t.Fatalf("submits: %v, %v", a.err, b.err)
+	}
+	if b.res.Created {
+		a, b = b, a
+	}
+	if !a.res.Created || !b.res.NeedsConfirmation || b.res.DuplicateOf == nil || b.res.DuplicateOf.ID != a.res.Donation.ID {
+		t.Fatalf("answers: %+v and %+v, want one recorded and the other asked to confirm it", a.res, b.res)
+	}
+	if got := e.d.SubmitBatches() - before; got != 2 {
+		t.Fatalf("%d batch transactions, want 2", got)
+	}
+}
+
 // TestEqualGiftsAcrossConcurrentBatches: 5 donors each send 10 equal gifts under new keys at
-// once, written by two flushers in batches that run side by side: the donor's row lock keeps
-// the duplicate window exact across batches, so each donor has one donation and 9 answers
-// asking to confirm it.
+// once, written by two flushers in batches that may run side by side (the test above makes
+// them overlap): each donor has one donation and 9 answers asking to confirm it.
 func TestEqualGiftsAcrossConcurrentBatches(t *testing.T) {
 	t.Parallel()
 	e := setupBatch(t)
