@@ -113,6 +113,21 @@ func (m *Migrator) Down(ctx context.Context) (string, error) {
 	return fmt.Sprintf("giveathon %05d %s", r.Source.Version, baseName(r.Source.Path)), nil
 }
 
+// RollBackTo rolls Giveathon's migrations back, the newest first, down to and including the
+// one whose file name contains name (as "partition_by_donor"): the database is then as it
+// was before that migration. It fails if no applied migration is named so.
+func (m *Migrator) RollBackTo(ctx context.Context, name string) error {
+	for {
+		line, err := m.Down(ctx)
+		if err != nil {
+			return fmt.Errorf("roll back to before %s: %w", name, err)
+		}
+		if strings.Contains(line, name) {
+			return nil
+		}
+	}
+}
+
 // Status lists every migration and whether it is applied.
 func (m *Migrator) Status(ctx context.Context) ([]string, error) {
 	var lines []string

@@ -72,7 +72,7 @@ func (db *DB) FindPartnerDonation(ctx context.Context, partnerID, id string) (*g
 
 // A page of a partner's gifts (pageAfter), and a page of those with one reference ($6). The
 // reference's is a statement of its own, which reads donations_partner_reference_idx: a
-// generic plan cannot drop "$6 IS NULL OR ..." by its argument, and would look for the
+// generic plan cannot drop "$5 IS NULL OR ..." (as it was written) by its argument, and would look for the
 // reference among all the partner's gifts, hundreds of thousands at an event.
 var (
 	sqlPartnerGiftsPage        = partnerGiftsPage("")

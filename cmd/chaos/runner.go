@@ -178,8 +178,9 @@ func (r *runner) startPieces(ctx context.Context) error {
 		"SANDBOX_ADDR=127.0.0.1:"+sbPort, "STRIPE_WEBHOOK_SECRET="+r.secret,
 		"SANDBOX_WEBHOOK_URL=http://127.0.0.1:"+r.apiPort+"/webhooks/stripe",
 		fmt.Sprintf("SANDBOX_SEED=%d", r.o.seed%(1<<62)),
-		// The sandbox keeps every object of the run, about 3 KB a charge: 9 GB at the event's
-		// 3,000,000. Go's default lets the heap grow to twice what is live before collecting.
+		// The sandbox keeps every object of the run, about 3 KB of live heap a charge: 9 GB at
+		// the event's 3,000,000. Go's default lets the heap grow to twice what is live before
+		// it collects (18 GB); this, to one and a half (13.5 GB).
 		"GOGC=50"), filepath.Join(r.dir, "sandbox.log"))
 	if err != nil {
 		return err

@@ -100,8 +100,8 @@ func measure(ctx context.Context, pg *db.Embedded, layout string, donations, don
 	}
 	defer store.Close()
 	if layout == "unpartitioned" {
-		// The migration before the partitioning.
-		if _, err := m.Down(ctx); err != nil {
+		// As before the partitioning (later migrations are rolled back first).
+		if err := m.RollBackTo(ctx, "partition_by_donor"); err != nil {
 			return r, err
 		}
 	}

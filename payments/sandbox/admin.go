@@ -56,7 +56,10 @@ func (s *Server) serveCharges(w http.ResponseWriter, r *http.Request) {
 	totals := map[string]int64{}
 	var total int64
 	s.mu.Lock()
-	data := make([]Charge, 0, len(s.ledger))
+	var data []Charge
+	if pi == "" && cus == "" {
+		data = make([]Charge, 0, len(s.ledger))
+	}
 	for _, c := range s.ledger {
 		if (pi != "" && c.PaymentIntent != pi) || (cus != "" && c.Customer != cus) {
 			continue
@@ -80,7 +83,10 @@ func (s *Server) serveCharges(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		_ = enc.Encode(&data[i]) // a Charge always encodes; a write error is the client gone
+		// A Charge always encodes: an error is the client gone (bufio keeps the first one).
+		if err := enc.Encode(&data[i]); err != nil || r.Context().Err() != nil {
+			return
+		}
 	}
 	bw.WriteString("]}")
 	_ = bw.Flush()

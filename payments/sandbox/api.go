@@ -362,15 +362,16 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, reqID string) 
 	}
 	var entry *idemEntry
 	if key != "" {
+		digest := paramsDigest(url.Values(params))
 		s.mu.Lock()
 		prev := s.idem[key]
 		if prev == nil {
-			entry = &idemEntry{method: r.Method, path: r.URL.Path, params: paramsDigest(url.Values(params)), reqID: reqID}
+			entry = &idemEntry{method: r.Method, path: r.URL.Path, params: digest, reqID: reqID}
 			s.idem[key] = entry
 		}
 		s.mu.Unlock()
 		if prev != nil {
-			res := s.replay(prev, key, r.Method, r.URL.Path, params)
+			res := s.replay(prev, key, r.Method, r.URL.Path, digest)
 			s.sleep(latency, r.Context().Done())
 			if fault == FaultTimeoutAfter {
 				status = -1
@@ -404,14 +405,19 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, reqID string) 
 		}
 		events = c.events
 	}
-	if entry != nil {
-		if res.saved() {
-			entry.done, entry.res = true, result{status: res.status, body: packBody(res.body), header: res.header}
-		} else {
-			delete(s.idem, key)
-		}
+	save := entry != nil && res.saved()
+	if entry != nil && !save {
+		delete(s.idem, key)
 	}
 	s.mu.Unlock()
+	if save {
+		// Compressed outside the state lock, which every request waits on; until it is saved a
+		// retry with the key meets the 409 of a request in flight, as during the execution.
+		packed := result{status: res.status, body: packBody(res.body), header: res.header}
+		s.mu.Lock()
+		entry.done, entry.res = true, packed
+		s.mu.Unlock()
+	}
 
 	s.dispatch(events)
 	if fault == FaultTimeoutAfter {
@@ -425,11 +431,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, reqID string) 
 
 // replay answers a request whose idempotency key was seen before: the saved answer, or an
 // error when the first request is still executing or had other parameters.
-func (s *Server) replay(prev *idemEntry, key, method, path string, params form) result {
+func (s *Server) replay(prev *idemEntry, key, method, path string, digest [sha256.Size]byte) result {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	done, saved, reqID := prev.done, prev.res, prev.reqID
+	same := prev.method == method && prev.path == path && prev.params == digest
+	s.mu.Unlock()
 	switch {
-	case !prev.done:
+	case !done:
 		e := &stripeError{
 			status: http.StatusConflict,
 			Type:   typeIdempotency,
@@ -438,7 +446,7 @@ func (s *Server) replay(prev *idemEntry, key, method, path string, params form) 
 				"Please try again later.",
 		}
 		return errorResult(e)
-	case prev.method != method || prev.path != path || prev.params != paramsDigest(url.Values(params)):
+	case !same:
 		e := &stripeError{
 			status: http.StatusBadRequest,
 			Type:   typeIdempotency,
@@ -447,13 +455,13 @@ func (s *Server) replay(prev *idemEntry, key, method, path string, params form) 
 		}
 		return errorResult(e)
 	}
-	h := prev.res.header.Clone()
+	h := saved.header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
 	h.Set("Idempotent-Replayed", "true")
-	h.Set("Original-Request", prev.reqID)
-	return result{status: prev.res.status, body: unpackBody(prev.res.body), header: h}
+	h.Set("Original-Request", reqID)
+	return result{status: saved.status, body: unpackBody(saved.body), header: h}
 }
 
 // render answers obj as JSON, expanded as the request asked.

@@ -341,6 +341,10 @@ type charge struct {
 	PaymentMethodDetails chargeMethodDetails `json:"payment_method_details"`
 	Refunded             bool                `json:"refunded"`
 	Status               string              `json:"status"`
+
+	// inLedger is 1 + the charge's index in the ledger (0: a failed charge, not in it), so
+	// that a refund or a dispute finds its ledger line without reading the ledger.
+	inLedger int
 }
 
 // list is Stripe's list object.

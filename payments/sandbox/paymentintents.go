@@ -462,6 +462,7 @@ func (c *call) succeed(pi *paymentIntent, pm *paymentMethod) {
 	if pi.Customer != nil {
 		cusID = *pi.Customer
 	}
+	ch.inLedger = len(c.s.ledger) + 1
 	c.s.ledger = append(c.s.ledger, Charge{ID: ch.ID, PaymentIntent: pi.ID, Customer: cusID, Currency: pi.Currency,
 		Amount: pi.Amount, Metadata: pi.Metadata, Created: ch.Created})
 	pi.Status = "succeeded"

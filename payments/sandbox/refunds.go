@@ -95,11 +95,9 @@ func (c *call) createRefund() (any, *stripeError) {
 	c.s.refunds[re.ID] = re
 	ch.AmountRefunded += amount
 	ch.Refunded = ch.AmountRefunded == ch.Amount
-	for i := range c.s.ledger {
-		if c.s.ledger[i].ID == ch.ID {
-			c.s.ledger[i].Refunds++
-			c.s.ledger[i].AmountRefunded += amount
-		}
+	if l := c.s.ledgerLine(ch); l != nil {
+		l.Refunds++
+		l.AmountRefunded += amount
 	}
 	c.emit("charge.refunded", ch)
 	c.emit("refund.created", re)
@@ -114,10 +112,8 @@ func (c *call) openDispute(ch *charge) {
 		Reason: "fraudulent", Status: "needs_response", IsChargeRefundable: false}
 	ch.Disputed = true
 	c.s.disputes[d.ID] = d
-	for i := range c.s.ledger {
-		if c.s.ledger[i].ID == ch.ID {
-			c.s.ledger[i].Dispute = d.ID
-		}
+	if l := c.s.ledgerLine(ch); l != nil {
+		l.Dispute = d.ID
 	}
 	c.emit("charge.dispute.created", d)
 }

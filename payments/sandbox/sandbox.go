@@ -181,6 +181,15 @@ func (s *Server) Charges() []Charge {
 	return out
 }
 
+// ledgerLine is a successful charge's line in the ledger (nil for a failed charge). The caller
+// holds s.mu.
+func (s *Server) ledgerLine(ch *charge) *Charge {
+	if ch.inLedger == 0 {
+		return nil
+	}
+	return &s.ledger[ch.inLedger-1]
+}
+
 // Close stops pending webhook deliveries (delayed ones are dropped, retries end) and waits for
 // the sandbox's goroutines. Requests held by a timeout fault are released. The sandbox still
 // answers API requests afterwards, but sends no more webhooks.

@@ -414,6 +414,17 @@ func TestLedgerEndpoint(t *testing.T) {
 		t.Errorf("ledger of one intent = %+v", one)
 	}
 
+	// A refund finds its own line of the ledger, and only that one.
+	if _, err := b.api.Refunds.New(&stripe.RefundParams{Charge: stripe.String(l.Data[1].ID), Amount: stripe.Int64(500)}); err != nil {
+		t.Fatalf("refund: %v", err)
+	}
+	getJSON(t, b.ts, "/_sandbox/charges", &l)
+	for i, c := range l.Data {
+		if want := map[bool]int64{true: 500}[i == 1]; c.AmountRefunded != want || c.Refunds != int(want/500) {
+			t.Errorf("ledger line %d after refunding line 1: %d refunds, %d refunded", i, c.Refunds, c.AmountRefunded)
+		}
+	}
+
 	// The ledger and the charge share the intent's metadata map: changing the intent's
 	// metadata afterwards must change neither (Stripe copies it when the charge is made).
 	up := &stripe.PaymentIntentParams{}
