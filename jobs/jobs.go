@@ -187,14 +187,27 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config) (*Jobs, error) {
 	return j, nil
 }
 
-// Enqueue queues a donation's charge (settlement.Queue) and reports whether it queued one: a
-// charge already queued for the donation is left alone.
-func (j *Jobs) Enqueue(ctx context.Context, userID, donationID string) (bool, error) {
-	res, err := j.Client.Insert(ctx, ChargeDonationArgs{UserID: userID, DonationID: donationID}, j.chargeOpts())
-	if err != nil {
-		return false, fmt.Errorf("queue charge of %s: %w", donationID, err)
+// Enqueue queues the donations' charges in one statement (settlement.Queue) and reports how
+// many it queued: a charge already queued for a donation is left alone.
+func (j *Jobs) Enqueue(ctx context.Context, donations ...*giveathon.Donation) (int, error) {
+	if len(donations) == 0 {
+		return 0, nil
 	}
-	return !res.UniqueSkippedAsDuplicate, nil
+	params := make([]river.InsertManyParams, len(donations))
+	for i, d := range donations {
+		params[i] = river.InsertManyParams{Args: ChargeDonationArgs{UserID: d.UserID, DonationID: d.ID}, InsertOpts: j.chargeOpts()}
+	}
+	res, err := j.Client.InsertMany(ctx, params)
+	if err != nil {
+		return 0, fmt.Errorf("queue %d charges: %w", len(donations), err)
+	}
+	queued := 0
+	for _, r := range res {
+		if !r.UniqueSkippedAsDuplicate {
+			queued++
+		}
+	}
+	return queued, nil
 }
 
 func (j *Jobs) chargeOpts() *river.InsertOpts {

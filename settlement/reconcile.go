@@ -28,11 +28,14 @@ func (s *Service) Reconcile(ctx context.Context) (Report, error) {
 		r.Errors++
 		errs = append(errs, err)
 	}
-	requeue := func(d *giveathon.Donation) {
-		if queued, err := s.Queue.Enqueue(ctx, d.UserID, d.ID); err != nil {
+	// Queued in one statement: when the charges back up (the provider down, or more gifts than
+	// the workers settle), every PENDING gift is stale, and queuing 500 one by one took the
+	// whole run's time (JOB_TIMEOUT), so the checks after it never ran.
+	requeue := func(ds []*giveathon.Donation) {
+		if queued, err := s.Queue.Enqueue(ctx, ds...); err != nil {
 			fail(err)
-		} else if queued {
-			r.Requeued++
+		} else {
+			r.Requeued += queued
 		}
 	}
 
@@ -42,9 +45,7 @@ func (s *Service) Reconcile(ctx context.Context) (Report, error) {
 	if err != nil {
 		return r, err
 	}
-	for _, d := range pending {
-		requeue(d)
-	}
+	requeue(pending)
 
 	// PROCESSING too long: ask the provider; if it has no answer, run the charge again (it
 	// re-reads the PaymentIntent first).
@@ -52,15 +53,17 @@ func (s *Service) Reconcile(ctx context.Context) (Report, error) {
 	if err != nil {
 		return r, err
 	}
+	var again []*giveathon.Donation
 	for _, d := range processing {
 		if settled, err := s.settleFromProvider(ctx, d); err != nil {
 			fail(err)
 		} else if settled {
 			r.Settled++
 		} else {
-			requeue(d)
+			again = append(again, d)
 		}
 	}
+	requeue(again)
 
 	// REQUIRES_ACTION past its time: the donor did not authenticate.
 	waiting, err := s.Store.FindStaleDonations(ctx, giveathon.StatusRequiresAction, s.Config.RequiresActionTimeout, reconcileBatch)

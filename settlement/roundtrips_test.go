@@ -3,7 +3,6 @@ package settlement_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/giveathon/giveathon"
@@ -11,54 +10,7 @@ import (
 	"github.com/giveathon/giveathon/internal/testenv"
 	"github.com/giveathon/giveathon/payments"
 	"github.com/giveathon/giveathon/settlement"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// statements counts the statements a pool sends the database (each a round trip).
-type statements struct {
-	mu   sync.Mutex
-	sent []string
-}
-
-func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sent = append(s.sent, strings.Join(strings.Fields(data.SQL), " "))
-	return ctx
-}
-
-func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-// take returns the statements sent since the last take.
-func (s *statements) take() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sent := s.sent
-	s.sent = nil
-	return sent
-}
-
-// countedDB opens a second pool on the test's database whose statements are counted.
-func countedDB(t *testing.T, url string) (*db.DB, *statements) {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	counter := &statements{}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := pool.Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	counter.take()
-	return db.New(pool), counter
-}
 
 // TestAChargeIsTwoStatements charges a donation whose provider call succeeds at once: the
 // charge worker sends the database two statements, the claim before the call and the finish
@@ -73,7 +25,7 @@ func TestAChargeIsTwoStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(plain.Close)
-	d, counter := countedDB(t, url)
+	d, counter := testenv.CountedDB(t, url)
 	ctx := context.Background()
 	don := testenv.NewDonor(t, plain)
 	dn := don.Donation(t, plain, giveathon.StatusPending, 1234)
@@ -85,7 +37,7 @@ func TestAChargeIsTwoStatements(t *testing.T) {
 	if v := svc.Charge(ctx, dn.UserID, dn.ID, 1, 10); v.Kind != settlement.Done {
 		t.Fatalf("charge: %+v", v)
 	}
-	sent := counter.take()
+	sent := counter.Take()
 	t.Logf("charge, %d statements:\n%s", len(sent), strings.Join(sent, "\n"))
 	if len(sent) != 2 {
 		t.Errorf("a charge decided by its call sent %d statements, want 2 (the claim and the finish)", len(sent))
@@ -104,14 +56,14 @@ func TestAChargeIsTwoStatements(t *testing.T) {
 	if err := svc.HandlePaymentIntentEvent(ctx, "evt_created", "payment_intent.created", &created); err != nil {
 		t.Fatal(err)
 	}
-	if sent := counter.take(); len(sent) != 0 {
+	if sent := counter.Take(); len(sent) != 0 {
 		t.Errorf("payment_intent.created sent %d statements, want none: %v", len(sent), sent)
 	}
 
 	if err := svc.HandlePaymentIntentEvent(ctx, "evt_succeeded", "payment_intent.succeeded", &pi); err != nil {
 		t.Fatal(err)
 	}
-	if sent := counter.take(); len(sent) != 1 {
+	if sent := counter.Take(); len(sent) != 1 {
 		t.Errorf("payment_intent.succeeded about a settled donation sent %d statements, want 1 (the read): %v", len(sent), sent)
 	}
 	if after := read(t, plain, dn.ID, don.CharityID); after.totalCents != 1234 || after.emails[giveathon.EmailReceipt] != 1 {

@@ -49,10 +49,10 @@ type Gateway interface {
 	FindPaymentIntentForDonation(ctx context.Context, customerID, donationID string) (*payments.PaymentIntent, error)
 }
 
-// Queue queues a donation's charge (jobs.Jobs): unique by donation, so queuing one that is
-// queued already does nothing and reports false.
+// Queue queues donations' charges in one statement (jobs.Jobs): unique by donation, so
+// queuing one that is queued already does nothing; it reports how many it queued.
 type Queue interface {
-	Enqueue(ctx context.Context, userID, donationID string) (bool, error)
+	Enqueue(ctx context.Context, donations ...*giveathon.Donation) (int, error)
 }
 
 // Publisher tells subscribers, in every API instance, that a donation or the event's totals

@@ -33,7 +33,7 @@ func (s *Service) SubmitDonation(ctx context.Context, userID string, in giveatho
 	}
 	metrics.Donations.WithLabelValues(string(giveathon.StatusPending)).Inc()
 	if !res.Queued {
-		if _, err := s.Queue.Enqueue(ctx, res.Donation.UserID, res.Donation.ID); err != nil {
+		if _, err := s.Queue.Enqueue(ctx, res.Donation); err != nil {
 			// The donation is recorded and the donor gets their answer: the reconciler queues
 			// it after StalePending.
 			s.Logger.WarnContext(ctx, "queue charge after commit: the reconciler will queue it", "donation", res.Donation.ID, "err", err)

@@ -836,6 +836,6 @@ func freePort(t *testing.T) string {
 // lostQueue loses every charge it is asked to queue.
 type lostQueue struct{}
 
-func (lostQueue) Enqueue(context.Context, string, string) (bool, error) {
-	return false, fmt.Errorf("lost")
+func (lostQueue) Enqueue(context.Context, ...*giveathon.Donation) (int, error) {
+	return 0, fmt.Errorf("lost")
 }
