@@ -140,6 +140,9 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Read now, with the ledger's answer in it: after the 3,000,000 replay's checks, the
+	// machine ran out of memory and the kernel stopped the sandbox, the largest process.
+	res.sandboxRSSMB = peakRSSMB(r.sandbox.Cmd.Process.Pid)
 	perDonation := map[string]int{}
 	refundsOf := map[string]int{}
 	var ledgerSum, succeededSum int64
@@ -271,7 +274,7 @@ func (r *runner) check(ctx context.Context) (*result, error) {
 		res.serverRSSMB = peakRSSMB(r.server.Cmd.Process.Pid)
 	}
 	r.serverMu.Unlock()
-	res.sandboxRSSMB = peakRSSMB(r.sandbox.Cmd.Process.Pid)
+	res.sandboxRSSMB = max(res.sandboxRSSMB, peakRSSMB(r.sandbox.Cmd.Process.Pid))
 	return res, nil
 }
 
