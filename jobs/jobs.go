@@ -193,11 +193,11 @@ func (j *Jobs) Enqueue(ctx context.Context, donations ...*giveathon.Donation) (i
 	if len(donations) == 0 {
 		return 0, nil
 	}
-	params := make([]river.InsertManyParams, len(donations))
+	refs := make([]db.ChargeRef, len(donations))
 	for i, d := range donations {
-		params[i] = river.InsertManyParams{Args: ChargeDonationArgs{UserID: d.UserID, DonationID: d.ID}, InsertOpts: j.chargeOpts()}
+		refs[i] = db.ChargeRef{UserID: d.UserID, DonationID: d.ID}
 	}
-	res, err := j.Client.InsertMany(ctx, params)
+	res, err := j.Client.InsertMany(ctx, j.chargeParams(refs))
 	if err != nil {
 		return 0, fmt.Errorf("queue %d charges: %w", len(donations), err)
 	}
@@ -210,8 +210,14 @@ func (j *Jobs) Enqueue(ctx context.Context, donations ...*giveathon.Donation) (i
 	return queued, nil
 }
 
-func (j *Jobs) chargeOpts() *river.InsertOpts {
-	return &river.InsertOpts{MaxAttempts: j.cfg.ChargeMaxAttempts}
+// chargeParams are the charge jobs of refs, for one InsertMany (Enqueue, EnqueueTx).
+func (j *Jobs) chargeParams(refs []db.ChargeRef) []river.InsertManyParams {
+	opts := &river.InsertOpts{MaxAttempts: j.cfg.ChargeMaxAttempts}
+	params := make([]river.InsertManyParams, len(refs))
+	for i, r := range refs {
+		params[i] = river.InsertManyParams{Args: ChargeDonationArgs{UserID: r.UserID, DonationID: r.DonationID}, InsertOpts: opts}
+	}
+	return params
 }
 
 // Start runs the workers until Stop, and records each job run in the metrics.
@@ -279,11 +285,7 @@ func (b *backoff) NextRetry(job *rivertype.JobRow) time.Time {
 // EnqueueTx queues the charges of donations recorded in tx in one statement (db.ManyEnqueuer),
 // when the jobs share the domain database: a single submit's, or a write-combined batch's.
 func (j *Jobs) EnqueueTx(ctx context.Context, tx pgx.Tx, refs []db.ChargeRef) error {
-	params := make([]river.InsertManyParams, len(refs))
-	for i, r := range refs {
-		params[i] = river.InsertManyParams{Args: ChargeDonationArgs{UserID: r.UserID, DonationID: r.DonationID}, InsertOpts: j.chargeOpts()}
-	}
-	if _, err := j.Client.InsertManyTx(ctx, tx, params); err != nil {
+	if _, err := j.Client.InsertManyTx(ctx, tx, j.chargeParams(refs)); err != nil {
 		return fmt.Errorf("queue %d charges: %w", len(refs), err)
 	}
 	return nil

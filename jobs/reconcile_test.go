@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
-	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/internal/testenv"
 	"github.com/giveathon/giveathon/jobs"
 	"github.com/giveathon/giveathon/settlement"
@@ -24,11 +23,7 @@ func TestReconcilerQueuesABacklogInOneStatement(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := testenv.URL(t)
-	plain, err := db.Open(ctx, url, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(plain.Close)
+	plain := testenv.Open(t, url)
 	don := testenv.NewDonor(t, plain)
 	rows, err := plain.Pool.Query(ctx, `INSERT INTO donations (user_id, charity_id, amount_cents, currency, status, idempotency_key,
 			request_hash, payment_method_id, created_at, updated_at)

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/giveathon/giveathon"
-	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/internal/testenv"
 	"github.com/giveathon/giveathon/payments"
 	"github.com/giveathon/giveathon/settlement"
@@ -20,11 +19,7 @@ import (
 func TestAChargeIsTwoStatements(t *testing.T) {
 	t.Parallel()
 	url := testenv.URL(t)
-	plain, err := db.Open(context.Background(), url, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(plain.Close)
+	plain := testenv.Open(t, url)
 	d, counter := testenv.CountedDB(t, url)
 	ctx := context.Background()
 	don := testenv.NewDonor(t, plain)

@@ -159,7 +159,13 @@ func EmptyURL(t testing.TB) string {
 // DB returns a pool on a fresh, migrated database of the test's own.
 func DB(t testing.TB) *db.DB {
 	t.Helper()
-	d, err := db.Open(context.Background(), URL(t), 20)
+	return Open(t, URL(t))
+}
+
+// Open returns a pool on the database at url (from URL), closed when the test ends.
+func Open(t testing.TB, url string) *db.DB {
+	t.Helper()
+	d, err := db.Open(context.Background(), url, 20)
 	if err != nil {
 		t.Fatalf("testenv: open database: %v", err)
 	}
