@@ -38,6 +38,8 @@ type DB struct {
 	EnqueueTx ManyEnqueuer
 	// batch, when set (EnableSubmitBatch), write-combines submits.
 	batch *submitBatcher
+	// settle, when set (EnableSettleBatch), write-combines the workers' moves.
+	settle *settleBatcher
 	// replica, when set (OpenReplica), serves the reads that tolerate lag.
 	replica *replica
 }
@@ -98,6 +100,9 @@ func New(pool *pgxpool.Pool) *DB {
 func (db *DB) Close() {
 	if db.replica != nil {
 		db.replica.close()
+	}
+	if db.settle != nil {
+		db.settle.pool.Close()
 	}
 	db.Pool.Close()
 }

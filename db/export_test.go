@@ -100,10 +100,24 @@ var ReconcilerStatements = []HotStatement{
 
 // QueuedSubmits is how many submits wait for a flusher.
 func (db *DB) QueuedSubmits() int {
-	db.batch.mu.Lock()
-	defer db.batch.mu.Unlock()
-	return len(db.batch.queue)
+	return db.batch.comb.queued()
 }
 
 // SubmitBatches is how many batch transactions were begun.
 func (db *DB) SubmitBatches() int64 { return db.batch.batches.Load() }
+
+// QueuedMoves is how many moves wait for a settle batch.
+func (db *DB) QueuedMoves() int { return db.settle.moves.queued() }
+
+// SettleBatches is how many settle batch statements were run.
+func (db *DB) SettleBatches() int64 { return db.settle.batches.Load() }
+
+// QueuedClaims is how many charge claims wait for a settle batch.
+func (db *DB) QueuedClaims() int { return db.settle.claims.queued() }
+
+// HoldSettleBatches keeps the settle flushers from starting until release is called (once;
+// later calls do nothing): the claims and moves queued meanwhile are written together.
+func (db *DB) HoldSettleBatches() (release func()) {
+	claims, moves := db.settle.claims.hold(), db.settle.moves.hold()
+	return func() { claims(); moves() }
+}

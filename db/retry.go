@@ -38,6 +38,14 @@ const (
 	connRetryAfter     = 2 * time.Second
 )
 
+// retryTimeout is db.RetryTimeout, or DefaultRetryTimeout when unset.
+func (db *DB) retryTimeout() time.Duration {
+	if db.RetryTimeout <= 0 {
+		return DefaultRetryTimeout
+	}
+	return db.RetryTimeout
+}
+
 // Retry runs fn until it succeeds, fails with an error that is not worth trying again, or
 // ctx's deadline passes; a context without a deadline gets one of db.RetryTimeout (10 s when
 // unset), which also bounds fn's statements. It tries again after a serialization failure
@@ -54,12 +62,8 @@ const (
 // rather than do it twice.
 func (db *DB) Retry(ctx context.Context, fn func(ctx context.Context) error) error {
 	if _, ok := ctx.Deadline(); !ok {
-		timeout := db.RetryTimeout
-		if timeout <= 0 {
-			timeout = DefaultRetryTimeout
-		}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
+		ctx, cancel = context.WithTimeout(ctx, db.retryTimeout())
 		defer cancel()
 	}
 	deadline, _ := ctx.Deadline()

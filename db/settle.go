@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,79 +13,6 @@ import (
 type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
-
-// MoveDonation applies a move as ONE statement: a conditional UPDATE (only from a state the
-// state table lets move into m.To, so of two writers racing only one wins), and with it what
-// the table says reaching m.To writes (settled_at, the event's totals, the outbox row of its
-// e-mail), the end of the payment attempt, and the provider event (the move is made only if
-// the event is new). No status is written here as a literal: each comes from the state table.
-// It returns the donation as it is now and whether this call moved it.
-func (db *DB) MoveDonation(ctx context.Context, m giveathon.Move) (*giveathon.Donation, bool, error) {
-	rule, ok := giveathon.States[m.To]
-	if !ok {
-		return nil, false, fmt.Errorf("move donation %s: %s is not a state a donation moves to", m.DonationID, m.To)
-	}
-	userID, err := db.donorOf(ctx, m.UserID, m.DonationID)
-	if err != nil {
-		return nil, false, err
-	}
-	from := statusStrings(rule.From)
-	var event, eventType, attemptStatus, attemptCode, attemptMessage string
-	attemptNo := 0
-	if m.Event != nil {
-		event, eventType = m.Event.ID, m.Event.Type
-	}
-	if a := m.Attempt; a != nil {
-		attemptNo, attemptStatus, attemptCode, attemptMessage = a.No, a.Status, a.Code, a.Message
-	}
-	d, err := scanDonation(db.QueryRow(ctx, sqlMoveDonation, m.DonationID, string(m.To), m.FailureCode, m.FailureMessage, m.PaymentIntentID, from,
-		rule.RecordsFailure, rule.Settles, int64(rule.Totals), event, eventType,
-		attemptNo, attemptStatus, attemptCode, attemptMessage, rule.Email, userID, rule.PartnerEvent))
-	if err == nil {
-		return d, true, nil
-	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, fmt.Errorf("move donation %s to %s: %w", m.DonationID, m.To, err)
-	}
-	d, err = db.FindDonation(ctx, userID, m.DonationID)
-	return d, false, err
-}
-
-// sqlMoveDonation is MoveDonation's one statement.
-var sqlMoveDonation = `WITH ev AS (
-		INSERT INTO webhook_events (provider_event_id, type, processed_at)
-		SELECT $10, $11, now() WHERE $10 <> ''
-		ON CONFLICT (provider_event_id) DO NOTHING RETURNING 1),
-	attempt AS (
-		UPDATE payment_attempts SET status = $13, error_code = nullif($14, ''),
-			error_message = nullif($15, ''), finished_at = now()
-		WHERE $12 > 0 AND donation_id = $1 AND attempt_no = $12 RETURNING 1),
-	moved AS (
-		UPDATE donations SET status = $2,
-			failure_code = CASE WHEN $7 THEN nullif($3, '') ELSE failure_code END,
-			failure_message = CASE WHEN $7 THEN nullif($4, '') ELSE failure_message END,
-			payment_intent_id = coalesce(payment_intent_id, nullif($5, '')),
-			updated_at = now(),
-			settled_at = CASE WHEN $8 THEN now() ELSE settled_at END
-		WHERE user_id = $17 AND id = $1 AND status = ANY($6::text[]) AND ($10 = '' OR EXISTS (SELECT 1 FROM ev))
-		RETURNING ` + donationColumns + `),
-	counted AS (
-		INSERT INTO event_totals (charity_id, shard, total_cents, donation_count)
-		SELECT charity_id::uuid, floor(random() * 64)::int, $9 * amount_cents, $9
-		FROM moved WHERE $9 <> 0
-		ON CONFLICT (charity_id, shard) DO UPDATE SET
-			total_cents = event_totals.total_cents + excluded.total_cents,
-			donation_count = event_totals.donation_count + excluded.donation_count),
-	mailed AS (
-		INSERT INTO notifications (user_id, donation_id, kind, channel, status)
-		SELECT user_id::uuid, id::uuid, $16, 'email', 'pending' FROM moved WHERE $16 <> ''
-		ON CONFLICT (donation_id, kind) DO NOTHING),
-	partnered AS (
-		INSERT INTO partner_events (partner_id, donation_id, type, data)
-		SELECT m.partner_id::uuid, m.id::uuid, $18, ` + sqlPartnerEventData("m", "c") + `
-		FROM moved m JOIN charities c ON c.id = m.charity_id::uuid
-		WHERE $18 <> '' AND m.partner_id <> ''
-		ON CONFLICT (donation_id, type) WHERE donation_id IS NOT NULL DO NOTHING)
-	SELECT * FROM moved`
 
 // sqlGlobalID is the SQL for the global GraphQL ID of an object of type typ whose UUID is the
 // SQL expression id: base64url, without padding, of "<typ>:<uuid>" (graph/relay.go's globalID).
@@ -162,13 +88,25 @@ func (db *DB) ClaimCharge(ctx context.Context, userID, donationID, keyPrefix str
 	if err != nil {
 		return nil, err
 	}
-	// The state table's PROCESSING writes nothing but the move (TestClaimWritesWhatProcessingDoes).
-	from := statusStrings(giveathon.States[giveathon.StatusProcessing].From)
+	if db.settle != nil {
+		r := &claimReq{ctx: ctx, userID: userID, donationID: donationID, keyPrefix: keyPrefix, done: make(chan struct{})}
+		db.settle.claims.add(r)
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			// The batch may still make the claim: the next run of the job finds it made and
+			// starts the next attempt, as after a lost answer.
+			return nil, unavailable(ctx.Err(), false)
+		}
+		if r.batchErr == nil {
+			if r.c == nil {
+				return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
+			}
+			return r.c, nil
+		}
+	}
 	for round := 0; ; round++ {
-		c := &giveathon.ChargeClaim{}
-		c.Donation, err = scanDonation(db.QueryRow(ctx, sqlClaimCharge, userID, donationID, string(giveathon.StatusProcessing), from,
-			keyPrefix, giveathon.AttemptStarted),
-			&c.ProviderCustomerID, &c.ProviderPaymentMethodID, &c.DonorEmail, &c.DonorName, &c.Moved, &c.AttemptNo, &c.RequestKey)
+		c, err := db.claimOnce(ctx, db, userID, donationID, keyPrefix)
 		if isUniqueViolation(err, "payment_attempts_donation_attempt_key") && round < 5 {
 			continue
 		} else if err != nil {
@@ -177,6 +115,20 @@ func (db *DB) ClaimCharge(ctx context.Context, userID, donationID, keyPrefix str
 		return c, nil
 	}
 }
+
+// claimOnce runs ClaimCharge's single statement once, through q.
+func (db *DB) claimOnce(ctx context.Context, q Querier, userID, donationID, keyPrefix string) (*giveathon.ChargeClaim, error) {
+	c := &giveathon.ChargeClaim{}
+	var err error
+	c.Donation, err = scanDonation(q.QueryRow(ctx, sqlClaimCharge, userID, donationID, string(giveathon.StatusProcessing), claimFrom(),
+		keyPrefix, giveathon.AttemptStarted),
+		&c.ProviderCustomerID, &c.ProviderPaymentMethodID, &c.DonorEmail, &c.DonorName, &c.Moved, &c.AttemptNo, &c.RequestKey)
+	return c, err
+}
+
+// claimFrom are the states a claim moves a donation out of: the state table's PROCESSING,
+// which writes nothing but the move (TestClaimWritesWhatProcessingDoes).
+func claimFrom() []string { return statusStrings(giveathon.States[giveathon.StatusProcessing].From) }
 
 // sqlClaimCharge is ClaimCharge's one statement. The donation as it is now is the moved row,
 // or, when nothing moved, the row as the statement found it. The donor's card is looked up

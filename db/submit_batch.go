@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,17 +20,11 @@ type ManyEnqueuer func(ctx context.Context, tx pgx.Tx, refs []ChargeRef) error
 // MaxSubmitBatch is how many submits one batch transaction writes at most.
 const MaxSubmitBatch = 128
 
-// submitBatcher write-combines submits (DB.EnableSubmitBatch): a submit joins a queue and,
-// when fewer than flushers are writing, starts a flusher; a flusher takes what is queued (up
-// to MaxSubmitBatch), writes it in one transaction, answers each submit, and goes on while
-// the queue is not empty. No timer: a submit that finds a flusher free is written at once, and
-// the submits that arrive while the flushers write make the next batches.
+// submitBatcher write-combines submits (DB.EnableSubmitBatch) through a combiner: the submits
+// that arrive while the flushers write make the next batches, each written in one transaction.
 type submitBatcher struct {
-	db       *DB
-	mu       sync.Mutex
-	queue    []*submitReq
-	running  int
-	flushers int
+	db   *DB
+	comb *combiner[*submitReq]
 	// batches counts the batch transactions begun (a split batch's halves each count).
 	batches atomic.Int64
 }
@@ -52,10 +45,9 @@ type submitReq struct {
 // once (SUBMIT_BATCH). A partner's gift, and a gift naming a charity or card that is no id,
 // still take the single path. Call before the first submit.
 func (db *DB) EnableSubmitBatch(flushers int) {
-	if flushers < 1 {
-		flushers = 1
-	}
-	db.batch = &submitBatcher{db: db, flushers: flushers}
+	b := &submitBatcher{db: db}
+	b.comb = newCombiner(flushers, MaxSubmitBatch, func(r *submitReq) context.Context { return r.ctx }, b.write)
+	db.batch = b
 }
 
 // batchable reports whether a submit may join a batch: not a partner's, and every id an id
@@ -78,16 +70,7 @@ func (b *submitBatcher) submit(ctx context.Context, userID string, in giveathon.
 	// The donor's id as the database spells it: the batch matches the rows it inserted back to
 	// their submits by (donor, key).
 	r := &submitReq{ctx: ctx, userID: uuid.MustParse(userID).String(), in: in, hash: hash, decide: decide, done: make(chan struct{})}
-	b.mu.Lock()
-	b.queue = append(b.queue, r)
-	start := b.running < b.flushers
-	if start {
-		b.running++
-	}
-	b.mu.Unlock()
-	if start {
-		go b.flush()
-	}
+	b.comb.add(r)
 	select {
 	case <-r.done:
 		return r.res, r.err
@@ -98,39 +81,11 @@ func (b *submitBatcher) submit(ctx context.Context, userID string, in giveathon.
 	}
 }
 
-// flush writes batches until the queue is empty.
-func (b *submitBatcher) flush() {
-	for {
-		b.mu.Lock()
-		if len(b.queue) == 0 {
-			b.running--
-			b.mu.Unlock()
-			return
-		}
-		n := min(len(b.queue), MaxSubmitBatch)
-		batch := make([]*submitReq, 0, n)
-		for _, r := range b.queue[:n] {
-			if r.ctx.Err() == nil {
-				batch = append(batch, r)
-			}
-		}
-		b.queue = append(b.queue[:0], b.queue[n:]...)
-		b.mu.Unlock()
-		if len(batch) > 0 {
-			b.write(batch)
-		}
-	}
-}
-
 // write writes a batch and answers its submits. A batch that fails with an error that is no
 // conflict and no lost connection (those InTxAt has already tried again) is split in halves,
 // each written on its own, so one bad row fails alone.
 func (b *submitBatcher) write(batch []*submitReq) {
-	timeout := b.db.RetryTimeout
-	if timeout <= 0 {
-		timeout = DefaultRetryTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), b.db.retryTimeout())
 	defer cancel()
 	b.batches.Add(1)
 	err := b.db.submitBatch(ctx, batch)

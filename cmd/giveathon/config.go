@@ -46,6 +46,7 @@ var settings = []setting{
 	{"REPLICA_MAX_LAG", "5s", "How far behind the primary the replica may be and still serve reads; further behind (or down), it is skipped."},
 	{"DB_ISOLATION", "serializable", "Isolation of Giveathon's multi-statement transactions: serializable keeps the rules that read before they write exact (a submit's 60 s duplicate window, a donor's first card becoming the default) and is what CockroachDB runs; read_committed (PostgreSQL) lets concurrent submits slip past the duplicate window when SUBMIT_BATCH is off. Single statements and sign-up run at read committed either way."},
 	{"SUBMIT_BATCH", "on", "on: submits arriving while others are being written are written together, up to 128 in one transaction (one statement each for the checks, the inserts and the charge jobs); a submit then locks its donor's row and runs at read committed, which keeps the 60 s duplicate window exact at any DB_ISOLATION. off: each submit in its own transaction at DB_ISOLATION. Every server on one database must run the same setting (an off server does not take the donor's lock the batches rely on)."},
+	{"SETTLE_BATCH", "on", "on: the workers' charge claims (PENDING to PROCESSING, the attempt's start) and finishes (the move a charge decides, its attempt's end, the totals, the e-mail's outbox row) that arrive while others are being written go together, up to 128 in one statement, on two connections of their own whose sessions plan the batch as index lookups (PostgreSQL's enable_hashjoin, enable_mergejoin and enable_seqscan off); a batch that fails leaves each claim or move to run on its own. off: one statement per claim and per move. On CockroachDB, which has no such settings, set off (unverified)."},
 	{"DB_RETRY_TIMEOUT", "10s", "How long a request keeps retrying database conflicts (40001, 40P01) and lost connections before it is answered UNAVAILABLE with retryAfter."},
 	{"DB_MAX_CONNS", "0", "Size of each database connection pool of this process (the domain's, the jobs', the replica's). 0: 4 per core (GOMAXPROCS), at least 8: PostgreSQL does no more at once than it has cores for, and each connection is a backend."},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key. Unset: a Stripe sandbox runs in-process on loopback (development only)."},
@@ -139,6 +140,7 @@ type Config struct {
 	DBMaxConns     int32
 	DBIsolation    pgx.TxIsoLevel
 	SubmitBatch    bool
+	SettleBatch    bool
 	DBRetryTimeout time.Duration
 	// GraphQL bounds what one request may ask; serve hands it to the server whole.
 	GraphQL graph.Limits
@@ -216,12 +218,14 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 	default:
 		bad("DB_ISOLATION", "%q is neither serializable nor read_committed", v)
 	}
-	switch v := get("SUBMIT_BATCH"); v {
-	case "on", "off":
-		c.SubmitBatch = v == "on"
-	default:
-		bad("SUBMIT_BATCH", "%q is neither on nor off", v)
+	onOff := func(name string) bool {
+		v := get(name)
+		if v != "on" && v != "off" {
+			bad(name, "%q is neither on nor off", v)
+		}
+		return v == "on"
 	}
+	c.SubmitBatch, c.SettleBatch = onOff("SUBMIT_BATCH"), onOff("SETTLE_BATCH")
 	c.GraphQL = graph.Limits{
 		MaxBodyBytes:              intSetting("MAX_BODY_BYTES", 1024, 64<<20),
 		MaxComplexity:             int(intSetting("GRAPHQL_MAX_COMPLEXITY", 10, 1_000_000)),

@@ -46,6 +46,12 @@ var errUsage = errors.New("usage")
 // keep a batch filling while another commits, on the 2 cores the service is sized for.
 const submitFlushers = 2
 
+// settleFlushers is how many batches of charge claims, and of charge finishes, a process writes
+// at once (SETTLE_BATCH=on): one of each, on connections of their own. A batch's cost grows
+// little with its size, so one flusher makes the largest batches, and it keeps up with 600
+// workers (bench (c)).
+const settleFlushers = 1
+
 const usage = `Giveathon: a GraphQL donation platform for time-boxed charity events.
 
 Usage: giveathon <command> [arguments]
@@ -214,6 +220,12 @@ func openStores(ctx context.Context, cfg *Config, logger *slog.Logger) (*stores,
 	d.Isolation, d.RetryTimeout = cfg.DBIsolation, cfg.DBRetryTimeout
 	if cfg.SubmitBatch {
 		d.EnableSubmitBatch(submitFlushers)
+	}
+	if cfg.SettleBatch {
+		if err := d.EnableSettleBatch(ctx, settleFlushers); err != nil {
+			closeAll()
+			return nil, err
+		}
 	}
 	if cfg.ReplicaURL != "" {
 		if err := d.OpenReplica(ctx, cfg.ReplicaURL, replicaConfig(cfg, logger)); err != nil {
