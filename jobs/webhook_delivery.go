@@ -74,9 +74,12 @@ func (w *WebhookDeliveryWorker) Work(ctx context.Context, job *river.Job[Webhook
 // after a try that failed, and after it rescued the job of a process that died mid-try (whose
 // try may not have been made, or may have been delivered): so the wait follows the tries the
 // delivery recorded, not River's attempts, and a delivery that is done ends at once. Without
-// the record (the database failing), River's attempt stands in for it.
+// the record (the database failing), the wait is the first step's: River's attempts count the
+// database's failures too, which are no tries, and standing in for the tries they put a
+// delivery with one try behind the second step (5 minutes) after a database restart. The
+// next run counts the delivery's own tries again.
 func (w *WebhookDeliveryWorker) NextRetry(job *river.Job[WebhookDeliveryArgs]) time.Time {
-	try := job.Attempt
+	try := 1
 	if w.Sender != nil && w.Sender.DB != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

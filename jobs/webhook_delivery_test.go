@@ -18,6 +18,7 @@ import (
 	"github.com/giveathon/giveathon/internal/testenv"
 	"github.com/giveathon/giveathon/jobs"
 	"github.com/giveathon/giveathon/webhooks"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -337,5 +338,21 @@ func TestWebhookRescuedJobWaitsByTheDeliverysTries(t *testing.T) {
 	}
 	if next := w.NextRetry(job); next.IsZero() || time.Until(next) > time.Second {
 		t.Errorf("a rescued job of a delivered delivery runs at %v, want now", next)
+	}
+}
+
+// TestWebhookJobWaitsTheFirstStepWhenTheDatabaseFails: a job whose run failed on the database
+// (a restart) cannot read the delivery's tries when River asks when to run it again. Its
+// River attempts count the database's failures too, so they are no stand-in for the tries: the
+// job comes back after the first step (5 s), not after the step of its attempt (the fifth
+// attempt's would be 5 hours), and its next run counts the delivery's tries.
+func TestWebhookJobWaitsTheFirstStepWhenTheDatabaseFails(t *testing.T) {
+	t.Parallel()
+	down := testenv.Open(t, testenv.URL(t))
+	down.Close()
+	w := &jobs.WebhookDeliveryWorker{Sender: &webhooks.Sender{DB: down}, Scale: 1}
+	job := &river.Job[jobs.WebhookDeliveryArgs]{JobRow: &rivertype.JobRow{Attempt: 5}, Args: jobs.WebhookDeliveryArgs{DeliveryID: uuid.NewString()}}
+	if wait := time.Until(w.NextRetry(job)); wait < 4*time.Second || wait > 6*time.Second {
+		t.Errorf("a job whose database is down waits %s, want about 5 s", wait)
 	}
 }
