@@ -11,22 +11,46 @@ import (
 // flusher free is written at once, and the requests that arrive while the flushers write make
 // the next batches, so batches grow with the load. Submits (submit_batch.go) and the workers'
 // charge claims and finishes (settle_batch.go) use it.
-type combiner[R any] struct {
+type combiner[R combined] struct {
 	mu       sync.Mutex
 	queue    []R
 	running  int
 	flushers int
 	max      int
-	// ctx is a request's context: a request whose caller left before a flusher took it is
-	// not written.
-	ctx func(R) context.Context
-	// write writes a batch and answers its requests.
+	// write writes a batch and sets each request's answer; the combiner then tells the callers.
 	write func([]R)
 }
 
+// combined is a request a combiner writes: it embeds pending.
+type combined interface{ waiting() *pending }
+
+// pending is what every combined request carries: its caller's context (a request whose caller
+// left before a flusher took it is not written) and done, closed once its batch is written.
+type pending struct {
+	ctx  context.Context
+	done chan struct{}
+}
+
+func (p *pending) waiting() *pending { return p }
+
 // newCombiner returns a combiner writing up to flushers batches of at most max at once.
-func newCombiner[R any](flushers, max int, ctx func(R) context.Context, write func([]R)) *combiner[R] {
-	return &combiner[R]{flushers: max1(flushers), max: max1(max), ctx: ctx, write: write}
+func newCombiner[R combined](flushers, max int, write func([]R)) *combiner[R] {
+	return &combiner[R]{flushers: max1(flushers), max: max1(max), write: write}
+}
+
+// do queues r and waits until its batch is written: r then holds its answer. A caller that
+// leaves first gets EUNAVAILABLE: the batch may still write r, as after a lost answer, and the
+// caller's next try finds it written.
+func (c *combiner[R]) do(ctx context.Context, r R) error {
+	p := r.waiting()
+	p.ctx, p.done = ctx, make(chan struct{})
+	c.add(r)
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return unavailable(ctx.Err(), false)
+	}
 }
 
 func max1(n int) int { return max(n, 1) }
@@ -57,7 +81,7 @@ func (c *combiner[R]) flush() {
 		n := min(len(c.queue), c.max)
 		batch := make([]R, 0, n)
 		for _, r := range c.queue[:n] {
-			if c.ctx(r).Err() == nil {
+			if r.waiting().ctx.Err() == nil {
 				batch = append(batch, r)
 			}
 		}
@@ -66,6 +90,9 @@ func (c *combiner[R]) flush() {
 		c.mu.Unlock()
 		if len(batch) > 0 {
 			c.write(batch)
+			for _, r := range batch {
+				close(r.waiting().done)
+			}
 		}
 	}
 }

@@ -38,7 +38,7 @@ type DB struct {
 	EnqueueTx ManyEnqueuer
 	// batch, when set (EnableSubmitBatch), write-combines submits.
 	batch *submitBatcher
-	// settle, when set (EnableSettleBatch), write-combines the workers' moves.
+	// settle, when set (EnableSettleBatch), write-combines the workers' charge claims and moves.
 	settle *settleBatcher
 	// replica, when set (OpenReplica), serves the reads that tolerate lag.
 	replica *replica

@@ -82,21 +82,19 @@ var sqlChargeContext = `SELECT ` + donationColumnsOf("d.") + `,
 // its attempts so far (whoever made them) with the provider request key keyPrefix+number; it
 // returns the charge context (the donor's and card's provider ids, e-mail and name) with the
 // donation as the claim left it. userID "" looks the donor up first (see FindDonation); two
-// claims racing for an attempt number run again.
+// claims racing for an attempt number run again. With write-combined claims on
+// (EnableSettleBatch), the claim joins a batch, and runs on its own when the batch fails.
 func (db *DB) ClaimCharge(ctx context.Context, userID, donationID, keyPrefix string) (*giveathon.ChargeClaim, error) {
 	userID, err := db.donorOf(ctx, userID, donationID)
 	if err != nil {
 		return nil, err
 	}
 	if db.settle != nil {
-		r := &claimReq{ctx: ctx, userID: userID, donationID: donationID, keyPrefix: keyPrefix, done: make(chan struct{})}
-		db.settle.claims.add(r)
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			// The batch may still make the claim: the next run of the job finds it made and
-			// starts the next attempt, as after a lost answer.
-			return nil, unavailable(ctx.Err(), false)
+		// A caller that leaves first: the batch may still make the claim; the next run of the
+		// job finds it made and starts the next attempt, as after a lost answer.
+		r := &claimReq{userID: userID, donationID: donationID, keyPrefix: keyPrefix}
+		if err := db.settle.claims.do(ctx, r); err != nil {
+			return nil, err
 		}
 		if r.batchErr == nil {
 			if r.c == nil {

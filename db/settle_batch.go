@@ -1,6 +1,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// MaxSettleBatch is how many moves one batch statement makes at most.
+// MaxSettleBatch is how many claims, or moves, one batch statement makes at most.
 const MaxSettleBatch = 128
 
 // settleBatcher write-combines the workers' charge claims and finishes (DB.EnableSettleBatch):
@@ -51,37 +52,31 @@ func (db *DB) EnableSettleBatch(ctx context.Context, flushers int) error {
 		return fmt.Errorf("open the settle batch pool: %w", err)
 	}
 	b := &settleBatcher{pool: pool}
-	b.moves = newCombiner(flushers, MaxSettleBatch, func(r *moveReq) context.Context { return r.ctx }, func(batch []*moveReq) {
+	b.moves = newCombiner(flushers, MaxSettleBatch, func(batch []*moveReq) {
 		ctx, cancel := context.WithTimeout(context.Background(), db.retryTimeout())
 		defer cancel()
-		var err error
 		if len(batch) == 1 {
-			err = db.moveOne(ctx, batch[0])
-		} else {
-			b.batches.Add(1)
-			err = b.moveMany(ctx, batch)
+			batch[0].batchErr = db.moveOne(ctx, batch[0])
+			return
 		}
+		b.batches.Add(1)
+		err := b.moveMany(ctx, batch)
 		for _, r := range batch {
 			r.batchErr = err
-			close(r.done)
 		}
 	})
-	b.claims = newCombiner(flushers, MaxSettleBatch, func(r *claimReq) context.Context { return r.ctx }, func(batch []*claimReq) {
+	b.claims = newCombiner(flushers, MaxSettleBatch, func(batch []*claimReq) {
 		ctx, cancel := context.WithTimeout(context.Background(), db.retryTimeout())
 		defer cancel()
 		if len(batch) == 1 {
 			r := batch[0]
-			r.c, r.batchErr = db.claimOnce(ctx, db.Pool, r.userID, r.donationID, r.keyPrefix)
-			if errors.Is(r.batchErr, pgx.ErrNoRows) {
+			if r.c, r.batchErr = db.claimOnce(ctx, db.Pool, r.userID, r.donationID, r.keyPrefix); errors.Is(r.batchErr, pgx.ErrNoRows) {
 				r.c, r.batchErr = nil, nil
 			}
-		} else {
-			b.batches.Add(1)
-			b.claimMany(ctx, batch)
+			return
 		}
-		for _, r := range batch {
-			close(r.done)
-		}
+		b.batches.Add(1)
+		b.claimMany(ctx, batch)
 	})
 	db.settle = b
 	return nil
@@ -89,13 +84,12 @@ func (db *DB) EnableSettleBatch(ctx context.Context, flushers int) error {
 
 // claimReq is one claim in a batch.
 type claimReq struct {
-	ctx                           context.Context
+	pending
 	userID, donationID, keyPrefix string
 	// What the batch answered: the claim, or nil when there is no such donation.
 	c *giveathon.ChargeClaim
 	// batchErr is the batch's error: the claim then runs again on its own.
 	batchErr error
-	done     chan struct{}
 }
 
 // errClaimedTwice sends the second claim of a donation in one batch to the single path: it
@@ -118,7 +112,7 @@ func (b *settleBatcher) claimMany(ctx context.Context, batch []*claimReq) {
 		reqs = append(reqs, r)
 	}
 	slices.SortFunc(reqs, func(a, b *claimReq) int {
-		return cmp2(strings.Compare(a.userID, b.userID), strings.Compare(a.donationID, b.donationID))
+		return cmp.Or(strings.Compare(a.userID, b.userID), strings.Compare(a.donationID, b.donationID))
 	})
 	users, ids, keys := make([]string, len(reqs)), make([]string, len(reqs)), make([]string, len(reqs))
 	for i, r := range reqs {
@@ -154,7 +148,7 @@ func (b *settleBatcher) claimMany(ctx context.Context, batch []*claimReq) {
 
 // moveReq is one move, on its own or in a batch.
 type moveReq struct {
-	ctx    context.Context
+	pending
 	m      giveathon.Move
 	userID string
 	rule   giveathon.StateRule
@@ -163,7 +157,6 @@ type moveReq struct {
 	moved bool
 	// batchErr is the batch's error: the move then runs again on its own.
 	batchErr error
-	done     chan struct{}
 }
 
 // MoveDonation applies a move as ONE statement: a conditional UPDATE (only from a state the
@@ -185,17 +178,11 @@ func (db *DB) MoveDonation(ctx context.Context, m giveathon.Move) (*giveathon.Do
 	if err != nil {
 		return nil, false, err
 	}
-	r := &moveReq{ctx: ctx, m: m, userID: userID, rule: rule}
+	r := &moveReq{m: m, userID: userID, rule: rule}
 	batched := false
 	if db.settle != nil && m.Event == nil {
-		r.done = make(chan struct{})
-		db.settle.moves.add(r)
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			// The batch may still make the move: as after a lost answer, the caller tries again
-			// and finds it made.
-			return nil, false, unavailable(ctx.Err(), false)
+		if err := db.settle.moves.do(ctx, r); err != nil {
+			return nil, false, err
 		}
 		batched = r.batchErr == nil
 	}
@@ -236,7 +223,7 @@ func (db *DB) moveOne(ctx context.Context, r *moveReq) error {
 func (b *settleBatcher) moveMany(ctx context.Context, reqs []*moveReq) error {
 	reqs = slices.Clone(reqs)
 	slices.SortFunc(reqs, func(a, b *moveReq) int {
-		return cmp2(strings.Compare(a.userID, b.userID), strings.Compare(a.m.DonationID, b.m.DonationID))
+		return cmp.Or(strings.Compare(a.userID, b.userID), strings.Compare(a.m.DonationID, b.m.DonationID))
 	})
 	n := len(reqs)
 	ids, users, to, fcodes, fmsgs, pis, froms := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -278,14 +265,6 @@ func scanMoved(rows pgx.Rows, reqs []*moveReq) error {
 		reqs[i-1].d, reqs[i-1].moved = d, true
 	}
 	return rows.Err()
-}
-
-// cmp2 orders by a, then b.
-func cmp2(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // sqlMoveDonation is MoveDonation's one statement for one move: the donation named by the

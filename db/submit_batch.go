@@ -31,14 +31,13 @@ type submitBatcher struct {
 
 // submitReq is one submit waiting for its batch.
 type submitReq struct {
-	ctx    context.Context
+	pending
 	userID string
 	in     giveathon.SubmitDonationInput
 	hash   string
 	decide giveathon.SubmitDecider
 	res    *giveathon.SubmitResult
 	err    error
-	done   chan struct{}
 }
 
 // EnableSubmitBatch turns on write-combined submits with up to flushers batches written at
@@ -46,7 +45,7 @@ type submitReq struct {
 // still take the single path. Call before the first submit.
 func (db *DB) EnableSubmitBatch(flushers int) {
 	b := &submitBatcher{db: db}
-	b.comb = newCombiner(flushers, MaxSubmitBatch, func(r *submitReq) context.Context { return r.ctx }, b.write)
+	b.comb = newCombiner(flushers, MaxSubmitBatch, b.write)
 	db.batch = b
 }
 
@@ -69,19 +68,16 @@ func batchable(userID string, in giveathon.SubmitDonationInput) bool {
 func (b *submitBatcher) submit(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
 	// The donor's id as the database spells it: the batch matches the rows it inserted back to
 	// their submits by (donor, key).
-	r := &submitReq{ctx: ctx, userID: uuid.MustParse(userID).String(), in: in, hash: hash, decide: decide, done: make(chan struct{})}
-	b.comb.add(r)
-	select {
-	case <-r.done:
-		return r.res, r.err
-	case <-ctx.Done():
-		// The batch may still commit the gift: as after a lost COMMIT, the donor is told to
-		// try again, and the same key then finds it.
-		return nil, unavailable(ctx.Err(), false)
+	r := &submitReq{userID: uuid.MustParse(userID).String(), in: in, hash: hash, decide: decide}
+	// A caller that leaves first: the batch may still commit the gift; as after a lost COMMIT,
+	// the donor is told to try again, and the same key then finds it.
+	if err := b.comb.do(ctx, r); err != nil {
+		return nil, err
 	}
+	return r.res, r.err
 }
 
-// write writes a batch and answers its submits. A batch that fails with an error that is no
+// write writes a batch and sets its submits' answers. A batch that fails with an error that is no
 // conflict and no lost connection (those InTxAt has already tried again) is split in halves,
 // each written on its own, so one bad row fails alone.
 func (b *submitBatcher) write(batch []*submitReq) {
@@ -113,7 +109,6 @@ func (b *submitBatcher) write(batch []*submitReq) {
 		case r.err == nil && fenceErr != nil:
 			r.res, r.err = nil, fenceErr
 		}
-		close(r.done)
 	}
 }
 
