@@ -196,9 +196,13 @@ func statusStrings(statuses []giveathon.DonationStatus) []string {
 	return list
 }
 
-var sqlFindDisagreeing = `SELECT ` + donationColumns + ` FROM donations d
+// sqlFindDisagreeing reads the undecided (their partial index), then each one's attempts by
+// its key. The attempts are a LATERAL subquery with a LIMIT, which the planner cannot turn
+// into a join: as an EXISTS it became a semi-join, and a generic plan made during a backlog
+// (many undecided) read every succeeded attempt of the event and looked up each one's gift.
+var sqlFindDisagreeing = `SELECT ` + donationColumnsOf("d.") + ` FROM donations d
+	CROSS JOIN LATERAL (SELECT 1 FROM payment_attempts a WHERE a.donation_id = d.id AND a.status = $3 LIMIT 1) AS ok
 	WHERE d.settled_at IS NULL AND d.status = ANY($2::text[])
-	  AND EXISTS (SELECT 1 FROM payment_attempts a WHERE a.donation_id = d.id AND a.status = $3)
 	LIMIT $1`
 
 // CloseAbandonedAttempts marks attempts left "started" (their worker died) on settled
@@ -213,11 +217,13 @@ func (db *DB) CloseAbandonedAttempts(ctx context.Context, olderThan time.Duratio
 }
 
 // sqlCloseAbandoned names the open status as a literal, so that every plan of it, a prepared
-// statement's generic one too, can prove payment_attempts_open_idx's predicate.
+// statement's generic one too, can prove payment_attempts_open_idx's predicate. Each open
+// attempt's gift is a subquery the planner cannot turn into a join: as a join, a plan made
+// during a backlog could hash every donation.
 var sqlCloseAbandoned = `UPDATE payment_attempts a SET status = $2, error_code = 'abandoned',
 		error_message = 'the worker stopped before the attempt finished', finished_at = now()
-	FROM donations d
-	WHERE a.donation_id = d.id AND a.status = '` + giveathon.AttemptStarted + `' AND a.started_at < $1 AND d.settled_at IS NOT NULL`
+	WHERE a.status = '` + giveathon.AttemptStarted + `' AND a.started_at < $1
+	  AND (SELECT d.settled_at IS NOT NULL FROM donations d WHERE d.id = a.donation_id LIMIT 1)`
 
 // RecordProviderEvent records a provider event that moves nothing (a statement of its own)
 // and reports whether it is new.
