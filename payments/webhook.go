@@ -90,8 +90,7 @@ func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Han
 			return
 		}
 		header := r.Header.Get("Stripe-Signature")
-		event, err := webhook.ConstructEventWithOptions(body, header, secret,
-			webhook.ConstructEventOptions{Tolerance: WebhookTolerance})
+		err = webhook.ValidatePayloadWithTolerance(body, header, secret, WebhookTolerance)
 		if err == nil {
 			err = checkNotFuture(header, time.Now())
 		}
@@ -100,25 +99,31 @@ func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Han
 			http.Error(w, "invalid signature", http.StatusBadRequest)
 			return
 		}
+		var event signedEvent
+		if err := event.parse(body); err != nil {
+			logger.WarnContext(r.Context(), "webhook refused", "err", err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		var handled error
-		switch typ := string(event.Type); {
+		switch typ := event.Type; {
 		case strings.HasPrefix(typ, "payment_intent."):
 			var pi stripe.PaymentIntent
-			if event.Data == nil || json.Unmarshal(event.Data.Raw, &pi) != nil || pi.ID == "" {
+			if event.Data == nil || json.Unmarshal(event.Data.Object, &pi) != nil || pi.ID == "" {
 				http.Error(w, "event data is not a PaymentIntent", http.StatusBadRequest)
 				return
 			}
 			handled = h.HandlePaymentIntentEvent(r.Context(), event.ID, typ, fromStripe(&pi))
 		case typ == "charge.refunded":
 			var ch stripe.Charge
-			if event.Data == nil || json.Unmarshal(event.Data.Raw, &ch) != nil || ch.ID == "" {
+			if event.Data == nil || json.Unmarshal(event.Data.Object, &ch) != nil || ch.ID == "" {
 				http.Error(w, "event data is not a charge", http.StatusBadRequest)
 				return
 			}
 			handled = h.HandleChargeEvent(r.Context(), event.ID, typ, chargeFromStripe(&ch))
 		case strings.HasPrefix(typ, "charge.dispute."):
 			var d stripe.Dispute
-			if event.Data == nil || json.Unmarshal(event.Data.Raw, &d) != nil || d.ID == "" {
+			if event.Data == nil || json.Unmarshal(event.Data.Object, &d) != nil || d.ID == "" {
 				http.Error(w, "event data is not a dispute", http.StatusBadRequest)
 				return
 			}
@@ -135,6 +140,30 @@ func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Han
 		}
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// signedEvent is what the endpoint reads of a provider's event. Its data object is decoded
+// once, into the type the event's type names: stripe-go's Event also decodes it into a map of
+// every field, a third of the endpoint's time under load.
+type signedEvent struct {
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	APIVersion string `json:"api_version"`
+	Data       *struct {
+		Object json.RawMessage `json:"object"`
+	} `json:"data"`
+}
+
+// parse reads a signed body into e, and refuses an event of another API version than the one
+// stripe-go's types describe (as webhook.ConstructEvent does).
+func (e *signedEvent) parse(body []byte) error {
+	if err := json.Unmarshal(body, e); err != nil {
+		return fmt.Errorf("parse webhook body: %w", err)
+	}
+	if e.APIVersion != stripe.APIVersion {
+		return fmt.Errorf("event of API version %q, but stripe-go reads %q", e.APIVersion, stripe.APIVersion)
+	}
+	return nil
 }
 
 // checkNotFuture refuses a signature header whose timestamp (t=) is more than
