@@ -85,7 +85,7 @@ bench-event: deps build ## Replay the whole event, EVENT_DONATIONS donations (3,
 	go build -o bin/chaos ./cmd/chaos
 	./bin/chaos -bin $(BIN) -donations $(EVENT_DONATIONS) -donors 2000 -concurrency 64 -mail=false \
 		-err500 0 -err429-burst 0 -timeout-before 0 -timeout-after 0 -webhook-dup 0 -webhook-delay 0 -latency 0 \
-		-decline 0.03 -auth 0 -double-send 0 -server-kills 0 -db-restarts 0 -refunds 0 -webhook-fail 0 -drain 2h -v \
+		-decline 0.03 -auth 0 -double-send 0 -server-kills 0 -db-restarts 0 -refunds 0 -webhook-fail 0 -day -payment-workers 200 -drain 2h -v \
 		-out bench/results/event-$$(date -u +%Y-%m-%dT%H%M)-$(EVENT_DONATIONS).md
 
 .PHONY: bench-history

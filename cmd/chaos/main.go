@@ -65,6 +65,8 @@ type options struct {
 	keep          bool
 	verbose       bool
 	mail          bool
+	day           bool
+	workers       int
 }
 
 func main() {
@@ -103,6 +105,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.clientTimeout, "client-timeout", 5*time.Second, "how long a client waits for an answer before it retries")
 	fs.DurationVar(&o.drain, "drain", 5*time.Minute, "how long to wait for every donation to settle after the load")
 	fs.BoolVar(&o.mail, "mail", true, "send e-mails to Mailpit and count them there; false: the server only records them (for runs of millions)")
+	fs.BoolVar(&o.day, "day", false, "run the server with an operator's settings (the defaults) for charge retries, job polling and timeouts and the reconciler, not the short ones that make faults heal within a run: for a replay without faults (make bench-event)")
+	fs.IntVar(&o.workers, "payment-workers", 0, "the server's PAYMENT_WORKERS (0: its default); a replay faster than the day sets as many as its provider's rate limit keeps busy")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's folder (database, logs) afterwards")
 	fs.BoolVar(&o.verbose, "v", false, "print progress")
 	fs.StringVar(&o.out, "out", "", "also write the result, with the run's settings, to this file (make bench-event: bench/results/)")
@@ -132,6 +136,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	switch {
+	case o.workers < 0:
+		return nil, fmt.Errorf("-payment-workers must be 0 (the server's default) or more")
 	case o.donations < 1 || o.donors < 1 || o.concurrency < 1:
 		return nil, fmt.Errorf("-donations, -donors and -concurrency must be at least 1")
 	case o.err500+o.timeoutBefore+o.timeoutAfter > 0.9:
