@@ -109,21 +109,21 @@ func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Han
 		switch typ := event.Type; {
 		case strings.HasPrefix(typ, "payment_intent."):
 			var pi stripe.PaymentIntent
-			if event.Data == nil || json.Unmarshal(event.Data.Object, &pi) != nil || pi.ID == "" {
+			if json.Unmarshal(event.Data.Object, &pi) != nil || pi.ID == "" {
 				http.Error(w, "event data is not a PaymentIntent", http.StatusBadRequest)
 				return
 			}
 			handled = h.HandlePaymentIntentEvent(r.Context(), event.ID, typ, fromStripe(&pi))
 		case typ == "charge.refunded":
 			var ch stripe.Charge
-			if event.Data == nil || json.Unmarshal(event.Data.Object, &ch) != nil || ch.ID == "" {
+			if json.Unmarshal(event.Data.Object, &ch) != nil || ch.ID == "" {
 				http.Error(w, "event data is not a charge", http.StatusBadRequest)
 				return
 			}
 			handled = h.HandleChargeEvent(r.Context(), event.ID, typ, chargeFromStripe(&ch))
 		case strings.HasPrefix(typ, "charge.dispute."):
 			var d stripe.Dispute
-			if event.Data == nil || json.Unmarshal(event.Data.Object, &d) != nil || d.ID == "" {
+			if json.Unmarshal(event.Data.Object, &d) != nil || d.ID == "" {
 				http.Error(w, "event data is not a dispute", http.StatusBadRequest)
 				return
 			}
@@ -149,7 +149,8 @@ type signedEvent struct {
 	ID         string `json:"id"`
 	Type       string `json:"type"`
 	APIVersion string `json:"api_version"`
-	Data       *struct {
+	// Data.Object is empty when the body has no data object, which then decodes into nothing.
+	Data struct {
 		Object json.RawMessage `json:"object"`
 	} `json:"data"`
 }

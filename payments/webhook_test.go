@@ -45,8 +45,8 @@ func postWebhook(h EventHandler, body string, sign bool) *httptest.ResponseRecor
 
 // TestWebhookHandsOnThePaymentIntentItSigned: the endpoint reads the event's envelope and its
 // PaymentIntent (amount, currency, customer, card, metadata, last error) from one signed body,
-// refuses an unsigned one, and refuses a signed event of another API version than stripe-go's
-// types read, naming both versions.
+// refuses an unsigned one and one without its data object, and refuses a signed event of
+// another API version than stripe-go's types read, naming both versions.
 func TestWebhookHandsOnThePaymentIntentItSigned(t *testing.T) {
 	body := `{"id":"evt_1","object":"event","api_version":"` + stripe.APIVersion + `","type":"payment_intent.payment_failed",
 		"data":{"object":{"id":"pi_1","object":"payment_intent","status":"requires_payment_method","amount":2500,"currency":"usd",
@@ -74,6 +74,10 @@ func TestWebhookHandsOnThePaymentIntentItSigned(t *testing.T) {
 	h = &piRecorder{}
 	if w := postWebhook(h, body, false); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "invalid signature") || h.events != 0 {
 		t.Errorf("an unsigned event: %d %q, %d handed on", w.Code, w.Body, h.events)
+	}
+	bare := `{"id":"evt_2","object":"event","api_version":"` + stripe.APIVersion + `","type":"payment_intent.succeeded"}`
+	if w := postWebhook(h, bare, true); w.Code != http.StatusBadRequest || h.events != 0 {
+		t.Errorf("an event without its data object: %d %q, %d handed on", w.Code, w.Body, h.events)
 	}
 	old := strings.Replace(body, stripe.APIVersion, "2020-08-27", 1)
 	w := postWebhook(h, old, true)
