@@ -44,8 +44,8 @@ func collectDonations(rows pgx.Rows) ([]*giveathon.Donation, error) {
 // when decide says so, queuing its charge in the same transaction when the jobs live in this
 // database (db.EnqueueTx set; the answer says Queued).
 //
-// With write-combined submits on (EnableSubmitBatch), the gift joins a batch unless it is a
-// partner's or names a charity or card that is no id; either way the transaction locks the
+// With write-combined submits on (EnableSubmitBatch), the gift joins a batch unless it names a
+// charity, card or partner that is no id; either way the transaction locks the
 // donor's row first and runs at READ COMMITTED (docs/design-notes.md, "Write-combined submits").
 func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
 	if db.batch != nil && batchable(userID, in) {

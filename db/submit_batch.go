@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -41,21 +42,22 @@ type submitReq struct {
 }
 
 // EnableSubmitBatch turns on write-combined submits with up to flushers batches written at
-// once (SUBMIT_BATCH). A partner's gift, and a gift naming a charity or card that is no id,
-// still take the single path. Call before the first submit.
+// once (SUBMIT_BATCH). A gift naming a charity, card or partner that is no id still takes the
+// single path. Call before the first submit.
 func (db *DB) EnableSubmitBatch(flushers int) {
 	b := &submitBatcher{db: db}
 	b.comb = newCombiner(flushers, MaxSubmitBatch, b.write)
 	db.batch = b
 }
 
-// batchable reports whether a submit may join a batch: not a partner's, and every id an id
-// (an id that is none fails the single path's statement alone, as it always did).
+// batchable reports whether a submit may join a batch: every id an id (an id that is none
+// fails the single path's statement alone, as it always did).
 func batchable(userID string, in giveathon.SubmitDonationInput) bool {
+	ids := []string{userID, in.CharityID, in.PaymentMethodID}
 	if in.Partner != nil {
-		return false
+		ids = append(ids, in.Partner.PartnerID)
 	}
-	for _, id := range []string{userID, in.CharityID, in.PaymentMethodID} {
+	for _, id := range ids {
 		if _, err := uuid.Parse(id); err != nil {
 			return false
 		}
@@ -66,8 +68,13 @@ func batchable(userID string, in giveathon.SubmitDonationInput) bool {
 // submit queues a submit and waits for its batch's answer. A submit whose caller left before
 // a flusher took it is not written.
 func (b *submitBatcher) submit(ctx context.Context, userID string, in giveathon.SubmitDonationInput, hash string, decide giveathon.SubmitDecider) (*giveathon.SubmitResult, error) {
-	// The donor's id as the database spells it: the batch matches the rows it inserted back to
-	// their submits by (donor, key).
+	// The donor's and partner's ids as the database spells them: the batch matches the rows it
+	// inserted back to their submits by their keys (submitReq.key).
+	if in.Partner != nil {
+		p := *in.Partner
+		p.PartnerID = uuid.MustParse(p.PartnerID).String()
+		in.Partner = &p
+	}
 	r := &submitReq{userID: uuid.MustParse(userID).String(), in: in, hash: hash, decide: decide}
 	// A caller that leaves first: the batch may still commit the gift; as after a lost COMMIT,
 	// the donor is told to try again, and the same key then finds it.
@@ -85,6 +92,13 @@ func (b *submitBatcher) write(batch []*submitReq) {
 	defer cancel()
 	b.batches.Add(1)
 	err := b.db.submitBatch(ctx, batch)
+	// A partner's key taken by another transaction since the batch read its facts (another of
+	// the partner's donors, so no donation's key conflicts): written again, the batch reads
+	// that gift, as the single path does.
+	for try := 0; try < 3 && isUniqueViolation(err, "partner_gifts_pkey"); try++ {
+		b.batches.Add(1)
+		err = b.db.submitBatch(ctx, batch)
+	}
 	if err != nil && len(batch) > 1 && giveathon.ErrorCode(err) == giveathon.EINTERNAL && !IsConflict(err) && !IsConnectionLoss(err) && ctx.Err() == nil {
 		half := len(batch) / 2
 		b.write(batch[:half])
@@ -112,8 +126,27 @@ func (b *submitBatcher) write(batch []*submitReq) {
 	}
 }
 
-// submitKey and giftKey name a submit's idempotency key and its duplicate-window group.
+// submitKey and giftKey name a submit's idempotency key and its duplicate-window group. A
+// partner's key is the partner's, whichever of its donors gives (user is then "partner " and
+// the partner's id).
 type submitKey struct{ user, key string }
+
+// key is the submit's idempotency key.
+func (r *submitReq) key() submitKey {
+	if p := r.in.Partner; p != nil {
+		return submitKey{"partner " + p.PartnerID, r.in.IdempotencyKey}
+	}
+	return submitKey{r.userID, r.in.IdempotencyKey}
+}
+
+// donationKey is the idempotency key a donation was recorded under.
+func donationKey(d *giveathon.Donation) submitKey {
+	if d.PartnerID != "" {
+		return submitKey{"partner " + d.PartnerID, d.IdempotencyKey}
+	}
+	return submitKey{d.UserID, d.IdempotencyKey}
+}
+
 type giftKey struct {
 	user, charity string
 	amount        int64
@@ -148,7 +181,7 @@ func (db *DB) submitBatch(ctx context.Context, batch []*submitReq) error {
 			var now, later []*submitReq
 			keys, gifts := map[submitKey]bool{}, map[giftKey]bool{}
 			for _, r := range pending {
-				k := submitKey{r.userID, r.in.IdempotencyKey}
+				k := r.key()
 				if d := decided[k]; d != nil {
 					r.res, _, r.err = r.decide(giveathon.SubmitFacts{Existing: d})
 					continue
@@ -174,7 +207,7 @@ func (db *DB) submitBatch(ctx context.Context, batch []*submitReq) error {
 				return err
 			}
 			for _, r := range inserts {
-				k := submitKey{r.userID, r.in.IdempotencyKey}
+				k := r.key()
 				if d := rows[k]; d != nil {
 					r.res = &giveathon.SubmitResult{Donation: d, Created: true}
 					decided[k] = d
@@ -186,7 +219,7 @@ func (db *DB) submitBatch(ctx context.Context, batch []*submitReq) error {
 			}
 			for _, r := range now {
 				if r.res != nil && r.res.Donation != nil {
-					decided[submitKey{r.userID, r.in.IdempotencyKey}] = r.res.Donation
+					decided[r.key()] = r.res.Donation
 				}
 			}
 			pending = later
@@ -219,10 +252,11 @@ const sqlLockDonors = `SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY 
 // sqlSubmitFactsBatch is sqlSubmitFacts for many submits at once, each answered by its
 // ordinal.
 var sqlSubmitFactsBatch = `SELECT r.i,
-	(SELECT id::text FROM donations d WHERE d.user_id = r.u AND d.idempotency_key = r.k),
+	CASE WHEN r.pa IS NULL THEN (SELECT user_id::text || ' ' || id::text FROM donations d WHERE d.user_id = r.u AND d.idempotency_key = r.k)
+		ELSE (SELECT user_id::text || ' ' || donation_id::text FROM partner_gifts WHERE partner_id = r.pa AND idempotency_key = r.k) END,
 	` + sqlNewGiftFacts("r.u", "r.c", "r.p", "r.a", "r.cf", "$7", "$8") + `
-	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int8[], $6::bool[], $9::timestamptz[])
-		WITH ORDINALITY AS r(u, k, c, p, a, cf, since, i)
+	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int8[], $6::bool[], $9::timestamptz[], $10::uuid[])
+		WITH ORDINALITY AS r(u, k, c, p, a, cf, since, pa, i)
 		CROSS JOIN LATERAL ` + sqlDeclinedCardsAsDC("r.u", "r.since")
 
 // sqlDonationsByKey reads donations by (donor, id) pairs.
@@ -235,12 +269,15 @@ var sqlDonationsByKey = `SELECT ` + donationColumnsOf("d.") + ` FROM donations d
 func (db *DB) decideBatch(ctx context.Context, tx pgx.Tx, reqs []*submitReq) ([]*submitReq, error) {
 	n := len(reqs)
 	us, ks, cs, ps := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	as, cfs, since := make([]int64, n), make([]bool, n), make([]*time.Time, n)
+	as, cfs, since, pas := make([]int64, n), make([]bool, n), make([]*time.Time, n), make([]*string, n)
 	for i, r := range reqs {
 		us[i], ks[i], cs[i], ps[i] = r.userID, r.in.IdempotencyKey, r.in.CharityID, r.in.PaymentMethodID
 		as[i], cfs[i], since[i] = r.in.AmountCents, r.in.ConfirmDuplicate, nullTime(r.in.DeclinedCardsSince)
+		if p := r.in.Partner; p != nil {
+			pas[i] = &p.PartnerID
+		}
 	}
-	rows, err := tx.Query(ctx, sqlSubmitFactsBatch, us, ks, cs, ps, as, cfs, string(giveathon.StatusFailed), time.Now().Add(-giveathon.DuplicateWindow), since)
+	rows, err := tx.Query(ctx, sqlSubmitFactsBatch, us, ks, cs, ps, as, cfs, string(giveathon.StatusFailed), time.Now().Add(-giveathon.DuplicateWindow), since, pas)
 	if err != nil {
 		return nil, fmt.Errorf("read submit facts: %w", err)
 	}
@@ -255,12 +292,16 @@ func (db *DB) decideBatch(ctx context.Context, tx pgx.Tx, reqs []*submitReq) ([]
 			rows.Close()
 			return nil, fmt.Errorf("read submit facts: %w", err)
 		}
-		facts[i-1], existing[i-1], dup[i-1] = f, e, d
-		for _, id := range []*string{e, d} {
-			if id != nil {
-				wantU, wantID = append(wantU, us[i-1]), append(wantID, *id)
-			}
+		if e != nil {
+			// "<donor> <donation>": under a partner's key, the donor may be another of its donors.
+			owner, id, _ := strings.Cut(*e, " ")
+			e = &id
+			wantU, wantID = append(wantU, owner), append(wantID, id)
 		}
+		if d != nil {
+			wantU, wantID = append(wantU, us[i-1]), append(wantID, *d)
+		}
+		facts[i-1], existing[i-1], dup[i-1] = f, e, d
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read submit facts: %w", err)
@@ -302,16 +343,24 @@ func (db *DB) decideBatch(ctx context.Context, tx pgx.Tx, reqs []*submitReq) ([]
 	return inserts, nil
 }
 
-// sqlInsertBatch inserts new gifts (no partner's: those take the single path) in (donor, key)
-// order; a key another transaction took first is skipped and comes back missing.
-var sqlInsertBatch = `INSERT INTO donations (user_id, charity_id, amount_cents, currency, status, idempotency_key, request_hash,
-		payment_method_id, message, anonymous)
-	SELECT u, c, a, cur, $10, k, h, p, m, an
-	FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::text[], $9::bool[])
-		AS r(u, c, a, cur, k, h, p, m, an)
-	ORDER BY u, k
-	ON CONFLICT DO NOTHING
-	RETURNING ` + donationColumns
+// sqlInsertBatch inserts new gifts in (donor, key) order, and a partner's key for each of a
+// partner's gifts in the same statement (as sqlInsertDonation); a donor's key another
+// transaction took first is skipped and comes back missing. A partner's key taken since its
+// facts were read fails the statement (partner_gifts_pkey), and the batch is written again.
+var sqlInsertBatch = `WITH d AS (
+		INSERT INTO donations (user_id, charity_id, amount_cents, currency, status, idempotency_key, request_hash,
+			payment_method_id, message, anonymous, partner_id, partner_reference)
+		SELECT u, c, a, cur, $10, k, h, p, m, an, pa, pr
+		FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::text[], $9::bool[],
+			$11::uuid[], $12::text[]) AS r(u, c, a, cur, k, h, p, m, an, pa, pr)
+		ORDER BY u, k
+		ON CONFLICT DO NOTHING
+		RETURNING *),
+	gift AS (
+		INSERT INTO partner_gifts (partner_id, idempotency_key, user_id, donation_id, request_hash)
+		SELECT partner_id, idempotency_key, user_id, id, request_hash FROM d WHERE partner_id IS NOT NULL
+		ORDER BY partner_id, idempotency_key)
+	SELECT ` + donationColumnsOf("d.") + ` FROM d`
 
 // insertBatch inserts the gifts and returns the rows written by (donor, key).
 func (db *DB) insertBatch(ctx context.Context, tx pgx.Tx, reqs []*submitReq) (map[submitKey]*giveathon.Donation, error) {
@@ -322,11 +371,18 @@ func (db *DB) insertBatch(ctx context.Context, tx pgx.Tx, reqs []*submitReq) (ma
 	n := len(reqs)
 	us, cs, curs, ks, hs, ps, ms := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	as, ans := make([]int64, n), make([]bool, n)
+	pas, prs := make([]*string, n), make([]*string, n)
 	for i, r := range reqs {
 		us[i], cs[i], as[i], curs[i], ks[i], hs[i], ps[i], ms[i], ans[i] =
 			r.userID, r.in.CharityID, r.in.AmountCents, r.in.Currency, r.in.IdempotencyKey, r.hash, r.in.PaymentMethodID, r.in.Message, r.in.Anonymous
+		if p := r.in.Partner; p != nil {
+			pas[i] = &p.PartnerID
+			if p.Reference != "" {
+				prs[i] = &p.Reference
+			}
+		}
 	}
-	rows, err := tx.Query(ctx, sqlInsertBatch, us, cs, as, curs, ks, hs, ps, ms, ans, string(giveathon.StatusPending))
+	rows, err := tx.Query(ctx, sqlInsertBatch, us, cs, as, curs, ks, hs, ps, ms, ans, string(giveathon.StatusPending), pas, prs)
 	if err != nil {
 		return nil, fmt.Errorf("insert donations: %w", err)
 	}
@@ -335,7 +391,7 @@ func (db *DB) insertBatch(ctx context.Context, tx pgx.Tx, reqs []*submitReq) (ma
 		return nil, fmt.Errorf("insert donations: %w", err)
 	}
 	for _, d := range list {
-		out[submitKey{d.UserID, d.IdempotencyKey}] = d
+		out[donationKey(d)] = d
 	}
 	return out, nil
 }

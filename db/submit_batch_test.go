@@ -462,3 +462,113 @@ func TestEqualGiftsAcrossConcurrentBatches(t *testing.T) {
 		}
 	}
 }
+
+// partnerGift is a partner's gift by don under key: the partner's donor, saved card and all.
+func partnerGift(don *testenv.Donor, partnerID, key string, amount int64) giveathon.SubmitDonationInput {
+	in := input(don, amount, key)
+	in.Partner = &giveathon.PartnerGift{PartnerID: partnerID, Reference: "order-" + key, DonorEmail: "fan-" + don.UserID[:8] + "@example.test",
+		DonorName: "A Fan", ProviderPaymentMethodID: don.CardID}
+	return in
+}
+
+// partnerKeyRows counts the donations and partner keys recorded under a partner's key.
+func (e *batchEnv) partnerKeyRows(t *testing.T, partnerID, key string) (donations, keys int) {
+	t.Helper()
+	err := e.d.Pool.QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM donations WHERE partner_id = $1 AND idempotency_key = $2),
+		(SELECT count(*) FROM partner_gifts WHERE partner_id = $1 AND idempotency_key = $2)`, partnerID, key).Scan(&donations, &keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return donations, keys
+}
+
+// TestPartnersGiftsInOneBatch: a partner's gifts join the batch. Each is recorded with its
+// partner, reference and partner's key (the partner's id in capitals too); two of the
+// partner's donors under one key make one gift, and the other is told the key is taken.
+func TestPartnersGiftsInOneBatch(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	partner := testenv.NewPartner(t, e.d)
+	a, b := testenv.NewDonor(t, e.d), testenv.NewDonor(t, e.d)
+	shared, own, capitals := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	out := e.inOneBatch(t, []func() (*giveathon.SubmitResult, error){
+		e.submit(a, partnerGift(a, partner, shared, 1500)),
+		e.submit(b, partnerGift(b, partner, shared, 1500)),
+		e.submit(a, partnerGift(a, partner, own, 1600)),
+		e.submit(b, partnerGift(b, strings.ToUpper(partner), capitals, 1700)),
+	})
+	var created, conflicts int
+	for _, o := range out[:2] {
+		switch {
+		case o.err == nil && o.res != nil && o.res.Created:
+			created++
+		case giveathon.ErrorCode(o.err) == giveathon.ECONFLICT && giveathon.ErrorField(o.err) == "idempotencyKey":
+			conflicts++
+		default:
+			t.Fatalf("a shared key's submit: %+v, %v", o.res, o.err)
+		}
+	}
+	if created != 1 || conflicts != 1 {
+		t.Fatalf("the partner's key given by two donors: %d recorded, %d conflicts; want 1 and 1", created, conflicts)
+	}
+	for i, key := range []string{shared, own, capitals} {
+		if n, k := e.partnerKeyRows(t, partner, key); n != 1 || k != 1 {
+			t.Fatalf("key %d: %d donations and %d partner keys, want 1 and 1", i, n, k)
+		}
+	}
+	for i, o := range out[2:] {
+		if o.err != nil || !o.res.Created || !o.res.Queued || o.res.Donation.PartnerID != partner || o.res.Donation.PartnerReference != "order-"+o.res.Donation.IdempotencyKey {
+			t.Fatalf("partner's gift %d: %+v, %v", i, o.res, o.err)
+		}
+	}
+	e.wantOneRow(t, a.UserID, own)
+	e.wantOneRow(t, b.UserID, capitals)
+}
+
+// TestPartnersKeyTakenDuringABatch: another transaction records a partner's key (through
+// another of its donors) after the batch read its facts; the batch's insert then fails on the
+// partner's key, is written again, and answers with the CONFLICT the single path gives. One
+// gift under the key, no internal error.
+func TestPartnersKeyTakenDuringABatch(t *testing.T) {
+	t.Parallel()
+	e := setupBatch(t)
+	ctx := context.Background()
+	partner := testenv.NewPartner(t, e.d)
+	a, b := testenv.NewDonor(t, e.d), testenv.NewDonor(t, e.d)
+	key := uuid.NewString()
+	other := partnerGift(b, partner, key, 1500)
+	tx, err := e.d.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `WITH d AS (
+			INSERT INTO donations (user_id, charity_id, amount_cents, currency, status, idempotency_key, request_hash, payment_method_id, partner_id)
+			VALUES ($1, $2, 1500, 'USD', 'PENDING', $3, 'another gift', $4, $5) RETURNING *)
+		INSERT INTO partner_gifts (partner_id, idempotency_key, user_id, donation_id, request_hash)
+		SELECT partner_id, idempotency_key, user_id, id, request_hash FROM d`, b.UserID, other.CharityID, key, b.PaymentMethodID, partner); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := e.svc.SubmitDonation(ctx, a.UserID, partnerGift(a, partner, key, 1500))
+		done <- outcome{res, err}
+	}()
+	testenv.Eventually(t, 10*time.Second, 5*time.Millisecond, "the batch to wait on the partner's key", func() bool {
+		var n int
+		_ = e.d.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO partner_gifts%'`).Scan(&n)
+		return n == 1
+	})
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o := <-done
+	if giveathon.ErrorCode(o.err) != giveathon.ECONFLICT || giveathon.ErrorField(o.err) != "idempotencyKey" {
+		t.Fatalf("a partner's key taken during the batch: %+v, %v; want the key's CONFLICT", o.res, o.err)
+	}
+	if n, k := e.partnerKeyRows(t, partner, key); n != 1 || k != 1 {
+		t.Fatalf("%d donations and %d partner keys, want 1 and 1", n, k)
+	}
+}

@@ -71,15 +71,6 @@ func setupGifts(t *testing.T) *gifts {
 	return g
 }
 
-func newPartner(t *testing.T, d *db.DB) string {
-	t.Helper()
-	var id string
-	if err := d.Pool.QueryRow(context.Background(), `INSERT INTO partners (name) VALUES ('Stream Co') RETURNING id::text`).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
 func (g *gifts) gift(email, pm, key string, amount int64) giveathon.SubmitDonationInput {
 	return giveathon.SubmitDonationInput{CharityID: g.charity, AmountCents: amount, IdempotencyKey: key,
 		Partner: &giveathon.PartnerGift{DonorEmail: email, DonorName: "A Fan", ProviderPaymentMethodID: pm, Reference: "order-" + key}}
@@ -144,7 +135,7 @@ func TestPartnerGiftSucceedsThenRefunds(t *testing.T) {
 	t.Parallel()
 	g := setupGifts(t)
 	ctx := context.Background()
-	partner := newPartner(t, g.db)
+	partner := testenv.NewPartner(t, g.db)
 	email := "fan-" + uuid.NewString()[:8] + "@example.org"
 	// An account of its own with the same e-mail.
 	var account string
@@ -221,7 +212,7 @@ func TestPartnerGiftSucceedsThenRefunds(t *testing.T) {
 		t.Errorf("checkpoint beyond the last: %v", err)
 	}
 	// Another partner cannot read it.
-	if _, err := g.partners.FindPartnerDonation(ctx, newPartner(t, g.db), d.ID); giveathon.ErrorCode(err) != giveathon.ENOTFOUND {
+	if _, err := g.partners.FindPartnerDonation(ctx, testenv.NewPartner(t, g.db), d.ID); giveathon.ErrorCode(err) != giveathon.ENOTFOUND {
 		t.Errorf("another partner: %v", err)
 	}
 }
@@ -231,7 +222,7 @@ func TestPartnerGiftSucceedsThenRefunds(t *testing.T) {
 func TestPartnerGiftDeclinedGivesFailed(t *testing.T) {
 	t.Parallel()
 	g := setupGifts(t)
-	partner := newPartner(t, g.db)
+	partner := testenv.NewPartner(t, g.db)
 	res, err := g.partners.PartnerSubmitDonation(context.Background(), partner, g.gift("no@example.org", "pm_card_chargeDeclined", "k1", 2000))
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +243,7 @@ func TestPartnerKeyMakesOneGift(t *testing.T) {
 	t.Parallel()
 	g := setupGifts(t)
 	ctx := context.Background()
-	partner := newPartner(t, g.db)
+	partner := testenv.NewPartner(t, g.db)
 	first, err := g.partners.PartnerSubmitDonation(ctx, partner, g.gift("a@example.org", "pm_card_visa", "same", 1000))
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +289,7 @@ func TestPartnerKeyMakesOneGift(t *testing.T) {
 		t.Errorf("%d gifts and %d donors, want 2 and 2", gifts, donors)
 	}
 	// A second partner's same key is its own.
-	other, err := g.partners.PartnerSubmitDonation(ctx, newPartner(t, g.db), g.gift("a@example.org", "pm_card_visa", "same", 1000))
+	other, err := g.partners.PartnerSubmitDonation(ctx, testenv.NewPartner(t, g.db), g.gift("a@example.org", "pm_card_visa", "same", 1000))
 	if err != nil || other.Donation.ID == first.Donation.ID {
 		t.Errorf("another partner's key: %+v %v", other, err)
 	}
@@ -329,7 +320,7 @@ func TestSequencersNeverGapOrRepeat(t *testing.T) {
 	d := testenv.DB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	partners := []string{newPartner(t, d), newPartner(t, d)}
+	partners := []string{testenv.NewPartner(t, d), testenv.NewPartner(t, d)}
 	don := testenv.NewDonor(t, d)
 	const n = 120
 	ids := make([]string, n)
@@ -403,7 +394,7 @@ func TestMilestonesAreAnnouncedOnce(t *testing.T) {
 	t.Parallel()
 	d := testenv.DB(t)
 	ctx := context.Background()
-	partners := []string{newPartner(t, d), newPartner(t, d)}
+	partners := []string{testenv.NewPartner(t, d), testenv.NewPartner(t, d)}
 	don := testenv.NewDonor(t, d)
 	for range 3 {
 		dn := don.Donation(t, d, giveathon.StatusProcessing, 1000)
@@ -446,7 +437,7 @@ func TestDisputeOfAPartnerGiftIsAnnouncedOnce(t *testing.T) {
 	t.Parallel()
 	d := testenv.DB(t)
 	ctx := context.Background()
-	partner := newPartner(t, d)
+	partner := testenv.NewPartner(t, d)
 	don := testenv.NewDonor(t, d)
 	dn := don.Donation(t, d, giveathon.StatusSucceeded, 700)
 	if _, err := d.Pool.Exec(ctx, `UPDATE donations SET partner_id = $2 WHERE id = $1`, dn.ID, partner); err != nil {

@@ -54,3 +54,13 @@ func (don *Donor) Donation(t testing.TB, d *db.DB, status giveathon.DonationStat
 	}
 	return dn
 }
+
+// NewPartner writes a partner and returns its id.
+func NewPartner(t testing.TB, d *db.DB) string {
+	t.Helper()
+	var id string
+	if err := d.Pool.QueryRow(context.Background(), `INSERT INTO partners (name) VALUES ('Stream Co') RETURNING id::text`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
