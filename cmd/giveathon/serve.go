@@ -30,6 +30,7 @@ func (p *program) serve(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	started := time.Now()
+	tuneGC(p.getenv)
 	cfg, logger, s, err := p.openPrepared(ctx)
 	if err != nil {
 		return err
@@ -187,6 +188,7 @@ func (p *program) work(ctx context.Context, args []string) error {
 		fmt.Fprintln(p.stderr, commandHelp["work"])
 		return errUsage
 	}
+	tuneGC(p.getenv)
 	cfg, logger, s, err := p.openPrepared(ctx)
 	if err != nil {
 		return err
