@@ -361,27 +361,6 @@ const (
 	PIStatusCanceled              = "canceled"
 )
 
-func fromStripe(pi *stripe.PaymentIntent) *PaymentIntent {
-	out := &PaymentIntent{
-		ID:           pi.ID,
-		Status:       string(pi.Status),
-		AmountCents:  pi.Amount,
-		Currency:     string(pi.Currency),
-		ClientSecret: pi.ClientSecret,
-		Metadata:     pi.Metadata,
-	}
-	if pi.Customer != nil {
-		out.CustomerID = pi.Customer.ID
-	}
-	if pi.PaymentMethod != nil {
-		out.PaymentMethodID = pi.PaymentMethod.ID
-	}
-	if e := pi.LastPaymentError; e != nil {
-		out.LastErrorCode, out.LastErrorDeclineCode, out.LastErrorMessage = string(e.Code), string(e.DeclineCode), e.Msg
-	}
-	return out
-}
-
 // Card is what Giveathon keeps of a card: never its number or CVC.
 type Card struct {
 	PaymentMethodID string
@@ -514,18 +493,23 @@ type ChargeRequest struct {
 }
 
 // paymentIntentCall makes one call that answers a PaymentIntent.
-func (g *Gateway) paymentIntentCall(ctx context.Context, op string, do func() (*stripe.PaymentIntent, error)) (*PaymentIntent, error) {
-	pi, err := call(ctx, g, op, do)
+// do makes the call through stripe-go's backend (as its paymentintent client does) into
+// paymentIntentObject.
+func (g *Gateway) paymentIntentCall(ctx context.Context, op string, do func(pi *paymentIntentObject) error) (*PaymentIntent, error) {
+	pi, err := call(ctx, g, op, func() (*paymentIntentObject, error) {
+		pi := &paymentIntentObject{}
+		return pi, do(pi)
+	})
 	if err != nil {
 		return nil, err
 	}
-	return fromStripe(pi), nil
+	return pi.answer(), nil
 }
 
 // CreatePaymentIntent creates and confirms the donation's PaymentIntent: one Stripe call on
 // the happy path. A decline comes back as an *Error that carries the PaymentIntent.
 func (g *Gateway) CreatePaymentIntent(ctx context.Context, r ChargeRequest) (*PaymentIntent, error) {
-	return g.paymentIntentCall(ctx, "create payment intent", func() (*stripe.PaymentIntent, error) {
+	return g.paymentIntentCall(ctx, "create payment intent", func(pi *paymentIntentObject) error {
 		p := &stripe.PaymentIntentParams{
 			Amount:        stripe.Int64(r.AmountCents),
 			Currency:      stripe.String(strings.ToLower(r.Currency)),
@@ -540,36 +524,36 @@ func (g *Gateway) CreatePaymentIntent(ctx context.Context, r ChargeRequest) (*Pa
 		p.AddMetadata("donation_id", r.DonationID)
 		p.AddMetadata("user_id", r.UserID)
 		p.SetIdempotencyKey(r.IdempotencyKey)
-		return g.api.PaymentIntents.New(p)
+		return g.api.PaymentIntents.B.Call(http.MethodPost, "/v1/payment_intents", g.api.PaymentIntents.Key, p, pi)
 	})
 }
 
 // ConfirmPaymentIntent confirms an existing PaymentIntent again, off-session.
 func (g *Gateway) ConfirmPaymentIntent(ctx context.Context, id, paymentMethodID, idempotencyKey string) (*PaymentIntent, error) {
-	return g.paymentIntentCall(ctx, "confirm payment intent", func() (*stripe.PaymentIntent, error) {
+	return g.paymentIntentCall(ctx, "confirm payment intent", func(pi *paymentIntentObject) error {
 		p := &stripe.PaymentIntentConfirmParams{PaymentMethod: stripe.String(paymentMethodID), OffSession: stripe.Bool(true)}
 		p.Context = ctx
 		p.SetIdempotencyKey(idempotencyKey)
-		return g.api.PaymentIntents.Confirm(id, p)
+		return g.api.PaymentIntents.B.Call(http.MethodPost, stripe.FormatURLPath("/v1/payment_intents/%s/confirm", id), g.api.PaymentIntents.Key, p, pi)
 	})
 }
 
 // RetrievePaymentIntent reads a PaymentIntent.
 func (g *Gateway) RetrievePaymentIntent(ctx context.Context, id string) (*PaymentIntent, error) {
-	return g.paymentIntentCall(ctx, "retrieve payment intent", func() (*stripe.PaymentIntent, error) {
+	return g.paymentIntentCall(ctx, "retrieve payment intent", func(pi *paymentIntentObject) error {
 		p := &stripe.PaymentIntentParams{}
 		p.Context = ctx
-		return g.api.PaymentIntents.Get(id, p)
+		return g.api.PaymentIntents.B.Call(http.MethodGet, stripe.FormatURLPath("/v1/payment_intents/%s", id), g.api.PaymentIntents.Key, p, pi)
 	})
 }
 
 // CancelPaymentIntent cancels a PaymentIntent that has not succeeded, so it never can.
 func (g *Gateway) CancelPaymentIntent(ctx context.Context, id, idempotencyKey string) (*PaymentIntent, error) {
-	return g.paymentIntentCall(ctx, "cancel payment intent", func() (*stripe.PaymentIntent, error) {
+	return g.paymentIntentCall(ctx, "cancel payment intent", func(pi *paymentIntentObject) error {
 		p := &stripe.PaymentIntentCancelParams{}
 		p.Context = ctx
 		p.SetIdempotencyKey(idempotencyKey)
-		return g.api.PaymentIntents.Cancel(id, p)
+		return g.api.PaymentIntents.B.Call(http.MethodPost, stripe.FormatURLPath("/v1/payment_intents/%s/cancel", id), g.api.PaymentIntents.Key, p, pi)
 	})
 }
 

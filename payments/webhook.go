@@ -108,12 +108,12 @@ func WebhookHandler(secret string, h EventHandler, logger *slog.Logger) http.Han
 		var handled error
 		switch typ := event.Type; {
 		case strings.HasPrefix(typ, "payment_intent."):
-			var pi stripe.PaymentIntent
-			if json.Unmarshal(event.Data.Object, &pi) != nil || pi.ID == "" {
+			pi, err := decodePaymentIntent(event.Data.Object)
+			if err != nil {
 				http.Error(w, "event data is not a PaymentIntent", http.StatusBadRequest)
 				return
 			}
-			handled = h.HandlePaymentIntentEvent(r.Context(), event.ID, typ, fromStripe(&pi))
+			handled = h.HandlePaymentIntentEvent(r.Context(), event.ID, typ, pi)
 		case typ == "charge.refunded":
 			var ch stripe.Charge
 			if json.Unmarshal(event.Data.Object, &ch) != nil || ch.ID == "" {
