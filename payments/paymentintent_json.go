@@ -16,7 +16,6 @@ import (
 type paymentIntentObject struct {
 	stripe.APIResource
 	ID               string            `json:"id"`
-	Object           string            `json:"object"`
 	Status           string            `json:"status"`
 	Amount           int64             `json:"amount"`
 	Currency         string            `json:"currency"`
