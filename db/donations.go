@@ -70,11 +70,24 @@ func (db *DB) SubmitDonation(ctx context.Context, userID string, in giveathon.Su
 // succeeded).
 //
 // A partner's gift ($9 set) is found under the partner's key, whichever of its donors gave it.
-var sqlSubmitFacts = `SELECT
-	CASE WHEN $9::uuid IS NULL THEN (SELECT user_id::text || ' ' || id::text FROM donations WHERE user_id = $1 AND idempotency_key = $2)
-		ELSE (SELECT user_id::text || ' ' || donation_id::text FROM partner_gifts WHERE partner_id = $9 AND idempotency_key = $2) END,
+var sqlSubmitFacts = `SELECT ` + sqlGiftUnderKey("$1", "$2", "$9::uuid") + `,
 	` + sqlNewGiftFacts("$1", "$3", "$4", "$5", "$7", "$8", "$6") + `
 	FROM ` + sqlDeclinedCardsAsDC("$1", "$10::timestamptz")
+
+// sqlGiftUnderKey is the SQL for the gift already recorded under a submit's key, as
+// "<donor> <donation>" (splitGiftUnderKey), or NULL: the donor's key, or, when partner (SQL
+// expressions, like donor and key) is not NULL, the partner's, whichever of its donors gave.
+func sqlGiftUnderKey(donor, key, partner string) string {
+	return `CASE WHEN ` + partner + ` IS NULL THEN (SELECT user_id::text || ' ' || id::text FROM donations WHERE user_id = ` + donor + ` AND idempotency_key = ` + key + `)
+		ELSE (SELECT user_id::text || ' ' || donation_id::text FROM partner_gifts WHERE partner_id = ` + partner + ` AND idempotency_key = ` + key + `) END`
+}
+
+// splitGiftUnderKey reads sqlGiftUnderKey's answer: the gift's donor (under a partner's key,
+// maybe another of its donors) and its id.
+func splitGiftUnderKey(s string) (donor, id string) {
+	donor, id, _ = strings.Cut(s, " ")
+	return donor, id
+}
 
 // sqlNewGiftFacts is the SQL for the columns of the facts a new gift is checked against,
 // the same for one submit and a batch: whether the charity takes donations, whether the card
@@ -126,8 +139,7 @@ func (db *DB) submitOnce(ctx context.Context, userID string, in giveathon.Submit
 			return err
 		}
 		if existingKey != nil {
-			// "<donor> <donation>": under a partner's key, the donor may be another of its donors.
-			owner, id, _ := strings.Cut(*existingKey, " ")
+			owner, id := splitGiftUnderKey(*existingKey)
 			if f.Existing, err = scanDonation(tx.QueryRow(ctx, sqlFindDonation, owner, id)); err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -131,20 +130,21 @@ func (b *submitBatcher) write(batch []*submitReq) {
 // the partner's id).
 type submitKey struct{ user, key string }
 
-// key is the submit's idempotency key.
-func (r *submitReq) key() submitKey {
-	if p := r.in.Partner; p != nil {
-		return submitKey{"partner " + p.PartnerID, r.in.IdempotencyKey}
+// keyOf is the idempotency key of a gift by the donor, through the partner ("" for none).
+func keyOf(donor, partner, key string) submitKey {
+	if partner != "" {
+		return submitKey{"partner " + partner, key}
 	}
-	return submitKey{r.userID, r.in.IdempotencyKey}
+	return submitKey{donor, key}
 }
 
-// donationKey is the idempotency key a donation was recorded under.
-func donationKey(d *giveathon.Donation) submitKey {
-	if d.PartnerID != "" {
-		return submitKey{"partner " + d.PartnerID, d.IdempotencyKey}
+// key is the submit's idempotency key.
+func (r *submitReq) key() submitKey {
+	var partner string
+	if p := r.in.Partner; p != nil {
+		partner = p.PartnerID
 	}
-	return submitKey{d.UserID, d.IdempotencyKey}
+	return keyOf(r.userID, partner, r.in.IdempotencyKey)
 }
 
 type giftKey struct {
@@ -251,9 +251,7 @@ const sqlLockDonors = `SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY 
 
 // sqlSubmitFactsBatch is sqlSubmitFacts for many submits at once, each answered by its
 // ordinal.
-var sqlSubmitFactsBatch = `SELECT r.i,
-	CASE WHEN r.pa IS NULL THEN (SELECT user_id::text || ' ' || id::text FROM donations d WHERE d.user_id = r.u AND d.idempotency_key = r.k)
-		ELSE (SELECT user_id::text || ' ' || donation_id::text FROM partner_gifts WHERE partner_id = r.pa AND idempotency_key = r.k) END,
+var sqlSubmitFactsBatch = `SELECT r.i, ` + sqlGiftUnderKey("r.u", "r.k", "r.pa") + `,
 	` + sqlNewGiftFacts("r.u", "r.c", "r.p", "r.a", "r.cf", "$7", "$8") + `
 	FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::int8[], $6::bool[], $9::timestamptz[], $10::uuid[])
 		WITH ORDINALITY AS r(u, k, c, p, a, cf, since, pa, i)
@@ -293,8 +291,7 @@ func (db *DB) decideBatch(ctx context.Context, tx pgx.Tx, reqs []*submitReq) ([]
 			return nil, fmt.Errorf("read submit facts: %w", err)
 		}
 		if e != nil {
-			// "<donor> <donation>": under a partner's key, the donor may be another of its donors.
-			owner, id, _ := strings.Cut(*e, " ")
+			owner, id := splitGiftUnderKey(*e)
 			e = &id
 			wantU, wantID = append(wantU, owner), append(wantID, id)
 		}
@@ -391,7 +388,7 @@ func (db *DB) insertBatch(ctx context.Context, tx pgx.Tx, reqs []*submitReq) (ma
 		return nil, fmt.Errorf("insert donations: %w", err)
 	}
 	for _, d := range list {
-		out[donationKey(d)] = d
+		out[keyOf(d.UserID, d.PartnerID, d.IdempotencyKey)] = d
 	}
 	return out, nil
 }

@@ -205,21 +205,28 @@ func TestSameKeyOtherGiftInOneBatch(t *testing.T) {
 	t.Parallel()
 	e := setupBatch(t)
 	don, key, out := e.sameKeyTwice(t, 2500, 2600)
-	var ok, conflicts int
+	wantOneRecordedOneConflict(t, "one key, two gifts", out)
+	e.wantOneRow(t, don.UserID, key)
+}
+
+// wantOneRecordedOneConflict checks that of two submits under one key, one recorded its gift
+// and the other was told the key is taken (CONFLICT on idempotencyKey).
+func wantOneRecordedOneConflict(t *testing.T, what string, out []outcome) {
+	t.Helper()
+	var created, conflicts int
 	for _, o := range out {
 		switch {
 		case o.err == nil && o.res != nil && o.res.Created:
-			ok++
+			created++
 		case giveathon.ErrorCode(o.err) == giveathon.ECONFLICT && giveathon.ErrorField(o.err) == "idempotencyKey":
 			conflicts++
 		default:
-			t.Fatalf("unexpected answer: %+v, %v", o.res, o.err)
+			t.Fatalf("%s: unexpected answer: %+v, %v", what, o.res, o.err)
 		}
 	}
-	if ok != 1 || conflicts != 1 {
-		t.Fatalf("%d recorded, %d conflicts; want 1 and 1", ok, conflicts)
+	if created != 1 || conflicts != 1 {
+		t.Fatalf("%s: %d recorded, %d conflicts; want 1 and 1", what, created, conflicts)
 	}
-	e.wantOneRow(t, don.UserID, key)
 }
 
 // TestOneBadRowInABatchFailsAlone: a gift to an inactive charity gets its field error and
@@ -498,20 +505,7 @@ func TestPartnersGiftsInOneBatch(t *testing.T) {
 		e.submit(a, partnerGift(a, partner, own, 1600)),
 		e.submit(b, partnerGift(b, strings.ToUpper(partner), capitals, 1700)),
 	})
-	var created, conflicts int
-	for _, o := range out[:2] {
-		switch {
-		case o.err == nil && o.res != nil && o.res.Created:
-			created++
-		case giveathon.ErrorCode(o.err) == giveathon.ECONFLICT && giveathon.ErrorField(o.err) == "idempotencyKey":
-			conflicts++
-		default:
-			t.Fatalf("a shared key's submit: %+v, %v", o.res, o.err)
-		}
-	}
-	if created != 1 || conflicts != 1 {
-		t.Fatalf("the partner's key given by two donors: %d recorded, %d conflicts; want 1 and 1", created, conflicts)
-	}
+	wantOneRecordedOneConflict(t, "the partner's key given by two donors", out[:2])
 	for i, key := range []string{shared, own, capitals} {
 		if n, k := e.partnerKeyRows(t, partner, key); n != 1 || k != 1 {
 			t.Fatalf("key %d: %d donations and %d partner keys, want 1 and 1", i, n, k)

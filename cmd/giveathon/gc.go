@@ -1,9 +1,6 @@
 package main
 
-import (
-	"math"
-	"runtime/debug"
-)
+import "runtime/debug"
 
 // Go's garbage collector as serve and work run it when the operator sets neither GOGC nor
 // GOMEMLIMIT: the heap may grow to three times what is live (GOGC=200) before a collection
@@ -23,7 +20,7 @@ func tuneGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 	}
-	if getenv("GOMEMLIMIT") == "" && debug.SetMemoryLimit(-1) == math.MaxInt64 {
+	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(serverMemoryLimit)
 	}
 }
