@@ -8,7 +8,10 @@
 //	    the day (the figure the target is for);
 //	(c) settle throughput: workers charging the first backlog through the Stripe sandbox at a
 //	    realistic latency (300 ms median), with the client-side rate limit lifted;
-//	(d) a fixed 100 donations/s with the API and workers together: p99 latency, server RSS.
+//	(d) a fixed 100 donations/s with the API and workers together: p99 latency, server RSS;
+//	(e) the floor under (b): a plain HTTP handler making only the writes a submit must make
+//	    (the donation and its charge job, write-combined), none of its checks, no GraphQL,
+//	    for as many clients: the most any submit could do on this machine and database.
 //
 // Every loadgen run reports its errors by code; the bench fails (after writing its results)
 // when any answer was an INTERNAL_SERVER_ERROR. Results go to bench/results/<date>.json and
@@ -55,7 +58,7 @@ type options struct {
 
 // allPhases are the bench's phases, in the order they run: a full run's results are the ones
 // written.
-var allPhases = []string{"a", "b", "c", "b-on", "d"}
+var allPhases = []string{"a", "b", "c", "b-on", "d", "e"}
 
 // has reports whether phase (one of allPhases) is to run.
 func (o *options) has(phase string) bool { return o.phases[phase] }
@@ -132,6 +135,10 @@ type Results struct {
 	SubmitRatio     float64                   `json:"submit_over_pgbench"`
 	SubmitOnRatio   float64                   `json:"submit_workers_on_over_pgbench"`
 	SettleRatio     float64                   `json:"settle_over_pgbench"`
+	// FloorPerSecond is (e): submits a handler making only a submit's writes answers.
+	FloorPerSecond float64 `json:"floor_per_second"`
+	FloorCPU       string  `json:"floor_cpu"`
+	FloorRatio     float64 `json:"floor_over_pgbench"`
 	// StripeCallsPerSettled is every provider call the workers and the API made during (c)
 	// (charges, reads, the webhook handler's checks), per gift settled.
 	StripeCallsPerSettled float64 `json:"stripe_calls_per_settled_gift"`
@@ -263,7 +270,13 @@ func run(ctx context.Context, o *options, stdout, log io.Writer) error {
 			return err
 		}
 	}
+	if o.has("e") {
+		if err := o.floorPhase(ctx, pool, res, log, dbURL); err != nil {
+			return err
+		}
+	}
 	if res.PgbenchTPS > 0 {
+		res.FloorRatio = res.FloorPerSecond / res.PgbenchTPS
 		res.SubmitRatio = res.SubmitPerSecond / res.PgbenchTPS
 		res.SubmitOnRatio = res.SubmitWorkersOnPerSecond / res.PgbenchTPS
 		res.SettleRatio = res.SettlePerSecond / res.PgbenchTPS
@@ -630,10 +643,11 @@ func (r *Results) markdown() string {
 	fmt.Fprintf(&b, "| (c) Stripe calls per settled gift | %.2f | | <= 1.05 |\n", r.StripeCallsPerSettled)
 	fmt.Fprintf(&b, "| (d) at 100/s: p99 submit latency | %.1f ms | | < 25 ms |\n", r.FixedP99Ms)
 	fmt.Fprintf(&b, "| (d) at 100/s: server peak RSS | %.0f MB | | < 300 MB |\n", r.ServerRSSMB)
+	fmt.Fprintf(&b, "| (e) the floor under (b): a plain HTTP handler making only a submit's writes (donation and charge job, write-combined), no GraphQL, no checks, no workers, %d clients | %.0f /s | %.2f | |\n", r.Clients, r.FloorPerSecond, r.FloorRatio)
 	fmt.Fprintf(&b, "\nErrors by code: (b) workers on: %s; (b) workers off: %s; (d): %s.\n",
 		errorsString(r.Errors["b-on"]), errorsString(r.Errors["b"]), errorsString(r.Errors["d"]))
-	fmt.Fprintf(&b, "\nCPU during (b) workers off: %s.\nCPU during (b) workers on: %s.\nCPU during (c): %s.\nCPU during (d): %s.\n",
-		r.SubmitCPU, r.SubmitWorkersOnCPU, r.SettleCPU, r.FixedCPU)
+	fmt.Fprintf(&b, "\nCPU during (b) workers off: %s.\nCPU during (b) workers on: %s.\nCPU during (c): %s.\nCPU during (d): %s.\nCPU during (e): %s.\n",
+		r.SubmitCPU, r.SubmitWorkersOnCPU, r.SettleCPU, r.FixedCPU, r.FloorCPU)
 	return b.String()
 }
 
