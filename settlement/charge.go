@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -57,8 +58,8 @@ func (s *Service) Charge(ctx context.Context, userID, donationID string, attempt
 		// meanwhile, or waiting for its donor (3-D Secure).
 		return Verdict{}
 	}
-	cc, d, attemptNo, key := &claim.ChargeContext, claim.Donation, claim.AttemptNo, claim.RequestKey
-	pi, chargeErr := s.charge(ctx, cc, attemptNo, key)
+	cc, d, attemptNo := &claim.ChargeContext, claim.Donation, claim.AttemptNo
+	pi, chargeErr := s.charge(ctx, cc, attemptNo)
 	if o := outcome(pi, chargeErr); o.Decided {
 		// The attempt's end, the move (which records the PaymentIntent) and its consequences
 		// are one statement.
@@ -100,29 +101,28 @@ func (s *Service) Charge(ctx context.Context, userID, donationID string, attempt
 
 // charge finds or creates the donation's PaymentIntent and confirms it if a retryable failure
 // left it unconfirmed. A PaymentIntent it learns of is recorded at once.
-func (s *Service) charge(ctx context.Context, cc *giveathon.ChargeContext, attemptNo int, key string) (*payments.PaymentIntent, error) {
+func (s *Service) charge(ctx context.Context, cc *giveathon.ChargeContext, attemptNo int) (*payments.PaymentIntent, error) {
 	d := cc.Donation
-	pi, err := s.findPaymentIntent(ctx, cc, attemptNo)
-	if err != nil {
-		return nil, err
-	}
-	if pi == nil {
-		pi, err = s.Gateway.CreatePaymentIntent(ctx, payments.ChargeRequest{
-			DonationID: d.ID, UserID: d.UserID, AmountCents: d.AmountCents, Currency: d.Currency,
-			CustomerID: cc.ProviderCustomerID, PaymentMethodID: cc.ProviderPaymentMethodID,
-			Description: "Giveathon donation " + d.ID, IdempotencyKey: key,
-		})
-		if pe, ok := payments.AsError(err); ok && pe.PaymentIntent != nil {
-			pi = pe.PaymentIntent
+	var pi *payments.PaymentIntent
+	if d.PaymentIntentID != "" {
+		var err error
+		if pi, err = s.Gateway.RetrievePaymentIntent(ctx, d.PaymentIntentID); err != nil {
+			return nil, err
 		}
-		if pi != nil && !OutcomeOf(pi).Decided {
+	} else {
+		created, listed, err := s.create(ctx, cc, attemptNo)
+		if created != nil && !OutcomeOf(created).Decided {
 			// A decided outcome records the id with its move, in the next statement; an
 			// undecided one records it now, for the next attempt.
-			if err := s.Store.SetPaymentIntentID(ctx, d.UserID, d.ID, pi.ID); err != nil {
-				return pi, err
+			if err := s.Store.SetPaymentIntentID(ctx, d.UserID, d.ID, created.ID); err != nil {
+				return created, err
 			}
 		}
-		return pi, err
+		if !listed {
+			return created, err
+		}
+		// Found in the donor's list after a create that failed: confirmed below if need be.
+		pi = created
 	}
 	if o := OutcomeOf(pi); o.Decided || pi.Status == payments.PIStatusProcessing {
 		return pi, nil
@@ -139,16 +139,55 @@ func (s *Service) charge(ctx context.Context, cc *giveathon.ChargeContext, attem
 	return confirmed, err
 }
 
+// create creates and confirms the donation's PaymentIntent under the donation's create keys,
+// sent in order on every attempt: key 1 (the first attempt's), and the next key only when the
+// provider has answered the one before from its saved response with a server error (so that
+// request has ended and will never run again) and the donor's PaymentIntents show none for the
+// donation (that request made none before failing). Any other answer ends the walk: the
+// PaymentIntent, a decline, a 409 for a key whose request is still running, a 429, no answer
+// at all, or a server error the provider has not replayed (the next attempt sends that key
+// again, and its request runs then, once). So a new key is sent only once every earlier one
+// is known to have ended without a PaymentIntent: two creates never run for one donation, and
+// a slow provider still working on a create whose answer we gave up on is never raced by a
+// second one. listed says the PaymentIntent came from the list, not from a create's answer.
+func (s *Service) create(ctx context.Context, cc *giveathon.ChargeContext, attemptNo int) (pi *payments.PaymentIntent, listed bool, err error) {
+	d := cc.Donation
+	for n := 1; ; n++ {
+		pi, err = s.Gateway.CreatePaymentIntent(ctx, payments.ChargeRequest{
+			DonationID: d.ID, UserID: d.UserID, AmountCents: d.AmountCents, Currency: d.Currency,
+			CustomerID: cc.ProviderCustomerID, PaymentMethodID: cc.ProviderPaymentMethodID,
+			Description: "Giveathon donation " + d.ID, IdempotencyKey: requestKey(d.ID, "a", n),
+		})
+		pe, ok := payments.AsError(err)
+		if ok && pe.PaymentIntent != nil {
+			pi = pe.PaymentIntent
+		}
+		// A key is passed over at most once per attempt so far: each key past the first
+		// needed an attempt whose create ended in a server error.
+		if pi != nil || !ok || !pe.Replayed || pe.HTTPStatus < 500 || n >= attemptNo {
+			return pi, false, err
+		}
+		if pi, err = s.Gateway.FindPaymentIntentForDonation(ctx, cc.ProviderCustomerID, d.ID); err != nil || pi != nil {
+			return pi, pi != nil, err
+		}
+	}
+}
+
+// createMayBeRunning reports whether a create whose call ended in err may still make a
+// PaymentIntent at the provider: no answer came (a timeout, a broken connection), or the
+// provider said a request with the key is still running.
+func createMayBeRunning(err error) bool {
+	pe, ok := payments.AsError(err)
+	return ok && (pe.HTTPStatus == 0 && (pe.Code == "timeout" || pe.Code == "network_error") || pe.HTTPStatus == http.StatusConflict)
+}
+
 // findPaymentIntent returns the donation's PaymentIntent if one exists: by its recorded id,
-// or, when an earlier attempt may have created one whose answer was lost, by listing the
-// donor's PaymentIntents and matching the donation id in their metadata.
-func (s *Service) findPaymentIntent(ctx context.Context, cc *giveathon.ChargeContext, attemptNo int) (*payments.PaymentIntent, error) {
+// or by listing the donor's PaymentIntents and matching the donation id in their metadata (a
+// create whose answer was lost). A PaymentIntent found in the list is recorded at once.
+func (s *Service) findPaymentIntent(ctx context.Context, cc *giveathon.ChargeContext) (*payments.PaymentIntent, error) {
 	d := cc.Donation
 	if d.PaymentIntentID != "" {
 		return s.Gateway.RetrievePaymentIntent(ctx, d.PaymentIntentID)
-	}
-	if attemptNo == 1 {
-		return nil, nil
 	}
 	pi, err := s.Gateway.FindPaymentIntentForDonation(ctx, cc.ProviderCustomerID, d.ID)
 	if err != nil || pi == nil {
@@ -166,9 +205,15 @@ func (s *Service) findPaymentIntent(ctx context.Context, cc *giveathon.ChargeCon
 // If the provider cannot be asked, the donation stays PROCESSING for the reconciler.
 func (s *Service) giveUp(ctx context.Context, cc *giveathon.ChargeContext, pi *payments.PaymentIntent, lastErr error, attemptNo int) error {
 	d := cc.Donation
+	if pi == nil && d.PaymentIntentID == "" && createMayBeRunning(lastErr) {
+		// The last create may still be running at the provider: failing the donation now
+		// could see it charged afterwards. It stays PROCESSING; the reconciler looks again
+		// once that request must have ended, and its charge sends the same key again.
+		return fmt.Errorf("last attempt on %s: its charge may still be running at the provider (%w); the reconciler will look again", d.ID, lastErr)
+	}
 	if pi == nil {
 		var err error
-		if pi, err = s.findPaymentIntent(ctx, cc, 2); err != nil {
+		if pi, err = s.findPaymentIntent(ctx, cc); err != nil {
 			return fmt.Errorf("last attempt on %s: cannot tell whether it was charged (%w); the reconciler will look again", d.ID, err)
 		}
 	}

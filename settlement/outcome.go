@@ -63,6 +63,10 @@ var donorMessages = map[string]string{
 	"authentication_timeout":                "The card's authentication (3-D Secure) was not completed in time.",
 	"processing_error":                      "The card could not be processed. Please try again later.",
 	"provider_unavailable":                  "The payment provider could not be reached. Please try again later.",
+	"timeout":                               "The payment provider did not answer in time. Please try again later.",
+	"network_error":                         "The payment provider could not be reached. Please try again later.",
+	"rate_limit":                            "The payment provider was too busy. Please try again later.",
+	"client_rate_limit":                     "The payment provider was too busy. Please try again later.",
 }
 
 func donorMessage(code, providerMessage string) string {

@@ -1,6 +1,7 @@
 package settlement
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/giveathon/giveathon"
@@ -30,6 +31,17 @@ func TestOutcomeOf(t *testing.T) {
 		o := OutcomeOf(&tc.pi)
 		if o.Decided != tc.decided || o.Status != tc.status || o.FailureCode != tc.code || (o.Status == giveathon.StatusFailed && o.FailureMessage == "") {
 			t.Errorf("OutcomeOf(%+v) = %+v", tc.pi, o)
+		}
+	}
+}
+
+// TestEveryGiveUpCodeHasASentence: a donation whose last attempt failed for a retryable reason
+// fails with that reason's code, and its donor reads a sentence, not the bare code.
+func TestEveryGiveUpCodeHasASentence(t *testing.T) {
+	t.Parallel()
+	for _, code := range []string{"provider_unavailable", "timeout", "network_error", "rate_limit", "client_rate_limit", "processing_error"} {
+		if m := Failed(code, "", "").FailureMessage; strings.Contains(m, code) || !strings.HasSuffix(m, ".") {
+			t.Errorf("%s: donors read %q", code, m)
 		}
 	}
 }

@@ -365,12 +365,14 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	c := m.donor(t)
 	card := m.addCard(t, c, "pm_card_visa")
 
-	// Two 500s, then success: three attempts, one charge.
-	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/payment_intents", Fault: "500", Count: 2})
+	// A 500, then success: the second attempt sends the first's key again, meets its saved
+	// 500 as a replay (so that request has ended), finds no PaymentIntent for the donation in
+	// the donor's list, and only then creates under its own key: two attempts, one charge.
+	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/payment_intents", Fault: "500", Count: 1})
 	id := m.give(t, c, card, 3100)
 	r := m.wait(t, c, id, "SUCCEEDED", "FAILED")
-	if r.String("donation", "status") != "SUCCEEDED" || len(attempts(r)) != 3 {
-		t.Fatalf("two 500s then success: %s", r.Raw)
+	if r.String("donation", "status") != "SUCCEEDED" || len(attempts(r)) != 2 {
+		t.Fatalf("a 500 then success: %s", r.Raw)
 	}
 	if n := len(m.charges(t, id)); n != 1 {
 		t.Fatalf("%d charges, want 1", n)
@@ -400,8 +402,9 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	}
 	m.emails(t, id, notify.KindFailure)
 
-	// Five 500s: FAILED after five attempts, one failure e-mail, no charge.
-	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/payment_intents", Fault: "500", Count: 5})
+	// 500s throughout: FAILED after five attempts, one failure e-mail, no charge. Attempt n
+	// sends keys 1 to n, each earlier one replaying its 500: 1 + 2 + 3 + 4 + 5 creates.
+	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/payment_intents", Fault: "500", Count: 15})
 	id = m.give(t, c, card, 3400)
 	r = m.wait(t, c, id, "FAILED", "SUCCEEDED")
 	if r.String("donation", "status") != "FAILED" || len(attempts(r)) != 5 {
@@ -411,6 +414,33 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 		t.Fatalf("%d charges for a donation that failed", n)
 	}
 	m.emails(t, id, notify.KindFailure)
+}
+
+// TestASlowProviderChargesOnce: the provider takes longer than STRIPE_TIMEOUT over a charge,
+// and goes on with it after the worker has given up on its answer. The retries send the same
+// key and meet a 409 while it runs, rather than looking for a PaymentIntent that does not exist
+// yet and creating a second one under a new key; the last attempt leaves the donation
+// PROCESSING rather than failing it while the charge may still go through; and the charge's
+// webhook, once it does, settles the donation. One charge, SUCCEEDED.
+func TestASlowProviderChargesOnce(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t, "STRIPE_TIMEOUT=300ms")
+	c := m.donor(t)
+	card := m.addCard(t, c, "pm_card_visa")
+	const slow = 2 * time.Second
+	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/payment_intents", Fault: sandbox.FaultSlow, Latency: slow})
+	start := time.Now()
+	id := m.give(t, c, card, 3500)
+	r := m.wait(t, c, id, "SUCCEEDED", "FAILED")
+	if r.String("donation", "status") != "SUCCEEDED" {
+		t.Fatalf("after a slow charge: %s", r.Raw)
+	}
+	// Past the slow request's end, so that a second charge would have been made by now.
+	time.Sleep(time.Until(start.Add(slow + 500*time.Millisecond)))
+	if n := len(m.charges(t, id)); n != 1 {
+		t.Fatalf("%d charges for one donation, want 1: %s", n, r.Raw)
+	}
+	m.emails(t, id, notify.KindReceipt)
 }
 
 func TestIdempotencyAndDuplicates(t *testing.T) {

@@ -54,6 +54,7 @@ const (
 	FaultError429      = "429"            // answer 429 rate_limit (not executed)
 	FaultTimeoutBefore = "timeout_before" // drop the connection before executing
 	FaultTimeoutAfter  = "timeout_after"  // execute, save, then drop the connection
+	FaultSlow          = "slow"           // execute and answer as usual, but only after Latency
 )
 
 // ScriptedFault makes the next Count API requests that match Method and PathPrefix fail with
@@ -64,19 +65,69 @@ type ScriptedFault struct {
 	// PathPrefix is matched against the request path, such as "/v1/payment_intents"; empty:
 	// any.
 	PathPrefix string `json:"path_prefix,omitempty"`
-	// Fault is one of FaultError500, FaultError429, FaultTimeoutBefore, FaultTimeoutAfter.
+	// Fault is one of FaultError500, FaultError429, FaultTimeoutBefore, FaultTimeoutAfter,
+	// FaultSlow.
 	Fault string `json:"fault"`
 	// Count is how many matching requests get the fault (0: 1).
 	Count int `json:"count,omitempty"`
+	// Latency is how long a FaultSlow request takes, in place of the random latency: its
+	// idempotency key is in flight all that time, and its execution is not cut short by the
+	// client leaving, as at Stripe. In JSON, a duration such as "2s".
+	Latency time.Duration `json:"-"`
+}
+
+// scriptedFaultJSON is ScriptedFault in JSON, its latency a duration such as "2s".
+type scriptedFaultJSON struct {
+	Method     string `json:"method,omitempty"`
+	PathPrefix string `json:"path_prefix,omitempty"`
+	Fault      string `json:"fault"`
+	Count      int    `json:"count,omitempty"`
+	Latency    string `json:"latency,omitempty"`
+}
+
+// MarshalJSON writes the latency as a duration such as "2s".
+func (r ScriptedFault) MarshalJSON() ([]byte, error) {
+	j := scriptedFaultJSON{Method: r.Method, PathPrefix: r.PathPrefix, Fault: r.Fault, Count: r.Count}
+	if r.Latency != 0 {
+		j.Latency = r.Latency.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *ScriptedFault) UnmarshalJSON(b []byte) error {
+	var j scriptedFaultJSON
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return err
+	}
+	out := ScriptedFault{Method: j.Method, PathPrefix: j.PathPrefix, Fault: j.Fault, Count: j.Count}
+	if j.Latency != "" {
+		v, err := time.ParseDuration(j.Latency)
+		if err != nil {
+			return fmt.Errorf("latency: %q is not a duration such as 300ms or 2s", j.Latency)
+		}
+		out.Latency = v
+	}
+	*r = out
+	return nil
 }
 
 // Validate reports whether the rule names a known fault and a sensible count.
 func (r ScriptedFault) Validate() error {
 	switch r.Fault {
 	case FaultError500, FaultError429, FaultTimeoutBefore, FaultTimeoutAfter:
+		if r.Latency != 0 {
+			return fmt.Errorf("scripted fault %q: a latency is for %q only", r.Fault, FaultSlow)
+		}
+	case FaultSlow:
+		if r.Latency <= 0 {
+			return fmt.Errorf("scripted fault %q: latency must be positive, not %v", r.Fault, r.Latency)
+		}
 	default:
-		return fmt.Errorf("scripted fault %q: fault must be one of %q, %q, %q, %q", r.Fault,
-			FaultError500, FaultError429, FaultTimeoutBefore, FaultTimeoutAfter)
+		return fmt.Errorf("scripted fault %q: fault must be one of %q, %q, %q, %q, %q", r.Fault,
+			FaultError500, FaultError429, FaultTimeoutBefore, FaultTimeoutAfter, FaultSlow)
 	}
 	if r.Count < 0 {
 		return fmt.Errorf("scripted fault %q: count %d is negative", r.Fault, r.Count)
@@ -348,10 +399,14 @@ func (s *Server) decide(method, path string) (fault string, latency time.Duratio
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	f := s.faults
+	scripted, slow := false, time.Duration(0)
 	for i := range s.script {
 		r := &s.script[i]
 		if (r.Method == "" || strings.EqualFold(r.Method, method)) && strings.HasPrefix(path, r.PathPrefix) {
-			fault = r.Fault
+			scripted, fault = true, r.Fault
+			if fault == FaultSlow {
+				fault, slow = "", r.Latency
+			}
 			r.Count--
 			if r.Count <= 0 {
 				s.script = append(s.script[:i], s.script[i+1:]...)
@@ -359,7 +414,10 @@ func (s *Server) decide(method, path string) (fault string, latency time.Duratio
 			break
 		}
 	}
-	if fault == "" {
+	if slow > 0 {
+		return "", slow, f.TimeoutHang
+	}
+	if !scripted {
 		u := s.rng.Float64()
 		for _, c := range []struct {
 			rate  float64

@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -222,5 +223,62 @@ func TestFaultsJSONRoundTrip(t *testing.T) {
 	var back sandbox.Faults
 	if err := json.Unmarshal(b, &back); err != nil || back != f {
 		t.Errorf("round trip of %s = %+v, %v", b, back, err)
+	}
+}
+
+// TestSlowFaultKeepsTheKeyInFlight: a scripted slow request holds its idempotency key for
+// its latency, so a retry with the key meanwhile meets a 409 and makes nothing; the slow one
+// still executes, once, after its client has left; and the rule reads and writes JSON with
+// its latency as a duration.
+func TestSlowFaultKeepsTheKeyInFlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cus, visa := b.customerWithCard(t, "pm_card_visa")
+	b.sb.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/payment_intents", Fault: sandbox.FaultSlow, Latency: 600 * time.Millisecond})
+	slow := make(chan error, 1)
+	go func() {
+		p := chargeParams(cus.ID, visa.ID, "slow", 2100)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond) // the client gives up first
+		defer cancel()
+		p.Context = ctx
+		_, err := b.api.PaymentIntents.New(p)
+		slow <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	_, err := b.api.PaymentIntents.New(chargeParams(cus.ID, visa.ID, "slow", 2100))
+	if se := stripeErr(t, err); se.HTTPStatusCode != http.StatusConflict || se.Code != stripe.ErrorCodeIdempotencyKeyInUse {
+		t.Fatalf("a retry while the slow request runs = %+v, want 409 idempotency_key_in_use", se)
+	}
+	if err := <-slow; err == nil {
+		t.Fatal("the slow request answered within its client's timeout")
+	}
+	if n := len(b.sb.Charges()); n != 0 {
+		t.Fatalf("%d charges before the slow request executed", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(b.sb.Charges()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	pi, err := b.api.PaymentIntents.New(chargeParams(cus.ID, visa.ID, "slow", 2100))
+	if err != nil || !replayed(pi.LastResponse) || len(b.sb.Charges()) != 1 || pi.ID != b.sb.Charges()[0].PaymentIntent {
+		t.Fatalf("after the slow request: %+v, %v, %d charges; want its replay and one charge", pi, err, len(b.sb.Charges()))
+	}
+
+	rule := sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/refunds", Fault: sandbox.FaultSlow, Count: 2, Latency: 1500 * time.Millisecond}
+	js, err := json.Marshal(rule)
+	if err != nil || !strings.Contains(string(js), `"latency":"1.5s"`) {
+		t.Fatalf("JSON of %+v = %s, %v", rule, js, err)
+	}
+	var back sandbox.ScriptedFault
+	if err := json.Unmarshal(js, &back); err != nil || back != rule {
+		t.Errorf("round trip of %s = %+v, %v", js, back, err)
+	}
+	for _, bad := range []sandbox.ScriptedFault{{Fault: sandbox.FaultSlow}, {Fault: sandbox.FaultError500, Latency: time.Second}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v is valid", bad)
+		}
+	}
+	if err := json.Unmarshal([]byte(`{"fault":"slow","latency":"soon"}`), &back); err == nil || !strings.Contains(err.Error(), "latency") {
+		t.Errorf("latency \"soon\" read as %+v, %v", back, err)
 	}
 }
