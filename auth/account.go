@@ -10,7 +10,7 @@ import (
 // AccountStore is the storage Accounts needs.
 type AccountStore interface {
 	FindDataExport(ctx context.Context, userID string) (*giveathon.DataExport, error)
-	CountUnfinished(ctx context.Context, userID string, statuses []giveathon.DonationStatus) (int, error)
+	StartErasure(ctx context.Context, userID string, statuses []giveathon.DonationStatus) error
 	EraseAccount(ctx context.Context, userID string, statuses []giveathon.DonationStatus) ([][]byte, error)
 }
 
@@ -47,8 +47,9 @@ func (a *Accounts) ExportData(ctx context.Context, u *giveathon.User) (*giveatho
 }
 
 // DeleteAccount implements giveathon.AccountService. Each step can be run again, so a donor
-// whose deletion failed halfway (UNAVAILABLE) asks again and it finishes: the cards are
-// detached first and the provider's customer erased (one the provider holds detached already
+// whose deletion failed halfway (UNAVAILABLE) asks again and it finishes: the saved cards are
+// marked removed first (nothing unfinished, and no gift can start after it), then detached
+// and the provider's customer erased (one the provider holds detached already
 // counts as done), then the e-mail is
 // sent, to the address the erasure is about to take away, then the erasure is committed in
 // one transaction. The e-mail goes before the commit because after it the address is gone:
@@ -61,10 +62,11 @@ func (a *Accounts) DeleteAccount(ctx context.Context, u *giveathon.User, passwor
 	} else if err != nil {
 		return err
 	}
-	if n, err := a.Store.CountUnfinished(ctx, u.ID, giveathon.Undecided); err != nil {
+	// From here no gift can start (the cards are removed under the donor's lock, which a
+	// submit takes before it reads its card): one accepted meanwhile would be charged to a
+	// card the provider no longer holds, and keep the account from its erasure.
+	if err := a.Store.StartErasure(ctx, u.ID, giveathon.Undecided); err != nil {
 		return err
-	} else if n > 0 {
-		return giveathon.ErrAccountBusy
 	}
 	if err := a.Provider.ForgetDonor(ctx, u.ID); err != nil {
 		return err

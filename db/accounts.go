@@ -42,15 +42,21 @@ func (db *DB) FindDataExport(ctx context.Context, userID string) (*giveathon.Dat
 	return &x, nil
 }
 
-// CountUnfinished counts what an account's erasure waits for: the donor's donations in one of
-// statuses, and e-mails to the donor still in the outbox (they are addressed when sent).
-func (db *DB) CountUnfinished(ctx context.Context, userID string, statuses []giveathon.DonationStatus) (int, error) {
-	var n int
-	err := db.QueryRow(ctx, sqlCountUnfinished, userID, statuses, []string{NotificationPending, NotificationSending}).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count unfinished donations of user %s: %w", userID, err)
-	}
-	return n, nil
+// StartErasure is an account erasure's first step, in one transaction: it locks the donor's
+// row (a submit locks it before it reads its card, so none is half-way), refuses with
+// giveathon.ErrAccountBusy while something is unfinished (lockForErasure), and marks every
+// saved card removed, so that no gift can start from here on: a submit after it finds its
+// card removed. The cards stay removed if the erasure stops halfway (the provider detaches
+// them next). An account erased already is ENOTFOUND. It may be run again.
+func (db *DB) StartErasure(ctx context.Context, userID string, statuses []giveathon.DonationStatus) error {
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		if err := lockForErasure(ctx, tx, userID, statuses); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, sqlEraseCards, userID)
+		return err
+	})
+	return erasureError(userID, err)
 }
 
 // The statements of a donor's export and erasure on the partitioned tables (each names the
@@ -71,7 +77,7 @@ const sqlCountUnfinished = `SELECT (SELECT count(*) FROM donations WHERE user_id
 	+ (SELECT count(*) FROM notifications WHERE user_id = $1 AND status = ANY($3::text[]))`
 
 // EraseAccount erases a donor's personal data in one transaction, unless something is
-// unfinished (CountUnfinished with statuses: giveathon.ErrAccountBusy): it ends every session, marks every
+// unfinished (lockForErasure with statuses: giveathon.ErrAccountBusy): it ends every session, marks every
 // card removed, takes the messages off the donations and makes them anonymous, and replaces
 // the e-mail with giveathon.ErasedEmail, the name with "" and the password hash with one no
 // password matches. The donations keep their amounts, charities, statuses and dates. It
@@ -79,18 +85,8 @@ const sqlCountUnfinished = `SELECT (SELECT count(*) FROM donations WHERE user_id
 func (db *DB) EraseAccount(ctx context.Context, userID string, statuses []giveathon.DonationStatus) ([][]byte, error) {
 	var ended [][]byte
 	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		var email string
-		if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&email); err != nil {
+		if err := lockForErasure(ctx, tx, userID, statuses); err != nil {
 			return err
-		}
-		if email == giveathon.ErasedEmail(userID) {
-			return pgx.ErrNoRows
-		}
-		var n int
-		if err := tx.QueryRow(ctx, sqlCountUnfinished, userID, statuses, []string{NotificationPending, NotificationSending}).Scan(&n); err != nil {
-			return err
-		} else if n > 0 {
-			return errUnfinished
 		}
 		rows, err := tx.Query(ctx, `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING token_hash`, userID)
 		if err != nil {
@@ -109,15 +105,43 @@ func (db *DB) EraseAccount(ctx context.Context, userID string, statuses []giveat
 			userID, giveathon.ErasedEmail(userID), noPassword)
 		return err
 	})
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "user not found")
-	case errors.Is(err, errUnfinished):
-		return nil, giveathon.ErrAccountBusy
-	case err != nil:
-		return nil, fmt.Errorf("erase user %s: %w", userID, err)
+	if err := erasureError(userID, err); err != nil {
+		return nil, err
 	}
 	return ended, nil
+}
+
+// lockForErasure locks the donor's row for an erasure's step and refuses it while something is
+// unfinished: the donor's donations in one of statuses, and e-mails to the donor still in the
+// outbox (they are addressed when sent). An account erased already is pgx.ErrNoRows.
+func lockForErasure(ctx context.Context, tx pgx.Tx, userID string, statuses []giveathon.DonationStatus) error {
+	var email string
+	if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&email); err != nil {
+		return err
+	}
+	if email == giveathon.ErasedEmail(userID) {
+		return pgx.ErrNoRows
+	}
+	var n int
+	if err := tx.QueryRow(ctx, sqlCountUnfinished, userID, statuses, []string{NotificationPending, NotificationSending}).Scan(&n); err != nil {
+		return err
+	} else if n > 0 {
+		return errUnfinished
+	}
+	return nil
+}
+
+// erasureError is what an erasure's step answers for err.
+func erasureError(userID string, err error) error {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return giveathon.Errorf(giveathon.ENOTFOUND, "user not found")
+	case errors.Is(err, errUnfinished):
+		return giveathon.ErrAccountBusy
+	case err != nil:
+		return fmt.Errorf("erase user %s: %w", userID, err)
+	}
+	return nil
 }
 
 var errUnfinished = errors.New("unfinished donations")

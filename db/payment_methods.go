@@ -112,10 +112,21 @@ func (db *DB) FindPaymentMethodByID(ctx context.Context, userID, id string) (*gi
 
 // FindPaymentMethods returns the user's saved (not removed) cards, the default first.
 func (db *DB) FindPaymentMethods(ctx context.Context, userID string) ([]*giveathon.PaymentMethod, error) {
+	return db.findPaymentMethods(ctx, userID, `removed_at IS NULL`)
+}
+
+// FindEveryPaymentMethod returns every card the user ever saved, removed ones too (what an
+// account's erasure detaches at the provider), the default first.
+func (db *DB) FindEveryPaymentMethod(ctx context.Context, userID string) ([]*giveathon.PaymentMethod, error) {
+	return db.findPaymentMethods(ctx, userID, `true`)
+}
+
+// findPaymentMethods returns the user's cards that meet which (SQL on payment_methods).
+func (db *DB) findPaymentMethods(ctx context.Context, userID, which string) ([]*giveathon.PaymentMethod, error) {
 	var list []*giveathon.PaymentMethod
 	err := db.Retry(ctx, func(ctx context.Context) error {
 		rows, err := db.Pool.Query(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
-			WHERE user_id = $1 AND removed_at IS NULL ORDER BY is_default DESC, created_at, id`, userID)
+			WHERE user_id = $1 AND `+which+` ORDER BY is_default DESC, created_at, id`, userID)
 		if err == nil {
 			list, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*giveathon.PaymentMethod, error) { return scanPaymentMethod(r) })
 		}

@@ -16,6 +16,7 @@ type MethodStore interface {
 	SetProviderCustomerID(ctx context.Context, userID, customerID string) (string, error)
 	CreatePaymentMethod(ctx context.Context, pm *giveathon.PaymentMethod) (*giveathon.PaymentMethod, error)
 	FindPaymentMethods(ctx context.Context, userID string) ([]*giveathon.PaymentMethod, error)
+	FindEveryPaymentMethod(ctx context.Context, userID string) ([]*giveathon.PaymentMethod, error)
 	FindPaymentMethodByID(ctx context.Context, userID, id string) (*giveathon.PaymentMethod, error)
 	RemovePaymentMethod(ctx context.Context, userID, id string) (*giveathon.PaymentMethod, error)
 }
@@ -125,12 +126,14 @@ func ProviderError(err error) error {
 	return e
 }
 
-// ForgetDonor is what the erasure of a donor's account asks of the provider: every saved (not
-// removed) card detached, and the customer's e-mail address and name erased. A card the
-// provider refuses to detach (it holds it detached already, or not at all) counts as done; a
-// provider that does not answer is EUNAVAILABLE, and the call may be made again.
+// ForgetDonor is what the erasure of a donor's account asks of the provider: every card the
+// donor saved detached (removed ones too: the erasure marks every card removed before it asks,
+// and a removal's own detach may have failed), and the customer's e-mail address and name
+// erased. A card the provider refuses to detach (it holds it detached already, or not at all)
+// counts as done; a provider that does not answer is EUNAVAILABLE, and the call may be made
+// again.
 func (s *MethodService) ForgetDonor(ctx context.Context, userID string) error {
-	cards, err := s.Store.FindPaymentMethods(ctx, userID)
+	cards, err := s.Store.FindEveryPaymentMethod(ctx, userID)
 	if err != nil {
 		return err
 	}

@@ -229,3 +229,29 @@ func TestDonorsOwnData(t *testing.T) {
 		}
 	})
 }
+
+// TestNoGiftStartsWhileTheAccountIsDeleted: a gift asked for while the donor's account is
+// being deleted (here, while the provider takes its time detaching the card) is refused with
+// the card named, rather than accepted and then charged to a card the provider no longer
+// holds; the deletion finishes, and the donor is charged nothing.
+func TestNoGiftStartsWhileTheAccountIsDeleted(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t)
+	d := m.namedDonor(t)
+	visa := m.addCard(t, d.c, "pm_card_visa")
+	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/payment_methods/", Fault: sandbox.FaultSlow, Latency: time.Second})
+	deleted := make(chan *testenv.Response, 1)
+	go func() { deleted <- d.c.Do(t, deleteOp, map[string]any{"p": password}) }()
+	time.Sleep(500 * time.Millisecond) // the deletion waits on the provider
+	r := m.submit(t, d.c, visa, 1200, newKey())
+	if r.Code() != "BAD_USER_INPUT" || r.Field() != "paymentMethodId" {
+		t.Errorf("a gift during the deletion: %s, want BAD_USER_INPUT on paymentMethodId", r.Raw)
+	}
+	if r := <-deleted; r.Get("deleteMyAccount") != true {
+		t.Fatalf("deleteMyAccount: %s", r.Raw)
+	}
+	var gifts int
+	if err := m.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM donations WHERE user_id = $1`, d.id).Scan(&gifts); err != nil || gifts != 0 {
+		t.Errorf("%d donations of the deleted donor (%v), want 0", gifts, err)
+	}
+}

@@ -2409,12 +2409,13 @@ type Mutation {
   # Donors' own data (issue 12, section 5).
   """
   Delete the signed-in donor's account. The password is checked first (BAD_USER_INPUT when it
-  is wrong; tries are limited like sign-ins). Then every session ends, the saved cards are
-  detached at the payment provider, the name, e-mail and donation messages are erased, and one
-  confirmation e-mail goes to the address the account had. The donations stay, anonymous, for
-  the charities' accounting. CONFLICT while a donation is still being charged (try again once it
-  has settled); UNAVAILABLE when the provider or the mail server did not answer (ask again: it
-  finishes). Asked again after it succeeded: UNAUTHENTICATED (the session has ended).
+  is wrong; tries are limited like sign-ins). Then the saved cards are removed, so no gift can
+  start from here on, and detached at the payment provider; every session ends, the name,
+  e-mail and donation messages are erased, and one confirmation e-mail goes to the address the
+  account had. The donations stay, anonymous, for the charities' accounting. CONFLICT while a
+  donation is still being charged (try again once it has settled); UNAVAILABLE when the provider
+  or the mail server did not answer (ask again: it finishes; the cards stay removed meanwhile).
+  Asked again after it succeeded: UNAUTHENTICATED (the session has ended).
   """
   deleteMyAccount(password: String!): Boolean!
 }
