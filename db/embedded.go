@@ -252,6 +252,49 @@ func (e *Embedded) initdb(ctx context.Context, cred *syscall.Credential) error {
 	return nil
 }
 
+// earlierServerWait is how long a start waits for an earlier run's server to stop.
+const earlierServerWait = time.Minute
+
+// waitForEarlierServer waits, up to limit, for a PostgreSQL server still running on the
+// cluster to stop. The data folder's lock is ours, so no giveathon process owns that server:
+// its own died (killed, or crashed) and its death signal told the server to stop, which takes
+// a shutdown checkpoint first, seconds on a busy cluster. A supervisor that restarts giveathon
+// at once would otherwise see it exit, the folder in use. A server that does not stop within
+// limit was started by other hands: the start then fails, saying the folder is in use.
+func (e *Embedded) waitForEarlierServer(ctx context.Context, limit time.Duration) {
+	pid := runningPostmaster(e.pgDir)
+	if pid == 0 {
+		return
+	}
+	e.cfg.Logger.Info("waiting for the PostgreSQL server of an earlier run to stop", "pid", pid, "dir", e.pgDir)
+	deadline := time.Now().Add(limit)
+	for runningPostmaster(e.pgDir) == pid && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// runningPostmaster returns the pid that pgDir's postmaster.pid names when that process still
+// runs and is a PostgreSQL server (a stale file's pid may belong to another process by now), or 0.
+func runningPostmaster(pgDir string) int {
+	b, err := os.ReadFile(filepath.Join(pgDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+		return 0
+	}
+	return pid
+}
+
 func (e *Embedded) start(ctx context.Context, dataDir string, cred *syscall.Credential) error {
 	// A Unix socket path is limited to 107 bytes; a deep data folder gets a short socket folder.
 	e.sockDir = e.pgDir
@@ -296,6 +339,7 @@ func (e *Embedded) start(ctx context.Context, dataDir string, cred *syscall.Cred
 	defer logFile.Close()
 	logStart, _ := logFile.Seek(0, 2)
 
+	e.waitForEarlierServer(ctx, earlierServerWait)
 	e.cmd = exec.Command(filepath.Join(e.cfg.BinDir, "postgres"), args...)
 	e.cmd.SysProcAttr = procAttr(cred)
 	e.cmd.Dir = "/"

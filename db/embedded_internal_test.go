@@ -1,8 +1,15 @@
 package db
 
 import (
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestFindBinDirWithNothingInstalled(t *testing.T) {
@@ -44,5 +51,46 @@ func TestWriteHeavySettingsFollowTheMachine(t *testing.T) {
 				t.Errorf("%s: sets %s = %s", tc.name, durable, v)
 			}
 		}
+	}
+}
+
+// TestStartWaitsForAnEarlierServerToStop: as after `kill -9` of a giveathon process, its
+// server is still stopping (here held by a session: a smart shutdown waits for it) when the
+// next start comes, the data folder's lock already free. The start waits for it and starts,
+// rather than failing with the folder in use.
+func TestStartWaitsForAnEarlierServerToStop(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	parent, err := os.MkdirTemp("", "giveathon-restart-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	dataDir := filepath.Join(parent, "data")
+	first, err := StartEmbedded(ctx, EmbeddedConfig{DataDir: dataDir})
+	if err != nil {
+		t.Fatalf("first start: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, first.URL(EmbeddedDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.release() // the dead process's lock
+	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(time.Second)
+		conn.Close(ctx) // the server can finish stopping now
+	}()
+	began := time.Now()
+	second, err := StartEmbedded(ctx, EmbeddedConfig{DataDir: dataDir})
+	if err != nil {
+		t.Fatalf("a start while the earlier server stops: %v", err)
+	}
+	defer second.Stop()
+	<-first.exited
+	if waited := time.Since(began); waited < 900*time.Millisecond {
+		t.Errorf("started after %v, before the earlier server could stop", waited)
 	}
 }
