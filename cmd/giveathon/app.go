@@ -196,9 +196,10 @@ func (a *app) resolver() *graph.Resolver {
 	return r
 }
 
-// routes adds the webhook endpoint.
+// routes adds the webhook endpoint, for every method: it answers all but POST with 405 (the
+// web app's fallback would answer them 200 with its page).
 func (a *app) routes(r chi.Router) {
-	r.Method(http.MethodPost, "/webhooks/stripe", payments.WebhookHandler(a.webhookSecret, a.settlement, a.logger.With("component", "webhooks")))
+	r.Handle("/webhooks/stripe", payments.WebhookHandler(a.webhookSecret, a.settlement, a.logger.With("component", "webhooks")))
 }
 
 // stop stops the workers (letting running jobs finish within the timeout) and the sandbox.

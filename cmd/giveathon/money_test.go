@@ -522,6 +522,13 @@ func TestWebhooks(t *testing.T) {
 	m.wait(t, c, id, "SUCCEEDED")
 	m.emails(t, id, notify.KindReceipt)
 
+	// Not a POST: 405, naming the method the endpoint takes.
+	if resp, err := http.Get(m.srv.url + "/webhooks/stripe"); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost {
+		t.Errorf("GET /webhooks/stripe: %d, Allow %q; want 405 and POST", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+
 	// A forged event: 400, and nothing changes.
 	var before int
 	_ = m.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_events`).Scan(&before)
