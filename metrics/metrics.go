@@ -66,6 +66,11 @@ var (
 	OutboxWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "giveathon_outbox_wait_seconds", Help: "Time from a donation's move to its e-mail's delivery.", Buckets: latencyBuckets,
 	})
+	// SecondCharges counts PaymentIntents the provider reported succeeded for a donation that
+	// records another one: a donor charged twice, to be refunded by hand.
+	SecondCharges = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "giveathon_second_charges_total", Help: "Succeeded PaymentIntents for a donation that records another one (a donor charged twice: refund it).",
+	})
 	// StripeCalls counts provider calls by operation and outcome.
 	StripeCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "giveathon_stripe_calls_total", Help: "Stripe calls by operation and outcome (ok, declined, authentication_required, retryable, permanent).",
@@ -107,7 +112,7 @@ var (
 func init() {
 	Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		HTTPRequests, HTTPDuration, GraphQLOperations, GraphQLDuration, Donations, JobRuns, JobRunDuration, JobQueueWait, OutboxEmails, OutboxWait,
-		StripeCalls, StripeDuration, StripeRateLimitWait, DBReads, ReplicaLag, ReplicaUp, DBRetries, DBConnectionsDropped, &poolCollector{}, &queueCollector{})
+		SecondCharges, StripeCalls, StripeDuration, StripeRateLimitWait, DBReads, ReplicaLag, ReplicaUp, DBRetries, DBConnectionsDropped, &poolCollector{}, &queueCollector{})
 }
 
 // Handler serves the registry in Prometheus' text format.

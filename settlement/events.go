@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/metrics"
 	"github.com/giveathon/giveathon/payments"
 )
 
@@ -32,6 +33,13 @@ func (s *Service) HandlePaymentIntentEvent(ctx context.Context, eventID, eventTy
 	case cc == nil:
 		// Something else on the same provider account.
 		s.Logger.InfoContext(ctx, "webhook for a PaymentIntent that is not a donation", "event", eventID, "payment_intent", pi.ID)
+		o = Outcome{}
+	case secondCharge(cc, pi):
+		// Ours in every way but its id: the donor has paid twice for one gift. Nothing here
+		// moves (the donation's own PaymentIntent decides it), but someone must refund it.
+		metrics.SecondCharges.Inc()
+		s.Logger.ErrorContext(ctx, "a second PaymentIntent succeeded for a donation: the donor was charged twice; refund it", "event", eventID,
+			"donation", cc.Donation.ID, "payment_intent", pi.ID, "donation_payment_intent", cc.Donation.PaymentIntentID, "amount_cents", pi.AmountCents)
 		o = Outcome{}
 	case mismatch(cc, pi) != "":
 		s.Logger.WarnContext(ctx, "webhook refused: its PaymentIntent is not the donation's", "event", eventID, "type", eventType,
@@ -128,6 +136,21 @@ func (s *Service) providerPaymentIntent(ctx context.Context, cc *giveathon.Charg
 		return nil, nil
 	}
 	return real, nil
+}
+
+// secondCharge reports whether a succeeded PaymentIntent is the donation's in all but its id
+// (the metadata names the donation; the amount, currency and customer are its), while the
+// donation records another one: a second charge for one gift.
+func secondCharge(cc *giveathon.ChargeContext, pi *payments.PaymentIntent) bool {
+	if pi.Status != payments.PIStatusSucceeded || cc.Donation.PaymentIntentID == "" || pi.ID == cc.Donation.PaymentIntentID ||
+		pi.Metadata["donation_id"] != cc.Donation.ID {
+		return false
+	}
+	same := *cc
+	d := *cc.Donation
+	d.PaymentIntentID = pi.ID
+	same.Donation = &d
+	return mismatch(&same, pi) == ""
 }
 
 // mismatch says how a PaymentIntent differs from the donation's own, or "" when it does not.

@@ -9,8 +9,10 @@ import (
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/internal/testenv"
+	"github.com/giveathon/giveathon/metrics"
 	"github.com/giveathon/giveathon/payments"
 	"github.com/giveathon/giveathon/settlement"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -145,6 +147,16 @@ func TestAProviderEventMovesOnce(t *testing.T) {
 // TestProviderEventsMustMatchTheirDonation sends signed-looking events about a donation whose
 // PaymentIntent, amount, currency or customer are another's: none moves it, and the totals do
 // not count it; the donation's own PaymentIntent does.
+// secondCharges reads metrics.SecondCharges.
+func secondCharges(t *testing.T) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := metrics.SecondCharges.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
 func TestProviderEventsMustMatchTheirDonation(t *testing.T) {
 	t.Parallel()
 	d := testenv.DB(t)
@@ -162,14 +174,21 @@ func TestProviderEventsMustMatchTheirDonation(t *testing.T) {
 		"another amount":        func(pi *payments.PaymentIntent) { pi.AmountCents = 1 },
 		"another currency":      func(pi *payments.PaymentIntent) { pi.Currency = "eur" },
 		"another customer":      func(pi *payments.PaymentIntent) { pi.CustomerID = "cus_other" },
+		"another donation":      func(pi *payments.PaymentIntent) { pi.ID, pi.Metadata = "pi_else", map[string]string{"donation_id": "else"} },
 	} {
 		pi := own
 		change(&pi)
+		before := secondCharges(t)
 		if err := svc.HandlePaymentIntentEvent(ctx, "evt_"+name, "payment_intent.succeeded", &pi); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if s := read(t, d, dn.ID, don.CharityID); s.status != giveathon.StatusProcessing || s.totalCents != 0 {
 			t.Fatalf("an event with %s moved the donation: %+v", name, s)
+		}
+		// Only a succeeded PaymentIntent that is the donation's in all but its id is a donor
+		// charged twice.
+		if counted, second := secondCharges(t)-before, name == "another PaymentIntent"; counted != map[bool]float64{true: 1}[second] {
+			t.Errorf("an event with %s counted %v second charges", name, counted)
 		}
 	}
 	if err := svc.HandlePaymentIntentEvent(ctx, "evt_own", "payment_intent.succeeded", &own); err != nil {
