@@ -174,7 +174,9 @@ func TestProviderEventsMustMatchTheirDonation(t *testing.T) {
 		"another amount":        func(pi *payments.PaymentIntent) { pi.AmountCents = 1 },
 		"another currency":      func(pi *payments.PaymentIntent) { pi.Currency = "eur" },
 		"another customer":      func(pi *payments.PaymentIntent) { pi.CustomerID = "cus_other" },
-		"another donation":      func(pi *payments.PaymentIntent) { pi.ID, pi.Metadata = "pi_else", map[string]string{"donation_id": "else"} },
+		"another donation": func(pi *payments.PaymentIntent) {
+			pi.ID, pi.Metadata = "pi_else", map[string]string{"donation_id": "else"}
+		},
 	} {
 		pi := own
 		change(&pi)
