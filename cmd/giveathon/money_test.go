@@ -749,9 +749,18 @@ func TestBadDonationInputNamesTheFieldAndWritesNothing(t *testing.T) {
 		for k, v := range tc.in {
 			in[k] = v
 		}
-		r := m.submit(t, c, card, in["amountCents"].(int), in["idempotencyKey"].(string), in)
+		r := m.submit(t, c, card, 1000, in["idempotencyKey"].(string), in)
 		if r.Code() != "BAD_USER_INPUT" || r.Field() != tc.field {
 			t.Errorf("%s: want BAD_USER_INPUT on %s, got %s", tc.name, tc.field, r.Raw)
+		}
+	}
+	// An amount that is not a whole number is refused on its path: a string ("1500" was taken
+	// as 1500) by the Int scalar, BAD_USER_INPUT; a fraction or a boolean already by
+	// GraphQL's validation of the variables.
+	for in, code := range map[any]string{"1500": "BAD_USER_INPUT", 1500.5: "GRAPHQL_VALIDATION_FAILED", true: "GRAPHQL_VALIDATION_FAILED"} {
+		r := m.submit(t, c, card, 1000, newKey(), map[string]any{"amountCents": in})
+		if r.Code() != code || !strings.Contains(r.Raw, `"amountCents"]`) {
+			t.Errorf("amountCents %#v: want %s on its path, got %s", in, code, r.Raw)
 		}
 	}
 	// The limits themselves are accepted.
