@@ -17,6 +17,7 @@ type PartnerStore interface {
 	FindPartnerDonations(ctx context.Context, f giveathon.PartnerDonationFilter) ([]*giveathon.PartnerDonation, []string, error)
 	FindPartnerEvents(ctx context.Context, partnerID string, after int64, first int) ([]*giveathon.PartnerEvent, error)
 	FindTotalsCheckpoint(ctx context.Context, partnerID string, seq *int64) (*giveathon.TotalsCheckpoint, error)
+	FindCharityByID(ctx context.Context, id string) (*giveathon.Charity, error)
 }
 
 // Cards saves a donor's card at the provider and here (payments.MethodService).
@@ -39,7 +40,7 @@ var errNotPartnerGift = errors.New("a partner's gift needs its partner")
 
 // PartnerSubmitDonation implements giveathon.PartnerGiftService. The partner's key is looked
 // up first: the same request again answers with its gift and calls no one; another request
-// under it is a CONFLICT. Otherwise the donor is found or made by e-mail, the card saved for
+// under it is a CONFLICT. A gift no donor could make is refused next. Otherwise the donor is found or made by e-mail, the card saved for
 // them (one provider customer per donor) and the gift submitted as a donor's own, with the
 // partner's key recorded in the gift's transaction (two racing submits make one gift).
 func (p *Partners) PartnerSubmitDonation(ctx context.Context, partnerID string, in giveathon.SubmitDonationInput) (*giveathon.SubmitResult, error) {
@@ -61,6 +62,9 @@ func (p *Partners) PartnerSubmitDonation(ctx context.Context, partnerID string, 
 		res, _, err := decideSubmit(giveathon.SubmitFacts{Existing: existing}, in, hash, nil, auth.Limit{}, time.Now())
 		return res, err
 	}
+	if err := p.refusedWhoeverGives(ctx, in); err != nil {
+		return nil, err
+	}
 	donor, err := p.Gifts.EnsurePartnerDonor(ctx, partnerID, in.Partner.DonorEmail, in.Partner.DonorName)
 	if err != nil {
 		return nil, err
@@ -71,6 +75,28 @@ func (p *Partners) PartnerSubmitDonation(ctx context.Context, partnerID string, 
 	}
 	in.PaymentMethodID = card.ID
 	return p.SubmitDonation(ctx, donor.ID, in)
+}
+
+// refusedWhoeverGives refuses, before a donor is made for it, a gift that no donor could make:
+// outside the event's window, or to a charity that takes no gifts. A refused partner gift then
+// leaves no account (the donor's e-mail and name) and no provider customer behind. The gift's
+// own transaction rules on both again (decideSubmit): this is read before it, from a replica
+// if there is one.
+func (p *Partners) refusedWhoeverGives(ctx context.Context, in giveathon.SubmitDonationInput) error {
+	if p.Config.Event != nil {
+		if err := p.Config.Event.CheckOpen(time.Now()); err != nil {
+			return err
+		}
+	}
+	var active *bool
+	c, err := p.Gifts.FindCharityByID(ctx, in.CharityID)
+	switch {
+	case err == nil:
+		active = &c.Active
+	case giveathon.ErrorCode(err) != giveathon.ENOTFOUND:
+		return err
+	}
+	return charityRefusal(active)
 }
 
 // FindPartnerDonation implements giveathon.PartnerGiftService.

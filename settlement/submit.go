@@ -64,8 +64,8 @@ func decideSubmit(f giveathon.SubmitFacts, in giveathon.SubmitDonationInput, has
 	if err := auth.CardTesting(cardTesting, f.DeclinedCards, f.CardSucceeded); err != nil {
 		return nil, false, err
 	}
-	if f.CharityActive == nil || !*f.CharityActive {
-		return nil, false, giveathon.Invalid("charityId", "charityId is not a charity that takes donations")
+	if err := charityRefusal(f.CharityActive); err != nil {
+		return nil, false, err
 	}
 	if f.CardRemoved == nil || *f.CardRemoved {
 		return nil, false, giveathon.Invalid("paymentMethodId", "paymentMethodId is not one of your saved payment methods")
@@ -74,4 +74,12 @@ func decideSubmit(f giveathon.SubmitFacts, in giveathon.SubmitDonationInput, has
 		return &giveathon.SubmitResult{NeedsConfirmation: true, DuplicateOf: f.Duplicate}, false, nil
 	}
 	return nil, true, nil
+}
+
+// charityRefusal refuses a gift to a charity that is not one (active nil) or takes no gifts.
+func charityRefusal(active *bool) error {
+	if active == nil || !*active {
+		return giveathon.Invalid("charityId", "charityId is not a charity that takes donations")
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -159,5 +160,26 @@ func TestPartnerIntegrationEndToEnd(t *testing.T) {
 	m.admin.Do(t, revokeAPIKeyOp, map[string]any{"id": kaID}).NoErrors(t)
 	if r := ka.Do(t, partnerGiftsOp, nil); r.Code() != "UNAUTHENTICATED" {
 		t.Errorf("a revoked key: %s", r.Raw)
+	}
+}
+
+// TestARefusedPartnerGiftLeavesNoDonor: a partner's gift to a charity that takes no gifts is
+// refused on charityId before a donor is made for it: no account with the donor's e-mail and
+// name, and no customer at the provider, is left behind.
+func TestARefusedPartnerGiftLeavesNoDonor(t *testing.T) {
+	t.Parallel()
+	m := setupAdmin(t)
+	p := m.admin.Do(t, createPartnerOp, map[string]any{"i": map[string]any{"name": "Refused Co"}}).NoErrors(t).String("createPartner", "id")
+	k, _ := m.issueKey(t, p, []string{"DONATIONS_WRITE"}, nil)
+	fan := "refused-" + newKey() + "@example.org"
+	r := k.Do(t, partnerSubmitOp, map[string]any{"i": map[string]any{"donor": map[string]any{"email": fan, "name": "A Fan"},
+		"charityId": "Q2hhcml0eTowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA", "amountCents": 1500,
+		"providerPaymentMethodId": "pm_card_visa", "idempotencyKey": newKey()}})
+	if r.Code() != "BAD_USER_INPUT" || r.Field() != "charityId" {
+		t.Fatalf("a gift to no charity: %s, want BAD_USER_INPUT on charityId", r.Raw)
+	}
+	var accounts int
+	if err := m.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM users WHERE email = $1`, fan).Scan(&accounts); err != nil || accounts != 0 {
+		t.Errorf("%d accounts for the refused gift's donor (%v), want 0", accounts, err)
 	}
 }
