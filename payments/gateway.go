@@ -213,6 +213,9 @@ type Error struct {
 	RetryAfter time.Duration
 	// Replayed is set when the provider answered from its saved response for the idempotency key.
 	Replayed bool
+	// Type is the provider's error type (api_error, card_error, idempotency_error, ...), when
+	// it answered with one.
+	Type string
 	// PaymentIntent is the PaymentIntent the error is about, when the provider sent it.
 	PaymentIntent *PaymentIntent
 	Err           error
@@ -294,7 +297,7 @@ func (g *Gateway) classify(op string, err error) error {
 		}
 		return &Error{Kind: Retryable, Code: "network_error", Message: op + ": " + err.Error(), Err: err}
 	}
-	pe := &Error{Code: string(se.Code), DeclineCode: string(se.DeclineCode), Message: se.Msg, HTTPStatus: se.HTTPStatusCode, Err: err}
+	pe := &Error{Code: string(se.Code), DeclineCode: string(se.DeclineCode), Message: se.Msg, HTTPStatus: se.HTTPStatusCode, Type: string(se.Type), Err: err}
 	if se.LastResponse != nil {
 		pe.Replayed = se.LastResponse.Header.Get("Idempotent-Replayed") == "true"
 		if s, perr := strconv.Atoi(se.LastResponse.Header.Get("Retry-After")); perr == nil && s > 0 {

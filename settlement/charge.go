@@ -173,12 +173,27 @@ func (s *Service) create(ctx context.Context, cc *giveathon.ChargeContext, attem
 	}
 }
 
-// createMayBeRunning reports whether a create whose call ended in err may still make a
-// PaymentIntent at the provider: no answer came (a timeout, a broken connection), or the
-// provider said a request with the key is still running.
-func createMayBeRunning(err error) bool {
+// createEnded reports whether err, the answer to the create key a walk stopped at (every key
+// before it has ended, or the walk would not have passed it), shows that this key's request
+// has ended at the provider too, so that nothing more can come of it: an answer replayed for
+// the key; the API's own server error (type api_error, saved for the key: its request ran
+// just now, so no earlier one with the key was still running, which would have met a 409); or
+// the request refused for itself (any other 4xx). No answer at all (a timeout, a broken
+// connection, our own rate limit), a 409 for the key still in flight, a 429 or another 5xx
+// (answered in front of the API) say nothing of a request an earlier attempt left running.
+func createEnded(err error) bool {
 	pe, ok := payments.AsError(err)
-	return ok && (pe.HTTPStatus == 0 && (pe.Code == "timeout" || pe.Code == "network_error") || pe.HTTPStatus == http.StatusConflict)
+	switch {
+	case !ok || pe.HTTPStatus == 0:
+		return false
+	case pe.Replayed:
+		return true
+	case pe.HTTPStatus == http.StatusConflict || pe.HTTPStatus == http.StatusTooManyRequests:
+		return false
+	case pe.HTTPStatus >= 500:
+		return pe.Type == "api_error"
+	}
+	return true
 }
 
 // findPaymentIntent returns the donation's PaymentIntent if one exists: by its recorded id,
@@ -205,10 +220,11 @@ func (s *Service) findPaymentIntent(ctx context.Context, cc *giveathon.ChargeCon
 // If the provider cannot be asked, the donation stays PROCESSING for the reconciler.
 func (s *Service) giveUp(ctx context.Context, cc *giveathon.ChargeContext, pi *payments.PaymentIntent, lastErr error, attemptNo int) error {
 	d := cc.Donation
-	if pi == nil && d.PaymentIntentID == "" && createMayBeRunning(lastErr) {
-		// The last create may still be running at the provider: failing the donation now
-		// could see it charged afterwards. It stays PROCESSING; the reconciler looks again
-		// once that request must have ended, and its charge sends the same key again.
+	if pi == nil && d.PaymentIntentID == "" && !createEnded(lastErr) {
+		// A create may still be running at the provider (this attempt's, or one an earlier
+		// attempt left there that this one's answer says nothing of): failing the donation
+		// now could see it charged afterwards. It stays PROCESSING; the reconciler looks
+		// again later, and its charge sends the same key again.
 		return fmt.Errorf("last attempt on %s: its charge may still be running at the provider (%w); the reconciler will look again", d.ID, lastErr)
 	}
 	if pi == nil {

@@ -46,3 +46,31 @@ func TestRequestKeysAreDerivedFromTheDonation(t *testing.T) {
 		t.Fatal("keys of different attempts or donations collide")
 	}
 }
+
+// TestCreateEndedOnlyOnAnAnswerAboutTheKey: a donation is failed with no PaymentIntent only
+// when the last create's answer shows its key's request has ended; an answer that says
+// nothing of a request an earlier attempt left running keeps it PROCESSING.
+func TestCreateEndedOnlyOnAnAnswerAboutTheKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		err   error
+		ended bool
+	}{
+		{"replayed 500", &payments.Error{HTTPStatus: 500, Type: "api_error", Replayed: true}, true},
+		{"the API's own 500", &payments.Error{HTTPStatus: 500, Type: "api_error"}, true},
+		{"a 502 in front of the API", &payments.Error{HTTPStatus: 502}, false},
+		{"a 503 without a type", &payments.Error{HTTPStatus: 503, Type: ""}, false},
+		{"409 for the key in flight", &payments.Error{HTTPStatus: 409, Type: "idempotency_error", Code: "idempotency_key_in_use"}, false},
+		{"429", &payments.Error{HTTPStatus: 429, Code: "rate_limit"}, false},
+		{"timeout", &payments.Error{Code: "timeout"}, false},
+		{"broken connection", &payments.Error{Code: "network_error"}, false},
+		{"our own rate limit", &payments.Error{Code: "client_rate_limit"}, false},
+		{"a refused request", &payments.Error{HTTPStatus: 400, Type: "invalid_request_error"}, true},
+		{"not the provider's", errors.New("database down"), false},
+	} {
+		if got := createEnded(tc.err); got != tc.ended {
+			t.Errorf("%s: createEnded = %v, want %v", tc.name, got, tc.ended)
+		}
+	}
+}

@@ -420,27 +420,40 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 // and goes on with it after the worker has given up on its answer. The retries send the same
 // key and meet a 409 while it runs, rather than looking for a PaymentIntent that does not exist
 // yet and creating a second one under a new key; the last attempt leaves the donation
-// PROCESSING rather than failing it while the charge may still go through; and the charge's
-// webhook, once it does, settles the donation. One charge, SUCCEEDED.
+// PROCESSING rather than failing it while the charge may still go through, whether that
+// attempt met the 409 too or a 429 (which says nothing of the key's running request); and the
+// charge's webhook, once it does, settles the donation. One charge, SUCCEEDED.
 func TestASlowProviderChargesOnce(t *testing.T) {
 	t.Parallel()
-	m := setupMoney(t, "STRIPE_TIMEOUT=300ms")
-	c := m.donor(t)
-	card := m.addCard(t, c, "pm_card_visa")
 	const slow = 2 * time.Second
-	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/payment_intents", Fault: sandbox.FaultSlow, Latency: slow})
-	start := time.Now()
-	id := m.give(t, c, card, 3500)
-	r := m.wait(t, c, id, "SUCCEEDED", "FAILED")
-	if r.String("donation", "status") != "SUCCEEDED" {
-		t.Fatalf("after a slow charge: %s", r.Raw)
+	for name, tc := range map[string]struct {
+		env  []string
+		last []sandbox.ScriptedFault
+	}{
+		"409s to the last attempt": {},
+		"a 429 on the last attempt": {env: []string{"CHARGE_MAX_ATTEMPTS=2"},
+			last: []sandbox.ScriptedFault{{Method: "POST", PathPrefix: "/v1/payment_intents", Fault: sandbox.FaultError429}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			m := setupMoney(t, append([]string{"STRIPE_TIMEOUT=300ms"}, tc.env...)...)
+			c := m.donor(t)
+			card := m.addCard(t, c, "pm_card_visa")
+			m.sandbox.Script(append([]sandbox.ScriptedFault{{Method: "POST", PathPrefix: "/v1/payment_intents", Fault: sandbox.FaultSlow, Latency: slow}}, tc.last...)...)
+			start := time.Now()
+			id := m.give(t, c, card, 3500)
+			r := m.wait(t, c, id, "SUCCEEDED", "FAILED")
+			if r.String("donation", "status") != "SUCCEEDED" {
+				t.Fatalf("after a slow charge: %s", r.Raw)
+			}
+			// Past the slow request's end, so that a second charge would have been made by now.
+			time.Sleep(time.Until(start.Add(slow + 500*time.Millisecond)))
+			if n := len(m.charges(t, id)); n != 1 {
+				t.Fatalf("%d charges for one donation, want 1: %s", n, r.Raw)
+			}
+			m.emails(t, id, notify.KindReceipt)
+		})
 	}
-	// Past the slow request's end, so that a second charge would have been made by now.
-	time.Sleep(time.Until(start.Add(slow + 500*time.Millisecond)))
-	if n := len(m.charges(t, id)); n != 1 {
-		t.Fatalf("%d charges for one donation, want 1: %s", n, r.Raw)
-	}
-	m.emails(t, id, notify.KindReceipt)
 }
 
 func TestIdempotencyAndDuplicates(t *testing.T) {
