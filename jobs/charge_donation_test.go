@@ -28,7 +28,10 @@ func intent(r payments.ChargeRequest, status string) *payments.PaymentIntent {
 func TestChargeWorkerMapsVerdictsToRiver(t *testing.T) {
 	t.Parallel()
 	declined := &payments.Error{Kind: payments.Declined, Code: "card_declined", DeclineCode: "insufficient_funds", Message: "no"}
-	unavailable := &payments.Error{Kind: payments.Retryable, Code: "api_error", HTTPStatus: 500}
+	// Stripe's own 500, as the gateway classifies it: its request has ended.
+	unavailable := &payments.Error{Kind: payments.Retryable, Code: "api_error", HTTPStatus: 500, Type: "api_error"}
+	// A 503 from in front of the API says nothing of a create an earlier attempt left running.
+	edge := &payments.Error{Kind: payments.Retryable, Code: "provider_unavailable", HTTPStatus: 503}
 	limited := &payments.Error{Kind: payments.Retryable, Code: "rate_limit", HTTPStatus: 429}
 	for name, tc := range map[string]struct {
 		create      func(payments.ChargeRequest) (*payments.PaymentIntent, error)
@@ -51,6 +54,8 @@ func TestChargeWorkerMapsVerdictsToRiver(t *testing.T) {
 			3, river.EventKindJobSnoozed, giveathon.StatusProcessing, ""},
 		"provider down on the last attempt": {func(payments.ChargeRequest) (*payments.PaymentIntent, error) { return nil, unavailable },
 			1, river.EventKindJobCompleted, giveathon.StatusFailed, giveathon.EmailFailure},
+		"a 503 in front of the provider on the last attempt": {func(payments.ChargeRequest) (*payments.PaymentIntent, error) { return nil, edge },
+			1, river.EventKindJobFailed, giveathon.StatusProcessing, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
