@@ -482,6 +482,10 @@ type Dispute struct {
 	AmountCents       int64
 }
 
+// ClosedDisputeStatuses are the statuses (Stripe's) of a dispute that is over: a later event
+// about it does not reopen it.
+var ClosedDisputeStatuses = []string{"won", "lost", "warning_closed"}
+
 // MaxRefundReasonLen bounds the reason an organiser gives for a refund.
 const MaxRefundReasonLen = 500
 

@@ -18,13 +18,15 @@ func (db *DB) SaveDispute(ctx context.Context, d giveathon.Dispute) error {
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (provider_dispute_id) DO UPDATE SET status = excluded.status, reason = excluded.reason,
 				amount_cents = excluded.amount_cents, updated_at = now()
+			-- Events come in any order: a closed dispute is not reopened by a late one.
+			WHERE disputes.status <> ALL($8::text[]) OR excluded.status = ANY($8::text[])
 			RETURNING 1),
 		m AS (SELECT `+donationColumns+` FROM donations WHERE user_id = $2 AND id = $3 AND partner_id IS NOT NULL)
 		INSERT INTO partner_events (partner_id, donation_id, type, data)
 		SELECT m.partner_id::uuid, m.id::uuid, $7, `+sqlPartnerEventData("m", "c")+`
 		FROM m JOIN charities c ON c.id = m.charity_id::uuid WHERE EXISTS (SELECT 1 FROM saved)
 		ON CONFLICT (donation_id, type) WHERE donation_id IS NOT NULL DO NOTHING`,
-		d.ProviderDisputeID, d.UserID, d.DonationID, d.Status, d.Reason, d.AmountCents, giveathon.EventDonationDisputed)
+		d.ProviderDisputeID, d.UserID, d.DonationID, d.Status, d.Reason, d.AmountCents, giveathon.EventDonationDisputed, giveathon.ClosedDisputeStatuses)
 	if err != nil {
 		return fmt.Errorf("save dispute %s: %w", d.ProviderDisputeID, err)
 	}

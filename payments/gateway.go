@@ -319,8 +319,9 @@ func (g *Gateway) classify(op string, err error) error {
 		pe.Kind = AuthenticationRequired
 	case se.Type == stripe.ErrorTypeCard && retryableCardCodes[string(se.Code)]:
 		pe.Kind = Retryable
-	case se.Code == stripe.ErrorCodeChargeAlreadyRefunded:
-		// A refund asked again (another instance, a retry after a crash): the caller's answer.
+	case se.Code == stripe.ErrorCodeChargeAlreadyRefunded || se.Code == stripe.ErrorCodeChargeDisputed:
+		// A refund asked again (another instance, a retry after a crash), or of a charge its
+		// card holder disputes: the caller's answer.
 		pe.Kind = Permanent
 		return pe
 	case se.HTTPStatusCode == http.StatusNotFound:
@@ -621,6 +622,13 @@ func (g *Gateway) CreateRefund(ctx context.Context, paymentIntentID, reason, ide
 		}
 		return out, nil
 	})
+}
+
+// IsDisputed reports whether err is the provider refusing a refund of a charge its card holder
+// disputes (the bank takes the money back through the dispute).
+func IsDisputed(err error) bool {
+	pe, ok := AsError(err)
+	return ok && pe.Code == string(stripe.ErrorCodeChargeDisputed)
 }
 
 // IsAlreadyRefunded reports whether err is the provider refusing a refund of a charge that is

@@ -2,6 +2,8 @@ package settlement
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -38,15 +40,24 @@ func (s *Service) Refund(ctx context.Context, userID, donationID, reason string)
 	if !ok {
 		return nil, nil, giveathon.Errorf(giveathon.ENOTIMPLEMENTED, "the payment provider cannot refund")
 	}
-	re, err := refunder.CreateRefund(ctx, d.PaymentIntentID, strings.TrimSpace(reason), requestKeyPrefix(d.ID, "refund"))
+	if dp, err := s.Store.FindDispute(ctx, d.UserID, d.ID); err != nil {
+		return nil, nil, err
+	} else if dp != nil {
+		return nil, nil, errDisputed(dp.Status)
+	}
+	reason = strings.TrimSpace(reason)
+	re, err := refunder.CreateRefund(ctx, d.PaymentIntentID, reason, refundKey(d.ID, reason))
 	if payments.IsRetryable(err) {
 		// The provider saves a failure for its key and answers it again for a day: try once
 		// more under a key of this call. A refund in full cannot be made twice (the second is
 		// refused as charge_already_refunded), so a new key cannot refund twice.
-		re, err = refunder.CreateRefund(ctx, d.PaymentIntentID, strings.TrimSpace(reason),
+		re, err = refunder.CreateRefund(ctx, d.PaymentIntentID, reason,
 			requestKey(d.ID, "refund-", int(time.Now().UnixNano()%1e9)))
 	}
 	switch {
+	case payments.IsDisputed(err):
+		// Disputed before the dispute's event reached us.
+		return nil, nil, errDisputed("")
 	case payments.IsAlreadyRefunded(err):
 		// Refunded before (in the provider's dashboard, by an earlier call whose answer was
 		// lost): the donation follows.
@@ -59,6 +70,24 @@ func (s *Service) Refund(ctx context.Context, userID, donationID, reason string)
 	}
 	now, _, err := s.move(ctx, giveathon.Move{UserID: d.UserID, DonationID: d.ID, To: giveathon.StatusRefunded})
 	return d, now, err
+}
+
+// refundKey is a refund's idempotency key: the donation's and its reason's, so that the same
+// request asked again (a double click, a retry after a lost answer) is the same refund, and
+// one asked again with another reason is a new request (which the provider refuses once the
+// first has refunded the charge in full) rather than an idempotency error.
+func refundKey(donationID, reason string) string {
+	sum := sha256.Sum256([]byte(reason))
+	return requestKeyPrefix(donationID, "refund-"+hex.EncodeToString(sum[:8]))
+}
+
+// errDisputed refuses a refund of a disputed donation: its card holder's bank takes the money
+// back through the dispute, and a refund would give it back twice.
+func errDisputed(status string) error {
+	if status != "" {
+		status = " (" + status + ")"
+	}
+	return giveathon.Errorf(giveathon.ECONFLICT, "this donation's charge is disputed%s: the card holder's bank takes the money back through the dispute, so it cannot also be refunded", status)
 }
 
 // HandleChargeEvent applies a provider event about a charge: a charge refunded in full (from

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/internal/testenv"
 	"github.com/giveathon/giveathon/notify"
 	"github.com/giveathon/giveathon/payments/sandbox"
@@ -142,6 +143,16 @@ func TestADisputeShowsAndALostOneLeavesTheTotals(t *testing.T) {
 	if len(ch) != 1 || ch[0].Dispute == "" {
 		t.Fatalf("the provider's ledger: %+v", ch)
 	}
+	// A disputed gift is not refunded too: the card holder's bank takes the money back through
+	// the dispute, and a refund would give it back twice.
+	adm := m.admin(t, "ops@example.org")
+	if r := adm.Do(t, refundOp, map[string]any{"i": map[string]any{"donationId": id, "reason": "asked"}}); r.Code() != "CONFLICT" ||
+		!strings.Contains(r.Raw, "disputed") {
+		t.Fatalf("a refund of a disputed gift: %s, want CONFLICT naming the dispute", r.Raw)
+	}
+	if ch := m.charges(t, id); len(ch) != 1 || ch[0].Refunds != 0 {
+		t.Fatalf("the provider's ledger after a refused refund: %+v", ch)
+	}
 	if err := m.sandbox.CloseDispute(ch[0].Dispute, "lost"); err != nil {
 		t.Fatal(err)
 	}
@@ -167,5 +178,30 @@ func (m *money) stripe(t *testing.T, path string, form url.Values) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST %s: %d", path, resp.StatusCode)
+	}
+}
+
+// TestARefundAskedAgainWithAnotherReasonRefundsOnce: a refund the provider failed twice
+// (UNAVAILABLE) asked again with another reason is a new request, not an idempotency error
+// shown as an internal one; a reason of 500 letters that take two bytes each is the provider's
+// limit too; the charge is refunded once.
+func TestARefundAskedAgainWithAnotherReasonRefundsOnce(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t, "ADMIN_EMAILS=ops@example.org")
+	c := m.donor(t)
+	adm := m.admin(t, "ops@example.org")
+	card := m.addCard(t, c, "pm_card_visa")
+	id := m.give(t, c, card, 2300)
+	m.wait(t, c, id, "SUCCEEDED")
+	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/refunds", Fault: sandbox.FaultError500, Count: 2})
+	if r := adm.Do(t, refundOp, map[string]any{"i": map[string]any{"donationId": id, "reason": "first reason"}}); r.Code() != "UNAVAILABLE" {
+		t.Fatalf("a refund the provider failed twice: %s, want UNAVAILABLE", r.Raw)
+	}
+	long := strings.Repeat("é", giveathon.MaxRefundReasonLen)
+	if r := adm.Do(t, refundOp, map[string]any{"i": map[string]any{"donationId": id, "reason": long}}).NoErrors(t); r.String("refundDonation", "status") != "REFUNDED" {
+		t.Fatalf("asked again with another reason: %s", r.Raw)
+	}
+	if ch := m.charges(t, id); len(ch) != 1 || ch[0].Refunds != 1 || ch[0].AmountRefunded != 2300 {
+		t.Fatalf("the provider's ledger: %+v, want one refund of 2300", ch)
 	}
 }

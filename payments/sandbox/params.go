@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // form reads Stripe's form encoding: bracket notation for hashes (metadata[key]=v) and
@@ -149,12 +150,12 @@ func (f form) metadata() (set map[string]string, clear bool, err *stripeError) {
 		if key == "" || strings.ContainsAny(key, "[]") || !strings.HasSuffix(k, "]") {
 			return nil, false, invalid("metadata", "Invalid metadata key: %s", k)
 		}
-		if len(key) > maxMetadataKeyLen {
+		if utf8.RuneCountInString(key) > maxMetadataKeyLen {
 			return nil, false, invalid("metadata", "Metadata keys can have up to %d characters: %s", maxMetadataKeyLen, key)
 		}
 		v := vs[len(vs)-1]
-		if len(v) > maxMetadataValueLen {
-			return nil, false, invalid("metadata", "Metadata values can have up to %d characters, but the value of %s has %d", maxMetadataValueLen, key, len(v))
+		if n := utf8.RuneCountInString(v); n > maxMetadataValueLen {
+			return nil, false, invalid("metadata", "Metadata values can have up to %d characters, but the value of %s has %d", maxMetadataValueLen, key, n)
 		}
 		set[key] = v
 	}

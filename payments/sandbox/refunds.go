@@ -39,7 +39,8 @@ type dispute struct {
 
 // createRefund refunds a charge, named by itself or by its PaymentIntent: the whole of what is
 // left of it unless amount says less. A charge refunded in full refuses another refund
-// (charge_already_refunded), so two refunds can never take back more than was charged.
+// (charge_already_refunded), so two refunds can never take back more than was charged, and a
+// disputed charge refuses any (charge_disputed), so a refund never adds to a chargeback.
 func (c *call) createRefund() (any, *stripeError) {
 	p := c.params
 	var ch *charge
@@ -77,6 +78,11 @@ func (c *call) createRefund() (any, *stripeError) {
 		return nil, err
 	}
 	switch {
+	case ch.Disputed:
+		// As Stripe: the card holder's bank takes the money back through the dispute.
+		e := invalid("charge", "Charge %s has been charged back; it cannot be refunded.", ch.ID)
+		e.Code = "charge_disputed"
+		return nil, e
 	case left <= 0:
 		e := invalid("charge", "Charge %s has already been refunded.", ch.ID)
 		e.Code = "charge_already_refunded"
