@@ -359,6 +359,14 @@ func TestBadRequestsAreRefusedClearly(t *testing.T) {
 	if r := b.client.Do(t, `{ nosuchfield }`, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
 		t.Errorf("unknown field: %s", r.Raw)
 	}
+	// A subscription of two aliased fields, or of one that @skip may leave out, passes
+	// gqlparser's validation: it is still refused as a validation error, not an internal one.
+	for _, sub := range []string{`subscription { a: eventTotals { totalCents } b: eventTotals { totalCents } }`,
+		`subscription { eventTotals @skip(if: true) { totalCents } }`} {
+		if r := b.client.Do(t, sub, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" || !strings.Contains(r.Raw, "exactly one") {
+			t.Errorf("%s: %s", sub, r.Raw)
+		}
+	}
 }
 
 func TestReadyzFollowsTheDatabase(t *testing.T) {

@@ -260,6 +260,13 @@ func errorPresenter(logger *slog.Logger, unavailable func(error) error) graphql.
 			gqlErr.Extensions["code"] = "BAD_USER_INPUT"
 			return gqlErr
 		}
+		if strings.Contains(err.Error(), errSeveralStreams) {
+			// gqlparser's validation counts a subscription's fields by name, so aliases of one
+			// field, or @skip and @include on it, reach gqlgen's executor, which refuses them.
+			gqlErr.Message = "a subscription must select exactly one top-level field (not several under aliases, nor one that @skip or @include may leave out)"
+			gqlErr.Extensions["code"] = errcode.ValidationFailed
+			return gqlErr
+		}
 		reqID := middleware.GetReqID(ctx)
 		logger.ErrorContext(ctx, "internal error", "err", err, "request_id", reqID, "path", gqlErr.Path.String())
 		gqlErr.Message = "internal error"
@@ -267,6 +274,10 @@ func errorPresenter(logger *slog.Logger, unavailable func(error) error) graphql.
 		return gqlErr
 	}
 }
+
+// errSeveralStreams is what gqlgen's executor answers a subscription that selects other than
+// one top-level field.
+const errSeveralStreams = "must subscribe to exactly one stream"
 
 // isInputError reports whether err came from coercing an argument (an Int out of range, say),
 // which gqlgen reports as a plain error on the argument's path.
