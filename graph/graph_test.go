@@ -359,11 +359,18 @@ func TestBadRequestsAreRefusedClearly(t *testing.T) {
 	if r := b.client.Do(t, `{ nosuchfield }`, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
 		t.Errorf("unknown field: %s", r.Raw)
 	}
-	// A subscription of two aliased fields, or of one that @skip may leave out, passes
-	// gqlparser's validation: it is still refused as a validation error, not an internal one.
+	// A subscription over HTTP would wait for its next event with no end: refused, for the
+	// WebSocket.
+	if r := b.client.Do(t, `subscription { eventTotals { totalCents } }`, nil); r.Status != http.StatusBadRequest ||
+		r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Raw, "WebSocket") {
+		t.Errorf("a subscription over POST: %d %s", r.Status, r.Raw)
+	}
+	// On the socket, a subscription of two aliased fields, or of one that @skip may leave out,
+	// passes gqlparser's validation: it is still refused as a validation error, not an
+	// internal one.
 	for _, sub := range []string{`subscription { a: eventTotals { totalCents } b: eventTotals { totalCents } }`,
 		`subscription { eventTotals @skip(if: true) { totalCents } }`} {
-		if r := b.client.Do(t, sub, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" || !strings.Contains(r.Raw, "exactly one") {
+		if r := b.client.Subscribe(t, sub, nil, nil).Next(t, 10*time.Second); r.Code() != "GRAPHQL_VALIDATION_FAILED" || !strings.Contains(r.Raw, "exactly one") {
 			t.Errorf("%s: %s", sub, r.Raw)
 		}
 	}

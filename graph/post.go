@@ -117,6 +117,14 @@ func answer(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, 
 			Extensions: map[string]any{"code": "BAD_USER_INPUT"}}}})
 		return
 	}
+	if opCtx.Operation != nil && opCtx.Operation.Operation == ast.Subscription {
+		// Over HTTP a subscription would hold the request open until its next event, with no
+		// end: it is for the WebSocket.
+		w.WriteHeader(http.StatusBadRequest)
+		writeAnswer(w, requestErrors{Errors: gqlerror.List{{Message: "subscriptions run over a WebSocket (graphql-transport-ws) at this path, not over HTTP",
+			Extensions: map[string]any{"code": "BAD_USER_INPUT"}}}})
+		return
+	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	writeAnswer(w, responses(ctx))
 }
