@@ -37,6 +37,7 @@ type setupOpts struct {
 	maxDepth   int
 	persisted  map[string]string
 	cors       []string
+	maxSockets int
 }
 
 func setup(t *testing.T, opts ...setupOpts) *bundle {
@@ -60,7 +61,7 @@ func setup(t *testing.T, opts ...setupOpts) *bundle {
 		DonationService: settlement.New(d, nil, nil, nil, logger, settlement.Config{})}
 	h := graph.NewHandler(res, graph.Config{
 		Production: o.production, Logger: logger, Ready: ready, CORSOrigins: o.cors,
-		Limits: graph.Limits{MaxComplexity: 500, MaxDepth: o.maxDepth, PersistedQueries: o.persisted},
+		Limits: graph.Limits{MaxComplexity: 500, MaxDepth: o.maxDepth, PersistedQueries: o.persisted, MaxSocketsPerAddress: o.maxSockets},
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -574,5 +575,40 @@ func TestCharitySearchKeepsThoseWithEveryWord(t *testing.T) {
 	long := b.client.Do(t, q, map[string]any{"s": strings.Repeat("x", 101)})
 	if long.Code() != "BAD_USER_INPUT" || long.Field() != "search" {
 		t.Fatalf("long search: %s", long.Raw)
+	}
+}
+
+// TestSocketsPerAddressAreCapped: one client address may hold so many websocket connections
+// at once; the next is refused at connection_init (the connection closed), and one closed
+// makes room again. (An anonymous donationUpdated answers UNAUTHENTICATED on a connection
+// that stays open.)
+func TestSocketsPerAddressAreCapped(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{maxSockets: 2})
+	open := func() (*testenv.Subscription, bool) {
+		t.Helper()
+		s, err := b.client.TrySubscribe(`subscription { donationUpdated(id: "x") { id } }`, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		ended, _ := s.Ended(5 * time.Second)
+		return s, ended
+	}
+	first, refused := open()
+	if _, refused2 := open(); refused || refused2 {
+		t.Fatalf("the first two connections: refused %v, %v", refused, refused2)
+	}
+	if _, refused := open(); !refused {
+		t.Fatal("a third connection from the address was kept open")
+	}
+	first.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, refused := open(); !refused {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a connection is still refused after one of the two closed")
+		}
 	}
 }

@@ -35,6 +35,9 @@ type Limits struct {
 	// MaxSubscriptionsPerSocket is how many subscriptions one websocket connection may have
 	// open at once.
 	MaxSubscriptionsPerSocket int
+	// MaxSocketsPerAddress is how many websocket connections one client address may have open
+	// on this process at once.
+	MaxSocketsPerAddress int
 	// PartnerRequestsPerMinute and PartnerCostPerMinute bound what one partner's API key may
 	// ask in a minute: requests, and their summed cost (each request's complexity, as
 	// MaxComplexity counts it).
@@ -55,8 +58,11 @@ const (
 	DefaultMaxQueryBytes             = 16 << 10
 	DefaultMaxTokens                 = 2000
 	DefaultMaxSubscriptionsPerSocket = 20
-	DefaultPartnerRequestsPerMinute  = 600
-	DefaultPartnerCostPerMinute      = 20000
+	// DefaultMaxSocketsPerAddress leaves room for the donors behind one address (an office,
+	// a phone bank), a browser tab holding one connection each.
+	DefaultMaxSocketsPerAddress     = 50
+	DefaultPartnerRequestsPerMinute = 600
+	DefaultPartnerCostPerMinute     = 20000
 )
 
 // Bounds on a query's shape that no client needs to change: they keep the work of checking
@@ -85,6 +91,7 @@ func (l Limits) withDefaults() Limits {
 		def int
 	}{{&l.MaxComplexity, DefaultMaxComplexity}, {&l.MaxDepth, DefaultMaxDepth}, {&l.MaxAliases, DefaultMaxAliases},
 		{&l.MaxQueryBytes, DefaultMaxQueryBytes}, {&l.MaxTokens, DefaultMaxTokens}, {&l.MaxSubscriptionsPerSocket, DefaultMaxSubscriptionsPerSocket},
+		{&l.MaxSocketsPerAddress, DefaultMaxSocketsPerAddress},
 		{&l.PartnerRequestsPerMinute, DefaultPartnerRequestsPerMinute}, {&l.PartnerCostPerMinute, DefaultPartnerCostPerMinute}} {
 		if *f.v <= 0 {
 			*f.v = f.def
@@ -297,13 +304,37 @@ type partnerLimits struct {
 	guard            *auth.Guard
 	requests, budget auth.Limit
 	maxOpen          int
-	open             *openSubscriptions
+	open             *openCounts
 }
 
-// openSubscriptions counts the subscriptions open on this process per API key.
-type openSubscriptions struct {
+// openCounts counts what is open on this process per key: a partner's subscriptions, a
+// client address's websocket connections.
+type openCounts struct {
 	mu    sync.Mutex
 	byKey map[string]int
+}
+
+func newOpenCounts() *openCounts { return &openCounts{byKey: map[string]int{}} }
+
+// take counts one more open for key unless max are open already, and reports whether it did;
+// what it counted is let go when ctx ends (the subscription's, the connection's).
+func (o *openCounts) take(ctx context.Context, key string, max int) bool {
+	o.mu.Lock()
+	full := o.byKey[key] >= max
+	if !full {
+		o.byKey[key]++
+	}
+	o.mu.Unlock()
+	if !full {
+		context.AfterFunc(ctx, func() {
+			o.mu.Lock()
+			if o.byKey[key]--; o.byKey[key] <= 0 {
+				delete(o.byKey, key)
+			}
+			o.mu.Unlock()
+		})
+	}
+	return !full
 }
 
 var (
@@ -321,7 +352,7 @@ const partnerCostStats = "PartnerCost"
 func newPartnerLimits(guard *auth.Guard, l Limits) partnerLimits {
 	return partnerLimits{guard: guard, requests: auth.Limit{Max: l.PartnerRequestsPerMinute, Window: time.Minute},
 		budget:  auth.Limit{Max: l.PartnerCostPerMinute, Window: time.Minute},
-		maxOpen: l.MaxSubscriptionsPerSocket, open: &openSubscriptions{byKey: map[string]int{}}}
+		maxOpen: l.MaxSubscriptionsPerSocket, open: newOpenCounts()}
 }
 
 func (partnerLimits) ExtensionName() string                   { return "PartnerLimits" }
@@ -354,23 +385,10 @@ func (l partnerLimits) InterceptOperation(ctx context.Context, next graphql.Oper
 	if c == nil || graphql.GetOperationContext(ctx).Operation.Operation != ast.Subscription {
 		return next(ctx)
 	}
-	l.open.mu.Lock()
-	full := l.open.byKey[c.Key.ID] >= l.maxOpen
-	if !full {
-		l.open.byKey[c.Key.ID]++
-	}
-	l.open.mu.Unlock()
-	if full {
+	if !l.open.take(ctx, c.Key.ID, l.maxOpen) {
 		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{limitError("SUBSCRIPTION_LIMIT_EXCEEDED",
 			"this API key has %d subscriptions open already: complete one first", l.maxOpen)}})
 	}
-	context.AfterFunc(ctx, func() {
-		l.open.mu.Lock()
-		if l.open.byKey[c.Key.ID]--; l.open.byKey[c.Key.ID] <= 0 {
-			delete(l.open.byKey, c.Key.ID)
-		}
-		l.open.mu.Unlock()
-	})
 	return next(ctx)
 }
 

@@ -165,7 +165,8 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	cfg.Limits = cfg.Limits.withDefaults()
 
 	_, _, recheck := res.Live.defaults()
-	ws := sockets{auth: res.Auth, keys: res.Keys, recheck: recheck, maxSubscriptions: cfg.MaxSubscriptionsPerSocket, logger: cfg.Logger}
+	ws := sockets{auth: res.Auth, keys: res.Keys, recheck: recheck, maxSubscriptions: cfg.MaxSubscriptionsPerSocket,
+		maxPerAddress: cfg.MaxSocketsPerAddress, perAddress: newOpenCounts(), logger: cfg.Logger}
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
 	// A connection that does not say connection_init within SocketInitTimeout is closed
 	// (gqlgen closes it with 1002 where graphql-ws names 4408): an idle socket costs the

@@ -67,7 +67,8 @@ type SessionWatcher interface {
 // signed-in connection checks its session again (as fresh as the auth service's session
 // cache), and the connection is closed when its session is signed out or expires; a
 // partner's connection checks its API key the same way, and is closed when the key is revoked
-// or expires. It also caps the subscriptions open on one connection.
+// or expires. It also caps the subscriptions open on one connection, and the connections open
+// from one client address.
 type sockets struct {
 	auth giveathon.AuthService
 	// keys checks partners' API keys (nil: none is accepted).
@@ -76,7 +77,12 @@ type sockets struct {
 	// through this process closes its connections at once).
 	recheck          time.Duration
 	maxSubscriptions int
-	logger           *slog.Logger
+	// maxPerAddress caps the connections one client address has open on this process: each
+	// subscription re-reads what it watches on a timer, so an anonymous client opening
+	// connections without end would take the machine.
+	maxPerAddress int
+	perAddress    *openCounts
+	logger        *slog.Logger
 }
 
 var (
@@ -93,6 +99,9 @@ func (sockets) Validate(graphql.ExecutableSchema) error { return nil }
 // a browser's upgrade request carries its session cookie instead, which the HTTP middleware
 // has read already.
 func (s sockets) init(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	if !s.perAddress.take(ctx, auth.ClientIP(ctx), s.maxPerAddress) {
+		return ctx, nil, giveathon.Errorf(giveathon.ERATELIMITED, "%d connections from this address are open already: close one first", s.maxPerAddress)
+	}
 	h := p.Authorization()
 	if h == "" {
 		if v, ok := p["authorization"].(string); ok {

@@ -97,6 +97,7 @@ var settings = []setting{
 	{"GRAPHQL_MAX_QUERY_BYTES", strconv.Itoa(graph.DefaultMaxQueryBytes), "Longest query text accepted."},
 	{"GRAPHQL_MAX_TOKENS", strconv.Itoa(graph.DefaultMaxTokens), "Most tokens (names, punctuation and values) a query may have; the parser stops at the next one."},
 	{"GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET", strconv.Itoa(graph.DefaultMaxSubscriptionsPerSocket), "Most subscriptions one websocket connection may have open at once."},
+	{"GRAPHQL_MAX_SOCKETS_PER_ADDRESS", strconv.Itoa(graph.DefaultMaxSocketsPerAddress), "Most websocket connections one client address (behind TRUSTED_PROXIES, the forwarded one) may have open on one instance; more are refused at connection_init."},
 	{"PARTNER_REQUESTS_PER_MINUTE", strconv.Itoa(graph.DefaultPartnerRequestsPerMinute), "Requests one partner's API key may make a minute; past it, RATE_LIMITED with retryAfter."},
 	{"PARTNER_COST_PER_MINUTE", strconv.Itoa(graph.DefaultPartnerCostPerMinute), "GraphQL cost (complexity, as GRAPHQL_MAX_COMPLEXITY counts it) one partner's API key may spend a minute; each answer to a partner gives its cost in extensions.cost."},
 	{"PERSISTED_QUERIES_FILE", "", "JSON file of sha256 -> query: when set, only these queries are accepted (persisted-query-only mode)."},
@@ -236,6 +237,7 @@ func loadConfig(getenv func(string) string) (*Config, error) {
 		MaxQueryBytes:             int(intSetting("GRAPHQL_MAX_QUERY_BYTES", 256, 1<<20)),
 		MaxTokens:                 int(intSetting("GRAPHQL_MAX_TOKENS", 20, 1_000_000)),
 		MaxSubscriptionsPerSocket: int(intSetting("GRAPHQL_MAX_SUBSCRIPTIONS_PER_SOCKET", 1, 10_000)),
+		MaxSocketsPerAddress:      int(intSetting("GRAPHQL_MAX_SOCKETS_PER_ADDRESS", 1, 100_000)),
 		PartnerRequestsPerMinute:  int(intSetting("PARTNER_REQUESTS_PER_MINUTE", 1, 1_000_000)),
 		PartnerCostPerMinute:      int(intSetting("PARTNER_COST_PER_MINUTE", 1, 1_000_000_000)),
 	}

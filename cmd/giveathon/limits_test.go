@@ -88,6 +88,27 @@ func TestEveryRequestLimitSettingChangesTheServer(t *testing.T) {
 				}
 				return r
 			}},
+		// A connection refused at connection_init is closed, with no GraphQL error to carry a
+		// code: the case names that outcome "CLOSED AT INIT".
+		{setting: "GRAPHQL_MAX_SOCKETS_PER_ADDRESS", value: "1", code: "CLOSED AT INIT",
+			ask: func(t *testing.T, srv *running) *testenv.Response {
+				const sub = `subscription { eventTotals { totalCents } }`
+				srv.client.Subscribe(t, sub, nil, nil).Next(t, 10*time.Second).NoErrors(t)
+				second, err := srv.client.TrySubscribe(sub, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer second.Close()
+				ended, got := second.Ended(5 * time.Second)
+				switch {
+				case ended:
+					return &testenv.Response{Errors: []testenv.GQLError{{Message: "the connection was closed at connection_init",
+						Extensions: map[string]any{"code": "CLOSED AT INIT"}}}}
+				case !strings.HasPrefix(got, "next "):
+					t.Fatalf("the second connection sent %s", got)
+				}
+				return &testenv.Response{Raw: got} // its first result
+			}},
 		{setting: "MAX_BODY_BYTES", value: "1024", code: "BAD_USER_INPUT",
 			ask: askQuery(`{ event { name` + strings.Repeat(" ", 2000) + `} }`), allowed: listed},
 	}
