@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,5 +204,39 @@ func TestARefundAskedAgainWithAnotherReasonRefundsOnce(t *testing.T) {
 	}
 	if ch := m.charges(t, id); len(ch) != 1 || ch[0].Refunds != 1 || ch[0].AmountRefunded != 2300 {
 		t.Fatalf("the provider's ledger: %+v, want one refund of 2300", ch)
+	}
+}
+
+// TestRefundsAskedAtOnceAreAuditedOnce: admins refunding one gift at the same moment all see
+// it REFUNDED, the provider refunds it once, and the audit log has one line for it: the call
+// that moved it.
+func TestRefundsAskedAtOnceAreAuditedOnce(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t, "ADMIN_EMAILS=ops@example.org")
+	c := m.donor(t)
+	adm := m.admin(t, "ops@example.org")
+	id := m.give(t, c, m.addCard(t, c, "pm_card_visa"), 1900)
+	m.wait(t, c, id, "SUCCEEDED")
+	var wg sync.WaitGroup
+	answers := make([]*testenv.Response, 8)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = adm.Do(t, refundOp, map[string]any{"i": map[string]any{"donationId": id, "reason": "asked"}})
+		}()
+	}
+	wg.Wait()
+	for i, r := range answers {
+		if len(r.Errors) > 0 || r.String("refundDonation", "status") != "REFUNDED" {
+			t.Errorf("refund %d: %s", i, r.Raw)
+		}
+	}
+	if ch := m.charges(t, id); len(ch) != 1 || ch[0].Refunds != 1 {
+		t.Fatalf("the provider's ledger: %+v, want one refund", ch)
+	}
+	audit := adm.Do(t, `{ adminAuditLog(first: 20) { edges { node { action } } } }`, nil).NoErrors(t)
+	if n := strings.Count(audit.Raw, `"refundDonation"`); n != 1 {
+		t.Errorf("%d audit lines for one refund, want 1: %s", n, audit.Raw)
 	}
 }
