@@ -776,6 +776,10 @@ func TestBadDonationInputNamesTheFieldAndWritesNothing(t *testing.T) {
 			t.Errorf("amountCents %#v: want %s on its path, got %s", in, code, r.Raw)
 		}
 	}
+	// Nor is a number text: a message of 1e30 was taken as "1e+30".
+	if r := m.submit(t, c, card, 1000, newKey(), map[string]any{"message": 1e30}); r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Raw, `"message"]`) {
+		t.Errorf("a number as the message: want BAD_USER_INPUT on its path, got %s", r.Raw)
+	}
 	// The limits themselves are accepted.
 	for _, in := range []map[string]any{
 		{"amountCents": 100}, {"amountCents": 10_000_000}, {"idempotencyKey": strings.Repeat("k", 255)},

@@ -16206,14 +16206,14 @@ func (ec *executionContext) marshalNApiKey2ᚖgithubᚗcomᚋgiveathonᚋgiveath
 }
 
 func (ec *executionContext) unmarshalNApiScope2githubᚗcomᚋgiveathonᚋgiveathonᚐAPIScope(ctx context.Context, v any) (giveathon.APIScope, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := model.UnmarshalString(v)
 	res := giveathon.APIScope(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNApiScope2githubᚗcomᚋgiveathonᚋgiveathonᚐAPIScope(ctx context.Context, sel ast.SelectionSet, v giveathon.APIScope) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := model.MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "ApiScope!")
 	}
@@ -16714,14 +16714,14 @@ func (ec *executionContext) unmarshalNRegisterInput2githubᚗcomᚋgiveathonᚋg
 }
 
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋgiveathonᚋgiveathonᚐRole(ctx context.Context, v any) (giveathon.Role, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := model.UnmarshalString(v)
 	res := giveathon.Role(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNRole2githubᚗcomᚋgiveathonᚋgiveathonᚐRole(ctx context.Context, sel ast.SelectionSet, v giveathon.Role) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := model.MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Role!")
 	}
@@ -16751,13 +16751,13 @@ func (ec *executionContext) marshalNSetupIntentPayload2ᚖgithubᚗcomᚋgiveath
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
-	res, err := graphql.UnmarshalString(v)
+	res, err := model.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(v)
+	res := model.MarshalString(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
@@ -17291,14 +17291,14 @@ func (ec *executionContext) marshalOSafeInt2ᚖint64(ctx context.Context, sel as
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
-	res, err := graphql.UnmarshalString(v)
+	res, err := model.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalString(v)
+	res := model.MarshalString(v)
 	return res
 }
 
@@ -17341,7 +17341,7 @@ func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v an
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalString(v)
+	res, err := model.UnmarshalString(v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -17351,7 +17351,7 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalString(*v)
+	res := model.MarshalString(*v)
 	return res
 }
 

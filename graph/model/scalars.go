@@ -89,3 +89,20 @@ func describeInput(v any) string {
 	}
 	return fmt.Sprintf("a %T", v)
 }
+
+// MarshalString writes a String, as gqlgen does.
+func MarshalString(s string) graphql.Marshaler { return graphql.MarshalString(s) }
+
+// UnmarshalString reads a String argument: text, as a literal or a JSON string. A number or a
+// boolean is EINVALID (BAD_USER_INPUT on the argument's path), as GraphQL's input coercion of
+// String says, where gqlgen's own took 1e30 as the text "1e+30". An absent value is "", as
+// gqlgen's.
+func UnmarshalString(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case nil:
+		return "", nil
+	}
+	return "", giveathon.Errorf(giveathon.EINVALID, "a String must be text in quotes, not %s", describeInput(v))
+}
