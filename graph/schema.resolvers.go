@@ -225,19 +225,31 @@ func (r *mutationResolver) RefundDonation(ctx context.Context, input model.Refun
 	if err != nil {
 		return nil, err
 	}
+	type refunded struct {
+		Status  giveathon.DonationStatus `json:"status"`
+		Reason  string                   `json:"reason,omitempty"`
+		Outcome string                   `json:"outcome,omitempty"`
+	}
+	// The audit line must not fail what it records.
+	audit := func(before, after refunded) {
+		a := giveathon.NewAdminAction(admin, "refundDonation", "Donation", raw, before, after)
+		if err := r.Admin.RecordAdminAction(context.WithoutCancel(ctx), a); err != nil {
+			r.Logger.ErrorContext(ctx, "audit a refund", "donation", raw, "err", err)
+		}
+	}
 	before, after, err := r.Refunds.Refund(ctx, "", raw, reason)
-	if err != nil || before.Status == after.Status {
+	switch {
+	case giveathon.ErrorCode(err) == giveathon.EUNAVAILABLE:
+		// The payment provider did not answer: the refund may still be made, and its event
+		// then moves the donation with no call of the admin's left to audit it. The ask is
+		// audited now, its outcome unknown.
+		audit(refunded{Status: giveathon.StatusSucceeded},
+			refunded{Status: giveathon.StatusSucceeded, Reason: reason, Outcome: "asked: the payment provider did not answer, and may still refund it"})
+		return nil, err
+	case err != nil || before.Status == after.Status:
 		return after, err
 	}
-	// The refund is made (at the provider and here): its audit line must not fail it.
-	type refunded struct {
-		Status giveathon.DonationStatus `json:"status"`
-		Reason string                   `json:"reason,omitempty"`
-	}
-	a := giveathon.NewAdminAction(admin, "refundDonation", "Donation", raw, refunded{Status: before.Status}, refunded{Status: after.Status, Reason: reason})
-	if err := r.Admin.RecordAdminAction(context.WithoutCancel(ctx), a); err != nil {
-		r.Logger.ErrorContext(ctx, "audit a refund", "donation", raw, "err", err)
-	}
+	audit(refunded{Status: before.Status}, refunded{Status: after.Status, Reason: reason})
 	return after, nil
 }
 

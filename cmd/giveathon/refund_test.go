@@ -240,3 +240,28 @@ func TestRefundsAskedAtOnceAreAuditedOnce(t *testing.T) {
 		t.Errorf("%d audit lines for one refund, want 1: %s", n, audit.Raw)
 	}
 }
+
+// TestARefundTheProviderDidNotAnswerIsAudited: the provider takes longer than STRIPE_TIMEOUT
+// over both of a refund call's tries, so the admin gets UNAVAILABLE, and then makes the refund:
+// its event moves the gift, with no call left to audit it. The admin's ask is in the audit log
+// all the same, its outcome unknown; the refund is made once.
+func TestARefundTheProviderDidNotAnswerIsAudited(t *testing.T) {
+	t.Parallel()
+	m := setupMoney(t, "ADMIN_EMAILS=ops@example.org", "STRIPE_TIMEOUT=300ms")
+	c := m.donor(t)
+	adm := m.admin(t, "ops@example.org")
+	id := m.give(t, c, m.addCard(t, c, "pm_card_visa"), 1700)
+	m.wait(t, c, id, "SUCCEEDED")
+	m.sandbox.Script(sandbox.ScriptedFault{Method: "POST", PathPrefix: "/v1/refunds", Fault: sandbox.FaultSlow, Latency: time.Second, Count: 2})
+	if r := adm.Do(t, refundOp, map[string]any{"i": map[string]any{"donationId": id, "reason": "asked"}}); r.Code() != "UNAVAILABLE" {
+		t.Fatalf("a refund the provider did not answer: %s, want UNAVAILABLE", r.Raw)
+	}
+	audit := adm.Do(t, `{ adminAuditLog(first: 5) { edges { node { action after } } } }`, nil).NoErrors(t)
+	if !strings.Contains(audit.Raw, `"refundDonation"`) || !strings.Contains(audit.Raw, "did not answer") {
+		t.Errorf("the audit log after an unanswered refund: %s", audit.Raw)
+	}
+	m.wait(t, c, id, "REFUNDED")
+	if ch := m.charges(t, id); len(ch) != 1 || ch[0].Refunds != 1 {
+		t.Fatalf("the provider's ledger: %+v, want one refund", ch)
+	}
+}
