@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -481,6 +482,11 @@ type Dispute struct {
 	Reason            string
 	AmountCents       int64
 }
+
+// ErrRefundUnanswered marks (errors.Is) a refund whose call the payment provider did not
+// answer: the refund may still be made, and its event then moves the donation. It comes
+// wrapped with the error the caller is shown.
+var ErrRefundUnanswered = errors.New("the payment provider did not answer a refund, and may still make it")
 
 // ClosedDisputeStatuses are the statuses (Stripe's) of a dispute that is over: a later event
 // about it does not reopen it.

@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -239,10 +240,10 @@ func (r *mutationResolver) RefundDonation(ctx context.Context, input model.Refun
 	}
 	before, after, err := r.Refunds.Refund(ctx, "", raw, reason)
 	switch {
-	case giveathon.ErrorCode(err) == giveathon.EUNAVAILABLE:
-		// The payment provider did not answer: the refund may still be made, and its event
-		// then moves the donation with no call of the admin's left to audit it. The ask is
-		// audited now, its outcome unknown.
+	case errors.Is(err, giveathon.ErrRefundUnanswered):
+		// The refund may still be made, and its event then moves the donation with no call of
+		// the admin's left to audit it. The ask is audited now, its outcome unknown. (Not
+		// every UNAVAILABLE: the database's means the provider was never asked.)
 		audit(refunded{Status: giveathon.StatusSucceeded},
 			refunded{Status: giveathon.StatusSucceeded, Reason: reason, Outcome: "asked: the payment provider did not answer, and may still refund it"})
 		return nil, err

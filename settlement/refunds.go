@@ -61,6 +61,8 @@ func (s *Service) Refund(ctx context.Context, userID, donationID, reason string)
 	case payments.IsAlreadyRefunded(err):
 		// Refunded before (in the provider's dashboard, by an earlier call whose answer was
 		// lost): the donation follows.
+	case payments.IsRetryable(err):
+		return nil, nil, fmt.Errorf("%w: %w", giveathon.ErrRefundUnanswered, payments.ProviderError(err))
 	case err != nil:
 		return nil, nil, payments.ProviderError(err)
 	case re.Status == payments.RefundPending:
