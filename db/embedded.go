@@ -262,13 +262,13 @@ const earlierServerWait = time.Minute
 // at once would otherwise see it exit, the folder in use. A server that does not stop within
 // limit was started by other hands: the start then fails, saying the folder is in use.
 func (e *Embedded) waitForEarlierServer(ctx context.Context, limit time.Duration) {
-	pid := runningPostmaster(e.pgDir)
+	pid := RunningPostmaster(e.pgDir)
 	if pid == 0 {
 		return
 	}
 	e.cfg.Logger.Info("waiting for the PostgreSQL server of an earlier run to stop", "pid", pid, "dir", e.pgDir)
 	deadline := time.Now().Add(limit)
-	for runningPostmaster(e.pgDir) == pid && time.Now().Before(deadline) {
+	for RunningPostmaster(e.pgDir) == pid && time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return
@@ -277,9 +277,9 @@ func (e *Embedded) waitForEarlierServer(ctx context.Context, limit time.Duration
 	}
 }
 
-// runningPostmaster returns the pid that pgDir's postmaster.pid names when that process still
+// RunningPostmaster returns the pid that pgDir's postmaster.pid names when that process still
 // runs and is a PostgreSQL server (a stale file's pid may belong to another process by now), or 0.
-func runningPostmaster(pgDir string) int {
+func RunningPostmaster(pgDir string) int {
 	b, err := os.ReadFile(filepath.Join(pgDir, "postmaster.pid"))
 	if err != nil {
 		return 0

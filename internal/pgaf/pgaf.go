@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -398,7 +399,12 @@ func (n *Node) running() bool {
 	}
 }
 
-// kill ends n's pg_autoctl and everything it started (its process group) with SIGKILL.
+// kill ends n's pg_autoctl and everything it started with SIGKILL, as a lost machine would:
+// its process group, and its PostgreSQL's children. Each of those calls setsid, so the group
+// holds only the postmaster; a backend that outlived it went on answering its connection (an
+// acknowledged write on the "killed" primary). The postmaster is stopped first, so that it
+// forks nothing between the listing of its children and their end. kill returns when they
+// have all ended.
 func (n *Node) kill() {
 	n.mu.Lock()
 	cmd, done := n.cmd, n.done
@@ -406,8 +412,64 @@ func (n *Node) kill() {
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
+	var children []int
+	if pm := db.RunningPostmaster(n.PGData); pm != 0 {
+		_ = syscall.Kill(pm, syscall.SIGSTOP)
+		children = childrenOf(pm)
+		for _, pid := range children {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		_ = syscall.Kill(pm, syscall.SIGKILL)
+	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	<-done
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range children {
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// childrenOf lists the processes whose parent is pid (from /proc).
+func childrenOf(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var kids []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, ok := procStat(child); ok && ppid == pid {
+			kids = append(kids, child)
+		}
+	}
+	return kids
+}
+
+// alive reports whether pid runs (a zombie, dead and not yet reaped, does not).
+func alive(pid int) bool {
+	_, state, ok := procStat(pid)
+	return ok && state != "Z" && state != "X"
+}
+
+// procStat reads pid's parent and state from /proc/pid/stat; ok is false when it is gone.
+func procStat(pid int) (ppid int, state string, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", false
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, "", false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, "", false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return ppid, f[0], err == nil
 }
 
 // stop asks n's pg_autoctl to stop (SIGINT: a fast shutdown of its PostgreSQL), and kills

@@ -10,6 +10,7 @@ import (
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/internal/pgaf"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestWritesRideThroughSwitchoverAndFailover: writes through db.Retry, on the pool Giveathon
@@ -68,9 +69,30 @@ func TestWritesRideThroughSwitchoverAndFailover(t *testing.T) {
 	}
 	write("after the switchover to " + primary.Name)
 
+	// The primary's loss ends what it was busy with: none of its backends (each in a session
+	// of its own, outside the keeper's process group) goes on answering after the kill.
+	busy, err := pgx.Connect(ctx, c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close(context.Background())
+	busyDone := make(chan error, 1)
+	go func() {
+		var n int64
+		busyDone <- busy.QueryRow(ctx, `SELECT count(*) FROM generate_series(1, 300000000) AS busy_until_killed`).Scan(&n)
+	}()
+	for running := 0; running == 0; {
+		if err := d.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE state = 'active' AND query LIKE '%busy_until_killed%' AND pid <> pg_backend_pid()`).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+	}
 	killed, err := c.KillPrimary(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := <-busyDone; err == nil {
+		t.Fatalf("a query that %s was running when it was killed went on and answered", killed.Name)
 	}
 	write(fmt.Sprintf("after %s was killed", killed.Name)) // retried until the standby is promoted
 	if err := d.Ready(ctx); err != nil {
