@@ -80,16 +80,26 @@ func (p *Partners) PartnerSubmitDonation(ctx context.Context, partnerID string, 
 // refusedWhoeverGives refuses, before a donor is made for it, a gift that no donor could make:
 // outside the event's window, or to a charity that takes no gifts. A refused partner gift then
 // leaves no account (the donor's e-mail and name) and no provider customer behind. The gift's
-// own transaction rules on both again (decideSubmit): this is read before it, from a replica
-// if there is one.
+// own transaction rules on both again (decideSubmit): the charity is read before it, from a
+// replica if there is one, and a refusal only once the primary agrees (the replica may not
+// have replayed a charity just made, or opened again, yet).
 func (p *Partners) refusedWhoeverGives(ctx context.Context, in giveathon.SubmitDonationInput) error {
 	if p.Config.Event != nil {
 		if err := p.Config.Event.CheckOpen(time.Now()); err != nil {
 			return err
 		}
 	}
+	err := p.charityRefusal(ctx, in.CharityID)
+	if giveathon.ErrorCode(err) == giveathon.EINVALID && !giveathon.FreshReadsFromContext(ctx) {
+		err = p.charityRefusal(giveathon.NewContextWithFreshReads(ctx), in.CharityID)
+	}
+	return err
+}
+
+// charityRefusal reads the charity and refuses a gift to it as charityRefusal does.
+func (p *Partners) charityRefusal(ctx context.Context, charityID string) error {
 	var active *bool
-	c, err := p.Gifts.FindCharityByID(ctx, in.CharityID)
+	c, err := p.Gifts.FindCharityByID(ctx, charityID)
 	switch {
 	case err == nil:
 		active = &c.Active

@@ -88,7 +88,8 @@ func TestReadsGoToTheReplicaAndDonorsReadTheirOwnWrites(t *testing.T) {
 	dbURL := testenv.URL(t)
 	rep := testenv.Replica(t)
 	replicaURL := testenv.WithDatabase(rep.URL("postgres"), testenv.DatabaseName(t, dbURL))
-	m := setupMoneyOn(t, dbURL, "DATABASE_REPLICA_URL="+replicaURL, "REPLICA_MAX_LAG=1h")
+	email := adminEmail()
+	m := setupMoneyOn(t, dbURL, "DATABASE_REPLICA_URL="+replicaURL, "REPLICA_MAX_LAG=1h", "ADMIN_EMAILS="+email)
 	ctx := context.Background()
 	replica, err := pgx.Connect(ctx, replicaURL)
 	if err != nil {
@@ -148,6 +149,21 @@ func TestReadsGoToTheReplicaAndDonorsReadTheirOwnWrites(t *testing.T) {
 	got := readsSince(t, m.srv, before)
 	if got["primary/own_write"] != 2 || got["replica/in_sync"] < 3 || len(got) != 2 {
 		t.Fatalf("reads with replay paused: %v, want primary/own_write 2 (a's donation and history), replica/in_sync for the rest", got)
+	}
+
+	// A charity made while the replica lags behind takes a partner's gift at once: the
+	// replica does not have it yet, and a refusal is the primary's to make.
+	adm := &admins{money: m, admin: m.admin(t, email)}
+	charity := adm.admin.Do(t, `mutation { createCharity(input: {name: "Lagging Light Fund", ein: "98-7654320"}) { id } }`, nil).NoErrors(t).String("createCharity", "id")
+	if err := replica.QueryRow(ctx, `SELECT count(*) FROM charities WHERE id = $1`, rawID(t, charity)).Scan(&onReplica); err != nil || onReplica != 0 {
+		t.Fatalf("the paused replica has the new charity (%d, %v): the test proves nothing", onReplica, err)
+	}
+	partner := adm.admin.Do(t, createPartnerOp, map[string]any{"i": map[string]any{"name": "Lag Co"}}).NoErrors(t).String("createPartner", "id")
+	key, _ := adm.issueKey(t, partner, []string{"DONATIONS_WRITE"}, nil)
+	r = key.Do(t, partnerSubmitOp, map[string]any{"i": map[string]any{"donor": map[string]any{"email": "lag-" + newKey() + "@example.org", "name": "A Fan"},
+		"charityId": charity, "amountCents": 1500, "providerPaymentMethodId": "pm_card_visa", "idempotencyKey": newKey()}})
+	if r.NoErrors(t).String("partnerSubmitDonation", "donation", "status") != "PENDING" {
+		t.Fatalf("a partner's gift to a charity the replica has not replayed: %s", r.Raw)
 	}
 
 	// A server that allows less lag than the paused replica has skips it for every read.
