@@ -243,6 +243,9 @@ func errorPresenter(logger *slog.Logger, unavailable func(error) error) graphql.
 			gqlErr.Extensions["code"] = codes[domainErr.Code]
 			if domainErr.Field != "" {
 				gqlErr.Extensions["field"] = domainErr.Field
+			} else if f := lastName(gqlErr.Path); f != "" && domainErr.Code == giveathon.EINVALID {
+				// A scalar's refusal of an argument (model.UnmarshalInt64): the argument's name.
+				gqlErr.Extensions["field"] = f
 			}
 			if domainErr.RetryAfter > 0 {
 				gqlErr.Extensions["retryAfter"] = int(domainErr.RetryAfter.Round(time.Second) / time.Second)
@@ -250,6 +253,17 @@ func errorPresenter(logger *slog.Logger, unavailable func(error) error) graphql.
 			return gqlErr
 		}
 		var inner *gqlerror.Error
+		if errors.As(err, &inner) && inner.Err == nil && isVariableValueError(gqlErr) {
+			// gqlparser's coercion of a variable's value: bad input, on the variable's path.
+			gqlErr.Extensions["code"] = "BAD_USER_INPUT"
+			gqlErr.Extensions["field"] = lastName(gqlErr.Path)
+			if _, typ, ok := strings.Cut(gqlErr.Message, " as "); ok && strings.HasPrefix(gqlErr.Message, "cannot use ") {
+				// "cannot use string as Int" (of 1500.5, decoded as a json.Number) names Go's kind.
+				gqlErr.Message = model.Expected(typ)
+			}
+			gqlErr.Message = gqlErr.Path.String() + ": " + gqlErr.Message
+			return gqlErr
+		}
 		if errors.As(err, &inner) && inner.Err == nil {
 			// gqlgen's and gqlparser's own errors: bad JSON, parse, validation, coercion.
 			if _, ok := gqlErr.Extensions["code"]; !ok {
@@ -274,6 +288,28 @@ func errorPresenter(logger *slog.Logger, unavailable func(error) error) graphql.
 		gqlErr.Extensions = map[string]any{"code": "INTERNAL_SERVER_ERROR", "requestId": reqID}
 		return gqlErr
 	}
+}
+
+// isVariableValueError reports whether a GraphQL error is gqlparser's refusal of a variable's
+// value (its path starts with "variable", then the variable's name), rather than of the
+// operation itself.
+func isVariableValueError(e *gqlerror.Error) bool {
+	if len(e.Path) < 2 {
+		return false
+	}
+	first, ok := e.Path[0].(ast.PathName)
+	return ok && first == "variable"
+}
+
+// lastName is the last name on a path: the argument, input field or variable an error is
+// about ("" for none).
+func lastName(p ast.Path) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if n, ok := p[i].(ast.PathName); ok {
+			return string(n)
+		}
+	}
+	return ""
 }
 
 // errSeveralStreams is what gqlgen's executor answers a subscription that selects other than

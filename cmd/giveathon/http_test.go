@@ -19,7 +19,7 @@ func TestGraphQLOverHTTPStatuses(t *testing.T) {
 	for _, c := range []struct{ name, query, variables, code string }{
 		{"parse error", `{ event { name `, "", "GRAPHQL_PARSE_FAILED"},
 		{"validation error", `{ event { nosuchfield } }`, "", "GRAPHQL_VALIDATION_FAILED"},
-		{"variable coercion error", `query($n: Int!) { charities(first: $n) { totalCount } }`, `{"n": "many"}`, "GRAPHQL_VALIDATION_FAILED"},
+		{"variable coercion error", `query($n: Int!) { charities(first: $n) { totalCount } }`, `{"n": "many"}`, "BAD_USER_INPUT"},
 	} {
 		for _, method := range []string{http.MethodPost, http.MethodGet} {
 			for accept, status := range map[string]int{"application/json": http.StatusOK, "application/graphql-response+json": http.StatusBadRequest} {

@@ -51,7 +51,7 @@ func UnmarshalInt64(v any) (int64, error) {
 	}
 	n, ok := wholeNumber(v)
 	if !ok {
-		return 0, giveathon.Errorf(giveathon.EINVALID, "an Int must be a whole number such as 1500, not %s", describeInput(v))
+		return 0, giveathon.Errorf(giveathon.EINVALID, "%s, not %s", Expected("Int"), describeInput(v))
 	}
 	return n, nil
 }
@@ -104,5 +104,23 @@ func UnmarshalString(v any) (string, error) {
 	case nil:
 		return "", nil
 	}
-	return "", giveathon.Errorf(giveathon.EINVALID, "a String must be text in quotes, not %s", describeInput(v))
+	return "", giveathon.Errorf(giveathon.EINVALID, "%s, not %s", Expected("String"), describeInput(v))
+}
+
+// Expected says what a value of one of GraphQL's scalar types (or another named type) must
+// be, for the errors of arguments and variables that are not one.
+func Expected(typ string) string {
+	switch typ {
+	case "Int":
+		return "an Int must be a whole number such as 1500"
+	case "String":
+		return "a String must be text in quotes"
+	case "Boolean":
+		return "a Boolean must be true or false"
+	case "Float":
+		return "a Float must be a number"
+	case "ID":
+		return "an ID must be text in quotes"
+	}
+	return "the value must be a " + typ
 }
