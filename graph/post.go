@@ -157,3 +157,30 @@ func writeAnswer(w io.Writer, v any) {
 	}
 	_, _ = w.Write(b)
 }
+
+// unsupportedTransport answers, last, the requests no other transport takes: a POST whose
+// body is not declared JSON (415), or a method GraphQL is not served over (405). gqlgen's own
+// answer was 400 "transport not supported" under text/plain.
+type unsupportedTransport struct{}
+
+var _ graphql.Transport = unsupportedTransport{}
+
+func (unsupportedTransport) Supports(*http.Request) bool { return true }
+
+func (unsupportedTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	w.Header().Set("Content-Type", answerMediaType(r.Header.Get("Accept")))
+	var message string
+	if r.Method == http.MethodPost {
+		w.Header().Set("Accept-Post", mediaJSON)
+		w.WriteHeader(http.StatusUnsupportedMediaType)
+		message = "a GraphQL request sent as POST must be JSON: set Content-Type: application/json"
+		if media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && len(media) <= 100 {
+			message += " (this one is " + media + ")"
+		}
+	} else {
+		w.Header().Set("Allow", "GET, POST, OPTIONS")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		message = "GraphQL is served over GET (queries) and POST (queries and mutations), and over a WebSocket (subscriptions), not over this method"
+	}
+	writeAnswer(w, requestErrors{Errors: gqlerror.List{{Message: message, Extensions: map[string]any{"code": "BAD_USER_INPUT"}}}})
+}

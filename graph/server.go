@@ -175,6 +175,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(postTransport{})
+	srv.AddTransport(unsupportedTransport{})
 
 	checked := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(checked)

@@ -39,6 +39,29 @@ func TestGraphQLOverHTTPStatuses(t *testing.T) {
 	if r := srv.client.Send(t, graphQLRequest(t, srv, http.MethodGet, `mutation { logout }`, "")); r.Status != http.StatusMethodNotAllowed {
 		t.Errorf("a mutation over GET: %d %s", r.Status, r.Raw)
 	}
+	// A body not declared JSON is 415, a method GraphQL is not served over 405: each a JSON
+	// answer naming what to send (they were 400 "transport not supported" as text/plain).
+	for _, c := range []struct {
+		method, contentType string
+		status              int
+		says, header, value string
+	}{
+		{http.MethodPost, "text/plain", http.StatusUnsupportedMediaType, "Content-Type: application/json (this one is text/plain)", "Accept-Post", "application/json"},
+		{http.MethodPost, "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType, "must be JSON", "Accept-Post", "application/json"},
+		{http.MethodPost, "", http.StatusUnsupportedMediaType, "must be JSON", "Accept-Post", "application/json"},
+		{http.MethodPut, "application/json", http.StatusMethodNotAllowed, "not over this method", "Allow", "GET, POST, OPTIONS"},
+		{http.MethodDelete, "application/json", http.StatusMethodNotAllowed, "not over this method", "Allow", "GET, POST, OPTIONS"},
+	} {
+		req, _ := http.NewRequest(c.method, srv.url+"/graphql", strings.NewReader(`{"query": "{ event { name } }"}`))
+		if c.contentType != "" {
+			req.Header.Set("Content-Type", c.contentType)
+		}
+		r := srv.client.Send(t, req)
+		if r.Status != c.status || r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Raw, c.says) || r.Header.Get(c.header) != c.value ||
+			!strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s with Content-Type %q: %d %s %s", c.method, c.contentType, r.Status, r.Header, r.Raw)
+		}
+	}
 	// A request that executes is 200 with data under both.
 	for _, accept := range []string{"application/json", "application/graphql-response+json"} {
 		req, _ := http.NewRequest(http.MethodPost, srv.url+"/graphql", strings.NewReader(`{"query": "{ event { name } }"}`))
