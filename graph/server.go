@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -227,6 +228,28 @@ var codes = map[string]string{
 // GraphQL's own parse and validation errors, and hides everything else behind "internal
 // error" and a request id, logging it in full.
 func errorPresenter(logger *slog.Logger, unavailable func(error) error) graphql.ErrorPresenterFunc {
+	present := presentError(logger, unavailable)
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		e := present(ctx, err)
+		e.Message = clip(e.Message, maxErrorMessage)
+		return e
+	}
+}
+
+// maxErrorMessage is the most characters of an error message a client is sent: a message
+// that quotes what the client sent (a token that does not parse, a value that does not
+// coerce) would otherwise echo a request's worth of input back.
+const maxErrorMessage = 300
+
+// clip cuts s to at most max characters, marking the cut with an ellipsis.
+func clip(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	return string([]rune(s)[:max-1]) + "…"
+}
+
+func presentError(logger *slog.Logger, unavailable func(error) error) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		if unavailable != nil && giveathon.ErrorCode(err) == giveathon.EINTERNAL {
 			if u := unavailable(err); u != nil {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/giveathon/giveathon/internal/testenv"
 )
@@ -60,6 +61,18 @@ func TestGraphQLOverHTTPStatuses(t *testing.T) {
 		if r.Status != c.status || r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Raw, c.says) || r.Header.Get(c.header) != c.value ||
 			!strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 			t.Errorf("%s with Content-Type %q: %d %s %s", c.method, c.contentType, r.Status, r.Header, r.Raw)
+		}
+	}
+	// An answer does not echo a request's worth of input back: a long name that does not parse,
+	// or a long value that is no DonationStatus, is named in at most 300 characters.
+	long := strings.Repeat("A", 2000)
+	for _, c := range []struct{ query, variables string }{
+		{`{ event { name } } ` + long, ""},
+		{`query($s: DonationStatus) { me { donations(status: $s) { totalCount } } }`, `{"s": "` + long + `"}`},
+	} {
+		r := srv.client.Send(t, graphQLRequest(t, srv, http.MethodPost, c.query, c.variables))
+		if len(r.Errors) != 1 || utf8.RuneCountInString(r.Errors[0].Message) > 300 || !strings.HasSuffix(r.Errors[0].Message, "…") {
+			t.Errorf("a 2,000-letter input: want one error of at most 300 characters, got %.500s", r.Raw)
 		}
 	}
 	// A request that executes is 200 with data under both.
