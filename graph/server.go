@@ -166,8 +166,10 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	cfg.Limits = cfg.Limits.withDefaults()
 
 	_, _, recheck := res.Live.defaults()
+	present := errorPresenter(cfg.Logger, cfg.Unavailable)
 	ws := sockets{auth: res.Auth, keys: res.Keys, recheck: recheck, maxSubscriptions: cfg.MaxSubscriptionsPerSocket,
-		maxPerAddress: cfg.MaxSocketsPerAddress, perAddress: newOpenCounts(), logger: cfg.Logger}
+		maxPerAddress: cfg.MaxSocketsPerAddress, perAddress: newOpenCounts(), logger: cfg.Logger,
+		present: present}
 	// coder/websocket, gqlgen's default, refuses upgrades from pages of another origin.
 	// A connection that does not say connection_init within SocketInitTimeout is closed
 	// (gqlgen closes it with 1002 where graphql-ws names 4408): an idle socket costs the
@@ -195,7 +197,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	srv.Use(newPartnerLimits(res.Guard, cfg.Limits))
 
 	srv.Use(operationMetrics{})
-	srv.SetErrorPresenter(errorPresenter(cfg.Logger, cfg.Unavailable))
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		cfg.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "request_id", middleware.GetReqID(ctx), "stack", string(debug.Stack()))
 		return errors.New("internal error")

@@ -2,11 +2,13 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -83,6 +85,8 @@ type sockets struct {
 	maxPerAddress int
 	perAddress    *openCounts
 	logger        *slog.Logger
+	// present is the server's error presenter: what a refused connection is told.
+	present graphql.ErrorPresenterFunc
 }
 
 var (
@@ -94,11 +98,44 @@ var (
 func (sockets) ExtensionName() string                   { return "Sockets" }
 func (sockets) Validate(graphql.ExecutableSchema) error { return nil }
 
-// init authenticates a connection whose connection_init payload carries
+// Close codes of a refused connection_init (graphql-transport-ws names 4403 for a refusal;
+// gqlgen's default was 1000, a normal closure, which clients take for success), by the
+// refusal's extensions.code.
+var closeCodes = map[string]int{
+	"UNAUTHENTICATED": 4403,
+	"FORBIDDEN":       4403,
+	"RATE_LIMITED":    4429,
+	"UNAVAILABLE":     4503,
+}
+
+// init refuses or accepts a connection (initConnection). A refused one is told what the
+// server's error presenter would say over HTTP (gqlgen sends the error's text: an internal
+// one's must not reach the client), and closed with the code that says why.
+func (s sockets) init(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	ctx, ack, err := s.initConnection(ctx, p)
+	if err == nil {
+		return ctx, ack, nil
+	}
+	told := s.present(ctx, err)
+	code, _ := told.Extensions["code"].(string)
+	close, ok := closeCodes[code]
+	if !ok {
+		close = 4500
+	}
+	// A close frame's reason holds at most 123 bytes.
+	reason := told.Message
+	for len(reason) > 123 {
+		_, size := utf8.DecodeLastRuneInString(reason)
+		reason = reason[:len(reason)-size]
+	}
+	return transport.AppendCloseReason(transport.WithWebsocketCloseCode(ctx, close), reason), nil, errors.New(told.Message)
+}
+
+// initConnection authenticates a connection whose connection_init payload carries
 // {"Authorization": "Bearer <token>"}, the token a session's or a partner's API key (gvk_...);
 // a browser's upgrade request carries its session cookie instead, which the HTTP middleware
 // has read already.
-func (s sockets) init(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+func (s sockets) initConnection(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	if !s.perAddress.take(ctx, auth.ClientIP(ctx), s.maxPerAddress) {
 		return ctx, nil, giveathon.Errorf(giveathon.ERATELIMITED, "%d connections from this address are open already: close one first", s.maxPerAddress)
 	}

@@ -102,6 +102,9 @@ func TestEveryRequestLimitSettingChangesTheServer(t *testing.T) {
 				ended, got := second.Ended(5 * time.Second)
 				switch {
 				case ended:
+					if code, reason := second.CloseStatus(); code != 4429 || !strings.Contains(reason, "from this address") {
+						t.Errorf("the connection over the cap was closed with %d %q, want 4429 and the reason", code, reason)
+					}
 					return &testenv.Response{Errors: []testenv.GQLError{{Message: "the connection was closed at connection_init",
 						Extensions: map[string]any{"code": "CLOSED AT INIT"}}}}
 				case !strings.HasPrefix(got, "next "):

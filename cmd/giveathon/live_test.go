@@ -130,6 +130,9 @@ func TestSubscriptionsCheckWhoIsAsking(t *testing.T) {
 		if refused, got := s.Ended(10 * time.Second); !refused {
 			t.Fatalf("a bad token's connection was not refused: %s", got)
 		}
+		if code, reason := s.CloseStatus(); code != 4403 || !strings.Contains(reason, "session") {
+			t.Errorf("a bad token's connection was closed with %d %q, want 4403 and the reason", code, reason)
+		}
 	}
 	// The owner through the session cookie, as the browser does (the upgrade carries it).
 	token := owner.Token

@@ -172,6 +172,8 @@ func TestPartnerKeysEndToEnd(t *testing.T) {
 		defer s.Close()
 		if refused, got := s.Ended(10 * time.Second); !refused {
 			t.Errorf("a revoked key opened a socket: %s", got)
+		} else if code, reason := s.CloseStatus(); code != 4403 || !strings.Contains(reason, "revoked") {
+			t.Errorf("a revoked key's socket was closed with %d %q, want 4403 and the reason", code, reason)
 		}
 	}
 

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -20,6 +21,8 @@ type Subscription struct {
 	cancel context.CancelFunc
 	msgs   chan wsMessage
 	errs   chan error
+	// closed is how the connection ended, set before msgs is closed.
+	closed error
 }
 
 type wsMessage struct {
@@ -88,6 +91,7 @@ func (s *Subscription) read() {
 	for {
 		_, b, err := s.conn.Read(s.ctx)
 		if err != nil {
+			s.closed = err
 			s.errs <- err
 			close(s.msgs)
 			return
@@ -162,6 +166,16 @@ func (s *Subscription) Ended(timeout time.Duration) (bool, string) {
 	case <-time.After(timeout):
 		return false, "still open after " + timeout.String()
 	}
+}
+
+// CloseStatus is the close code and reason the server closed the connection with, once
+// Ended or Next has seen the connection end (-1 and "" when it ended without a close frame).
+func (s *Subscription) CloseStatus() (websocket.StatusCode, string) {
+	var ce websocket.CloseError
+	if errors.As(s.closed, &ce) {
+		return ce.Code, ce.Reason
+	}
+	return -1, ""
 }
 
 // WaitEnded waits until the server ends the subscription, each wait up to timeout, passing
