@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -77,10 +78,20 @@ func encodeCursor(v any) string {
 }
 
 // decodeCursor decodes a cursor into v. Every string in it must be plain text: a cursor made
-// up with a NUL would otherwise reach SQL, which refuses it.
+// up with a NUL would otherwise reach SQL, which refuses it. It holds v's fields only: another
+// list's cursor (whose fields differ) is refused, not read as this list's start.
 func decodeCursor(s string, v any) error {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, v) != nil || !plainStrings(b) {
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(v); err == nil {
+			if _, end := dec.Token(); end != io.EOF {
+				err = errors.New("more after the cursor's object")
+			}
+		}
+	}
+	if err != nil || !plainStrings(b) {
 		return giveathon.Invalid("after", "after is not a cursor this list gave out")
 	}
 	return nil

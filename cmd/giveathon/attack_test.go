@@ -156,6 +156,10 @@ func TestNULInSearchAndCursorsIsBadInput(t *testing.T) {
 		{charities, "after", map[string]any{"a": "abc\x00"}},
 		{charities, "after", map[string]any{"a": charityCursor("Riverbend\x00")}},
 		{history, "after", map[string]any{"a": "abc\x00"}},
+		// A cursor of another list: the history's to the charities, and the charities' to the
+		// history (each was read as a place in its own order, from the list's start).
+		{charities, "after", map[string]any{"a": base64.RawURLEncoding.EncodeToString([]byte(`{"t":"2026-01-01T00:00:00Z","i":"6f1c2b6e-0000-4000-8000-000000000002"}`))}},
+		{history, "after", map[string]any{"a": charityCursor("Riverbend")}},
 	} {
 		r := srv.client.As(token).Do(t, c.query, c.vars)
 		if r.Code() != "BAD_USER_INPUT" || r.Field() != c.field {
