@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -88,7 +87,7 @@ func (db *DB) CreateCharity(ctx context.Context, actor *giveathon.User, in givea
 // UpdateCharity changes the fields of a charity that in sets, and writes its audit line with
 // the charity before and after, in one transaction; an unknown id is ENOTFOUND.
 func (db *DB) UpdateCharity(ctx context.Context, actor *giveathon.User, id string, in giveathon.CharityInput) (*giveathon.Charity, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !giveathon.IsUUID(id) {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "charity not found")
 	}
 	var updated *giveathon.Charity
@@ -197,7 +196,7 @@ func adminDonationsWhere(f giveathon.AdminDonationFilter) (string, []any, error)
 		add("u.email = ?", e)
 	}
 	if f.CharityID != "" {
-		if _, err := uuid.Parse(f.CharityID); err != nil {
+		if !giveathon.IsUUID(f.CharityID) {
 			return "", nil, giveathon.Invalid("charityId", "charityId is not a charity's id")
 		}
 		add("d.charity_id = ?::uuid", f.CharityID)

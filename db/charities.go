@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/giveathon/giveathon"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -33,7 +32,7 @@ func scanCharity(row pgx.Row, extra ...any) (*giveathon.Charity, error) {
 
 // FindCharityByID returns one charity, or ENOTFOUND.
 func (db *DB) FindCharityByID(ctx context.Context, id string) (*giveathon.Charity, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !giveathon.IsUUID(id) {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "charity not found")
 	}
 	c, err := scanCharity(db.read("").QueryRow(ctx, `SELECT `+charityColumns+` FROM charities WHERE id = $1`, id))
@@ -44,7 +43,7 @@ func (db *DB) FindCharityByID(ctx context.Context, id string) (*giveathon.Charit
 func (db *DB) FindCharitiesByIDs(ctx context.Context, ids []string) (map[string]*giveathon.Charity, error) {
 	valid := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if _, err := uuid.Parse(id); err == nil {
+		if giveathon.IsUUID(id) {
 			valid = append(valid, id)
 		}
 	}
@@ -137,7 +136,7 @@ func (db *DB) FindCharities(ctx context.Context, f giveathon.CharityFilter) ([]*
 		if err := decodeCursor(page.After, &after); err != nil {
 			return nil, nil, 0, err
 		}
-		if _, err := uuid.Parse(after.ID); err != nil {
+		if !giveathon.IsUUID(after.ID) {
 			return nil, nil, 0, giveathon.Invalid("after", "after is not a cursor this list gave out")
 		}
 	}

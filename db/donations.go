@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -228,11 +227,11 @@ var sqlFindDonation = `SELECT ` + donationColumns + ` FROM donations WHERE user_
 // donorOf returns userID, or when it is "" the donor of donation id, looked up by the id
 // alone (each partition's index); ENOTFOUND for an id that is no donation.
 func (db *DB) donorOf(ctx context.Context, userID, id string) (string, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !giveathon.IsUUID(id) {
 		return "", giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
 	}
 	if userID != "" {
-		if _, err := uuid.Parse(userID); err != nil {
+		if !giveathon.IsUUID(userID) {
 			return "", giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
 		}
 		return userID, nil

@@ -33,7 +33,7 @@ func pageAfter(cursor string) (keyset, error) {
 	if err := decodeCursor(cursor, &k); err != nil {
 		return keyset{}, err
 	}
-	if _, err := uuid.Parse(k.ID); err != nil || k.CreatedAt.IsZero() {
+	if !giveathon.IsUUID(k.ID) || k.CreatedAt.IsZero() {
 		return keyset{}, giveathon.Invalid("after", "after is not a cursor this list gave out")
 	}
 	return k, nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/giveathon/giveathon"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -61,7 +60,7 @@ func scanPartnerDonation(row pgx.Row) (*giveathon.PartnerDonation, error) {
 // FindPartnerDonation returns one of the partner's gifts with its donor, or ENOTFOUND: another
 // partner's gift, and a donor's own, are not found.
 func (db *DB) FindPartnerDonation(ctx context.Context, partnerID, id string) (*giveathon.PartnerDonation, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !giveathon.IsUUID(id) {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "donation not found")
 	}
 	p, err := scanPartnerDonation(db.QueryRow(ctx, `SELECT `+sqlPartnerDonationColumns+`

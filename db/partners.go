@@ -94,7 +94,7 @@ func (db *DB) FindPartners(ctx context.Context, p giveathon.Page) ([]*giveathon.
 
 // FindPartnerByID returns one partner, or ENOTFOUND.
 func (db *DB) FindPartnerByID(ctx context.Context, id string) (*giveathon.Partner, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !giveathon.IsUUID(id) {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "partner not found")
 	}
 	p, err := scanPartner(db.QueryRow(ctx, `SELECT `+partnerColumns+` FROM partners p WHERE id = $1`, id))
@@ -104,7 +104,7 @@ func (db *DB) FindPartnerByID(ctx context.Context, id string) (*giveathon.Partne
 // CreateAPIKey stores a key under the SHA-256 of its secret (never the secret) with its
 // audit line, in one transaction; a partner that does not exist is EINVALID on partnerId.
 func (db *DB) CreateAPIKey(ctx context.Context, actor *giveathon.User, key *giveathon.APIKey, keyHash []byte) (*giveathon.APIKey, error) {
-	if _, err := uuid.Parse(key.PartnerID); err != nil {
+	if !giveathon.IsUUID(key.PartnerID) {
 		return nil, errNoPartner
 	}
 	var createdBy *string
@@ -144,7 +144,7 @@ var errNoPartner = giveathon.Invalid("partnerId", "partnerId is not a partner's 
 
 // FindAPIKeys returns a partner's keys, newest first, revoked ones included.
 func (db *DB) FindAPIKeys(ctx context.Context, partnerID string) ([]*giveathon.APIKey, error) {
-	if _, err := uuid.Parse(partnerID); err != nil {
+	if !giveathon.IsUUID(partnerID) {
 		return []*giveathon.APIKey{}, nil
 	}
 	var list []*giveathon.APIKey
@@ -168,7 +168,7 @@ func (db *DB) FindAPIKeys(ctx context.Context, partnerID string) ([]*giveathon.A
 
 // FindAPIKeyByID returns one key, or ENOTFOUND.
 func (db *DB) FindAPIKeyByID(ctx context.Context, id string) (*giveathon.APIKey, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !giveathon.IsUUID(id) {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "API key not found")
 	}
 	k, err := scanAPIKey(db.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys k WHERE id = $1`, id))
@@ -179,7 +179,7 @@ func (db *DB) FindAPIKeyByID(ctx context.Context, id string) (*giveathon.APIKey,
 // transaction. Revoking a revoked key changes nothing and writes no line: it returns the key
 // as it is. An unknown id is ENOTFOUND.
 func (db *DB) RevokeAPIKey(ctx context.Context, actor *giveathon.User, id string) (*giveathon.APIKey, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !giveathon.IsUUID(id) {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "API key not found")
 	}
 	var revoked *giveathon.APIKey

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/giveathon/giveathon"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -102,7 +101,7 @@ func (db *DB) createPaymentMethod(ctx context.Context, pm *giveathon.PaymentMeth
 
 // FindPaymentMethodByID returns one of the user's saved cards (removed ones too), or ENOTFOUND.
 func (db *DB) FindPaymentMethodByID(ctx context.Context, userID, id string) (*giveathon.PaymentMethod, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !giveathon.IsUUID(id) {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "payment method not found")
 	}
 	pm, err := scanPaymentMethod(db.QueryRow(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods
@@ -141,7 +140,7 @@ func (db *DB) findPaymentMethods(ctx context.Context, userID, which string) ([]*
 // RemovePaymentMethod marks one of the user's cards removed and returns it; donations that
 // used it keep pointing at it. Removing a removed card is ENOTFOUND.
 func (db *DB) RemovePaymentMethod(ctx context.Context, userID, id string) (*giveathon.PaymentMethod, error) {
-	if _, err := uuid.Parse(id); err != nil {
+	if !giveathon.IsUUID(id) {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "payment method not found")
 	}
 	// One conditional statement: of two removals, one wins.

@@ -57,7 +57,7 @@ func batchable(userID string, in giveathon.SubmitDonationInput) bool {
 		ids = append(ids, in.Partner.PartnerID)
 	}
 	for _, id := range ids {
-		if _, err := uuid.Parse(id); err != nil {
+		if !giveathon.IsUUID(id) {
 			return false
 		}
 	}

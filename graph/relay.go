@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/giveathon/giveathon"
-	"github.com/google/uuid"
 )
 
 // Global ID type names.
@@ -25,8 +24,8 @@ func globalID(typ, id string) string {
 // else is ENOTFOUND: to a client a wrong ID is an object that does not exist.
 func parseID(typ, id string) (string, error) {
 	notFound := giveathon.Errorf(giveathon.ENOTFOUND, "%s not found", strings.ToLower(typ))
-	if u, err := uuid.Parse(id); err == nil && len(id) == 36 {
-		return u.String(), nil
+	if giveathon.IsUUID(id) {
+		return strings.ToLower(id), nil
 	}
 	gotType, raw, err := splitGlobalID(id)
 	if err != nil || gotType != typ {
@@ -43,9 +42,8 @@ func splitGlobalID(id string) (string, string, error) {
 		return "", "", notFound
 	}
 	typ, raw, ok := strings.Cut(string(b), ":")
-	u, err := uuid.Parse(raw)
-	if !ok || err != nil || len(raw) != 36 {
+	if !ok || !giveathon.IsUUID(raw) {
 		return "", "", notFound
 	}
-	return typ, u.String(), nil
+	return typ, strings.ToLower(raw), nil
 }

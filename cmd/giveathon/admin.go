@@ -12,7 +12,6 @@ import (
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
 	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
 	"riverqueue.com/riverui"
 )
 
@@ -65,7 +64,7 @@ func exportFilter(r *http.Request) (giveathon.AdminDonationFilter, error) {
 		f.Status = &st
 	}
 	if c := q.Get("charityId"); c != "" {
-		if _, err := uuid.Parse(c); err != nil {
+		if !giveathon.IsUUID(c) {
 			return f, fmt.Errorf("charityId %q is not a charity's id", c)
 		}
 		f.CharityID = c

@@ -234,6 +234,11 @@ func TestJobsUIAndExportsAreForAdminsOnly(t *testing.T) {
 	if code, _ := get("/admin/exports/donations.csv?from=yesterday", adminToken); code != http.StatusBadRequest {
 		t.Errorf("a bad from: %d", code)
 	}
+	// A charity's id in a form PostgreSQL does not read was 200 with the header alone.
+	if code, body := get("/admin/exports/donations.csv?charityId=urn:uuid:"+rawID(t, m.charity), adminToken); code != http.StatusBadRequest ||
+		!strings.Contains(body, "is not a charity's id") {
+		t.Errorf("a charityId as a urn: %d %s", code, body)
+	}
 	code, body = get("/admin/exports/charities.csv", adminToken)
 	if code != http.StatusOK || !strings.Contains(body, rawID(t, m.charity)) || !strings.Contains(body, ",1,25.50,0,0.00,25.50,") {
 		t.Errorf("charities.csv: %d\n%s", code, body)

@@ -160,6 +160,9 @@ func TestNULInSearchAndCursorsIsBadInput(t *testing.T) {
 		// history (each was read as a place in its own order, from the list's start).
 		{charities, "after", map[string]any{"a": base64.RawURLEncoding.EncodeToString([]byte(`{"t":"2026-01-01T00:00:00Z","i":"6f1c2b6e-0000-4000-8000-000000000002"}`))}},
 		{history, "after", map[string]any{"a": charityCursor("Riverbend")}},
+		// An id in a form uuid.Parse takes and PostgreSQL does not: it was an internal error.
+		{history, "after", map[string]any{"a": base64.RawURLEncoding.EncodeToString([]byte(`{"t":"2030-01-01T00:00:00Z","i":"urn:uuid:ffffffff-ffff-ffff-ffff-ffffffffffff"}`))}},
+		{charities, "after", map[string]any{"a": base64.RawURLEncoding.EncodeToString([]byte(`{"n":"R","i":"urn:uuid:ffffffff-ffff-ffff-ffff-ffffffffffff"}`))}},
 	} {
 		r := srv.client.As(token).Do(t, c.query, c.vars)
 		if r.Code() != "BAD_USER_INPUT" || r.Field() != c.field {
