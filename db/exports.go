@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/giveathon/giveathon"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // ExportRow is one donation of the CSV export, with its charity and donor.
@@ -16,35 +18,62 @@ type ExportRow struct {
 	DonorName   string
 }
 
+// exportPage is how many donations an export reads at a time.
+const exportPage = 1000
+
 // ExportDonations calls fn for every donation that f selects (its page is ignored), oldest
-// first, reading them row by row from one query: the set is never held in memory.
+// first. It reads them a page at a time, in (created_at, id) order after the last one read,
+// and holds no connection while fn runs: fn writes to a client that may read slowly, and an
+// export that held its query open for the download took a pooled connection for as long (a
+// few slow downloads took the whole pool, and the API with it). The set is never held in
+// memory; a donation is read as it is when its page is.
 func (db *DB) ExportDonations(ctx context.Context, f giveathon.AdminDonationFilter, fn func(*ExportRow) error) error {
 	where, args, err := adminDonationsWhere(f)
 	if err != nil {
 		return err
 	}
-	rows, err := db.Pool.Query(ctx, `SELECT `+donationColumnsOf("d.")+`, c.name, u.email, u.name
+	n := len(args)
+	sql := fmt.Sprintf(`SELECT `+donationColumnsOf("d.")+`, c.name, u.email, u.name
 		FROM donations d JOIN users u ON u.id = d.user_id JOIN charities c ON c.id = d.charity_id
-		WHERE `+where+` ORDER BY d.created_at, d.id`, args...)
-	if err != nil {
-		return fmt.Errorf("export donations: %w", err)
-	}
-	defer rows.Close()
-	var r ExportRow
-	for rows.Next() {
-		d, err := scanDonation(rows, &r.CharityName, &r.DonorEmail, &r.DonorName)
+		WHERE %s AND (d.created_at, d.id) > ($%d, $%d::uuid) ORDER BY d.created_at, d.id LIMIT %d`, where, n+1, n+2, exportPage)
+	// Before every donation: the first time there is, and the least uuid.
+	after, afterID := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), uuid.Nil.String()
+	for {
+		page, err := db.exportPage(ctx, sql, append(args, after, afterID))
 		if err != nil {
-			return fmt.Errorf("export donations: %w", err)
-		}
-		r.Donation = *d
-		if err := fn(&r); err != nil {
 			return err
 		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < exportPage {
+			return nil
+		}
+		last := page[len(page)-1].Donation
+		after, afterID = last.CreatedAt, last.ID
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("export donations: %w", err)
+}
+
+// exportPage reads one page of ExportDonations.
+func (db *DB) exportPage(ctx context.Context, sql string, args []any) ([]ExportRow, error) {
+	rows, err := db.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("export donations: %w", err)
 	}
-	return nil
+	page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ExportRow, error) {
+		var r ExportRow
+		d, err := scanDonation(row, &r.CharityName, &r.DonorEmail, &r.DonorName)
+		if err == nil {
+			r.Donation = *d
+		}
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("export donations: %w", err)
+	}
+	return page, nil
 }
 
 // CharityPayout is one charity's totals for the payout.

