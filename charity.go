@@ -18,10 +18,13 @@ type Charity struct {
 	CreatedAt time.Time
 }
 
-// Page asks for one page of a list: at most First items after the opaque cursor After.
+// Page asks for one page of a list: at most First items after the opaque cursor After (First
+// 0: DefaultPageSize). CountOnly asks for none (a client's "first: 0", which wants the list's
+// totalCount or pageInfo alone), where First 0 would mean the default.
 type Page struct {
-	First int
-	After string
+	First     int
+	After     string
+	CountOnly bool
 }
 
 // Page size limits.

@@ -273,6 +273,12 @@ func TestCharitiesPaginateWithoutGapsOrRepeats(t *testing.T) {
 	if bad.Code() != "BAD_USER_INPUT" || bad.Field() != "after" {
 		t.Fatalf("bad cursor: %s", bad.Raw)
 	}
+	// first: 0 asks for the count alone (it was read as the default page, 20 edges).
+	zero := b.client.Do(t, `{ charities(first: 0) { totalCount edges { cursor } pageInfo { hasNextPage } } }`, nil).NoErrors(t)
+	if edges, _ := zero.Get("charities", "edges").([]any); len(edges) != 0 || zero.Get("charities", "totalCount") != float64(len(db.SeedCharities)) ||
+		zero.Get("charities", "pageInfo", "hasNextPage") != true {
+		t.Fatalf("first: 0: %s", zero.Raw)
+	}
 	big := b.client.Do(t, `{ charities(first: 101) { totalCount } }`, nil)
 	if big.Code() != "BAD_USER_INPUT" || big.Field() != "first" {
 		t.Fatalf("first: 101: %s", big.Raw)

@@ -11,6 +11,7 @@ func page(first *int, after *string) giveathon.Page {
 	var p giveathon.Page
 	if first != nil {
 		p.First = *first
+		p.CountOnly = *first == 0
 	}
 	if after != nil {
 		p.After = *after
@@ -21,7 +22,11 @@ func page(first *int, after *string) giveathon.Page {
 // trimPage cuts the extra item the store fetched and builds the page information.
 func trimPage[E any](edges []E, p giveathon.Page, cursor func(E) string) ([]E, *model.PageInfo) {
 	p, _ = p.Validate()
-	return trimEdges(edges, p.First, p.After != "", cursor)
+	n := p.First
+	if p.CountOnly {
+		n = 0
+	}
+	return trimEdges(edges, n, p.After != "", cursor)
 }
 
 // trimEdges keeps the first n of edges (the store fetched one more, which says there is a next
