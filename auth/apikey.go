@@ -111,6 +111,8 @@ type Keys struct {
 	Logger *slog.Logger
 	// Now is the clock (tests move it); nil: time.Now.
 	Now func() time.Time
+
+	watchers watchers
 }
 
 var _ giveathon.KeyService = (*Keys)(nil)

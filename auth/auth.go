@@ -46,7 +46,7 @@ type Service struct {
 	AdminEmails []string
 	cache       *sessionCache
 	cacheOnce   sync.Once
-	watchers    sessionWatchers
+	watchers    watchers
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -154,7 +154,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	err := s.Store.RevokeSession(ctx, h)
 	s.sessions().forget(h, s.Now())
 	if err == nil {
-		s.watchers.signedOut(h)
+		s.watchers.ended(string(h))
 	}
 	return err
 }
@@ -237,6 +237,6 @@ func HashToken(token string) ([]byte, bool) {
 func (s *Service) endSessions(tokenHashes [][]byte) {
 	for _, h := range tokenHashes {
 		s.sessions().forget(h, s.Now())
-		s.watchers.signedOut(h)
+		s.watchers.ended(string(h))
 	}
 }

@@ -94,7 +94,14 @@ func (r *Resolver) revokeAPIKey(ctx context.Context, id string) (*giveathon.APIK
 	if err != nil {
 		return nil, err
 	}
-	return r.Partners.RevokeAPIKey(ctx, admin, raw)
+	key, err := r.Partners.RevokeAPIKey(ctx, admin, raw)
+	if err == nil {
+		// Its open connections on this process end now, before another event goes out.
+		if w, ok := r.Keys.(KeyWatcher); ok {
+			w.Revoked(key.ID)
+		}
+	}
+	return key, err
 }
 
 // partnerNode resolves node(id) for a Partner or an ApiKey: an admin's only; to anyone else

@@ -23,8 +23,11 @@ import (
 type socket struct {
 	// token is the session token of a signed-in connection ("" for an anonymous one).
 	token string
-	// key is the API key of a partner's connection ("" for others).
-	key string
+	// key is the API key of a partner's connection ("" for others), keyID its id and
+	// keyExpires when it expires (nil: never).
+	key        string
+	keyID      string
+	keyExpires *time.Time
 	// close ends the connection.
 	close context.CancelFunc
 	// ended is set when the connection's session has ended (signed out, expired).
@@ -56,6 +59,16 @@ func (sock *socket) endedError() error {
 		return errSocketKeyEnded
 	}
 	return errSocketSessionEnded
+}
+
+// KeyWatcher is implemented by a KeyService that tells the connections of an API key revoked
+// through this process (auth.Keys).
+type KeyWatcher interface {
+	// WatchKey returns a channel that is closed when the key keyID is revoked, and the
+	// function that stops watching it.
+	WatchKey(keyID string) (<-chan struct{}, func())
+	// Revoked tells the watchers of keyID that it was revoked.
+	Revoked(keyID string)
 }
 
 // SessionWatcher tells of sessions signed out through this process (auth.Service does).
@@ -177,8 +190,9 @@ func (s sockets) initConnection(ctx context.Context, p transport.InitPayload) (c
 	sock := &socket{close: cancel}
 	if giveathon.UserFromContext(ctx) != nil {
 		sock.token = auth.RequestToken(ctx)
-	} else if giveathon.CallerFromContext(ctx) != nil {
+	} else if c := giveathon.CallerFromContext(ctx); c != nil {
 		sock.key = auth.RequestToken(ctx)
+		sock.keyID, sock.keyExpires = c.Key.ID, c.Key.ExpiresAt
 	}
 	if sock.token != "" || sock.key != "" {
 		go s.watch(ctx, sock)
@@ -188,13 +202,25 @@ func (s sockets) initConnection(ctx context.Context, p transport.InitPayload) (c
 
 // watch closes a signed-in connection when its session is signed out through this process,
 // or when a periodic check finds it ended (signed out elsewhere, or expired); and a partner's
-// connection when a periodic check finds its key revoked or expired.
+// connection when its key is revoked through this process or expires, or when a periodic
+// check finds it revoked elsewhere. What ends at once ends before another event is sent.
 func (s sockets) watch(ctx context.Context, sock *socket) {
 	var ended <-chan struct{}
 	if w, ok := s.auth.(SessionWatcher); ok && sock.token != "" {
 		var stop func()
 		ended, stop = w.WatchSession(sock.token)
 		defer stop()
+	}
+	if w, ok := s.keys.(KeyWatcher); ok && sock.keyID != "" {
+		var stop func()
+		ended, stop = w.WatchKey(sock.keyID)
+		defer stop()
+	}
+	var expired <-chan time.Time
+	if sock.keyExpires != nil {
+		t := time.NewTimer(time.Until(*sock.keyExpires))
+		defer t.Stop()
+		expired = t.C
 	}
 	ticker := time.NewTicker(s.recheck)
 	defer ticker.Stop()
@@ -203,6 +229,9 @@ func (s sockets) watch(ctx context.Context, sock *socket) {
 		case <-ctx.Done():
 			return
 		case <-ended:
+			sock.end()
+			return
+		case <-expired:
 			sock.end()
 			return
 		case <-ticker.C:

@@ -296,3 +296,29 @@ func TestAPIKeyModeFollowsTheDeployment(t *testing.T) {
 		}
 	}
 }
+
+// TestAKeysSocketEndsWhenItIsRevokedOrExpires: with the periodic check of keys an hour away,
+// a partner's subscription still ends as soon as its key is revoked through this instance, or
+// when the key expires (an outside attack got a live event 0.5 s after the revocation, and
+// after the expiry, from the check every LIVE_RESYNC_INTERVAL).
+func TestAKeysSocketEndsWhenItIsRevokedOrExpires(t *testing.T) {
+	t.Parallel()
+	m := setupAdmin(t, "LIVE_RESYNC_INTERVAL=1h")
+	partnerID := m.admin.Do(t, createPartnerOp, map[string]any{"i": map[string]any{"name": "Sock Co"}}).NoErrors(t).String("createPartner", "id")
+	const totalsOp = `subscription { eventTotals { totalCents } }`
+
+	key, keyID := m.issueKey(t, partnerID, []string{"DONATIONS_READ"}, nil)
+	sub := key.Subscribe(t, totalsOp, nil, nil)
+	sub.Next(t, 10*time.Second).NoErrors(t)
+	m.admin.Do(t, revokeAPIKeyOp, map[string]any{"id": keyID}).NoErrors(t)
+	sub.WaitEnded(t, 5*time.Second)
+
+	expires := time.Now().Add(3 * time.Second)
+	short, _ := m.issueKey(t, partnerID, []string{"DONATIONS_READ"}, &expires)
+	sub = short.Subscribe(t, totalsOp, nil, nil)
+	sub.Next(t, 10*time.Second).NoErrors(t)
+	sub.WaitEnded(t, 10*time.Second)
+	if time.Now().Before(expires) {
+		t.Errorf("the socket of a key that expires at %s ended before it, at %s", expires, time.Now())
+	}
+}
