@@ -78,8 +78,8 @@ type Counter interface {
 	Hit(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error)
 	// Add is Hit counting n at once (a request's cost).
 	Add(ctx context.Context, bucket string, window time.Duration, n int) (int, time.Time, error)
-	// Release gives back one hit of the window that starts at start.
-	Release(ctx context.Context, bucket string, start time.Time) error
+	// Release gives back n hits of the window that starts at start.
+	Release(ctx context.Context, bucket string, start time.Time, n int) error
 }
 
 // Reservation is a hit counted before the work it limits, so that concurrent requests cannot
@@ -96,7 +96,7 @@ func (r *Reservation) Release(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
-	return r.store.Release(ctx, r.bucket, r.start)
+	return r.store.Release(ctx, r.bucket, r.start, 1)
 }
 
 // GuardStore is the storage the guard needs: the shared counter, and the donor's card
@@ -185,13 +185,20 @@ func (g *Guard) PartnerRequest(ctx context.Context, keyID string, cost int, requ
 	if budget.Off() {
 		return -1, nil
 	}
-	spent, end, err := g.Store.Add(ctx, "API key cost:"+keyID, budget.Window, cost)
+	bucket := "API key cost:" + keyID
+	spent, end, err := g.Store.Add(ctx, bucket, budget.Window, cost)
 	if err != nil {
 		return 0, err
 	}
 	if spent > budget.Max {
-		return 0, limitedUntil(end, "this API key has spent its query cost budget (%d per %s; this query costs %d)",
-			budget.Max, budget.Window, cost)
+		// A refused request runs nothing, so it costs nothing: what is left stays for requests
+		// that fit in it (one query over the budget took the rest, and a gift of 8 was then
+		// refused until the minute ended).
+		if err := g.Store.Release(ctx, bucket, end.Add(-budget.Window), cost); err != nil {
+			return 0, err
+		}
+		return max(budget.Max-(spent-cost), 0), limitedUntil(end, "this API key has %d of its query cost budget left (%d per %s), and this query costs %d",
+			max(budget.Max-(spent-cost), 0), budget.Max, budget.Window, cost)
 	}
 	return budget.Max - spent, nil
 }

@@ -269,6 +269,12 @@ func TestPartnerKeyLimits(t *testing.T) {
 	if ext := extensions(t, r); ext["cost"].(float64) <= 100 {
 		t.Errorf("cost of the refused query: %v", ext)
 	}
+	// The refusal cost nothing: a query that fits in what is left still runs (the refused one
+	// took the rest of the minute's budget). It is the key's third request of the minute.
+	r = other.Do(t, partnerOp, nil).NoErrors(t)
+	if ext := extensions(t, r); ext["costRemaining"].(float64) < 94 {
+		t.Errorf("after a query refused for its cost, %s left %v", partnerOp, ext)
+	}
 	// The admin is no partner: no partner limits apply.
 	for i := 0; i < 5; i++ {
 		m.admin.Do(t, big, nil).NoErrors(t)
