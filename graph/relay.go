@@ -23,7 +23,7 @@ func globalID(typ, id string) string {
 // parseID accepts a global ID of the wanted type, or a raw UUID, and returns the UUID. Anything
 // else is ENOTFOUND: to a client a wrong ID is an object that does not exist.
 func parseID(typ, id string) (string, error) {
-	notFound := giveathon.Errorf(giveathon.ENOTFOUND, "%s not found", strings.ToLower(typ))
+	notFound := giveathon.Errorf(giveathon.ENOTFOUND, "%s not found", typeName(typ))
 	if giveathon.IsUUID(id) {
 		return strings.ToLower(id), nil
 	}
@@ -46,4 +46,23 @@ func splitGlobalID(id string) (string, string, error) {
 		return "", "", notFound
 	}
 	return typ, strings.ToLower(raw), nil
+}
+
+// typeNames are the words for the types whose name is not its own word in lower case: what
+// storage says of one it does not find ("webhook endpoint not found"), so that an id that is
+// malformed and one that is unknown get the same answer (they said "webhookendpoint").
+var typeNames = map[string]string{
+	typePaymentMethod:   "payment method",
+	typeAPIKey:          "API key",
+	typeWebhookEndpoint: "webhook endpoint",
+	typeWebhookDelivery: "webhook delivery",
+	typePartnerDonation: "donation",
+}
+
+// typeName is how an error names a type of object.
+func typeName(typ string) string {
+	if n, ok := typeNames[typ]; ok {
+		return n
+	}
+	return strings.ToLower(typ)
 }
