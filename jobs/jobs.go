@@ -162,7 +162,9 @@ func New(jobsPool *pgxpool.Pool, deps Deps, cfg Config) (*Jobs, error) {
 	}
 
 	client, err := river.NewClient(riverpgxv5.New(jobsPool), &river.Config{
-		Logger:               deps.Logger.With("component", "river"),
+		// River's own lines carry library=river: deps.Logger names the component (jobs), and
+		// a second "component" key made JSON lines with the key twice.
+		Logger:               deps.Logger.With("library", "river"),
 		Workers:              workers,
 		RetryPolicy:          &backoff{base: cfg.RetryBase, max: cfg.RetryMax},
 		FetchPollInterval:    cfg.FetchPollInterval,
