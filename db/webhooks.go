@@ -121,9 +121,11 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, partnerID, id string, ove
 	return ep, oneRow(err, "webhook endpoint", "rotate webhook secret")
 }
 
-// InsertWebhookDeliveries writes, in tx, a delivery of each event to every enabled endpoint
-// of its partner that asked for its type (or "*"), and returns the new deliveries' ids. An
-// event already delivered to an endpoint is left alone.
+// InsertWebhookDeliveries writes, in tx, a delivery of each event to every endpoint of its
+// partner that asked for its type (or "*"), and returns the new deliveries' ids. An event
+// already delivered to an endpoint is left alone. A disabled endpoint's delivery waits, pending
+// and untried, until the endpoint is turned back on (the sweep then queues it): an event
+// while it was off is not lost to it.
 func InsertWebhookDeliveries(ctx context.Context, tx pgx.Tx, events []giveathon.PartnerEvent) ([]string, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -135,11 +137,11 @@ func InsertWebhookDeliveries(ctx context.Context, tx pgx.Tx, events []giveathon.
 	rows, err := tx.Query(ctx, `INSERT INTO webhook_deliveries (endpoint_id, partner_id, event_id, status, next_attempt_at)
 		SELECT w.id, w.partner_id, ev.id, $5, now()
 		FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS ev(id, partner_id, type)
-		JOIN webhook_endpoints w ON w.partner_id = ev.partner_id AND w.status = $4
+		JOIN webhook_endpoints w ON w.partner_id = ev.partner_id AND w.status IN ($4, $6)
 			AND (ev.type = ANY (w.events) OR '*' = ANY (w.events))
 		ORDER BY ev.id, w.id
 		ON CONFLICT (endpoint_id, event_id) DO NOTHING
-		RETURNING id::text`, ids, partners, types, giveathon.EndpointEnabled, giveathon.DeliveryPending)
+		RETURNING id::text`, ids, partners, types, giveathon.EndpointEnabled, giveathon.DeliveryPending, giveathon.EndpointDisabled)
 	if err != nil {
 		return nil, fmt.Errorf("insert webhook deliveries: %w", err)
 	}

@@ -227,9 +227,12 @@ func TestWebhook410DisablesTheEndpoint(t *testing.T) {
 	if n := h.notices.all(); len(n) != 1 {
 		t.Errorf("partner told %v, want once", n)
 	}
-	// Nothing more goes to a disabled endpoint.
-	if _, other := h.event(t, giveathon.EventDonationSucceeded, true); other != "" {
-		t.Error("a delivery to a disabled endpoint")
+	// Nothing more goes to a disabled endpoint: the next event's delivery is held, untried,
+	// for when it is turned back on.
+	_, held := h.event(t, giveathon.EventDonationSucceeded, true)
+	time.Sleep(time.Second) // its job ran
+	if held == "" || h.delivery(t, held).Status != giveathon.DeliveryPending || h.delivery(t, held).AttemptCount != 0 {
+		t.Errorf("the delivery of an event while the endpoint is disabled: %q", held)
 	}
 	if n := len(h.recv.requests()); n != 1 {
 		t.Errorf("%d requests, want 1", n)
@@ -312,6 +315,35 @@ func TestWebhookSweepQueuesLostDeliveries(t *testing.T) {
 	if d := h.delivery(t, recent); d.Status != giveathon.DeliveryPending || d.AttemptCount != 0 {
 		t.Errorf("a delivery not yet overdue was swept: %+v", d)
 	}
+}
+
+// TestWebhookEventsWhileDisabledGoOutWhenEnabled: an event of a disabled endpoint's types gets
+// its delivery, held (no try while the endpoint is off); turned back on, the endpoint gets it
+// from the sweep. Before, such an event had no delivery at all: only partnerEvents had it.
+func TestWebhookEventsWhileDisabledGoOutWhenEnabled(t *testing.T) {
+	t.Parallel()
+	h := setupHooks(t, func(int, http.ResponseWriter) int { return http.StatusNoContent }, jobs.Config{WebhookSweepInterval: time.Second})
+	ctx := context.Background()
+	off, on := false, true
+	if _, err := h.d.UpdateWebhookEndpoint(ctx, h.partner, h.endpoint.ID, db.WebhookEndpointUpdate{Enabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	_, id := h.event(t, giveathon.EventDonationSucceeded, true)
+	if id == "" {
+		t.Fatal("an event while the endpoint was disabled got no delivery")
+	}
+	time.Sleep(2 * time.Second) // its job ran, and the sweep
+	if n := len(h.recv.requests()); n != 0 || h.delivery(t, id).Status != giveathon.DeliveryPending {
+		t.Fatalf("while disabled: %d requests, delivery %+v", n, h.delivery(t, id))
+	}
+	if _, err := h.d.UpdateWebhookEndpoint(ctx, h.partner, h.endpoint.ID, db.WebhookEndpointUpdate{Enabled: &on}); err != nil {
+		t.Fatal(err)
+	}
+	// The sweep takes deliveries a minute overdue: this one is made so rather than waited for.
+	if _, err := h.d.Pool.Exec(ctx, `UPDATE webhook_deliveries SET next_attempt_at = now() - interval '2 minutes' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, 100*time.Millisecond, "the held delivery delivered", func() bool { return h.delivery(t, id).Status == giveathon.DeliveryDelivered })
 }
 
 // TestWebhookRescuedJobWaitsByTheDeliverysTries: River rescues the job of a process that died
