@@ -99,9 +99,30 @@ func (db *DB) RevokeSession(ctx context.Context, tokenHash []byte) error {
 }
 
 // SetUserRole records an account's role by its case-folded e-mail (giveathon admin grant and
-// revoke) and returns the account, or ENOTFOUND when no account has that e-mail.
+// revoke) and returns the account, or ENOTFOUND when no account has that e-mail. A change is
+// written to the admins' audit log with it (adminGrant or adminRevoke, the role before and
+// after, no actor: a command run on the server).
 func (db *DB) SetUserRole(ctx context.Context, email string, role giveathon.Role) (*giveathon.User, error) {
-	u, err := scanUser(db.QueryRow(ctx, `UPDATE users SET role = $2 WHERE email = $1 AND partner_id IS NULL RETURNING `+userColumns, email, role))
+	var u *giveathon.User
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		var before string
+		if err := tx.QueryRow(ctx, `SELECT role FROM users WHERE email = $1 AND partner_id IS NULL FOR UPDATE`, email).Scan(&before); err != nil {
+			return err
+		}
+		var err error
+		if u, err = scanUser(tx.QueryRow(ctx, `UPDATE users SET role = $2 WHERE email = $1 AND partner_id IS NULL RETURNING `+userColumns, email, role)); err != nil {
+			return err
+		}
+		if before == string(role) {
+			return nil
+		}
+		action := "adminRevoke"
+		if role == giveathon.RoleAdmin {
+			action = "adminGrant"
+		}
+		return RecordAdminAction(ctx, tx, giveathon.NewAdminAction(nil, action, "User", u.ID,
+			map[string]string{"role": before}, map[string]string{"role": string(role)}))
+	})
 	return u, oneRow(err, "user", "set user role")
 }
 

@@ -129,31 +129,33 @@ func HTTPMiddleware(route func(r *http.Request) string) func(http.Handler) http.
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+			sw := &StatusWriter{ResponseWriter: w, Code: http.StatusOK}
 			next.ServeHTTP(sw, r)
 			name := route(r)
 			if name == "" {
 				name = "unmatched"
 			}
-			HTTPRequests.WithLabelValues(name, strconv.Itoa(sw.code)).Inc()
+			HTTPRequests.WithLabelValues(name, strconv.Itoa(sw.Code)).Inc()
 			HTTPDuration.WithLabelValues(name).Observe(Since(start))
 		})
 	}
 }
 
-type statusWriter struct {
+// StatusWriter remembers the status a handler answered with (Code: 200 unless it wrote
+// another).
+type StatusWriter struct {
 	http.ResponseWriter
-	code int
+	Code int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	w.code = code
+func (w *StatusWriter) WriteHeader(code int) {
+	w.Code = code
 	w.ResponseWriter.WriteHeader(code)
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer (WebSocket upgrades,
 // flushes).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // pools are the connection pools whose statistics are exported, by name.
 var pools sync.Map // string -> *pgxpool.Pool

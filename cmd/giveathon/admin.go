@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/giveathon/giveathon"
 	"github.com/giveathon/giveathon/db"
+	"github.com/giveathon/giveathon/metrics"
 	"github.com/go-chi/chi/v5"
 	"riverqueue.com/riverui"
 )
@@ -30,12 +33,49 @@ func (a *app) adminRoutes(ctx context.Context) (func(r chi.Router), error) {
 	if err := ui.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start river ui: %w", err)
 	}
+	audited := a.auditJobChanges(ui)
 	return func(r chi.Router) {
-		r.Handle("/admin/jobs", ui)
-		r.Handle("/admin/jobs/*", ui)
+		r.Handle("/admin/jobs", audited)
+		r.Handle("/admin/jobs/*", audited)
 		r.Get("/admin/exports/donations.csv", a.exportDonations)
 		r.Get("/admin/exports/charities.csv", a.exportCharities)
 	}, nil
+}
+
+// maxAuditedJobChange is the most of a job dashboard change's request body its audit line keeps.
+const maxAuditedJobChange = 16 << 10
+
+// auditJobChanges writes a line to the admins' audit log for each change made through the job
+// dashboard's API that it answers 2xx (pausing a queue stops every charge; cancelling or
+// deleting a charge job leaves its gift to the reconciler): action "jobs <METHOD> <path>" on
+// the object "JobQueue", with the request's JSON body as "after". River UI records none.
+func (a *app) auditJobChanges(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxAuditedJobChange+1))
+		if err != nil || len(body) > maxAuditedJobChange {
+			http.Error(w, "the request body is too large or could not be read", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := &metrics.StatusWriter{ResponseWriter: w, Code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if rec.Code < 200 || rec.Code > 299 {
+			return
+		}
+		var after any = map[string]string{}
+		if len(bytes.TrimSpace(body)) > 0 && json.Valid(body) {
+			after = json.RawMessage(body)
+		}
+		path := strings.TrimPrefix(r.URL.Path, "/admin/jobs")
+		action := giveathon.NewAdminAction(giveathon.UserFromContext(r.Context()), "jobs "+r.Method+" "+path, "JobQueue", path, nil, after)
+		if err := a.stores.DB.RecordAdminAction(r.Context(), action); err != nil {
+			a.logger.ErrorContext(r.Context(), "job dashboard change not audited", "action", action.Action, "err", err)
+		}
+	})
 }
 
 // dollars formats cents as dollars and cents (2500 -> 25.00).

@@ -75,6 +75,21 @@ func TestAdminEmailsAndAdminGrantRevoke(t *testing.T) {
 	if role := roleAfterLogin(); role != "DONOR" {
 		t.Errorf("after admin revoke: %s", role)
 	}
+	// Both are in the audit log, with no actor (a command run on the server), newest first; a
+	// revoke that changes nothing writes no line (they were not audited at all).
+	if out, err := runCommand(t, url, "admin", "revoke", email); err != nil || !strings.Contains(out, email+" is now donor") {
+		t.Fatalf("admin revoke again: %v\n%s", err, out)
+	}
+	r := m.admin.Do(t, `{ adminAuditLog(first: 2) { edges { node { actorId action objectType before after } } } }`, nil).NoErrors(t)
+	for i, want := range []string{"adminRevoke", "adminGrant"} {
+		node := r.Get("adminAuditLog", "edges", i, "node")
+		if n, _ := node.(map[string]any); n == nil || n["action"] != want || n["actorId"] != nil || n["objectType"] != "User" {
+			t.Errorf("audit line %d: want %s by no one, got %s", i, want, r.Raw)
+		}
+	}
+	if r.Get("adminAuditLog", "edges", 0, "node", "after") != `{"role":"DONOR"}` || r.Get("adminAuditLog", "edges", 1, "node", "before") != `{"role":"DONOR"}` {
+		t.Errorf("the roles before and after: %s", r.Raw)
+	}
 	if out, err := runCommand(t, url, "admin", "grant", "nobody-here@example.org"); err == nil || !strings.Contains(err.Error(), "must register first") {
 		t.Errorf("admin grant of an unknown e-mail: %v\n%s", err, out)
 	}
@@ -223,6 +238,36 @@ func TestJobsUIAndExportsAreForAdminsOnly(t *testing.T) {
 	}
 	if code, body := get("/admin/jobs/", adminToken); code != http.StatusOK || !strings.Contains(body, "River") {
 		t.Errorf("River UI for an admin: %d %.200s", code, body)
+	}
+	// A change made through the job dashboard is in the audit log, by its admin (pausing the
+	// payments queue stops every charge; it was not audited).
+	put := func(path, token string) int {
+		req, _ := http.NewRequest(http.MethodPut, m.srv.url+path, strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := put("/admin/jobs/api/queues/payments/pause", donorToken); code != http.StatusForbidden {
+		t.Errorf("a donor pausing a queue: %d", code)
+	}
+	for _, verb := range []string{"pause", "resume"} {
+		if code := put("/admin/jobs/api/queues/payments/"+verb, adminToken); code != http.StatusOK {
+			t.Errorf("%s the payments queue: %d", verb, code)
+		}
+	}
+	audit := m.admin.Do(t, `{ adminAuditLog(first: 3) { edges { node { actorEmail action objectType } } } }`, nil).NoErrors(t)
+	for i, want := range []string{"jobs PUT /api/queues/payments/resume", "jobs PUT /api/queues/payments/pause"} {
+		if audit.Get("adminAuditLog", "edges", i, "node", "action") != want || audit.Get("adminAuditLog", "edges", i, "node", "actorEmail") == "" {
+			t.Errorf("audit line %d: want %s by the admin, got %s", i, want, audit.Raw)
+		}
+	}
+	if audit.Get("adminAuditLog", "edges", 2, "node", "action") == "jobs PUT /api/queues/payments/pause" {
+		t.Errorf("the donor's refused pause was audited: %s", audit.Raw)
 	}
 	code, body := get("/admin/exports/donations.csv?status=SUCCEEDED&charityId="+rawID(t, m.charity)+"&from="+
 		time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), adminToken)
