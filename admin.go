@@ -5,7 +5,10 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // AdminAction is one line of the audit log: who did what to which object, and the object
@@ -70,16 +73,21 @@ func (in CharityInput) Apply(c Charity) (Charity, error) {
 	if in.Active != nil {
 		c.Active = *in.Active
 	}
+	madeSlug := false
 	if in.Slug != nil {
 		c.Slug = strings.TrimSpace(*in.Slug)
 	} else if c.Slug == "" {
-		c.Slug = slugOf(c.Name)
+		c.Slug, madeSlug = slugOf(c.Name), true
 	}
 	switch {
 	case c.Name == "":
 		return c, Invalid("name", "name is required")
-	case utf8.RuneCountInString(c.Name) > MaxCharityNameLen || !utf8.ValidString(c.Name) || HasControl(c.Name):
-		return c, Invalid("name", "name must be at most %d plain characters", MaxCharityNameLen)
+	case !utf8.ValidString(c.Name) || HasControl(c.Name):
+		return c, Invalid("name", "name must not hold control or invisible characters")
+	case utf8.RuneCountInString(c.Name) > MaxCharityNameLen:
+		return c, Invalid("name", "name must be at most %d characters", MaxCharityNameLen)
+	case madeSlug && c.Slug == "":
+		return c, Invalid("slug", "slug is required for this name: it has no letters a-z or digits to make one of (give one such as \"food-bank\")")
 	case utf8.RuneCountInString(c.Description) > MaxCharityDescriptionLen || !utf8.ValidString(c.Description) ||
 		strings.ContainsFunc(c.Description, func(r rune) bool { return r != '\n' && isHiddenOrControl(r) }):
 		return c, Invalid("description", "description must be at most %d plain characters", MaxCharityDescriptionLen)
@@ -92,9 +100,13 @@ func (in CharityInput) Apply(c Charity) (Charity, error) {
 }
 
 // slugOf makes a slug from a name: lower-case letters and digits, hyphens between words.
+// Accents are dropped first ("Éire Ökö" makes "eire-oko"); other scripts make nothing.
 func slugOf(name string) string {
 	var b strings.Builder
-	for _, r := range strings.ToLower(name) {
+	for _, r := range strings.ToLower(norm.NFD.String(name)) {
+		if unicode.Is(unicode.Mn, r) {
+			continue
+		}
 		switch {
 		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
 			b.WriteRune(r)

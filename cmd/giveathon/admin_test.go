@@ -136,6 +136,13 @@ func TestCharitiesAreCreatedAndUpdatedWithAnAuditTrail(t *testing.T) {
 	if r := m.admin.Do(t, `mutation { createCharity(input: {name: "Other", ein: "98-7654321", slug: "harbour-lights-trust"}) { id } }`, nil); r.Code() != "CONFLICT" {
 		t.Errorf("a taken slug: %s", r.Raw)
 	}
+	// A name with no letter a-z or digit asks for a slug; one with a hidden character says so.
+	for name, want := range map[string]string{"日本語": "slug is required for this name", "a\u202eb": "control or invisible"} {
+		r := m.admin.Do(t, `mutation($n: String!) { createCharity(input: {name: $n, ein: "98-7654321"}) { id } }`, map[string]any{"n": name})
+		if r.Code() != "BAD_USER_INPUT" || len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, want) {
+			t.Errorf("createCharity named %q: want %q, got %s", name, want, r.Raw)
+		}
+	}
 	if r := m.admin.Do(t, `mutation { createCharity(input: {name: "Bad EIN", ein: "123"}) { id } }`, nil); r.Code() != "BAD_USER_INPUT" || r.Field() != "ein" {
 		t.Errorf("a bad EIN: %s", r.Raw)
 	}
@@ -171,6 +178,10 @@ func TestCharitiesAreCreatedAndUpdatedWithAnAuditTrail(t *testing.T) {
 	}
 	if _, err := m.db.Pool.Exec(context.Background(), `DELETE FROM admin_audit_log`); err == nil {
 		t.Error("DELETE of the audit log worked")
+	}
+	// Accents are dropped from a slug made of a name ("日本語" asked for a slug above).
+	if r := m.admin.Do(t, `mutation { createCharity(input: {name: "Éire Ökö Fund", ein: "98-7654321"}) { slug } }`, nil).NoErrors(t); r.String("createCharity", "slug") != "eire-oko-fund" {
+		t.Errorf("the slug of an accented name: %s", r.Raw)
 	}
 }
 
