@@ -85,7 +85,8 @@ func (db *DB) CreateCharity(ctx context.Context, actor *giveathon.User, in givea
 }
 
 // UpdateCharity changes the fields of a charity that in sets, and writes its audit line with
-// the charity before and after, in one transaction; an unknown id is ENOTFOUND.
+// the charity before and after, in one transaction; an unknown id is ENOTFOUND. An update
+// that changes nothing writes nothing.
 func (db *DB) UpdateCharity(ctx context.Context, actor *giveathon.User, id string, in giveathon.CharityInput) (*giveathon.Charity, error) {
 	if !giveathon.IsUUID(id) {
 		return nil, giveathon.Errorf(giveathon.ENOTFOUND, "charity not found")
@@ -99,6 +100,11 @@ func (db *DB) UpdateCharity(ctx context.Context, actor *giveathon.User, id strin
 		c, err := in.Apply(*before)
 		if err != nil {
 			return err
+		}
+		if c == *before {
+			// Nothing changes: no write, and no audit line whose before and after are the same.
+			updated = before
+			return nil
 		}
 		updated, err = scanCharity(tx.QueryRow(ctx, `UPDATE charities SET slug = $2, name = $3, description = $4, ein = $5, active = $6
 			WHERE id = $1 RETURNING `+charityColumns, id, c.Slug, c.Name, c.Description, c.EIN, c.Active))

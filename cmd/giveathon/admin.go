@@ -98,6 +98,12 @@ func utc(t *time.Time) string {
 func exportFilter(r *http.Request) (giveathon.AdminDonationFilter, error) {
 	var f giveathon.AdminDonationFilter
 	q := r.URL.Query()
+	for name, values := range q {
+		if len(values) > 1 {
+			// status=SUCCEEDED&status=FAILED was read as SUCCEEDED alone.
+			return f, fmt.Errorf("%s is given %d times: give it once", name, len(values))
+		}
+	}
 	if s := q.Get("status"); s != "" {
 		st := giveathon.DonationStatus(s)
 		if _, ok := giveathon.States[st]; !ok && st != giveathon.StatusPending {

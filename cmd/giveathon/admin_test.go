@@ -154,6 +154,10 @@ func TestCharitiesAreCreatedAndUpdatedWithAnAuditTrail(t *testing.T) {
 	if r := m.admin.Do(t, `mutation { updateCharity(id: "00000000-0000-4000-8000-000000000000", input: {active: false}) { id } }`, nil); r.Code() != "NOT_FOUND" {
 		t.Errorf("updateCharity of an unknown charity: %s", r.Raw)
 	}
+	// An update that changes nothing writes no audit line (the count below stays 2).
+	if r := m.admin.Do(t, `mutation($id: ID!) { updateCharity(id: $id, input: {name: "Harbour Lights"}) { name } }`, map[string]any{"id": id}).NoErrors(t); r.String("updateCharity", "name") != "Harbour Lights" {
+		t.Errorf("an update that changes nothing: %s", r.Raw)
+	}
 
 	log := m.admin.Do(t, `{ adminAuditLog(first: 1) { totalCount edges { node { actorEmail action objectType objectId before after } }
 		pageInfo { hasNextPage endCursor } } }`, nil).NoErrors(t)
@@ -293,6 +297,10 @@ func TestJobsUIAndExportsAreForAdminsOnly(t *testing.T) {
 	}
 	if code, _ := get("/admin/exports/donations.csv?from=yesterday", adminToken); code != http.StatusBadRequest {
 		t.Errorf("a bad from: %d", code)
+	}
+	if code, body := get("/admin/exports/donations.csv?status=SUCCEEDED&status=FAILED", adminToken); code != http.StatusBadRequest ||
+		!strings.Contains(body, "status is given 2 times") {
+		t.Errorf("a status given twice (the first was used alone): %d %s", code, body)
 	}
 	// A charity's id in a form PostgreSQL does not read was 200 with the header alone.
 	if code, body := get("/admin/exports/donations.csv?charityId=urn:uuid:"+rawID(t, m.charity), adminToken); code != http.StatusBadRequest ||
