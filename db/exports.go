@@ -76,32 +76,46 @@ func (db *DB) exportPage(ctx context.Context, sql string, args []any) ([]ExportR
 	return page, nil
 }
 
-// CharityPayout is one charity's totals for the payout.
+// CharityPayout is one charity's totals for the payout. Disputed are the succeeded donations
+// under a dispute still open, DisputedCents what those disputes hold: the provider took that
+// money back when they opened, so it is not paid out until they close (won: it comes back;
+// lost: the donation becomes REFUNDED).
 type CharityPayout struct {
 	Charity        giveathon.Charity
 	Succeeded      int64
 	SucceededCents int64
 	Refunded       int64
 	RefundedCents  int64
+	Disputed       int64
+	DisputedCents  int64
 	LastGiftAt     *time.Time
 }
 
+// NetCents is what is paid out: the succeeded donations less what open disputes hold.
+func (p *CharityPayout) NetCents() int64 { return p.SucceededCents - p.DisputedCents }
+
 // ExportCharityPayouts calls fn for every charity, by name, with its succeeded and refunded
-// donations counted from the donations themselves.
+// donations counted from the donations themselves, and its open disputes from theirs.
 func (db *DB) ExportCharityPayouts(ctx context.Context, fn func(*CharityPayout) error) error {
-	rows, err := db.Pool.Query(ctx, `SELECT `+charityColumnsOf("c.")+`,
+	rows, err := db.Pool.Query(ctx, `WITH open AS (
+			SELECT d.charity_id, count(DISTINCT d.id) AS n, sum(x.amount_cents) AS cents
+			FROM disputes x JOIN donations d ON d.user_id = x.user_id AND d.id = x.donation_id
+			WHERE d.status = $1 AND x.status <> ALL ($3::text[])
+			GROUP BY d.charity_id)
+		SELECT `+charityColumnsOf("c.")+`,
 		count(d.id) FILTER (WHERE d.status = $1), coalesce(sum(d.amount_cents) FILTER (WHERE d.status = $1), 0),
 		count(d.id) FILTER (WHERE d.status = $2), coalesce(sum(d.amount_cents) FILTER (WHERE d.status = $2), 0),
+		coalesce(min(o.n), 0), coalesce(min(o.cents), 0),
 		max(d.settled_at) FILTER (WHERE d.status = $1)
-		FROM charities c LEFT JOIN donations d ON d.charity_id = c.id
-		GROUP BY c.id ORDER BY c.name, c.id`, string(giveathon.StatusSucceeded), string(giveathon.StatusRefunded))
+		FROM charities c LEFT JOIN donations d ON d.charity_id = c.id LEFT JOIN open o ON o.charity_id = c.id
+		GROUP BY c.id ORDER BY c.name, c.id`, string(giveathon.StatusSucceeded), string(giveathon.StatusRefunded), giveathon.ClosedDisputeStatuses)
 	if err != nil {
 		return fmt.Errorf("export charities: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var p CharityPayout
-		c, err := scanCharity(rows, &p.Succeeded, &p.SucceededCents, &p.Refunded, &p.RefundedCents, &p.LastGiftAt)
+		c, err := scanCharity(rows, &p.Succeeded, &p.SucceededCents, &p.Refunded, &p.RefundedCents, &p.Disputed, &p.DisputedCents, &p.LastGiftAt)
 		if err != nil {
 			return fmt.Errorf("export charities: %w", err)
 		}

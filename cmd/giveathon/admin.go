@@ -200,13 +200,13 @@ func (a *app) exportCharities(w http.ResponseWriter, r *http.Request) {
 	csvHeaders(w, "charities.csv")
 	cw := csv.NewWriter(newExportWriter(w))
 	_ = cw.Write([]string{"charity_id", "slug", "name", "ein", "active", "succeeded_count", "succeeded_amount", "refunded_count",
-		"refunded_amount", "net_amount", "last_gift_at"})
+		"refunded_amount", "disputed_count", "disputed_amount", "net_amount", "last_gift_at"})
 	n := 0
 	err := a.stores.DB.ExportCharityPayouts(r.Context(), func(p *db.CharityPayout) error {
 		n++
 		return cw.Write([]string{p.Charity.ID, p.Charity.Slug, csvText(p.Charity.Name), p.Charity.EIN, strconv.FormatBool(p.Charity.Active),
 			strconv.FormatInt(p.Succeeded, 10), dollars(p.SucceededCents), strconv.FormatInt(p.Refunded, 10), dollars(p.RefundedCents),
-			dollars(p.SucceededCents), utc(p.LastGiftAt)})
+			strconv.FormatInt(p.Disputed, 10), dollars(p.DisputedCents), dollars(p.NetCents()), utc(p.LastGiftAt)})
 	})
 	cw.Flush()
 	a.exportDone(r, "charities", n, err)

@@ -308,7 +308,7 @@ func TestJobsUIAndExportsAreForAdminsOnly(t *testing.T) {
 		t.Errorf("a charityId as a urn: %d %s", code, body)
 	}
 	code, body = get("/admin/exports/charities.csv", adminToken)
-	if code != http.StatusOK || !strings.Contains(body, rawID(t, m.charity)) || !strings.Contains(body, ",1,25.50,0,0.00,25.50,") {
+	if code != http.StatusOK || !strings.Contains(body, rawID(t, m.charity)) || !strings.Contains(body, ",1,25.50,0,0.00,0,0.00,25.50,") {
 		t.Errorf("charities.csv: %d\n%s", code, body)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"net/http"
 	"net/url"
 	"strings"
@@ -154,6 +155,11 @@ func TestADisputeShowsAndALostOneLeavesTheTotals(t *testing.T) {
 	if ch := m.charges(t, id); len(ch) != 1 || ch[0].Refunds != 0 {
 		t.Fatalf("the provider's ledger after a refused refund: %+v", ch)
 	}
+	// The payout file holds the disputed money back while the dispute is open (it was paid
+	// out as if the provider still had it).
+	if got := m.payoutRow(t, adm); got["disputed_count"] != "1" || got["disputed_amount"] != "12.00" || got["net_amount"] != "0.00" || got["succeeded_amount"] != "12.00" {
+		t.Errorf("charities.csv with the dispute open: %v", got)
+	}
 	if err := m.sandbox.CloseDispute(ch[0].Dispute, "lost"); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +170,36 @@ func TestADisputeShowsAndALostOneLeavesTheTotals(t *testing.T) {
 	if got := m.totalCents(t, before-1200); got != before-1200 {
 		t.Fatalf("totals %v after a lost dispute of 1200 (from %v)", got, before)
 	}
+	if got := m.payoutRow(t, adm); got["disputed_count"] != "0" || got["refunded_amount"] != "12.00" || got["net_amount"] != "0.00" {
+		t.Errorf("charities.csv after the dispute was lost: %v", got)
+	}
+}
+
+// payoutRow is the test charity's row of charities.csv, by column.
+func (m *money) payoutRow(t *testing.T, admin *testenv.Client) map[string]string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, m.srv.url+"/admin/exports/charities.csv", nil)
+	req.Header.Set("Authorization", "Bearer "+admin.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil || resp.StatusCode != http.StatusOK || len(rows) < 2 {
+		t.Fatalf("charities.csv: %d %v %v", resp.StatusCode, rows, err)
+	}
+	for _, row := range rows[1:] {
+		if row[0] == rawID(t, m.charity) {
+			out := map[string]string{}
+			for i, col := range rows[0] {
+				out[col] = row[i]
+			}
+			return out
+		}
+	}
+	t.Fatalf("charities.csv has no row for the test charity: %v", rows)
+	return nil
 }
 
 // stripe calls the provider's API (the sandbox) as its dashboard would.
