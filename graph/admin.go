@@ -59,8 +59,12 @@ func (r *Resolver) adminAuditLog(ctx context.Context, first *int, after *string)
 			id := globalID(typeUser, a.ActorID)
 			node.ActorID = &id
 		}
-		if a.ObjectType == typeCharity || a.ObjectType == typeDonation {
-			node.ObjectID = globalID(a.ObjectType, a.ObjectID)
+		switch a.ObjectType {
+		case typeCharity, typeDonation, typePartner, typeAPIKey, typeUser:
+			// The id clients use for it (a Partner's and an ApiKey's were raw).
+			if giveathon.IsUUID(a.ObjectID) {
+				node.ObjectID = globalID(a.ObjectType, a.ObjectID)
+			}
 		}
 		conn.Edges = append(conn.Edges, &model.AdminActionEdge{Cursor: cursors[i], Node: node})
 	}

@@ -205,11 +205,15 @@ func TestPartnerKeysEndToEnd(t *testing.T) {
 	}
 
 	// Each change is in the audit log, and no secret is.
-	r = m.admin.Do(t, `{ adminAuditLog(first: 100) { edges { node { action objectType before after } } } }`, nil).NoErrors(t)
+	r = m.admin.Do(t, `{ adminAuditLog(first: 100) { edges { node { action objectType objectId before after } } } }`, nil).NoErrors(t)
 	for _, action := range []string{"createPartner", "createApiKey", "revokeApiKey"} {
 		if !strings.Contains(r.Raw, `"action":"`+action+`"`) {
 			t.Errorf("no %s in the audit log", action)
 		}
+	}
+	// Their objects are named by the ids clients use (a Partner's and an ApiKey's were raw).
+	if !strings.Contains(r.Raw, `"objectId":"`+partnerID+`"`) || !strings.Contains(r.Raw, `"objectId":"`+keyID+`"`) {
+		t.Errorf("the audit log names the partner %s and the key %s otherwise: %.2000s", partnerID, keyID, r.Raw)
 	}
 	for _, secret := range []string{key.Token, second.Token, expiring.Token, key.Token[len("gvk_test_"):]} {
 		if strings.Contains(r.Raw, secret) {
