@@ -37,9 +37,25 @@ func (a *app) adminRoutes(ctx context.Context) (func(r chi.Router), error) {
 	return func(r chi.Router) {
 		r.Handle("/admin/jobs", audited)
 		r.Handle("/admin/jobs/*", audited)
-		r.Get("/admin/exports/donations.csv", a.exportDonations)
-		r.Get("/admin/exports/charities.csv", a.exportCharities)
+		r.Handle("/admin/exports/donations.csv", exportMethods("donations.csv", a.exportDonations))
+		r.Handle("/admin/exports/charities.csv", exportMethods("charities.csv", a.exportCharities))
 	}, nil
+}
+
+// exportMethods serves an export to GET, its headers alone to HEAD (without running it: the
+// web app's page answered 404), and 405 naming the methods to anything else.
+func exportMethods(name string, export http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			export(w, r)
+		case http.MethodHead:
+			csvHeaders(w, name)
+		default:
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, name+" is downloaded with GET", http.StatusMethodNotAllowed)
+		}
+	}
 }
 
 // maxAuditedJobChange is the most of a job dashboard change's request body its audit line keeps.

@@ -298,6 +298,20 @@ func TestJobsUIAndExportsAreForAdminsOnly(t *testing.T) {
 	if code, _ := get("/admin/exports/donations.csv?from=yesterday", adminToken); code != http.StatusBadRequest {
 		t.Errorf("a bad from: %d", code)
 	}
+	for method, want := range map[string]int{http.MethodHead: http.StatusOK, http.MethodPost: http.StatusMethodNotAllowed, http.MethodDelete: http.StatusMethodNotAllowed} {
+		req, _ := http.NewRequest(method, m.srv.url+"/admin/exports/donations.csv", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == http.StatusOK) != strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") ||
+			want == http.StatusMethodNotAllowed && (resp.Header.Get("Allow") != "GET, HEAD" || !strings.Contains(string(b), "GET")) {
+			t.Errorf("%s of the export: %d %s %q", method, resp.StatusCode, resp.Header, b)
+		}
+	}
 	if code, body := get("/admin/exports/donations.csv?status=SUCCEEDED&status=FAILED", adminToken); code != http.StatusBadRequest ||
 		!strings.Contains(body, "status is given 2 times") {
 		t.Errorf("a status given twice (the first was used alone): %d %s", code, body)
