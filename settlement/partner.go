@@ -3,6 +3,7 @@ package settlement
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/giveathon/giveathon"
@@ -31,6 +32,44 @@ type Partners struct {
 	*Service
 	Gifts PartnerStore
 	Cards Cards
+
+	// keys serialises, on this process, a partner's requests under one idempotency key.
+	keys keyLocks
+}
+
+// keyLocks are locks by key, each held only while someone uses it.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
+}
+
+type keyLock struct {
+	sync.Mutex
+	users int
+}
+
+// lock takes key's lock and returns the function that lets it go.
+func (k *keyLocks) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyLock{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyLock{}
+		k.m[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 var _ giveathon.PartnerGiftService = (*Partners)(nil)
@@ -53,6 +92,11 @@ func (p *Partners) PartnerSubmitDonation(ctx context.Context, partnerID string, 
 		return nil, err
 	}
 	hash := in.RequestHash()
+	// Requests racing under one key wait for each other here, so that the later ones find the
+	// first's gift below instead of each recording its donor and card before the gift's own
+	// transaction answers them (the same gift, or CONFLICT). Across instances the race is
+	// still possible: docs/partners.md says so.
+	defer p.keys.lock(partnerID + " " + in.IdempotencyKey)()
 	existing, err := p.Gifts.FindPartnerGift(ctx, partnerID, in.IdempotencyKey)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -181,5 +182,46 @@ func TestARefusedPartnerGiftLeavesNoDonor(t *testing.T) {
 	var accounts int
 	if err := m.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM users WHERE email = $1`, fan).Scan(&accounts); err != nil || accounts != 0 {
 		t.Errorf("%d accounts for the refused gift's donor (%v), want 0", accounts, err)
+	}
+}
+
+// TestPartnerRequestsRacingUnderOneKeyRecordOneDonor: eight requests at once under one key,
+// each naming another donor: one gift is made, the others are CONFLICT, and only its donor
+// is recorded (each racing request recorded its donor before the gift's transaction refused it).
+func TestPartnerRequestsRacingUnderOneKeyRecordOneDonor(t *testing.T) {
+	t.Parallel()
+	m := setupAdmin(t)
+	p := m.admin.Do(t, createPartnerOp, map[string]any{"i": map[string]any{"name": "Race Co"}}).NoErrors(t).String("createPartner", "id")
+	k, _ := m.issueKey(t, p, []string{"DONATIONS_WRITE"}, nil)
+	key, run := newKey(), newKey()
+	var wg sync.WaitGroup
+	codes := make([]string, 8)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := k.Do(t, partnerSubmitOp, map[string]any{"i": map[string]any{
+				"donor":     map[string]any{"email": fmt.Sprintf("race-%s-%d@example.org", run, i), "name": "A Fan"},
+				"charityId": m.charity, "amountCents": 1500, "providerPaymentMethodId": "pm_card_visa", "idempotencyKey": key}})
+			codes[i] = r.Code()
+		}()
+	}
+	wg.Wait()
+	made := 0
+	for _, c := range codes {
+		switch c {
+		case "":
+			made++
+		case "CONFLICT":
+		default:
+			t.Errorf("a racing request answered %s", c)
+		}
+	}
+	var accounts int
+	if err := m.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM users WHERE email LIKE $1`, "race-"+run+"-%").Scan(&accounts); err != nil {
+		t.Fatal(err)
+	}
+	if made != 1 || accounts != 1 {
+		t.Errorf("%d gifts made and %d donors recorded by 8 racing requests under one key (%v), want 1 and 1", made, accounts, codes)
 	}
 }
