@@ -56,19 +56,24 @@ func (db *DB) ExportDonations(ctx context.Context, f giveathon.AdminDonationFilt
 	}
 }
 
-// exportPage reads one page of ExportDonations.
+// exportPage reads one page of ExportDonations, again after a lost connection or a failover
+// (Retry): one dropped connection cut a long export short.
 func (db *DB) exportPage(ctx context.Context, sql string, args []any) ([]ExportRow, error) {
-	rows, err := db.Pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("export donations: %w", err)
-	}
-	page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ExportRow, error) {
-		var r ExportRow
-		d, err := scanDonation(row, &r.CharityName, &r.DonorEmail, &r.DonorName)
-		if err == nil {
-			r.Donation = *d
+	var page []ExportRow
+	err := db.Retry(ctx, func(ctx context.Context) error {
+		rows, err := db.Pool.Query(ctx, sql, args...)
+		if err != nil {
+			return err
 		}
-		return r, err
+		page, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ExportRow, error) {
+			var r ExportRow
+			d, err := scanDonation(row, &r.CharityName, &r.DonorEmail, &r.DonorName)
+			if err == nil {
+				r.Donation = *d
+			}
+			return r, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("export donations: %w", err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -110,11 +111,18 @@ func utc(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// exportParameters are the donations export's filters.
+var exportParameters = []string{"status", "charityId", "from", "to"}
+
 // exportFilter reads the donations export's query parameters: status, charityId, from, to.
 func exportFilter(r *http.Request) (giveathon.AdminDonationFilter, error) {
 	var f giveathon.AdminDonationFilter
 	q := r.URL.Query()
 	for name, values := range q {
+		if !slices.Contains(exportParameters, name) {
+			// A misspelt filter (charity_id, Status) exported every donation.
+			return f, fmt.Errorf("%.100q is not a filter of this export: use %s", name, strings.Join(exportParameters, ", "))
+		}
 		if len(values) > 1 {
 			// status=SUCCEEDED&status=FAILED was read as SUCCEEDED alone.
 			return f, fmt.Errorf("%s is given %d times: give it once", name, len(values))
@@ -164,13 +172,16 @@ const exportWriteTimeout = time.Minute
 type exportWriter struct {
 	w  io.Writer
 	rc *http.ResponseController
+	// wrote says that the client has been sent part of the export (and its 200).
+	wrote bool
 }
 
-func newExportWriter(w http.ResponseWriter) exportWriter {
-	return exportWriter{w: w, rc: http.NewResponseController(w)}
+func newExportWriter(w http.ResponseWriter) *exportWriter {
+	return &exportWriter{w: w, rc: http.NewResponseController(w)}
 }
 
-func (e exportWriter) Write(p []byte) (int, error) {
+func (e *exportWriter) Write(p []byte) (int, error) {
+	e.wrote = true
 	_ = e.rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
 	return e.w.Write(p)
 }
@@ -194,7 +205,8 @@ func (a *app) exportDonations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	csvHeaders(w, "donations.csv")
-	cw := csv.NewWriter(newExportWriter(w))
+	ew := newExportWriter(w)
+	cw := csv.NewWriter(ew)
 	_ = cw.Write([]string{"donation_id", "created_at", "settled_at", "status", "amount", "currency", "charity_id", "charity_name",
 		"donor_email", "donor_name", "anonymous", "failure_code", "payment_intent_id"})
 	n := 0
@@ -207,14 +219,14 @@ func (a *app) exportDonations(w http.ResponseWriter, r *http.Request) {
 		n++
 		return nil
 	})
-	cw.Flush()
-	a.exportDone(r, "donations", n, err)
+	a.exportDone(w, r, ew, cw, "donations", n, err)
 }
 
 // exportCharities writes each charity's totals for the payout as CSV.
 func (a *app) exportCharities(w http.ResponseWriter, r *http.Request) {
 	csvHeaders(w, "charities.csv")
-	cw := csv.NewWriter(newExportWriter(w))
+	ew := newExportWriter(w)
+	cw := csv.NewWriter(ew)
 	_ = cw.Write([]string{"charity_id", "slug", "name", "ein", "active", "succeeded_count", "succeeded_amount", "refunded_count",
 		"refunded_amount", "disputed_count", "disputed_amount", "net_amount", "last_gift_at"})
 	n := 0
@@ -224,16 +236,29 @@ func (a *app) exportCharities(w http.ResponseWriter, r *http.Request) {
 			strconv.FormatInt(p.Succeeded, 10), dollars(p.SucceededCents), strconv.FormatInt(p.Refunded, 10), dollars(p.RefundedCents),
 			strconv.FormatInt(p.Disputed, 10), dollars(p.DisputedCents), dollars(p.NetCents()), utc(p.LastGiftAt)})
 	})
-	cw.Flush()
-	a.exportDone(r, "charities", n, err)
+	a.exportDone(w, r, ew, cw, "charities", n, err)
 }
 
-// exportDone logs an export's end. A failure after the first bytes cannot change the status:
-// the CSV stops short, and the log says why.
-func (a *app) exportDone(r *http.Request, what string, rows int, err error) {
-	if err != nil {
-		a.logger.ErrorContext(r.Context(), "export stopped short", "export", what, "rows", rows, "err", err)
+// exportDone ends an export: it sends what is buffered and logs it, or, when the export failed
+// (its database read, or the client), never lets a cut-short file pass for a whole one. Before
+// any byte was sent the answer is 503; after, the connection is broken off without the
+// chunked answer's end, so that the client sees an error (it got a 200 and a file ending on a
+// whole row, a thousand rows short).
+func (a *app) exportDone(w http.ResponseWriter, r *http.Request, ew *exportWriter, cw *csv.Writer, what string, rows int, err error) {
+	if err == nil {
+		cw.Flush()
+		err = cw.Error()
+	}
+	if err == nil {
+		a.logger.LogAttrs(r.Context(), slog.LevelInfo, "export", slog.String("export", what), slog.Int("rows", rows))
 		return
 	}
-	a.logger.LogAttrs(r.Context(), slog.LevelInfo, "export", slog.String("export", what), slog.Int("rows", rows))
+	a.logger.ErrorContext(r.Context(), "export stopped short", "export", what, "rows", rows, "err", err)
+	if !ew.wrote {
+		w.Header().Del("Content-Disposition")
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "the export could not be read from the database: try again", http.StatusServiceUnavailable)
+		return
+	}
+	panic(http.ErrAbortHandler)
 }

@@ -312,6 +312,10 @@ func TestJobsUIAndExportsAreForAdminsOnly(t *testing.T) {
 			t.Errorf("%s of the export: %d %s %q", method, resp.StatusCode, resp.Header, b)
 		}
 	}
+	if code, body := get("/admin/exports/donations.csv?charity_id="+rawID(t, m.charity), adminToken); code != http.StatusBadRequest ||
+		!strings.Contains(body, `"charity_id" is not a filter of this export`) {
+		t.Errorf("a misspelt filter (every donation was exported): %d %s", code, body)
+	}
 	if code, body := get("/admin/exports/donations.csv?status=SUCCEEDED&status=FAILED", adminToken); code != http.StatusBadRequest ||
 		!strings.Contains(body, "status is given 2 times") {
 		t.Errorf("a status given twice (the first was used alone): %d %s", code, body)
