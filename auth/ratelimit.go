@@ -76,8 +76,9 @@ type Counter interface {
 	// Hit counts one hit in the window of this length that holds now, and returns the hits so
 	// far in it and when it ends.
 	Hit(ctx context.Context, bucket string, window time.Duration) (int, time.Time, error)
-	// Add is Hit counting n at once (a request's cost).
-	Add(ctx context.Context, bucket string, window time.Duration, n int) (int, time.Time, error)
+	// AddUpTo counts n at once (a request's cost) if the window's count stays at most max, and
+	// reports whether it did and the count.
+	AddUpTo(ctx context.Context, bucket string, window time.Duration, n, max int) (int, time.Time, bool, error)
 	// Release gives back n hits of the window that starts at start.
 	Release(ctx context.Context, bucket string, start time.Time, n int) error
 }
@@ -185,20 +186,16 @@ func (g *Guard) PartnerRequest(ctx context.Context, keyID string, cost int, requ
 	if budget.Off() {
 		return -1, nil
 	}
-	bucket := "API key cost:" + keyID
-	spent, end, err := g.Store.Add(ctx, bucket, budget.Window, cost)
+	// A refused request runs nothing, so it costs nothing: what is left stays for requests that
+	// fit in it (one query over the budget took the rest, and a gift of 8 was then refused until
+	// the minute ended).
+	spent, end, added, err := g.Store.AddUpTo(ctx, "API key cost:"+keyID, budget.Window, cost, budget.Max)
 	if err != nil {
 		return 0, err
 	}
-	if spent > budget.Max {
-		// A refused request runs nothing, so it costs nothing: what is left stays for requests
-		// that fit in it (one query over the budget took the rest, and a gift of 8 was then
-		// refused until the minute ended).
-		if err := g.Store.Release(ctx, bucket, end.Add(-budget.Window), cost); err != nil {
-			return 0, err
-		}
-		return max(budget.Max-(spent-cost), 0), limitedUntil(end, "this API key has %d of its query cost budget left (%d per %s), and this query costs %d",
-			max(budget.Max-(spent-cost), 0), budget.Max, budget.Window, cost)
+	if !added {
+		return max(budget.Max-spent, 0), limitedUntil(end, "this API key has %d of its query cost budget left (%d per %s), and this query costs %d",
+			max(budget.Max-spent, 0), budget.Max, budget.Window, cost)
 	}
 	return budget.Max - spent, nil
 }

@@ -31,6 +31,26 @@ func (db *DB) Add(ctx context.Context, bucket string, window time.Duration, n in
 	return hits, start.Add(window), nil
 }
 
+// AddUpTo counts n on a rate-limit bucket as Add does, but only if the count stays at most
+// max: it reports whether it counted, and the count in the window (with n when it did). One
+// statement decides, so requests at once cannot push the count past max, nor is a request that
+// does not fit counted (which refused others that would have fit while it was given back).
+func (db *DB) AddUpTo(ctx context.Context, bucket string, window time.Duration, n, max int) (int, time.Time, bool, error) {
+	start := time.Now().Truncate(window)
+	var hits int
+	var added bool
+	err := db.QueryRow(ctx, `WITH add AS (
+			INSERT INTO rate_limits (bucket, window_start, hits) SELECT $1, $2, $3::int WHERE $3::int <= $4::int AND `+notMoney+`
+			ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + $3::int WHERE rate_limits.hits + $3::int <= $4::int
+			RETURNING hits)
+		SELECT coalesce((SELECT hits FROM add), (SELECT hits FROM rate_limits WHERE bucket = $1 AND window_start = $2), 0),
+			EXISTS (SELECT 1 FROM add)`, bucket, start, n, max).Scan(&hits, &added)
+	if err != nil {
+		return 0, time.Time{}, false, fmt.Errorf("count rate limit %s: %w", bucket, err)
+	}
+	return hits, start.Add(window), added, nil
+}
+
 // Release gives back n hits counted by Hit or Add in the window that starts at start (the end
 // they returned, less the window): hits reserved for work that turned out not to count.
 func (db *DB) Release(ctx context.Context, bucket string, start time.Time, n int) error {
