@@ -234,6 +234,10 @@ func errorPresenter(logger *slog.Logger, unavailable func(error) error) graphql.
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		e := present(ctx, err)
 		e.Message = clip(e.Message, maxErrorMessage)
+		if f, ok := e.Extensions["field"].(string); ok {
+			// A variable's or an input field's name, as the client wrote it.
+			e.Extensions["field"] = clip(f, maxErrorMessage)
+		}
 		return e
 	}
 }

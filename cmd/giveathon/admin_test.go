@@ -90,6 +90,13 @@ func TestAdminEmailsAndAdminGrantRevoke(t *testing.T) {
 	if r.Get("adminAuditLog", "edges", 0, "node", "after") != `{"role":"DONOR"}` || r.Get("adminAuditLog", "edges", 1, "node", "before") != `{"role":"DONOR"}` {
 		t.Errorf("the roles before and after: %s", r.Raw)
 	}
+	// An account that ADMIN_EMAILS lists stays an admin: its revoke says so, and fails.
+	listed := m.srv.client.Do(t, registerOp, creds("listed-"+email)).NoErrors(t).String("register", "user", "email")
+	out := &syncBuffer{}
+	prog := &program{stdout: out, stderr: out, getenv: envFunc(map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "warn", "ADMIN_EMAILS": listed})}
+	if err := prog.run(context.Background(), []string{"admin", "revoke", listed}); err == nil || !strings.Contains(err.Error(), "stays an admin while ADMIN_EMAILS lists it") {
+		t.Errorf("admin revoke of an ADMIN_EMAILS account: %v\n%s", err, out)
+	}
 	if out, err := runCommand(t, url, "admin", "grant", "nobody-here@example.org"); err == nil || !strings.Contains(err.Error(), "must register first") {
 		t.Errorf("admin grant of an unknown e-mail: %v\n%s", err, out)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -316,6 +317,13 @@ func (p *program) admin(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(p.stdout, "%s is now %s\n", u.Email, strings.ToLower(string(u.Role)))
+	if role == giveathon.RoleDonor {
+		// ADMIN_EMAILS makes an account an admin whatever the database records: the revoke
+		// said "is now donor" and the account went on as an admin.
+		if cfg, err := loadConfig(p.getenv); err == nil && slices.Contains(cfg.AdminEmails, u.Email) {
+			return fmt.Errorf("%s stays an admin while ADMIN_EMAILS lists it: remove it from ADMIN_EMAILS too", u.Email)
+		}
+	}
 	return nil
 }
 
