@@ -174,7 +174,7 @@ func NewGraphQLServer(res *Resolver, cfg Config) *handler.Server {
 	// A connection that does not say connection_init within SocketInitTimeout is closed
 	// (gqlgen closes it with 1002 where graphql-ws names 4408): an idle socket costs the
 	// server memory for nothing.
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: ws.init, InitTimeout: SocketInitTimeout})
+	srv.AddTransport(websocketTransport{transport.Websocket{KeepAlivePingInterval: 10 * time.Second, InitFunc: ws.init, InitTimeout: SocketInitTimeout}})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(postTransport{})

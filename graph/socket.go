@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -300,4 +301,32 @@ func (s sockets) InterceptOperation(ctx context.Context, next graphql.OperationH
 		sock.mu.Unlock()
 	})
 	return next(ctx)
+}
+
+// websocketTransport is gqlgen's websocket transport, which closes each connection when gqlgen
+// is done with it: gqlgen returns without closing one whose connection_init payload is not a
+// JSON object, and such sockets stayed open for ever, outside every cap.
+type websocketTransport struct{ transport.Websocket }
+
+// acceptedConn remembers the connection its implementation accepted.
+type acceptedConn struct {
+	transport.WebsocketImplementation
+	conn transport.WebsocketConn
+}
+
+func (a *acceptedConn) Accept(w http.ResponseWriter, r *http.Request, o transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	c, err := a.WebsocketImplementation.Accept(w, r, o)
+	a.conn = c
+	return c, err
+}
+
+func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	accepted := &acceptedConn{WebsocketImplementation: transport.CoderWebsocketImplementation{}}
+	t.Implementation = accepted
+	t.Websocket.Do(w, r, exec)
+	if accepted.conn != nil {
+		// A connection gqlgen closed already refuses this; one it left open gets it.
+		_ = accepted.conn.WriteClose(4400, "a message could not be read: connection_init's payload must be a JSON object")
+		_ = accepted.conn.Close()
+	}
 }

@@ -88,3 +88,29 @@ func TestASocketThatNeverSaysHelloIsClosed(t *testing.T) {
 		t.Fatalf("a silent socket ended with %v, want the server to close it", err)
 	}
 }
+
+// TestASocketWhoseHelloIsNotAnObjectIsClosed: a connection_init whose payload is not a JSON
+// object is answered by the server closing the socket (gqlgen left it open, unanswered, for
+// ever: an outside attack held 22 of them past a minute).
+func TestASocketWhoseHelloIsNotAnObjectIsClosed(t *testing.T) {
+	t.Parallel()
+	srv := start(t, map[string]string{"DATABASE_URL": testenv.URL(t), "LOG_LEVEL": "warn"})
+	for _, payload := range []string{`"x"`, `[1]`, `42`} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.url, "http")+"/graphql",
+			&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":`+payload+`}`)); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = conn.Read(ctx)
+		if status := websocket.CloseStatus(err); status != 4400 {
+			t.Errorf("connection_init with the payload %s: the socket ended with %v, want the server to close it with 4400", payload, err)
+		}
+		conn.CloseNow()
+		cancel()
+	}
+}
