@@ -334,6 +334,12 @@ func TestBadRequestsAreRefusedClearly(t *testing.T) {
 	if r := post(`{not json`); r.Status != http.StatusBadRequest || !strings.Contains(r.Raw, "not valid JSON") {
 		t.Errorf("invalid JSON: %d %s", r.Status, r.Raw)
 	}
+	// Valid JSON of the wrong shape says what the body must hold (it said "not valid JSON").
+	for _, body := range []string{`{"query": 5}`, `{"query": "{ me { id } }", "variables": [1]}`, `[]`} {
+		if r := post(body); r.Status != http.StatusBadRequest || (body != `[]` && !strings.Contains(r.Raw, "must be a JSON object with query")) {
+			t.Errorf("the body %s: %d %s", body, r.Status, r.Raw)
+		}
+	}
 	big := `{"query":"{ me { id } }","variables":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`
 	if r := post(big); r.Status != http.StatusRequestEntityTooLarge {
 		t.Errorf("2 MB body: %d %.200s", r.Status, r.Raw)

@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -49,7 +50,16 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		err = dec.Decode(params)
 	}
 	if err != nil {
-		badRequest(w, r, exec, "the request body is not valid JSON")
+		msg := "the request body is not valid JSON"
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			// Valid JSON of the wrong shape ({"query": 5}) is not "not valid JSON".
+			msg = "the request body must be a JSON object with query (a string), and variables and extensions (objects) if any"
+			if typeErr.Field != "" {
+				msg += ": " + typeErr.Field + " is not one"
+			}
+		}
+		badRequest(w, r, exec, msg)
 		return
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
