@@ -20,7 +20,7 @@ type Charity struct {
 
 // Page asks for one page of a list: at most First items after the opaque cursor After (First
 // 0: DefaultPageSize). CountOnly asks for none (a client's "first: 0", which wants the list's
-// totalCount or pageInfo alone), where First 0 would mean the default.
+// totalCount or pageInfo alone), where First 0 would mean the default: Validate keeps it 0.
 type Page struct {
 	First     int
 	After     string
@@ -36,7 +36,7 @@ const (
 // Validate checks the page size and fills in the default.
 func (p Page) Validate() (Page, error) {
 	switch {
-	case p.First == 0:
+	case p.First == 0 && !p.CountOnly:
 		p.First = DefaultPageSize
 	case p.First < 0:
 		return p, Invalid("first", "first must not be negative")

@@ -84,7 +84,7 @@ func (s *Service) Register(ctx context.Context, in giveathon.RegisterInput) (*gi
 	if err := s.Store.CreateUserWithSession(ctx, u, hash, tokenHash, expires); err != nil {
 		return nil, err
 	}
-	s.applyRole(u)
+	s.ApplyRole(u)
 	return &giveathon.Session{Token: token, User: u, ExpiresAt: expires}, nil
 }
 
@@ -106,7 +106,7 @@ func (s *Service) Login(ctx context.Context, in giveathon.LoginInput) (*giveatho
 	if err := s.Store.CreateSession(ctx, tokenHash, u.ID, expires); err != nil {
 		return nil, err
 	}
-	s.applyRole(u)
+	s.ApplyRole(u)
 	return &giveathon.Session{Token: token, User: u, ExpiresAt: expires}, nil
 }
 
@@ -175,14 +175,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*giveathon.Us
 	} else if err != nil {
 		return nil, err
 	}
-	s.applyRole(u)
+	s.ApplyRole(u)
 	s.sessions().put(h, u, now)
 	return u, nil
 }
 
-// applyRole makes an account whose e-mail is in AdminEmails an admin, and gives an account
-// read without a role (an older store) the donor's.
-func (s *Service) applyRole(u *giveathon.User) {
+// ApplyRole makes an account whose e-mail is in AdminEmails an admin, and gives an account
+// read without a role (an older store) the donor's: the role it acts with.
+func (s *Service) ApplyRole(u *giveathon.User) {
 	if slices.Contains(s.AdminEmails, u.Email) {
 		u.Role = giveathon.RoleAdmin
 	} else if u.Role == "" {

@@ -79,8 +79,8 @@ type Counter interface {
 	// AddUpTo counts n at once (a request's cost) if the window's count stays at most max, and
 	// reports whether it did and the count.
 	AddUpTo(ctx context.Context, bucket string, window time.Duration, n, max int) (int, time.Time, bool, error)
-	// Release gives back n hits of the window that starts at start.
-	Release(ctx context.Context, bucket string, start time.Time, n int) error
+	// Release gives back one hit of the window that starts at start.
+	Release(ctx context.Context, bucket string, start time.Time) error
 }
 
 // Reservation is a hit counted before the work it limits, so that concurrent requests cannot
@@ -97,7 +97,7 @@ func (r *Reservation) Release(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
-	return r.store.Release(ctx, r.bucket, r.start, 1)
+	return r.store.Release(ctx, r.bucket, r.start)
 }
 
 // GuardStore is the storage the guard needs: the shared counter, and the donor's card

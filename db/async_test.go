@@ -54,7 +54,7 @@ func TestWritesThatAreNotMoneyCommitAsync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Release(ctx, "test-bucket", end.Add(-time.Minute), 1); err != nil {
+	if err := d.Release(ctx, "test-bucket", end.Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if got := modes(); got != "rate_limits INSERT off, rate_limits UPDATE off, rate_limits UPDATE off" {

@@ -51,11 +51,11 @@ func (db *DB) AddUpTo(ctx context.Context, bucket string, window time.Duration, 
 	return hits, start.Add(window), added, nil
 }
 
-// Release gives back n hits counted by Hit or Add in the window that starts at start (the end
-// they returned, less the window): hits reserved for work that turned out not to count.
-func (db *DB) Release(ctx context.Context, bucket string, start time.Time, n int) error {
-	_, err := db.Exec(ctx, `UPDATE rate_limits SET hits = greatest(hits - $3, 0) WHERE bucket = $1 AND window_start = $2 AND hits > 0 AND `+notMoney,
-		bucket, start, n)
+// Release gives back one hit counted by Hit in the window that starts at start (the end Hit
+// returned, less the window): a hit reserved for work that turned out not to count.
+func (db *DB) Release(ctx context.Context, bucket string, start time.Time) error {
+	_, err := db.Exec(ctx, `UPDATE rate_limits SET hits = hits - 1 WHERE bucket = $1 AND window_start = $2 AND hits > 0 AND `+notMoney,
+		bucket, start)
 	if err != nil {
 		return fmt.Errorf("release rate limit %s: %w", bucket, err)
 	}

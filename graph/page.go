@@ -22,11 +22,7 @@ func page(first *int, after *string) giveathon.Page {
 // trimPage cuts the extra item the store fetched and builds the page information.
 func trimPage[E any](edges []E, p giveathon.Page, cursor func(E) string) ([]E, *model.PageInfo) {
 	p, _ = p.Validate()
-	n := p.First
-	if p.CountOnly {
-		n = 0
-	}
-	return trimEdges(edges, n, p.After != "", cursor)
+	return trimEdges(edges, p.First, p.After != "", cursor)
 }
 
 // trimEdges keeps the first n of edges (the store fetched one more, which says there is a next

@@ -710,14 +710,8 @@ func (o *options) cpuProfile(log io.Writer, adminPort, name string, after, lengt
 
 // cpuSeconds returns the CPU time (user and system) a process has used so far.
 func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which may hold spaces: utime and stime are the 12th
-	// and 13th of them, in clock ticks (100 a second on Linux).
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// utime and stime, in clock ticks (100 a second on Linux).
+	f := procs.StatFields(pid)
 	if len(f) < 13 {
 		return 0
 	}

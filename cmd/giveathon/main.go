@@ -10,12 +10,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/giveathon/giveathon"
+	"github.com/giveathon/giveathon/auth"
 	"github.com/giveathon/giveathon/db"
 	"github.com/giveathon/giveathon/metrics"
 )
@@ -304,7 +304,7 @@ func (p *program) admin(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s", args[1], giveathon.ErrorMessage(err))
 	}
-	s, err := p.openMigrated(ctx)
+	cfg, s, err := p.openMigrated(ctx)
 	if err != nil {
 		return err
 	}
@@ -317,35 +317,34 @@ func (p *program) admin(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(p.stdout, "%s is now %s\n", u.Email, strings.ToLower(string(u.Role)))
-	if role == giveathon.RoleDonor {
-		// ADMIN_EMAILS makes an account an admin whatever the database records: the revoke
-		// said "is now donor" and the account went on as an admin.
-		if cfg, err := loadConfig(p.getenv); err == nil && slices.Contains(cfg.AdminEmails, u.Email) {
-			return fmt.Errorf("%s stays an admin while ADMIN_EMAILS lists it: remove it from ADMIN_EMAILS too", u.Email)
-		}
+	// The role the account acts with is the auth service's to say: ADMIN_EMAILS makes it an
+	// admin whatever the database records (a revoke said "is now donor" of an admin).
+	(&auth.Service{AdminEmails: cfg.AdminEmails}).ApplyRole(u)
+	if u.Role != role {
+		return fmt.Errorf("%s stays an admin while ADMIN_EMAILS lists it: remove it from ADMIN_EMAILS too", u.Email)
 	}
 	return nil
 }
 
 // openMigrated opens the stores of a command that needs an up-to-date database: an unmigrated
 // one is db.ErrUnmigrated. The caller closes the stores.
-func (p *program) openMigrated(ctx context.Context) (*stores, error) {
-	_, _, s, err := p.open(ctx)
+func (p *program) openMigrated(ctx context.Context) (*Config, *stores, error) {
+	cfg, _, s, err := p.open(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if pending, err := s.Migrator.Pending(ctx); err != nil || pending {
 		s.close()
 		if err == nil {
 			err = db.ErrUnmigrated
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return s, nil
+	return cfg, s, nil
 }
 
 func (p *program) seed(ctx context.Context) error {
-	s, err := p.openMigrated(ctx)
+	_, s, err := p.openMigrated(ctx)
 	if err != nil {
 		return err
 	}

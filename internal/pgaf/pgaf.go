@@ -455,20 +455,11 @@ func alive(pid int) bool {
 
 // procStat reads pid's parent and state from /proc/pid/stat; ok is false when it is gone.
 func procStat(pid int) (ppid int, state string, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, "", false
-	}
-	// "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, "", false
-	}
-	f := strings.Fields(string(b[i+1:]))
+	f := procs.StatFields(pid)
 	if len(f) < 2 {
 		return 0, "", false
 	}
-	ppid, err = strconv.Atoi(f[1])
+	ppid, err := strconv.Atoi(f[1])
 	return ppid, f[0], err == nil
 }
 

@@ -136,6 +136,23 @@ func GoTool(name string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// StatFields returns the fields of /proc/PID/stat that follow the command name, which may hold
+// spaces and parentheses (so they are read after its last ')'): [0] is the state, [1] the
+// parent's pid, [11] and [12] the user and system CPU time in clock ticks. It is nil when the
+// process is gone.
+func StatFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
 // MemoryMB returns a field of the process's /proc/PID/status in MB: "VmRSS" (resident now)
 // or "VmHWM" (its peak).
 func MemoryMB(pid int, field string) (float64, error) {
